@@ -1,0 +1,163 @@
+"""Typed, frozen configuration loaded from TOML.
+
+Every section is a pydantic model with ``extra="forbid"``, so a misspelt key is an error that names
+the key, not a silently ignored setting. A checkpoint or prepared dataset stores the config it was
+built with, so later steps rebuild everything from the directory alone.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from prismrec.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_EVENT_WEIGHTS",
+    "DataConfig",
+    "ModelConfig",
+    "PrismConfig",
+    "TrainConfig",
+    "load_config",
+]
+
+DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
+    "view": 1.0,
+    "click": 2.0,
+    "favorite": 2.5,
+    "like": 2.5,
+    "cart": 3.0,
+    "purchase": 4.0,
+    "rating": 1.0,
+    "interaction": 1.0,
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataConfig(_Section):
+    """How raw files map onto prismrec's data model and how they are preprocessed."""
+
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="canonical name -> column name in the file, e.g. {user_id = 'uid'}",
+    )
+    context_columns: list[str] = Field(default_factory=list)
+    user_columns: list[str] = Field(default_factory=list, description="static user attributes")
+    extra_columns: Literal["error", "ignore", "context"] = "error"
+    separator: str | None = None
+    has_header: bool = True
+    timestamp_format: str | None = None
+    event_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
+    default_event_type: str = "interaction"
+    value_min: float | None = None
+    value_max: float | None = None
+    # item catalogue fields (generic formats); the MovieLens/RecBole loaders set their own
+    item_text_fields: list[str] = Field(default_factory=list)
+    item_categorical_fields: list[str] = Field(default_factory=list)
+    item_multi_fields: list[str] = Field(default_factory=list)
+    item_numeric_fields: list[str] = Field(default_factory=list)
+    item_vector_fields: list[str] = Field(default_factory=list)
+    multi_separator: str = "|"
+    # preprocessing
+    rating_threshold: float | None = None
+    dedup: bool = False
+    min_user_interactions: int = Field(0, ge=0)
+    min_item_interactions: int = Field(0, ge=0)
+    max_seq_len: int = Field(50, ge=1)
+    gap_buckets: list[int] = Field(
+        default_factory=lambda: [0, 60, 600, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400],
+        description="upper bounds (seconds) of the time-gap buckets",
+    )
+    time_order: Literal["exact", "recbole"] = Field(
+        "exact",
+        description="'recbole' orders events as RecBole does (min-max normalised float32 time, "
+        "stable), which breaks near-ties the way RecBole's published splits do",
+    )
+    # splits
+    split: Literal["loo", "temporal", "cold-items"] = "loo"
+    valid_cut: float = Field(0.8, description="temporal: time quantile (<=1) or unix time (>1)")
+    test_cut: float = Field(0.9, description="temporal: time quantile (<=1) or unix time (>1)")
+    cold_item_share: float = Field(0.1, gt=0.0, lt=1.0)
+    seed: int = 42
+
+    @field_validator("event_weights")
+    @classmethod
+    def _weights_positive(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: w for k, w in v.items() if w < 0}
+        if bad:
+            raise ValueError(f"event weights must be >= 0, got {bad}")
+        return v
+
+
+class ModelConfig(_Section):
+    """Model hyper-parameters; each model reads the keys it knows."""
+
+    embedding_dim: int = Field(64, ge=1)
+    n_interests: int = Field(4, ge=1)
+    neighbours: int = Field(100, ge=1, description="ItemKNN: neighbours kept per item")
+    window: int = Field(5, ge=1, description="ItemKNN: co-occurrence window in a sequence")
+    recency_decay: float = Field(0.8, gt=0.0, le=1.0)
+    shrink: float = Field(10.0, ge=0.0)
+
+
+class TrainConfig(_Section):
+    """Training-loop settings shared by every trainable model."""
+
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(128, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    seed: int = 42
+
+
+class PrismConfig(_Section):
+    """The whole configuration file."""
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    def with_overrides(self, section: str, **values: Any) -> PrismConfig:
+        """Return a copy with keys of one section replaced (validated again)."""
+        current = getattr(self, section).model_dump()
+        current.update({k: v for k, v in values.items() if v is not None})
+        try:
+            new_section = type(getattr(self, section))(**current)
+        except ValidationError as exc:
+            raise ConfigError(_format_validation(exc, section)) from None
+        return self.model_copy(update={section: new_section})
+
+
+def _format_validation(exc: ValidationError, where: str) -> str:
+    lines = [f"invalid configuration in {where}:"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path | None) -> PrismConfig:
+    """Load a TOML config; ``None`` gives the defaults.
+
+    Raises:
+        ConfigError: the file is missing, is not valid TOML, or has unknown/invalid keys.
+    """
+    if path is None:
+        return PrismConfig()
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    try:
+        return PrismConfig(**raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, str(p))) from None

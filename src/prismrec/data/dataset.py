@@ -1,0 +1,251 @@
+"""The prepared dataset artifact: Parquet + schema + vocabularies + split.
+
+``prepare()`` turns a raw path into a directory; :class:`PreparedDataset` loads it back and builds
+the sequences, evaluation cases and tensors every model and metric uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from prismrec import __version__
+from prismrec.config import DataConfig
+from prismrec.data.loaders import LoadResult, load
+from prismrec.data.preprocess import encode, filter_interactions
+from prismrec.data.schema import ItemFields
+from prismrec.data.splits import SPLIT_NAMES, TRAIN, assign_split
+from prismrec.data.vocab import Vocabulary
+from prismrec.errors import ConfigError, DataError
+
+__all__ = ["EvalCases", "PreparedDataset", "prepare", "prepare_loaded"]
+
+log = logging.getLogger(__name__)
+SCHEMA_FILE = "schema.json"
+
+
+@dataclass
+class EvalCases:
+    """Users to score at one split's target position.
+
+    Attributes:
+        users: internal user indices, shape (n,).
+        histories: per user, item indices strictly before the first target (time order).
+        targets: per user, the distinct target item indices.
+        target_events: per user, the event-type index of the first target event.
+    """
+
+    users: np.ndarray
+    histories: list[np.ndarray]
+    targets: list[np.ndarray]
+    target_events: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+
+def _checksum(paths: list[Path]) -> str:
+    h = hashlib.md5()
+    for p in paths:
+        real = Path(str(p).split("!")[0])
+        if real.is_file():
+            with real.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()
+
+
+def prepare(path: str | Path, out: str | Path, format: str | None = None,
+            config: DataConfig | None = None, skip_bad_rows: bool = False) -> PreparedDataset:
+    """Load, validate, preprocess and split a dataset, and write it to ``out``.
+
+    Raises:
+        DataError: bad rows were found and ``skip_bad_rows`` is False (the error carries them).
+    """
+    cfg = config or DataConfig()
+    result = load(path, format, cfg)
+    if result.problems.n_problems and not skip_bad_rows:
+        shown = result.problems.sorted()[:10]
+        lines = "\n".join(f"  {p.message}" for p in shown)
+        more = result.problems.n_problems - len(shown)
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        raise DataError(
+            f"{result.rows_bad} bad row(s) in {path} ({result.rows_ok} good); first problems:\n"
+            f"{lines}{tail}\nFix the file, or pass --skip-bad-rows to load the good rows only.",
+            result.problems.sorted(),
+        )
+    return prepare_loaded(result, out, format or "auto", cfg)
+
+
+def prepare_loaded(result: LoadResult, out: str | Path, format: str, cfg: DataConfig) -> PreparedDataset:
+    """Preprocess and write an already loaded dataset (see :func:`prepare`)."""
+    raw = result.dataset
+    df = filter_interactions(raw.interactions, cfg)
+    enc = encode(raw, df, cfg)
+    frame, split_info = assign_split(enc.frame, cfg)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(out_dir / "interactions.parquet")
+    items = enc.items.to_frame("item_idx", "item_id")
+    if raw.items is not None:
+        items = items.join(raw.items, on="item_id", how="left")
+    items.write_parquet(out_dir / "items.parquet")
+    if raw.users is not None:
+        users = enc.users.to_frame("user_idx", "user_id").join(
+            raw.users.with_columns(pl.col("user_id").cast(pl.String)), on="user_id", how="left")
+        users.write_parquet(out_dir / "users.parquet")
+    vdir = out_dir / "vocab"
+    vdir.mkdir(exist_ok=True)
+    enc.users.save(vdir / "users.parquet")
+    enc.events.save(vdir / "events.parquet")
+    for name, v in enc.contexts.items():
+        v.save(vdir / f"ctx_{name}.parquet")
+    counts = frame.group_by("split").len().sort("split")
+    per_split = {k: int(counts.filter(pl.col("split") == v).get_column("len").sum())
+                 for k, v in SPLIT_NAMES.items()}
+    schema: dict[str, Any] = {
+        "prismrec_version": __version__,
+        "format": format,
+        "sources": [str(s) for s in raw.sources],
+        "source_md5": _checksum(raw.sources),
+        "rows_read": result.rows_total,
+        "rows_bad": result.rows_bad,
+        "n_users": len(enc.users),
+        "n_items": len(enc.items),
+        "n_events": frame.height,
+        "has_time": raw.has_time,
+        "event_types": {e: float(cfg.event_weights[e]) for e in enc.events.ids},
+        "contexts": {c: v.size for c, v in enc.contexts.items()},
+        "user_columns": list(raw.user_columns) if raw.users is not None else [],
+        "item_fields": raw.item_fields.to_dict(),
+        "max_seq_len": cfg.max_seq_len,
+        "n_gap_buckets": len(cfg.gap_buckets) + 2,
+        "split": split_info,
+        "split_counts": per_split,
+        "config": cfg.model_dump(),
+    }
+    (out_dir / SCHEMA_FILE).write_text(json.dumps(schema, indent=2))
+    log.info("prepared %d events, %d users, %d items -> %s", frame.height, len(enc.users),
+             len(enc.items), out_dir)
+    return PreparedDataset(out_dir, frame, items, schema)
+
+
+class PreparedDataset:
+    """A prepared dataset directory, loaded."""
+
+    def __init__(self, root: Path, frame: pl.DataFrame, items: pl.DataFrame,
+                 schema: dict[str, Any]) -> None:
+        self.root = root
+        self.frame = frame
+        self.items_frame = items
+        self.schema = schema
+        self.item_vocab = Vocabulary(items.get_column("item_id").to_list(), offset=1, name="item")
+        self._user_vocab: Vocabulary | None = None
+
+    @classmethod
+    def load(cls, root: str | Path) -> PreparedDataset:
+        """Load a directory written by :func:`prepare`."""
+        r = Path(root)
+        if not (r / SCHEMA_FILE).is_file():
+            raise DataError(f"{r}: not a prepared dataset (no {SCHEMA_FILE}); create one with "
+                            f"'prismrec data prepare PATH --out {r}'")
+        schema = json.loads((r / SCHEMA_FILE).read_text())
+        frame = pl.read_parquet(r / "interactions.parquet")
+        items = pl.read_parquet(r / "items.parquet")
+        return cls(r, frame, items, schema)
+
+    @property
+    def user_vocab(self) -> Vocabulary:
+        if self._user_vocab is None:
+            self._user_vocab = Vocabulary.load(self.root / "vocab" / "users.parquet", 0, "user")
+        return self._user_vocab
+
+    @property
+    def n_items(self) -> int:
+        return int(self.schema["n_items"])
+
+    @property
+    def n_users(self) -> int:
+        return int(self.schema["n_users"])
+
+    @property
+    def item_fields(self) -> ItemFields:
+        return ItemFields.from_dict(self.schema["item_fields"])
+
+    @property
+    def config(self) -> DataConfig:
+        return DataConfig(**self.schema["config"])
+
+    def users_frame(self) -> pl.DataFrame | None:
+        p = self.root / "users.parquet"
+        return pl.read_parquet(p) if p.is_file() else None
+
+    def split_frame(self, upto: str) -> pl.DataFrame:
+        """Events usable for training when evaluating on ``upto`` (train; train+valid for test)."""
+        code = _split_code(upto)
+        return self.frame.filter(pl.col("split") < code)
+
+    def sequences(self, upto: str = "valid", columns: tuple[str, ...] = ("item_idx",)) -> dict[str, list[np.ndarray]]:
+        """Per-user time-ordered arrays of the events before split ``upto`` (default: train)."""
+        df = self.split_frame(upto)
+        grouped = df.group_by("user_idx", maintain_order=True).agg(columns).sort("user_idx")
+        out: dict[str, list[np.ndarray]] = {"user_idx": [grouped.get_column("user_idx").to_numpy()]}
+        for c in columns:
+            out[c] = [np.asarray(x) for x in grouped.get_column(c).to_list()]
+        return out
+
+    def eval_cases(self, split: str) -> EvalCases:
+        """Users with events in ``split``, their history before the first target, and targets."""
+        code = _split_code(split)
+        if code == TRAIN:
+            raise ConfigError("evaluation split must be 'valid' or 'test'")
+        f = self.frame
+        first = (f.filter(pl.col("split") == code).group_by("user_idx")
+                 .agg(pl.col("pos").min().alias("p0"), pl.col("item_idx").unique().alias("targets"),
+                      pl.col("event_idx").sort_by("pos").first().alias("ev"))
+                 .sort("user_idx"))
+        if first.height == 0:
+            raise DataError(f"split '{split}' of {self.root} has no events")
+        hist = (f.join(first.select("user_idx", "p0"), on="user_idx")
+                .filter((pl.col("pos") < pl.col("p0")) & (pl.col("split") < code))
+                .group_by("user_idx").agg(pl.col("item_idx").sort_by("pos")))
+        both = first.join(hist, on="user_idx", how="left").sort("user_idx")
+        histories = [np.asarray(h if h is not None else [], dtype=np.int64)
+                     for h in both.get_column("item_idx").to_list()]
+        targets = [np.sort(np.asarray(t, dtype=np.int64)) for t in both.get_column("targets").to_list()]
+        return EvalCases(both.get_column("user_idx").to_numpy(), histories, targets,
+                         both.get_column("ev").to_numpy())
+
+    def tensors(self, upto: str = "valid", max_seq_len: int | None = None) -> dict[str, Any]:
+        """Left-padded (U, L) int tensors of each user's last ``max_seq_len`` events before ``upto``."""
+        import torch
+
+        L = max_seq_len or int(self.schema["max_seq_len"])
+        cols = ("item_idx", "event_idx", "hour", "weekday", "gap_bucket",
+                *[c for c in self.frame.columns if c.startswith("ctx_")])
+        seqs = self.sequences(upto, cols)
+        n = len(seqs["item_idx"])
+        out: dict[str, Any] = {"user_idx": torch.as_tensor(seqs["user_idx"][0])}
+        for c in cols:
+            mat = np.zeros((n, L), dtype=np.int64)
+            for i, s in enumerate(seqs[c]):
+                s = s[-L:]
+                if len(s):
+                    mat[i, L - len(s):] = s
+            out[c] = torch.as_tensor(mat)
+        return out
+
+
+def _split_code(name: str) -> int:
+    if name not in SPLIT_NAMES:
+        raise ConfigError(f"unknown split {name!r}; expected one of {list(SPLIT_NAMES)}")
+    return SPLIT_NAMES[name]
+
+

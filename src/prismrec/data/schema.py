@@ -1,0 +1,66 @@
+"""The data model: canonical column names and the in-memory raw dataset.
+
+Interactions always carry ``user_id``, ``item_id`` (strings: external ids), ``timestamp`` (int64 unix
+seconds, or the position in the file for formats without time), ``event_type`` (string), ``value``
+(float, nullable: a rating or amount) and any context columns (strings). ``_line`` keeps the source
+line number so later errors can point back to the file and ties in time keep file order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+__all__ = [
+    "INTERACTION_COLUMNS",
+    "ItemFields",
+    "RawDataset",
+]
+
+INTERACTION_COLUMNS = ("user_id", "item_id", "timestamp", "event_type", "value")
+
+
+@dataclass(frozen=True)
+class ItemFields:
+    """Which item-catalogue columns are which kind of content."""
+
+    text: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    multi: tuple[str, ...] = ()  # multi-valued categorical: list[str] columns
+    numeric: tuple[str, ...] = ()
+    vector: tuple[str, ...] = ()  # precomputed vectors: list[float] columns
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {k: list(getattr(self, k)) for k in ("text", "categorical", "multi", "numeric", "vector")}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, list[str]]) -> ItemFields:
+        return cls(**{k: tuple(v) for k, v in d.items()})
+
+
+@dataclass
+class RawDataset:
+    """What a loader returns: validated frames plus where they came from.
+
+    Attributes:
+        interactions: one row per event, canonical columns plus context columns and ``_line``.
+        items: item catalogue keyed by ``item_id`` (may be ``None``).
+        users: static user attributes keyed by ``user_id`` (may be ``None``).
+        item_fields: which item columns are text, categorical, ... .
+        context_columns: names of the context columns in ``interactions``.
+        user_columns: names of the attribute columns in ``users``.
+        has_time: False when the format has no timestamps (order is then the file order).
+        sources: files read, for the record.
+    """
+
+    interactions: pl.DataFrame
+    items: pl.DataFrame | None = None
+    users: pl.DataFrame | None = None
+    item_fields: ItemFields = field(default_factory=ItemFields)
+    context_columns: tuple[str, ...] = ()
+    user_columns: tuple[str, ...] = ()
+    has_time: bool = True
+    time_order: str = "exact"
+    sources: list[Path] = field(default_factory=list)
