@@ -25,7 +25,7 @@ from prismrec.data.splits import SPLIT_NAMES, TRAIN, assign_split
 from prismrec.data.vocab import Vocabulary
 from prismrec.errors import ConfigError, DataError
 
-__all__ = ["EvalCases", "PreparedDataset", "prepare", "prepare_loaded"]
+__all__ = ["EvalCases", "PreparedDataset", "prepare", "prepare_loaded", "raise_for_problems"]
 
 log = logging.getLogger(__name__)
 SCHEMA_FILE = "schema.json"
@@ -71,17 +71,24 @@ def prepare(path: str | Path, out: str | Path, format: str | None = None,
     """
     cfg = config or DataConfig()
     result = load(path, format, cfg)
-    if result.problems.n_problems and not skip_bad_rows:
-        shown = result.problems.sorted()[:10]
-        lines = "\n".join(f"  {p.message}" for p in shown)
-        more = result.problems.n_problems - len(shown)
-        tail = f"\n  ... and {more} more" if more > 0 else ""
-        raise DataError(
-            f"{result.rows_bad} bad row(s) in {path} ({result.rows_ok} good); first problems:\n"
-            f"{lines}{tail}\nFix the file, or pass --skip-bad-rows to load the good rows only.",
-            result.problems.sorted(),
-        )
+    if not skip_bad_rows:
+        raise_for_problems(result, path)
     return prepare_loaded(result, out, format or "auto", cfg)
+
+
+def raise_for_problems(result: LoadResult, path: str | Path) -> None:
+    """Raise a DataError naming the first problems when the load found any."""
+    if not result.problems.n_problems:
+        return
+    shown = result.problems.sorted()[:10]
+    lines = "\n".join(f"  {p.message}" for p in shown)
+    more = result.problems.n_problems - len(shown)
+    tail = f"\n  ... and {more} more" if more > 0 else ""
+    raise DataError(
+        f"{result.rows_bad} bad row(s) in {path} ({result.rows_ok} good); first problems:\n"
+        f"{lines}{tail}\nFix the file, or pass --skip-bad-rows to load the good rows only.",
+        result.problems.sorted(),
+    )
 
 
 def prepare_loaded(result: LoadResult, out: str | Path, format: str, cfg: DataConfig) -> PreparedDataset:

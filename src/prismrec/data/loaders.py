@@ -21,7 +21,7 @@ from prismrec.data.problems import ProblemLog
 from prismrec.data.schema import ItemFields, RawDataset
 from prismrec.errors import DataError
 
-__all__ = ["FORMATS", "LoadResult", "detect_format", "load"]
+__all__ = ["FORMATS", "LoadResult", "detect_format", "load", "resolve_path"]
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,19 @@ def _first_line(path: Path) -> str:
         return fh.readline(65536).decode("utf8", errors="replace").strip()
 
 
+def resolve_path(path: str | Path) -> Path:
+    """A path, or ``bundled:NAME`` for a dataset shipped inside the package."""
+    text = str(path)
+    if text.startswith("bundled:"):
+        from prismrec.datasets import bundled_path
+
+        return bundled_path(text.split(":", 1)[1])
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such file or directory")
+    return p
+
+
 def load(path: str | Path, format: str | None = None, config: DataConfig | None = None) -> LoadResult:
     """Load and validate a dataset.
 
@@ -210,9 +223,7 @@ def load(path: str | Path, format: str | None = None, config: DataConfig | None 
         DataError: the path is missing, the format is unknown or cannot be detected, or a
             required column is missing.
     """
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: no such file or directory")
+    p = resolve_path(path)
     cfg = config or DataConfig()
     name = format or detect_format(p)
     if name not in FORMATS:

@@ -1,0 +1,42 @@
+# prismrec: `make demo` runs the main job on the bundled data; `make test` runs the tests.
+# Both create .venv when missing and install what they need (CPU torch==2.13.0 pinned in the same
+# pip call, so no dependency pulls a CUDA build).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH  := torch==2.13.0
+OUT    ?= demo-out
+
+.PHONY: demo test lint bench-data clean install
+
+$(BIN)/prismrec: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH) -e ".[dev]"
+	touch $(BIN)/prismrec
+
+install: $(BIN)/prismrec
+
+demo: $(BIN)/prismrec
+	$(BIN)/prismrec data check bundled:ml-latest-small
+	$(BIN)/prismrec data prepare bundled:ml-latest-small --out $(OUT)/data
+	$(BIN)/prismrec train --data $(OUT)/data --model pop --out $(OUT)/pop
+	$(BIN)/prismrec train --data $(OUT)/data --model itemknn --out $(OUT)/itemknn
+	$(BIN)/prismrec evaluate --model $(OUT)/pop --data $(OUT)/data --split test
+	$(BIN)/prismrec evaluate --model $(OUT)/itemknn --data $(OUT)/data --split test --report $(OUT)/report
+	$(BIN)/prismrec recommend --model $(OUT)/itemknn --data $(OUT)/data --split test -k 10 --out $(OUT)/recommendations.jsonl
+	@echo "demo done: metrics in $(OUT)/report/metrics.json, top-10 lists in $(OUT)/recommendations.jsonl"
+
+test: $(BIN)/prismrec
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/prismrec
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+bench-data: $(BIN)/prismrec
+	$(BIN)/python benchmarks/data_prepare.py
+
+clean:
+	rm -rf $(OUT) .pytest_cache

@@ -1,0 +1,58 @@
+"""Shared CLI helpers: consoles, error handling, config loading."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from prismrec.errors import PrismError
+
+__all__ = ["console", "err_console", "fail", "guard", "load_cfg", "print_json"]
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print an error in red on stderr and return the Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def guard() -> Iterator[None]:
+    """Turn prismrec's own errors into a clean message and exit code 1."""
+    try:
+        yield
+    except PrismError as exc:
+        raise fail(_escape(str(exc))) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")
+
+
+def load_cfg(path: Path | None) -> Any:
+    from prismrec.config import load_config
+
+    return load_config(path)
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=_default) + "\n")
+
+
+def _default(o: Any) -> Any:
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return str(o)

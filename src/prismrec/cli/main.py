@@ -1,0 +1,53 @@
+"""The ``prismrec`` command line: thin commands over the library."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import typer
+
+from prismrec import __version__
+from prismrec.cli import data as data_cmd
+from prismrec.cli import model as model_cmd
+
+app = typer.Typer(
+    name="prismrec",
+    help="prismrec: multi-interest, content-aware, real-time recommendation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data_cmd.app, name="data")
+app.command()(model_cmd.train)
+app.command()(model_cmd.recommend)
+app.command()(model_cmd.evaluate)
+
+try:  # the content commands arrive with the content package
+    from prismrec.cli import content as content_cmd
+
+    app.add_typer(content_cmd.app, name="content", help="Encode item content; similar items.")
+except ImportError:  # pragma: no cover
+    pass
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"prismrec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="print the version and exit"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress to stderr"),
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

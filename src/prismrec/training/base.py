@@ -1,0 +1,185 @@
+"""The uniform recommender API: ``fit``, ``recommend``, ``save``, ``load``.
+
+Inside, users and items are contiguous ints (items 1..N, 0 is padding); external ids appear only
+at the edges through the vocabularies stored in every model directory.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from prismrec import __version__
+from prismrec.config import ModelConfig, TrainConfig
+from prismrec.data.dataset import PreparedDataset
+from prismrec.errors import ConfigError, NotTrainedError
+
+__all__ = ["MODEL_FILE", "Recommender", "register", "registry", "load_model"]
+
+MODEL_FILE = "model.json"
+_REGISTRY: dict[str, type[Recommender]] = {}
+
+
+def register(cls: type[Recommender]) -> type[Recommender]:
+    """Class decorator: make a recommender available by its ``name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def registry() -> dict[str, type[Recommender]]:
+    return dict(_REGISTRY)
+
+
+class Recommender(ABC):
+    """Base class of every recommender; subclasses implement ``_fit``, ``score`` and state IO."""
+
+    name: ClassVar[str] = "base"
+
+    def __init__(self, model: ModelConfig | None = None, train: TrainConfig | None = None) -> None:
+        self.model_config = model or ModelConfig()
+        self.train_config = train or TrainConfig()
+        self.n_items = 0
+        self.fitted = False
+        self.user_histories: dict[int, np.ndarray] = {}
+        self.history: list[dict[str, float]] = []
+        self.data_root: Path | None = None
+
+    # ----- training ---------------------------------------------------------------------------
+    def fit(self, data: PreparedDataset, upto: str = "valid") -> Recommender:
+        """Train on the events before split ``upto`` (``valid``: the train part only)."""
+        self.n_items = data.n_items
+        self.data_root = data.root
+        seqs = data.sequences("test")
+        self.user_histories = dict(zip(seqs["user_idx"][0].tolist(), seqs["item_idx"], strict=True))
+        self._fit(data, upto)
+        self.fitted = True
+        return self
+
+    @abstractmethod
+    def _fit(self, data: PreparedDataset, upto: str) -> None: ...
+
+    # ----- inference --------------------------------------------------------------------------
+    @abstractmethod
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """Scores (B, n_items + 1) for each history (column 0 is padding)."""
+
+    def recommend(
+        self,
+        histories: Sequence[np.ndarray] | None = None,
+        k: int = 10,
+        filter_seen: bool = True,
+        items: np.ndarray | None = None,
+        users: Sequence[int] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k item indices and scores per history (or per known user index).
+
+        Args:
+            histories: item-index arrays in time order (a user never seen in training is fine).
+            k: list length.
+            filter_seen: exclude items in the history.
+            items: optional allow-list of candidate item indices.
+            users: internal user indices, used instead of ``histories``.
+        """
+        self._check_fitted()
+        if histories is None:
+            if users is None:
+                raise ValueError("recommend() needs histories or users")
+            histories = [self.user_histories.get(int(u), np.zeros(0, np.int64)) for u in users]
+        hist = [np.asarray(h, dtype=np.int64) for h in histories]
+        if not hist:
+            return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
+        scores = np.array(self.score(hist), dtype=np.float32, copy=True)
+        scores[:, 0] = -np.inf
+        if items is not None:
+            allowed = np.zeros(scores.shape[1], dtype=bool)
+            allowed[np.asarray(items, dtype=np.int64)] = True
+            scores[:, ~allowed] = -np.inf
+        if filter_seen:
+            rows = np.repeat(np.arange(len(hist)), [len(h) for h in hist])
+            cols = np.concatenate(hist) if rows.size else np.zeros(0, np.int64)
+            scores[rows, cols] = -np.inf
+        return _topk(scores, k)
+
+    def _check_fitted(self) -> None:
+        if not self.fitted:
+            raise NotTrainedError(f"This {type(self).__name__} instance is not fitted yet. Call "
+                                  f"'fit' with a prepared dataset, or 'load' a model directory.")
+
+    # ----- persistence ------------------------------------------------------------------------
+    def save(self, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:
+        """Write config, schema, vocabularies, weights and metrics to a directory."""
+        self._check_fitted()
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        if self.data_root is not None and (self.data_root / "schema.json").is_file():
+            shutil.copy2(self.data_root / "schema.json", out / "schema.json")
+            shutil.copytree(self.data_root / "vocab", out / "vocab", dirs_exist_ok=True)
+            shutil.copy2(self.data_root / "items.parquet", out / "items.parquet")
+        meta = {
+            "name": self.name, "prismrec_version": __version__, "n_items": self.n_items,
+            "model": self.model_config.model_dump(), "train": self.train_config.model_dump(),
+            "history": self.history, "metrics": metrics or {},
+            "data_root": str(self.data_root) if self.data_root else None,
+        }
+        (out / MODEL_FILE).write_text(json.dumps(meta, indent=2))
+        users = np.fromiter(self.user_histories.keys(), dtype=np.int64)
+        lengths = np.fromiter((len(v) for v in self.user_histories.values()), dtype=np.int64)
+        flat = np.concatenate(list(self.user_histories.values())) if len(users) else np.zeros(0)
+        np.savez_compressed(out / "histories.npz", users=users, lengths=lengths, items=flat)
+        self._save_state(out)
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recommender:
+        """Rebuild a fitted recommender from its directory."""
+        p = Path(path)
+        meta = _read_meta(p)
+        sub = _REGISTRY[meta["name"]] if cls is Recommender else cls
+        obj = sub(ModelConfig(**meta["model"]), TrainConfig(**meta["train"]))
+        obj.n_items = int(meta["n_items"])
+        obj.history = meta.get("history", [])
+        obj.data_root = p
+        h = np.load(p / "histories.npz")
+        parts = np.split(h["items"].astype(np.int64), np.cumsum(h["lengths"])[:-1]) if len(h["users"]) else []
+        obj.user_histories = dict(zip(h["users"].tolist(), parts, strict=True))
+        obj._load_state(p)
+        obj.fitted = True
+        return obj
+
+    @abstractmethod
+    def _save_state(self, path: Path) -> None: ...
+
+    @abstractmethod
+    def _load_state(self, path: Path) -> None: ...
+
+
+def _read_meta(p: Path) -> dict[str, Any]:
+    f = p / MODEL_FILE
+    if not f.is_file():
+        raise ConfigError(f"{p}: not a model directory (no {MODEL_FILE}); train one with "
+                          f"'prismrec train --data DATA_DIR --out {p}'")
+    meta = json.loads(f.read_text())
+    if meta.get("name") not in _REGISTRY:
+        raise ConfigError(f"{p}: unknown model {meta.get('name')!r}; known: {sorted(_REGISTRY)}")
+    return meta
+
+
+def load_model(path: str | Path) -> Recommender:
+    """Load any registered recommender from its directory."""
+    return Recommender.load(path)
+
+
+def _topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    # stable order: higher score first, ties by lower item index
+    order = np.lexsort((part, -part_scores), axis=1)
+    ids = np.take_along_axis(part, order, axis=1)
+    return ids.astype(np.int64), np.take_along_axis(part_scores, order, axis=1)

@@ -1,0 +1,113 @@
+"""Non-neural baselines: MostPopular and ItemKNN (item-item co-occurrence on sequences)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from prismrec.data.dataset import PreparedDataset
+from prismrec.training.base import Recommender, register
+
+__all__ = ["ItemKNN", "MostPopular"]
+
+
+@register
+class MostPopular(Recommender):
+    """Scores every item by how often it occurs in the training events."""
+
+    name = "pop"
+
+    def _fit(self, data: PreparedDataset, upto: str) -> None:
+        items = data.split_frame(upto).get_column("item_idx").to_numpy()
+        counts = np.bincount(items, minlength=self.n_items + 1).astype(np.float32)
+        self.popularity = np.log1p(counts)
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        return np.broadcast_to(self.popularity, (len(histories), self.popularity.shape[0]))
+
+    def _save_state(self, path: Path) -> None:
+        np.save(path / "popularity.npy", self.popularity)
+
+    def _load_state(self, path: Path) -> None:
+        self.popularity = np.load(path / "popularity.npy")
+
+
+@register
+class ItemKNN(Recommender):
+    """Item-item similarity from co-occurrence within a window of each user's sequence.
+
+    ``sim(i, j) = C_ij / (sqrt(n_i * n_j) + shrink)`` where ``C_ij`` sums ``decay**(d-1)`` over
+    pairs ``d <= window`` positions apart; the ``neighbours`` strongest per item are kept. A
+    history scores items by the recency-weighted sum of its items' similarity rows.
+    """
+
+    name = "itemknn"
+
+    def _fit(self, data: PreparedDataset, upto: str) -> None:
+        cfg = self.model_config
+        df = data.split_frame(upto).select("user_idx", "item_idx")
+        items = df.get_column("item_idx").to_numpy().astype(np.int64)
+        users = df.get_column("user_idx").to_numpy()
+        n = self.n_items + 1
+        rows, cols, vals = [], [], []
+        for d in range(1, cfg.window + 1):
+            same = users[d:] == users[:-d]
+            a, b = items[:-d][same], items[d:][same]
+            w = np.full(a.shape[0], cfg.recency_decay ** (d - 1), dtype=np.float32)
+            rows += [a, b]
+            cols += [b, a]
+            vals += [w, w]
+        co = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                           shape=(n, n), dtype=np.float32)
+        co.setdiag(0)
+        co.eliminate_zeros()
+        counts = np.bincount(items, minlength=n).astype(np.float32)
+        norm = np.sqrt(counts)
+        co = co.tocoo()
+        sim = co.data / (norm[co.row] * norm[co.col] + cfg.shrink)
+        self.similarity = _keep_top(sp.csr_matrix((sim, (co.row, co.col)), shape=(n, n)),
+                                    cfg.neighbours)
+        self.popularity = (np.log1p(counts) * 1e-6).astype(np.float32)  # tie-breaker only
+
+    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        decay = self.model_config.recency_decay
+        rows, cols, vals = [], [], []
+        for r, h in enumerate(histories):
+            h = np.asarray(h, dtype=np.int64)[-50:]
+            rows.append(np.full(len(h), r))
+            cols.append(h)
+            vals.append(decay ** np.arange(len(h) - 1, -1, -1, dtype=np.float32))
+        hist = sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(len(histories), self.n_items + 1), dtype=np.float32,
+        )
+        return (hist @ self.similarity).toarray() + self.popularity
+
+    def _save_state(self, path: Path) -> None:
+        sp.save_npz(path / "similarity.npz", self.similarity)
+        np.save(path / "popularity.npy", self.popularity)
+
+    def _load_state(self, path: Path) -> None:
+        self.similarity = sp.load_npz(path / "similarity.npz").tocsr()
+        self.popularity = np.load(path / "popularity.npy")
+
+
+def _keep_top(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """Keep the ``k`` largest entries of each row."""
+    m = m.tocsr()
+    m.sort_indices()
+    indptr, data, idx = m.indptr, m.data, m.indices
+    keep = np.zeros(data.shape[0], dtype=bool)
+    lengths = np.diff(indptr)
+    for r in np.nonzero(lengths > k)[0]:
+        lo, hi = indptr[r], indptr[r + 1]
+        top = np.argpartition(-data[lo:hi], k - 1)[:k]
+        keep[lo + top] = True
+    keep |= np.repeat(lengths <= k, lengths)
+    rows = np.repeat(np.arange(m.shape[0]), lengths)
+    return sp.csr_matrix((data[keep], (rows[keep], idx[keep])), shape=m.shape)
+
+
