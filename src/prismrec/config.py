@@ -74,10 +74,11 @@ class DataConfig(_Section):
         default_factory=lambda: [0, 60, 600, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400],
         description="upper bounds (seconds) of the time-gap buckets",
     )
-    time_order: Literal["exact", "recbole"] = Field(
-        "exact",
+    time_order: Literal["exact", "recbole"] | None = Field(
+        None,
         description="'recbole' orders events as RecBole does (min-max normalised float32 time, "
-        "stable), which breaks near-ties the way RecBole's published splits do",
+        "stable), which breaks near-ties the way RecBole's published splits do; None: the "
+        "format's default (recbole for RecBole atomic files, exact otherwise)",
     )
     # splits
     split: Literal["loo", "temporal", "cold-items"] = "loo"
@@ -101,9 +102,10 @@ class ModelConfig(_Section):
     embedding_dim: int = Field(64, ge=1)
     n_interests: int = Field(4, ge=1)
     neighbours: int = Field(100, ge=1, description="ItemKNN: neighbours kept per item")
-    window: int = Field(5, ge=1, description="ItemKNN: co-occurrence window in a sequence")
+    window: int = Field(10, ge=1, description="ItemKNN: co-occurrence window in a sequence")
     recency_decay: float = Field(0.8, gt=0.0, le=1.0)
     shrink: float = Field(10.0, ge=0.0)
+    backward_weight: float = Field(0.5, ge=0.0, le=1.0, description="ItemKNN: weight of j-before-i pairs")
 
 
 class TrainConfig(_Section):

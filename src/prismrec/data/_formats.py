@@ -179,7 +179,7 @@ def load_recbole(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDatase
     has_time = "timestamp" in names
     mapping = {"value": "rating"} if has_rating else {}
     context = [n for n in names if n not in ("user_id", "item_id", "timestamp", "rating")]
-    cfg = _with_defaults(cfg, extra_columns="context", time_order="recbole")
+    cfg = _with_defaults(cfg, extra_columns="context")
     inter = to_interactions(
         raw, inter_file, cfg, problems, mapping=mapping, has_time=has_time,
         fixed_event_type="rating" if has_rating else None, context=context,
@@ -201,7 +201,7 @@ def load_recbole(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDatase
     return RawDataset(
         interactions=inter, items=items, users=users, item_fields=fields,
         context_columns=tuple(context), user_columns=user_cols, has_time=has_time,
-        time_order=cfg.time_order,
+        time_order="recbole",
         sources=[p for p in (inter_file, item_file, user_file) if p.is_file()],
     )
 

@@ -239,7 +239,7 @@ class PreparedDataset:
                 *[c for c in self.frame.columns if c.startswith("ctx_")])
         seqs = self.sequences(upto, cols)
         n = len(seqs["item_idx"])
-        out: dict[str, Any] = {"user_idx": torch.as_tensor(seqs["user_idx"][0])}
+        out: dict[str, Any] = {"user_idx": torch.from_numpy(seqs["user_idx"][0].copy())}
         for c in cols:
             mat = np.zeros((n, L), dtype=np.int64)
             for i, s in enumerate(seqs[c]):

@@ -56,7 +56,7 @@ class Encoded:
 def encode(raw: RawDataset, df: pl.DataFrame, cfg: DataConfig) -> Encoded:
     """Assign contiguous ids, order each user's events, and derive context features."""
     # chronological per user; ties keep file order (a stable sort by time, as RecBole's)
-    order = cfg.time_order if cfg.time_order != "exact" else raw.time_order
+    order = cfg.time_order or raw.time_order
     if order == "recbole":
         # RecBole min-max normalises float fields and stores them as float32: timestamps about
         # a second apart tie, and the stable sort then keeps file order. Its published splits

@@ -40,7 +40,8 @@ class ItemKNN(Recommender):
     """Item-item similarity from co-occurrence within a window of each user's sequence.
 
     ``sim(i, j) = C_ij / (sqrt(n_i * n_j) + shrink)`` where ``C_ij`` sums ``decay**(d-1)`` over
-    pairs ``d <= window`` positions apart; the ``neighbours`` strongest per item are kept. A
+    pairs ``d <= window`` positions apart (``i`` before ``j``; pairs in the other order count
+    ``backward_weight`` times, so the similarity knows what tends to come next); the ``neighbours`` strongest per item are kept. A
     history scores items by the recency-weighted sum of its items' similarity rows.
     """
 
@@ -59,7 +60,7 @@ class ItemKNN(Recommender):
             w = np.full(a.shape[0], cfg.recency_decay ** (d - 1), dtype=np.float32)
             rows += [a, b]
             cols += [b, a]
-            vals += [w, w]
+            vals += [w, w * cfg.backward_weight]
         co = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                            shape=(n, n), dtype=np.float32)
         co.setdiag(0)
