@@ -14,8 +14,11 @@ def shared_data_dir() -> Path:
     """The shared datasets; tests fail loudly (not skip) when they are missing."""
     d = Path(os.environ.get("PRISMREC_DATA_DIR", ROOT.parent / "shared" / "data"))
     if not d.is_dir():
-        pytest.fail(f"shared datasets not found at {d}; set PRISMREC_DATA_DIR to the folder "
-                    f"holding ml-100k/, ml-latest-small/ ...", pytrace=False)
+        pytest.fail(
+            f"shared datasets not found at {d}; set PRISMREC_DATA_DIR to the folder "
+            f"holding ml-100k/, ml-latest-small/ ...",
+            pytrace=False,
+        )
     return d
 
 

@@ -7,10 +7,10 @@ built with, so later steps rebuild everything from the directory alone.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from prismrec.errors import ConfigError
@@ -105,7 +105,9 @@ class ModelConfig(_Section):
     window: int = Field(10, ge=1, description="ItemKNN: co-occurrence window in a sequence")
     recency_decay: float = Field(0.8, gt=0.0, le=1.0)
     shrink: float = Field(10.0, ge=0.0)
-    backward_weight: float = Field(0.5, ge=0.0, le=1.0, description="ItemKNN: weight of j-before-i pairs")
+    backward_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="ItemKNN: weight of j-before-i pairs"
+    )
 
 
 class TrainConfig(_Section):

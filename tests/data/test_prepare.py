@@ -39,8 +39,10 @@ def test_event_weights_types_and_time_features(tiny_csv: Path, tmp_path: Path) -
 
 def test_rating_threshold_dedup_and_kcore(tmp_path: Path) -> None:
     p = tmp_path / "r.csv"
-    p.write_text("user_id,item_id,timestamp,value\n"
-                 "1,a,1,5\n1,a,1,5\n1,b,2,2\n1,c,3,4\n2,a,1,4\n2,c,2,5\n3,a,1,5\n3,d,2,5\n")
+    p.write_text(
+        "user_id,item_id,timestamp,value\n"
+        "1,a,1,5\n1,a,1,5\n1,b,2,2\n1,c,3,4\n2,a,1,4\n2,c,2,5\n3,a,1,5\n3,d,2,5\n"
+    )
     cfg = DataConfig(rating_threshold=4, dedup=True, min_item_interactions=2)
     ds = prepare(p, tmp_path / "o", "csv", cfg)
     # b dropped by threshold, duplicate (1,a,1) removed, d has one event -> removed by 2-core
@@ -59,7 +61,10 @@ def test_vocabularies_are_saved_and_catalogue_items_kept(tmp_path: Path) -> None
     assert ds.n_items == 3 and "z" in ds.item_vocab  # cold catalogue item is rankable
     back = PreparedDataset.load(tmp_path / "o")
     assert back.user_vocab.external([0, 1]) == ["u", "v"]
-    assert back.items_frame.filter(pl.col("item_id") == "z").get_column("title").item() == "Never bought"
+    assert (
+        back.items_frame.filter(pl.col("item_id") == "z").get_column("title").item()
+        == "Never bought"
+    )
 
 
 def test_load_of_non_prepared_dir_is_clear(tmp_path: Path) -> None:

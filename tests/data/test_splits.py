@@ -13,14 +13,20 @@ from prismrec.data.dataset import PreparedDataset, prepare
 
 def test_loo_matches_recbole_for_every_user(ml100k_recbole_prepared, data_dir: Path) -> None:
     ds = ml100k_recbole_prepared
-    ref = pl.read_csv(data_dir / "ml-100k-recbole" / "recbole_loo_split.tsv", separator="\t",
-                      infer_schema=False)
+    ref = pl.read_csv(
+        data_dir / "ml-100k-recbole" / "recbole_loo_split.tsv", separator="\t", infer_schema=False
+    )
     got = {}
     for split in ("valid", "test"):
         c = ds.eval_cases(split)
         assert all(len(t) == 1 for t in c.targets)
-        got[split] = dict(zip(ds.user_vocab.external(c.users),
-                              ds.item_vocab.external(np.concatenate(c.targets)), strict=True))
+        got[split] = dict(
+            zip(
+                ds.user_vocab.external(c.users),
+                ds.item_vocab.external(np.concatenate(c.targets)),
+                strict=True,
+            )
+        )
     assert ref.height == 943 == len(got["test"]) == len(got["valid"])
     for user, valid, test in ref.iter_rows():
         assert got["valid"][user] == valid, user
@@ -40,11 +46,17 @@ def test_loo_histories_are_strictly_before_target(ml100k_recbole_prepared) -> No
 
 def test_exact_time_order_differs_from_recbole_on_ties(data_dir: Path, tmp_path: Path) -> None:
     ds = prepare(data_dir / "ml-100k-recbole", tmp_path, "recbole", DataConfig(time_order="exact"))
-    ref = pl.read_csv(data_dir / "ml-100k-recbole" / "recbole_loo_split.tsv", separator="\t",
-                      infer_schema=False)
+    ref = pl.read_csv(
+        data_dir / "ml-100k-recbole" / "recbole_loo_split.tsv", separator="\t", infer_schema=False
+    )
     c = ds.eval_cases("test")
-    got = dict(zip(ds.user_vocab.external(c.users), ds.item_vocab.external(np.concatenate(c.targets)),
-                   strict=True))
+    got = dict(
+        zip(
+            ds.user_vocab.external(c.users),
+            ds.item_vocab.external(np.concatenate(c.targets)),
+            strict=True,
+        )
+    )
     mismatched = sum(got[u] != t for u, _, t in ref.iter_rows())
     assert 0 < mismatched < 10  # only users whose last events are seconds apart
 
@@ -52,11 +64,13 @@ def test_exact_time_order_differs_from_recbole_on_ties(data_dir: Path, tmp_path:
 def _events(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
     n = 2000
-    df = pl.DataFrame({
-        "user_id": rng.integers(0, 50, n).astype(str),
-        "item_id": rng.integers(0, 200, n).astype(str),
-        "timestamp": np.sort(rng.integers(1_000_000, 2_000_000, n)),
-    })
+    df = pl.DataFrame(
+        {
+            "user_id": rng.integers(0, 50, n).astype(str),
+            "item_id": rng.integers(0, 200, n).astype(str),
+            "timestamp": np.sort(rng.integers(1_000_000, 2_000_000, n)),
+        }
+    )
     p = tmp_path / "e.csv"
     df.write_csv(p)
     return p
@@ -64,7 +78,9 @@ def _events(tmp_path: Path) -> Path:
 
 def test_temporal_split_cuts_by_global_time(tmp_path: Path) -> None:
     p = _events(tmp_path)
-    ds = prepare(p, tmp_path / "out", "csv", DataConfig(split="temporal", valid_cut=0.7, test_cut=0.85))
+    ds = prepare(
+        p, tmp_path / "out", "csv", DataConfig(split="temporal", valid_cut=0.7, test_cut=0.85)
+    )
     f = ds.frame
     cuts = ds.schema["split"]
     tr = f.filter(pl.col("split") == 0).get_column("timestamp")

@@ -42,7 +42,9 @@ def test_unexpected_column(tmp_path: Path) -> None:
 
 
 def test_bad_timestamp_line_and_value(tmp_path: Path) -> None:
-    p = _write(tmp_path, "user_id,item_id,timestamp\n1,a,5\n1,b,yesterday\n2,a,2020-01-02T03:04:05\n")
+    p = _write(
+        tmp_path, "user_id,item_id,timestamp\n1,a,5\n1,b,yesterday\n2,a,2020-01-02T03:04:05\n"
+    )
     r = load(p, "csv")
     prob = _one(r, "bad_timestamp")
     assert (prob.file, prob.line, prob.column, prob.value) == (str(p), 3, "timestamp", "yesterday")
@@ -101,7 +103,7 @@ def test_unknown_item_and_conflicting_items(tmp_path: Path) -> None:
 
 
 def test_real_ml100k_with_injected_errors(tmp_path: Path, data_dir: Path) -> None:
-    """A real file with two broken rows: prepare fails naming them; --skip-bad-rows keeps the rest."""
+    """A real file with two broken rows: prepare names them; --skip-bad-rows keeps the rest."""
     src = (data_dir / "ml-100k-recbole" / "ml-100k.inter").read_text().splitlines()
     src[10] = "196\t242\t3\tnot-a-time"
     src[20] = "\t302\t3\t891717742"

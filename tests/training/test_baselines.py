@@ -85,9 +85,14 @@ def test_itemknn_learns_the_planted_successor(planted) -> None:
 
 def test_most_popular_ranks_by_count(tmp_path: Path) -> None:
     p = tmp_path / "e.csv"
-    p.write_text("user_id,item_id,timestamp\n" + "".join(
-        f"u{u},{it},{t}\n" for u, items in enumerate(["abc", "ab", "a", "ad", "ab"])
-        for t, it in enumerate(items)))
+    p.write_text(
+        "user_id,item_id,timestamp\n"
+        + "".join(
+            f"u{u},{it},{t}\n"
+            for u, items in enumerate(["abc", "ab", "a", "ad", "ab"])
+            for t, it in enumerate(items)
+        )
+    )
     ds = prepare(p, tmp_path / "o", "csv")
     m = MostPopular().fit(ds, upto="test")
     ids, _ = m.recommend([np.zeros(0, np.int64)], k=2)

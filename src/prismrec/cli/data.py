@@ -33,13 +33,17 @@ class Split(str, Enum):
     cold_items = "cold-items"
 
 
-FormatOpt = Annotated[Format | None, typer.Option("--format", "-f", help="data format (detected when omitted)")]
+FormatOpt = Annotated[
+    Format | None, typer.Option("--format", "-f", help="data format (detected when omitted)")
+]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file")]
 
 
 @app.command()
 def check(
-    path: Annotated[str, typer.Argument(help="file or directory to check (or bundled:ml-latest-small)")],
+    path: Annotated[
+        str, typer.Argument(help="file or directory to check (or bundled:ml-latest-small)")
+    ],
     format: FormatOpt = None,
     config: ConfigOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON report")] = False,
@@ -52,9 +56,14 @@ def check(
         result = load(path, format.value if format else None, cfg.data)
     problems = result.problems.sorted()
     if as_json:
-        print_json({"rows_ok": result.rows_ok, "rows_bad": result.rows_bad,
-                    "counts": dict(result.problems.counts),
-                    "errors": [p.to_dict() for p in problems]})
+        print_json(
+            {
+                "rows_ok": result.rows_ok,
+                "rows_bad": result.rows_bad,
+                "counts": dict(result.problems.counts),
+                "errors": [p.to_dict() for p in problems],
+            }
+        )
     else:
         _print_check(result, problems)
     if result.problems.n_problems:
@@ -85,7 +94,9 @@ def prepare(
     out: Annotated[Path, typer.Option("--out", "-o", help="prepared dataset directory")],
     format: FormatOpt = None,
     config: ConfigOpt = None,
-    split: Annotated[Split | None, typer.Option(help="split kind (default from config: loo)")] = None,
+    split: Annotated[
+        Split | None, typer.Option(help="split kind (default from config: loo)")
+    ] = None,
     skip_bad_rows: Annotated[bool, typer.Option(help="load the good rows, report the bad")] = False,
     max_seq_len: Annotated[int | None, typer.Option(min=1)] = None,
     seed: Annotated[int | None, typer.Option()] = None,
@@ -96,14 +107,17 @@ def prepare(
 
     with guard():
         cfg = load_cfg(config).with_overrides(
-            "data", split=split.value if split else None, max_seq_len=max_seq_len, seed=seed)
+            "data", split=split.value if split else None, max_seq_len=max_seq_len, seed=seed
+        )
         fmt = format.value if format else None
         result = load(path, fmt, cfg.data)
         if result.problems.n_problems:
             if not skip_bad_rows:
                 raise_for_problems(result, path)
-            err_console.print(f"[yellow]skipped {result.rows_bad:,} bad row(s):[/] " + ", ".join(
-                f"{k}={v:,}" for k, v in sorted(result.problems.counts.items())))
+            err_console.print(
+                f"[yellow]skipped {result.rows_bad:,} bad row(s):[/] "
+                + ", ".join(f"{k}={v:,}" for k, v in sorted(result.problems.counts.items()))
+            )
         ds = prepare_loaded(result, out, fmt or "auto", cfg.data)
     s = ds.schema
     t = Table(title=f"prepared {out}", show_header=False)
@@ -128,7 +142,9 @@ def synth(
 
     with guard():
         synthesize(users, items, events, seed=seed, out_dir=out)
-    console.print(f"wrote {events:,} events for {users:,} users and {items:,} items to {out} "
-                  f"(ground truth in {out / 'truth'}); prepare it with:\n"
-                  f"  prismrec data prepare {out} --format parquet --config {out / 'prismrec.toml'}"
-                  f" --out DATA_DIR")
+    console.print(
+        f"wrote {events:,} events for {users:,} users and {items:,} items to {out} "
+        f"(ground truth in {out / 'truth'}); prepare it with:\n"
+        f"  prismrec data prepare {out} --format parquet --config {out / 'prismrec.toml'}"
+        f" --out DATA_DIR"
+    )

@@ -24,7 +24,7 @@ app.command()(model_cmd.recommend)
 app.command()(model_cmd.evaluate)
 
 try:  # the content commands arrive with the content package
-    from prismrec.cli import content as content_cmd
+    from prismrec.cli import content as content_cmd  # type: ignore[attr-defined]
 
     app.add_typer(content_cmd.app, name="content", help="Encode item content; similar items.")
 except ImportError:  # pragma: no cover
@@ -39,12 +39,15 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="print the version and exit"),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress to stderr"),
 ) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 

@@ -29,12 +29,19 @@ def metrics_table(title: str, metrics: dict[str, float], ks: tuple[int, ...] = (
     t.add_column("metric")
     for k in ks:
         t.add_column(f"@{k}", justify="right")
-    names = sorted({key.split("@")[0] for key in metrics if "@" in key},
-                   key=lambda m: ("ndcg", "recall", "mrr", "hr", "precision", "map").index(m)
-                   if m in ("ndcg", "recall", "mrr", "hr", "precision", "map") else 99)
+    names = sorted(
+        {key.split("@")[0] for key in metrics if "@" in key},
+        key=lambda m: (
+            ("ndcg", "recall", "mrr", "hr", "precision", "map").index(m)
+            if m in ("ndcg", "recall", "mrr", "hr", "precision", "map")
+            else 99
+        ),
+    )
     for name in names:
-        t.add_row(name, *[f"{metrics[f'{name}@{k}']:.4f}" if f"{name}@{k}" in metrics else "-"
-                          for k in ks])
+        t.add_row(
+            name,
+            *[f"{metrics[f'{name}@{k}']:.4f}" if f"{name}@{k}" in metrics else "-" for k in ks],
+        )
     return t
 
 
@@ -67,7 +74,9 @@ def recommend(
     model: ModelDirOpt,
     data: DataOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="JSON-lines file to write")],
-    split: Annotated[EvalSplit, typer.Option(help="whose target position to score")] = EvalSplit.test,
+    split: Annotated[
+        EvalSplit, typer.Option(help="whose target position to score")
+    ] = EvalSplit.test,
     k: Annotated[int, typer.Option("-k", min=1, help="list length")] = 10,
     filter_seen: Annotated[bool, typer.Option("--filter-seen/--no-filter-seen")] = True,
 ) -> None:
@@ -87,8 +96,16 @@ def recommend(
         with out.open("w") as fh:
             for u, row, sc in zip(users, ids, scores, strict=True):
                 ok = sc > -float("inf")
-                fh.write(json.dumps({"user_id": u, "items": ds.item_vocab.external(row[ok]),
-                                     "scores": [round(float(x), 6) for x in sc[ok]]}) + "\n")
+                fh.write(
+                    json.dumps(
+                        {
+                            "user_id": u,
+                            "items": ds.item_vocab.external(row[ok]),
+                            "scores": [round(float(x), 6) for x in sc[ok]],
+                        }
+                    )
+                    + "\n"
+                )
     console.print(f"wrote top-{k} for {len(users):,} users to {out}")
 
 
@@ -118,14 +135,21 @@ def evaluate(
     if as_json:
         print_json(payload)
     else:
-        console.print(metrics_table(f"{rec.name} on {split.value} ({len(res.per_user['hr@10']):,} "
-                                    f"users, full ranking, seen "
-                                    f"{'masked' if filter_seen else 'kept'})", res.metrics))
+        console.print(
+            metrics_table(
+                f"{rec.name} on {split.value} ({len(res.per_user['hr@10']):,} "
+                f"users, full ranking, seen "
+                f"{'masked' if filter_seen else 'kept'})",
+                res.metrics,
+            )
+        )
 
 
 def _check_same_items(rec: Any, ds: Any) -> None:
     from prismrec.errors import DataError
 
     if rec.n_items != ds.n_items:
-        raise DataError(f"the model was trained on {rec.n_items} items but {ds.root} has "
-                        f"{ds.n_items}: use the prepared dataset the model was trained on")
+        raise DataError(
+            f"the model was trained on {rec.n_items} items but {ds.root} has "
+            f"{ds.n_items}: use the prepared dataset the model was trained on"
+        )

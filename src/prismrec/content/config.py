@@ -6,10 +6,10 @@ the ``[content]`` table of a TOML file on its own (other sections are ignored).
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from prismrec.errors import ConfigError

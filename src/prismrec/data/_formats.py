@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import zipfile
 from pathlib import Path
 
@@ -25,9 +24,25 @@ __all__ = [
 ]
 
 ML100K_GENRES = [
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
-    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
-    "Thriller", "War", "Western",
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
 ]
 TAOBAO_EVENTS = {"pv": "view", "cart": "cart", "fav": "favorite", "buy": "purchase"}
 TIANCHI_EVENTS = {"1": "click", "2": "favorite", "3": "cart", "4": "purchase"}
@@ -55,29 +70,54 @@ def load_movielens_100k(path: Path, cfg: DataConfig, problems: ProblemLog) -> Ra
     root = path.parent if path.is_file() else path
     data_file = _need(root / "u.data", "MovieLens 100K ratings")
     cfg = _with_defaults(cfg, value_min=1.0, value_max=5.0)
-    raw = read_delimited(data_file, separator="\t", has_header=False, quote=None,
-                         names=["user_id", "item_id", "value", "timestamp"])
-    inter = to_interactions(raw, data_file, cfg, problems, fixed_event_type="rating",
-                            truncated_last=not ends_with_newline(data_file))
+    raw = read_delimited(
+        data_file,
+        separator="\t",
+        has_header=False,
+        quote=None,
+        names=["user_id", "item_id", "value", "timestamp"],
+    )
+    inter = to_interactions(
+        raw,
+        data_file,
+        cfg,
+        problems,
+        fixed_event_type="rating",
+        truncated_last=not ends_with_newline(data_file),
+    )
     item_file = _need(root / "u.item", "MovieLens 100K movies")
     names = ["item_id", "title", "release_date", "video_date", "url", *ML100K_GENRES]
-    items = read_delimited(item_file.read_bytes().decode("latin-1").encode(), separator="|",
-                           has_header=False, quote=None, names=names)
+    items = read_delimited(
+        item_file.read_bytes().decode("latin-1").encode(),
+        separator="|",
+        has_header=False,
+        quote=None,
+        names=names,
+    )
     flags = pl.concat_list(
         [pl.when(pl.col(g) == "1").then(pl.lit(g)).otherwise(None) for g in ML100K_GENRES]
     ).list.drop_nulls()
     items = items.select(
-        "item_id", "_line", pl.col("title").str.replace(r"\s*\(\d{4}\)\s*$", ""),
+        "item_id",
+        "_line",
+        pl.col("title").str.replace(r"\s*\(\d{4}\)\s*$", ""),
         pl.col("release_date").str.slice(-4).cast(pl.Float64, strict=False).alias("year"),
         flags.alias("genres"),
     )
     users = None
     user_file = root / "u.user"
     if user_file.is_file():
-        users = read_delimited(user_file, separator="|", has_header=False, quote=None,
-                               names=["user_id", "age", "gender", "occupation", "zip"])
+        users = read_delimited(
+            user_file,
+            separator="|",
+            has_header=False,
+            quote=None,
+            names=["user_id", "age", "gender", "occupation", "zip"],
+        )
     return RawDataset(
-        interactions=inter, items=_check_items(items, item_file, problems), users=users,
+        interactions=inter,
+        items=_check_items(items, item_file, problems),
+        users=users,
         item_fields=ItemFields(text=("title",), multi=("genres",), numeric=("year",)),
         user_columns=("age", "gender", "occupation", "zip") if users is not None else (),
         sources=[p for p in (data_file, item_file, user_file) if p.is_file()],
@@ -123,27 +163,38 @@ def load_movielens_latest(path: Path, cfg: DataConfig, problems: ProblemLog) -> 
     data = src.read("ratings.csv")
     raw = read_delimited(data, separator=",", has_header=True)
     inter = to_interactions(
-        raw, src.label("ratings.csv"), cfg, problems, fixed_event_type="rating",
+        raw,
+        src.label("ratings.csv"),
+        cfg,
+        problems,
+        fixed_event_type="rating",
         mapping={"user_id": "userId", "item_id": "movieId", "value": "rating"},
         truncated_last=not data.endswith(b"\n"),
     )
     items = read_delimited(src.read("movies.csv"), separator=",", has_header=True)
     items = items.select(
-        pl.col("movieId").alias("item_id"), "_line",
+        pl.col("movieId").alias("item_id"),
+        "_line",
         pl.col("title").str.replace(r"\s*\(\d{4}\)\s*$", "").str.strip_chars().alias("title"),
         _year("title").alias("year"),
-        pl.col("genres").str.split("|").list.eval(
-            pl.element().filter(pl.element() != "(no genres listed)")).alias("genres"),
+        pl.col("genres")
+        .str.split("|")
+        .list.eval(pl.element().filter(pl.element() != "(no genres listed)"))
+        .alias("genres"),
     )
     if src.has("tags.csv"):
         tags = read_delimited(src.read("tags.csv"), separator=",", has_header=True)
-        tags = tags.group_by("movieId").agg(pl.col("tag").str.strip_chars().unique(maintain_order=True))
-        items = items.join(tags.rename({"movieId": "item_id", "tag": "tags"}), on="item_id",
-                           how="left").with_columns(pl.col("tags").fill_null(pl.lit([], pl.List(pl.String))))
+        tags = tags.group_by("movieId").agg(
+            pl.col("tag").str.strip_chars().unique(maintain_order=True)
+        )
+        items = items.join(
+            tags.rename({"movieId": "item_id", "tag": "tags"}), on="item_id", how="left"
+        ).with_columns(pl.col("tags").fill_null(pl.lit([], pl.List(pl.String))))
     else:
         items = items.with_columns(pl.lit([], pl.List(pl.String)).alias("tags"))
     return RawDataset(
-        interactions=inter, items=_check_items(items, src.label("movies.csv"), problems),
+        interactions=inter,
+        items=_check_items(items, src.label("movies.csv"), problems),
         item_fields=ItemFields(text=("title",), multi=("genres", "tags"), numeric=("year",)),
         sources=[path],
     )
@@ -155,8 +206,10 @@ def _recbole_header(path: Path) -> list[tuple[str, str]]:
     out = []
     for h in header:
         if ":" not in h:
-            raise DataError(f"{path}:1: column {h!r} has no type; RecBole atomic files need "
-                            f"'name:type' headers (token, token_seq, float, float_seq)")
+            raise DataError(
+                f"{path}:1: column {h!r} has no type; RecBole atomic files need "
+                f"'name:type' headers (token, token_seq, float, float_seq)"
+            )
         name, typ = h.rsplit(":", 1)
         out.append((name, typ))
     return out
@@ -181,8 +234,14 @@ def load_recbole(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDatase
     context = [n for n in names if n not in ("user_id", "item_id", "timestamp", "rating")]
     cfg = _with_defaults(cfg, extra_columns="context")
     inter = to_interactions(
-        raw, inter_file, cfg, problems, mapping=mapping, has_time=has_time,
-        fixed_event_type="rating" if has_rating else None, context=context,
+        raw,
+        inter_file,
+        cfg,
+        problems,
+        mapping=mapping,
+        has_time=has_time,
+        fixed_event_type="rating" if has_rating else None,
+        context=context,
         truncated_last=not ends_with_newline(inter_file),
     )
     items, fields = None, ItemFields()
@@ -190,17 +249,25 @@ def load_recbole(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDatase
     if item_file.is_file():
         items, fields = _recbole_items(item_file)
         items = _check_items(items, item_file, problems)
-    users, user_cols = None, ()
+    users: pl.DataFrame | None = None
+    user_cols: tuple[str, ...] = ()
     user_file = inter_file.with_suffix(".user")
     if user_file.is_file():
         uh = [n for n, _ in _recbole_header(user_file)]
         users = read_delimited(user_file, separator="\t", has_header=True, quote=None)
-        users = users.rename(dict(zip([c for c in users.columns if c != "_line"], uh, strict=False)))
+        users = users.rename(
+            dict(zip([c for c in users.columns if c != "_line"], uh, strict=False))
+        )
         users = users.drop("_line")
         user_cols = tuple(n for n in uh if n != "user_id")
     return RawDataset(
-        interactions=inter, items=items, users=users, item_fields=fields,
-        context_columns=tuple(context), user_columns=user_cols, has_time=has_time,
+        interactions=inter,
+        items=items,
+        users=users,
+        item_fields=fields,
+        context_columns=tuple(context),
+        user_columns=user_cols,
+        has_time=has_time,
         time_order="recbole",
         sources=[p for p in (inter_file, item_file, user_file) if p.is_file()],
     )
@@ -209,7 +276,9 @@ def load_recbole(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDatase
 def _recbole_items(item_file: Path) -> tuple[pl.DataFrame, ItemFields]:
     header = _recbole_header(item_file)
     df = read_delimited(item_file, separator="\t", has_header=True, quote=None)
-    df = df.rename(dict(zip([c for c in df.columns if c != "_line"], [n for n, _ in header], strict=False)))
+    df = df.rename(
+        dict(zip([c for c in df.columns if c != "_line"], [n for n, _ in header], strict=False))
+    )
     text, cat, multi, num, vec = [], [], [], [], []
     exprs: list[pl.Expr] = [pl.col("item_id"), pl.col("_line")]
     for name, typ in header:
@@ -238,11 +307,22 @@ def load_taobao(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset
     """Taobao UserBehavior CSV: ``user_id,item_id,category_id,behavior_type,unix_ts``, no header."""
     names = ["user_id", "item_id", "category", "event_type", "timestamp"]
     raw = read_delimited(path, separator=",", has_header=False, quote=None, names=names)
-    inter = to_interactions(raw, path, cfg, problems, event_map=TAOBAO_EVENTS, context=["category"],
-                            truncated_last=not ends_with_newline(path))
+    inter = to_interactions(
+        raw,
+        path,
+        cfg,
+        problems,
+        event_map=TAOBAO_EVENTS,
+        context=["category"],
+        truncated_last=not ends_with_newline(path),
+    )
     items = _items_from_events(inter, "category")
-    return RawDataset(interactions=inter.drop("category"), items=items,
-                      item_fields=ItemFields(categorical=("category",)), sources=[path])
+    return RawDataset(
+        interactions=inter.drop("category"),
+        items=items,
+        item_fields=ItemFields(categorical=("category",)),
+        sources=[path],
+    )
 
 
 def load_tianchi(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
@@ -253,20 +333,30 @@ def load_tianchi(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDatase
     raw = read_delimited(path, separator=",", has_header=True, quote=None)
     raw = raw.rename({"user_geohash": "location", "item_category": "category"}, strict=False)
     inter = to_interactions(
-        raw, path, cfg, problems, mapping={"event_type": "behavior_type", "timestamp": "time"},
-        event_map=TIANCHI_EVENTS, context=["location", "category"],
+        raw,
+        path,
+        cfg,
+        problems,
+        mapping={"event_type": "behavior_type", "timestamp": "time"},
+        event_map=TIANCHI_EVENTS,
+        context=["location", "category"],
         truncated_last=not ends_with_newline(path),
     )
     items = _items_from_events(inter, "category")
-    return RawDataset(interactions=inter.drop("category"), items=items,
-                      item_fields=ItemFields(categorical=("category",)),
-                      context_columns=("location",), sources=[path])
+    return RawDataset(
+        interactions=inter.drop("category"),
+        items=items,
+        item_fields=ItemFields(categorical=("category",)),
+        context_columns=("location",),
+        sources=[path],
+    )
 
 
 def _items_from_events(inter: pl.DataFrame, col: str) -> pl.DataFrame:
     """Item catalogue from per-event attributes: the most frequent value per item."""
     return (
-        inter.group_by("item_id", col).agg(pl.len().alias("_n"), pl.col("_line").min())
+        inter.group_by("item_id", col)
+        .agg(pl.len().alias("_n"), pl.col("_line").min())
         .sort(["item_id", "_n", "_line"], descending=[False, True, False])
         .unique("item_id", keep="first", maintain_order=True)
         .select("item_id", col)
@@ -276,14 +366,25 @@ def _items_from_events(inter: pl.DataFrame, col: str) -> pl.DataFrame:
 def load_seqtxt(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
     """``user item1 item2 ...`` per line, items in time order, no timestamps."""
     lines = read_lines(path)
-    parts = lines.with_columns(pl.col("line").str.strip_chars().str.split(" ").list.eval(
-        pl.element().filter(pl.element() != "")).alias("tok"))
+    parts = lines.with_columns(
+        pl.col("line")
+        .str.strip_chars()
+        .str.split(" ")
+        .list.eval(pl.element().filter(pl.element() != ""))
+        .alias("tok")
+    )
     empty = parts.filter(pl.col("tok").list.len() < 2)
-    problems.add_rows("empty_id", path, empty.filter(pl.col("line").str.strip_chars() != ""),
-                      "line", "a user id followed by at least one item id")
+    problems.add_rows(
+        "empty_id",
+        path,
+        empty.filter(pl.col("line").str.strip_chars() != ""),
+        "line",
+        "a user id followed by at least one item id",
+    )
     parts = parts.filter(pl.col("tok").list.len() >= 2)
     long = parts.select(
-        pl.col("_line"), pl.col("tok").list.first().alias("user_id"),
+        pl.col("_line"),
+        pl.col("tok").list.first().alias("user_id"),
         pl.col("tok").list.slice(1).alias("item_id"),
     ).explode("item_id")
     return _ordered(long, path, cfg, problems)
@@ -292,21 +393,33 @@ def load_seqtxt(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset
 def load_pairtxt(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
     """``user item`` per line, in time order."""
     lines = read_lines(path)
-    parts = lines.with_columns(pl.col("line").str.strip_chars().str.split(" ").list.eval(
-        pl.element().filter(pl.element() != "")).alias("tok"))
+    parts = lines.with_columns(
+        pl.col("line")
+        .str.strip_chars()
+        .str.split(" ")
+        .list.eval(pl.element().filter(pl.element() != ""))
+        .alias("tok")
+    )
     blank = pl.col("line").str.strip_chars() == ""
     bad = parts.filter(~blank & (pl.col("tok").list.len() != 2))
     problems.add_rows("bad_row", path, bad, "line", "exactly two fields: user item")
     good = parts.filter(~blank & (pl.col("tok").list.len() == 2)).select(
-        "_line", pl.col("tok").list.get(0).alias("user_id"), pl.col("tok").list.get(1).alias("item_id"))
+        "_line",
+        pl.col("tok").list.get(0).alias("user_id"),
+        pl.col("tok").list.get(1).alias("item_id"),
+    )
     return _ordered(good, path, cfg, problems)
 
 
 def _ordered(long: pl.DataFrame, path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
     """Timestamps for untimed formats: the event's position in the file."""
     long = long.with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
-    inter = to_interactions(long.rename({"_pos": "timestamp"}).with_columns(pl.col("timestamp").cast(pl.String)),
-                            path, cfg, problems)
+    inter = to_interactions(
+        long.rename({"_pos": "timestamp"}).with_columns(pl.col("timestamp").cast(pl.String)),
+        path,
+        cfg,
+        problems,
+    )
     return RawDataset(interactions=inter, has_time=False, sources=[path])
 
 
@@ -321,8 +434,11 @@ def _check_items(items: pl.DataFrame, file: Path, problems: ProblemLog) -> pl.Da
     if dup.height:
         first = dup.unique("item_id", keep="first", maintain_order=True)
         later = dup.join(first.select("_line"), on="_line", how="anti")
-        problems.add_rows("conflicting_item", file, later, "item_id",
-                          "one catalogue row per item id (an earlier row has different content)")
+        problems.add_rows(
+            "conflicting_item",
+            file,
+            later,
+            "item_id",
+            "one catalogue row per item id (an earlier row has different content)",
+        )
     return distinct.unique("item_id", keep="first", maintain_order=True).drop("_line")
-
-

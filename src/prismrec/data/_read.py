@@ -94,7 +94,11 @@ def read_table_file(path: Path, cfg: DataConfig) -> pl.DataFrame:
             df = pl.read_parquet(path)
         except Exception as exc:  # pyarrow/polars raise several types for corrupt files
             raise DataError(f"{path}: not a readable Parquet file: {exc}") from None
-        return _stringify(df).with_row_index("_line", offset=1).with_columns(pl.col("_line").cast(pl.Int64))
+        return (
+            _stringify(df)
+            .with_row_index("_line", offset=1)
+            .with_columns(pl.col("_line").cast(pl.Int64))
+        )
     if suffix in (".jsonl", ".ndjson", ".json"):
         return _read_jsonl(path)
     sep = cfg.separator or ("\t" if suffix in (".tsv", ".tab") else ",")
@@ -114,7 +118,9 @@ def _read_jsonl(path: Path) -> pl.DataFrame:
             try:
                 json.loads(text)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{line_no}: not valid JSON ({exc.msg}): {text[:80]!r}") from None
+                raise DataError(
+                    f"{path}:{line_no}: not valid JSON ({exc.msg}): {text[:80]!r}"
+                ) from None
         raise DataError(f"{path}: cannot be read as JSON lines") from None
     return _stringify(df).with_columns(lines.get_column("_line"))
 
@@ -194,13 +200,20 @@ def to_interactions(
     missing = [c for c in required if names[c] not in df.columns]
     if missing:
         for c in missing:
-            problems.add("missing_column", file, 0, names[c], "", f"a column '{names[c]}' for {c} "
-                         f"(map it with [data.columns] {c} = \"<your column>\")")
+            problems.add(
+                "missing_column",
+                file,
+                0,
+                names[c],
+                "",
+                f"a column '{names[c]}' for {c} "
+                f'(map it with [data.columns] {c} = "<your column>")',
+            )
         found = ", ".join(c for c in df.columns if c != "_line")
         raise DataError(
             f"{file}: missing required column(s) {[names[c] for c in missing]}; "
             f"the file has: {found}. Map your names in the config, e.g. [data.columns] "
-            f"{missing[0]} = \"<your column>\"",
+            f'{missing[0]} = "<your column>"',
             problems.sorted(),
         )
     optional = [c for c in ("event_type", "value") if names[c] in df.columns]
@@ -210,15 +223,24 @@ def to_interactions(
     if extra:
         if cfg.extra_columns == "error":
             for c in extra:
-                problems.add("unexpected_column", file, 0, c, c, "only mapped columns; map it in "
-                             "[data.columns], list it in data.context_columns, or set "
-                             "data.extra_columns = \"ignore\"")
+                problems.add(
+                    "unexpected_column",
+                    file,
+                    0,
+                    c,
+                    c,
+                    "only mapped columns; map it in "
+                    "[data.columns], list it in data.context_columns, or set "
+                    'data.extra_columns = "ignore"',
+                )
         elif cfg.extra_columns == "context":
             context += extra
     missing_ctx = [c for c in context if c not in df.columns]
     if missing_ctx:
-        raise DataError(f"{file}: context column(s) {missing_ctx} not found; the file has: "
-                        f"{', '.join(c for c in df.columns if c != '_line')}")
+        raise DataError(
+            f"{file}: context column(s) {missing_ctx} not found; the file has: "
+            f"{', '.join(c for c in df.columns if c != '_line')}"
+        )
 
     out = df.select(
         pl.col("_line"),
@@ -231,10 +253,18 @@ def to_interactions(
         last = out.filter(pl.col("_line") == last_line)
         blank_cols = [c for c in required if last.select(_blank(c)).item()]
         if blank_cols:
-            problems.add_rows("truncated_line", file, last.with_columns(
-                pl.concat_str([pl.col(c).fill_null("") for c in required], separator=",").alias("_raw")
-            ), "_raw", f"a complete row with a {blank_cols[0]} (the file ends in the middle of "
-               "this line)", label=names[blank_cols[0]])
+            problems.add_rows(
+                "truncated_line",
+                file,
+                last.with_columns(
+                    pl.concat_str([pl.col(c).fill_null("") for c in required], separator=",").alias(
+                        "_raw"
+                    )
+                ),
+                "_raw",
+                f"a complete row with a {blank_cols[0]} (the file ends in the middle of this line)",
+                label=names[blank_cols[0]],
+            )
             out = out.filter(pl.col("_line") != last_line)
     for c in ("user_id", "item_id"):
         problems.add_rows("empty_id", file, out.filter(_blank(c)), c, f"a non-empty {c}")
@@ -242,11 +272,15 @@ def to_interactions(
     if has_time:
         ts = parse_timestamps(out.get_column("timestamp"), cfg.timestamp_format)
         bad = out.filter(ts.is_null() & ~_blank("timestamp"))
-        what = f"a time in format {cfg.timestamp_format!r}" if cfg.timestamp_format else (
-            "a unix time or an ISO-8601 date-time")
+        what = (
+            f"a time in format {cfg.timestamp_format!r}"
+            if cfg.timestamp_format
+            else ("a unix time or an ISO-8601 date-time")
+        )
         problems.add_rows("bad_timestamp", file, bad, "timestamp", what)
-        problems.add_rows("missing_timestamp", file, out.filter(_blank("timestamp")), "timestamp",
-                          "a timestamp")
+        problems.add_rows(
+            "missing_timestamp", file, out.filter(_blank("timestamp")), "timestamp", "a timestamp"
+        )
         out = out.with_columns(ts.alias("timestamp"))
     else:
         out = out.with_columns(pl.col("_line").alias("timestamp"))
@@ -256,8 +290,13 @@ def to_interactions(
     if bad_lines:
         out = out.filter(~pl.col("_line").is_in(list(bad_lines)))
     return out.select(
-        "user_id", "item_id", pl.col("timestamp").cast(pl.Int64), "event_type",
-        pl.col("value").cast(pl.Float64), *context, "_line",
+        "user_id",
+        "item_id",
+        pl.col("timestamp").cast(pl.Int64),
+        "event_type",
+        pl.col("value").cast(pl.Float64),
+        *context,
+        "_line",
     )
 
 
@@ -292,8 +331,9 @@ def _values(out: pl.DataFrame, file: Path, cfg: DataConfig, problems: ProblemLog
     if "value" not in out.columns:
         return out.with_columns(pl.lit(None, pl.Float64).alias("value"))
     num = out.get_column("value").cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
-    problems.add_rows("bad_number", file, out.filter(num.is_null() & ~_blank("value")), "value",
-                      "a number")
+    problems.add_rows(
+        "bad_number", file, out.filter(num.is_null() & ~_blank("value")), "value", "a number"
+    )
     out = out.with_columns(num.alias("value"))
     lo, hi = cfg.value_min, cfg.value_max
     if lo is not None or hi is not None:
@@ -302,6 +342,11 @@ def _values(out: pl.DataFrame, file: Path, cfg: DataConfig, problems: ProblemLog
             cond = cond | (pl.col("value") < lo)
         if hi is not None:
             cond = cond | (pl.col("value") > hi)
-        problems.add_rows("out_of_range", file, out.filter(cond.fill_null(False)), "value",
-                          f"a value in [{lo}, {hi}]")
+        problems.add_rows(
+            "out_of_range",
+            file,
+            out.filter(cond.fill_null(False)),
+            "value",
+            f"a value in [{lo}, {hi}]",
+        )
     return out

@@ -62,8 +62,13 @@ def _checksum(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
-def prepare(path: str | Path, out: str | Path, format: str | None = None,
-            config: DataConfig | None = None, skip_bad_rows: bool = False) -> PreparedDataset:
+def prepare(
+    path: str | Path,
+    out: str | Path,
+    format: str | None = None,
+    config: DataConfig | None = None,
+    skip_bad_rows: bool = False,
+) -> PreparedDataset:
     """Load, validate, preprocess and split a dataset, and write it to ``out``.
 
     Raises:
@@ -91,7 +96,9 @@ def raise_for_problems(result: LoadResult, path: str | Path) -> None:
     )
 
 
-def prepare_loaded(result: LoadResult, out: str | Path, format: str, cfg: DataConfig) -> PreparedDataset:
+def prepare_loaded(
+    result: LoadResult, out: str | Path, format: str, cfg: DataConfig
+) -> PreparedDataset:
     """Preprocess and write an already loaded dataset (see :func:`prepare`)."""
     raw = result.dataset
     df = filter_interactions(raw.interactions, cfg)
@@ -106,7 +113,8 @@ def prepare_loaded(result: LoadResult, out: str | Path, format: str, cfg: DataCo
     items.write_parquet(out_dir / "items.parquet")
     if raw.users is not None:
         users = enc.users.to_frame("user_idx", "user_id").join(
-            raw.users.with_columns(pl.col("user_id").cast(pl.String)), on="user_id", how="left")
+            raw.users.with_columns(pl.col("user_id").cast(pl.String)), on="user_id", how="left"
+        )
         users.write_parquet(out_dir / "users.parquet")
     vdir = out_dir / "vocab"
     vdir.mkdir(exist_ok=True)
@@ -115,8 +123,10 @@ def prepare_loaded(result: LoadResult, out: str | Path, format: str, cfg: DataCo
     for name, v in enc.contexts.items():
         v.save(vdir / f"ctx_{name}.parquet")
     counts = frame.group_by("split").len().sort("split")
-    per_split = {k: int(counts.filter(pl.col("split") == v).get_column("len").sum())
-                 for k, v in SPLIT_NAMES.items()}
+    per_split = {
+        k: int(counts.filter(pl.col("split") == v).get_column("len").sum())
+        for k, v in SPLIT_NAMES.items()
+    }
     schema: dict[str, Any] = {
         "prismrec_version": __version__,
         "format": format,
@@ -139,16 +149,22 @@ def prepare_loaded(result: LoadResult, out: str | Path, format: str, cfg: DataCo
         "config": cfg.model_dump(),
     }
     (out_dir / SCHEMA_FILE).write_text(json.dumps(schema, indent=2))
-    log.info("prepared %d events, %d users, %d items -> %s", frame.height, len(enc.users),
-             len(enc.items), out_dir)
+    log.info(
+        "prepared %d events, %d users, %d items -> %s",
+        frame.height,
+        len(enc.users),
+        len(enc.items),
+        out_dir,
+    )
     return PreparedDataset(out_dir, frame, items, schema)
 
 
 class PreparedDataset:
     """A prepared dataset directory, loaded."""
 
-    def __init__(self, root: Path, frame: pl.DataFrame, items: pl.DataFrame,
-                 schema: dict[str, Any]) -> None:
+    def __init__(
+        self, root: Path, frame: pl.DataFrame, items: pl.DataFrame, schema: dict[str, Any]
+    ) -> None:
         self.root = root
         self.frame = frame
         self.items_frame = items
@@ -161,8 +177,10 @@ class PreparedDataset:
         """Load a directory written by :func:`prepare`."""
         r = Path(root)
         if not (r / SCHEMA_FILE).is_file():
-            raise DataError(f"{r}: not a prepared dataset (no {SCHEMA_FILE}); create one with "
-                            f"'prismrec data prepare PATH --out {r}'")
+            raise DataError(
+                f"{r}: not a prepared dataset (no {SCHEMA_FILE}); create one with "
+                f"'prismrec data prepare PATH --out {r}'"
+            )
         schema = json.loads((r / SCHEMA_FILE).read_text())
         frame = pl.read_parquet(r / "interactions.parquet")
         items = pl.read_parquet(r / "items.parquet")
@@ -199,7 +217,9 @@ class PreparedDataset:
         code = _split_code(upto)
         return self.frame.filter(pl.col("split") < code)
 
-    def sequences(self, upto: str = "valid", columns: tuple[str, ...] = ("item_idx",)) -> dict[str, list[np.ndarray]]:
+    def sequences(
+        self, upto: str = "valid", columns: tuple[str, ...] = ("item_idx",)
+    ) -> dict[str, list[np.ndarray]]:
         """Per-user time-ordered arrays of the events before split ``upto`` (default: train)."""
         df = self.split_frame(upto)
         grouped = df.group_by("user_idx", maintain_order=True).agg(columns).sort("user_idx")
@@ -214,29 +234,52 @@ class PreparedDataset:
         if code == TRAIN:
             raise ConfigError("evaluation split must be 'valid' or 'test'")
         f = self.frame
-        first = (f.filter(pl.col("split") == code).group_by("user_idx")
-                 .agg(pl.col("pos").min().alias("p0"), pl.col("item_idx").unique().alias("targets"),
-                      pl.col("event_idx").sort_by("pos").first().alias("ev"))
-                 .sort("user_idx"))
+        first = (
+            f.filter(pl.col("split") == code)
+            .group_by("user_idx")
+            .agg(
+                pl.col("pos").min().alias("p0"),
+                pl.col("item_idx").unique().alias("targets"),
+                pl.col("event_idx").sort_by("pos").first().alias("ev"),
+            )
+            .sort("user_idx")
+        )
         if first.height == 0:
             raise DataError(f"split '{split}' of {self.root} has no events")
-        hist = (f.join(first.select("user_idx", "p0"), on="user_idx")
-                .filter((pl.col("pos") < pl.col("p0")) & (pl.col("split") < code))
-                .group_by("user_idx").agg(pl.col("item_idx").sort_by("pos")))
+        hist = (
+            f.join(first.select("user_idx", "p0"), on="user_idx")
+            .filter((pl.col("pos") < pl.col("p0")) & (pl.col("split") < code))
+            .group_by("user_idx")
+            .agg(pl.col("item_idx").sort_by("pos"))
+        )
         both = first.join(hist, on="user_idx", how="left").sort("user_idx")
-        histories = [np.asarray(h if h is not None else [], dtype=np.int64)
-                     for h in both.get_column("item_idx").to_list()]
-        targets = [np.sort(np.asarray(t, dtype=np.int64)) for t in both.get_column("targets").to_list()]
-        return EvalCases(both.get_column("user_idx").to_numpy(), histories, targets,
-                         both.get_column("ev").to_numpy())
+        histories = [
+            np.asarray(h if h is not None else [], dtype=np.int64)
+            for h in both.get_column("item_idx").to_list()
+        ]
+        targets = [
+            np.sort(np.asarray(t, dtype=np.int64)) for t in both.get_column("targets").to_list()
+        ]
+        return EvalCases(
+            both.get_column("user_idx").to_numpy(),
+            histories,
+            targets,
+            both.get_column("ev").to_numpy(),
+        )
 
     def tensors(self, upto: str = "valid", max_seq_len: int | None = None) -> dict[str, Any]:
-        """Left-padded (U, L) int tensors of each user's last ``max_seq_len`` events before ``upto``."""
+        """Left-padded (U, L) int tensors of each user's last events before ``upto``."""
         import torch
 
         L = max_seq_len or int(self.schema["max_seq_len"])
-        cols = ("item_idx", "event_idx", "hour", "weekday", "gap_bucket",
-                *[c for c in self.frame.columns if c.startswith("ctx_")])
+        cols = (
+            "item_idx",
+            "event_idx",
+            "hour",
+            "weekday",
+            "gap_bucket",
+            *[c for c in self.frame.columns if c.startswith("ctx_")],
+        )
         seqs = self.sequences(upto, cols)
         n = len(seqs["item_idx"])
         out: dict[str, Any] = {"user_idx": torch.from_numpy(seqs["user_idx"][0].copy())}
@@ -245,7 +288,7 @@ class PreparedDataset:
             for i, s in enumerate(seqs[c]):
                 s = s[-L:]
                 if len(s):
-                    mat[i, L - len(s):] = s
+                    mat[i, L - len(s) :] = s
             out[c] = torch.as_tensor(mat)
         return out
 
@@ -254,5 +297,3 @@ def _split_code(name: str) -> int:
     if name not in SPLIT_NAMES:
         raise ConfigError(f"unknown split {name!r}; expected one of {list(SPLIT_NAMES)}")
     return SPLIT_NAMES[name]
-
-

@@ -26,8 +26,11 @@ __all__ = ["FORMATS", "LoadResult", "detect_format", "load", "resolve_path"]
 log = logging.getLogger(__name__)
 
 Loader = Callable[[Path, DataConfig, ProblemLog], RawDataset]
-_TABLE_SUFFIXES = {"csv": (".csv", ".tsv", ".tab", ".txt"), "parquet": (".parquet",),
-                   "jsonl": (".jsonl", ".ndjson", ".json")}
+_TABLE_SUFFIXES = {
+    "csv": (".csv", ".tsv", ".tab", ".txt"),
+    "parquet": (".parquet",),
+    "jsonl": (".jsonl", ".ndjson", ".json"),
+}
 
 
 @dataclass
@@ -54,8 +57,10 @@ def _load_generic(kind: str) -> Loader:
         truncated = kind == "csv" and not ends_with_newline(inter_file)
         inter = to_interactions(raw, inter_file, cfg, problems, truncated_last=truncated)
         fields = ItemFields(
-            tuple(cfg.item_text_fields), tuple(cfg.item_categorical_fields),
-            tuple(cfg.item_multi_fields), tuple(cfg.item_numeric_fields),
+            tuple(cfg.item_text_fields),
+            tuple(cfg.item_categorical_fields),
+            tuple(cfg.item_multi_fields),
+            tuple(cfg.item_numeric_fields),
             tuple(cfg.item_vector_fields),
         )
         items = _generic_items(item_file, cfg, fields, problems) if item_file else None
@@ -67,11 +72,22 @@ def _load_generic(kind: str) -> Loader:
                 raise DataError(f"{user_file}: no '{uid}' column (user attributes need a user id)")
             users = users.rename({uid: "user_id"}) if uid != "user_id" else users
         user_cols = tuple(cfg.user_columns) or (
-            tuple(c for c in users.columns if c != "user_id") if users is not None else ())
-        ctx = tuple(c for c in inter.columns if c not in
-                    ("user_id", "item_id", "timestamp", "event_type", "value", "_line"))
-        return RawDataset(inter, items, users, fields, ctx, user_cols,
-                          sources=[p for p in (inter_file, item_file, user_file) if p])
+            tuple(c for c in users.columns if c != "user_id") if users is not None else ()
+        )
+        ctx = tuple(
+            c
+            for c in inter.columns
+            if c not in ("user_id", "item_id", "timestamp", "event_type", "value", "_line")
+        )
+        return RawDataset(
+            inter,
+            items,
+            users,
+            fields,
+            ctx,
+            user_cols,
+            sources=[p for p in (inter_file, item_file, user_file) if p],
+        )
 
     return loader
 
@@ -79,22 +95,36 @@ def _load_generic(kind: str) -> Loader:
 def _generic_files(path: Path, kind: str) -> tuple[Path, Path | None, Path | None]:
     if path.is_file():
         sib = path.parent
-        items = next((p for s in _TABLE_SUFFIXES[kind] for p in [sib / f"items{s}"] if p.is_file()), None)
-        users = next((p for s in _TABLE_SUFFIXES[kind] for p in [sib / f"users{s}"] if p.is_file()), None)
+        items = next(
+            (p for s in _TABLE_SUFFIXES[kind] for p in [sib / f"items{s}"] if p.is_file()), None
+        )
+        users = next(
+            (p for s in _TABLE_SUFFIXES[kind] for p in [sib / f"users{s}"] if p.is_file()), None
+        )
         if path.stem.startswith("interactions"):
             return path, items, users
         return path, None, None
     for s in _TABLE_SUFFIXES[kind]:
         if (path / f"interactions{s}").is_file():
             inter = path / f"interactions{s}"
-            items = next((p for t in _TABLE_SUFFIXES[kind] for p in [path / f"items{t}"] if p.is_file()), None)
-            users = next((p for t in _TABLE_SUFFIXES[kind] for p in [path / f"users{t}"] if p.is_file()), None)
+            items = next(
+                (p for t in _TABLE_SUFFIXES[kind] for p in [path / f"items{t}"] if p.is_file()),
+                None,
+            )
+            users = next(
+                (p for t in _TABLE_SUFFIXES[kind] for p in [path / f"users{t}"] if p.is_file()),
+                None,
+            )
             return inter, items, users
-    raise DataError(f"{path}: no interactions file found; a '{kind}' directory needs "
-                    f"interactions{_TABLE_SUFFIXES[kind][0]} (optional items.*, users.*)")
+    raise DataError(
+        f"{path}: no interactions file found; a '{kind}' directory needs "
+        f"interactions{_TABLE_SUFFIXES[kind][0]} (optional items.*, users.*)"
+    )
 
 
-def _generic_items(file: Path, cfg: DataConfig, fields: ItemFields, problems: ProblemLog) -> pl.DataFrame:
+def _generic_items(
+    file: Path, cfg: DataConfig, fields: ItemFields, problems: ProblemLog
+) -> pl.DataFrame:
     df = read_table_file(file, cfg)
     iid = cfg.columns.get("item_id", "item_id")
     if iid not in df.columns:
@@ -102,22 +132,34 @@ def _generic_items(file: Path, cfg: DataConfig, fields: ItemFields, problems: Pr
     df = df.rename({iid: "item_id"}) if iid != "item_id" else df
     missing = [c for group in fields.to_dict().values() for c in group if c not in df.columns]
     if missing:
-        raise DataError(f"{file}: item field(s) {missing} configured but not in the file; it has "
-                        f"{[c for c in df.columns if c != '_line']}")
+        raise DataError(
+            f"{file}: item field(s) {missing} configured but not in the file; it has "
+            f"{[c for c in df.columns if c != '_line']}"
+        )
     exprs: list[pl.Expr] = []
     for c in fields.multi:
         if df.schema[c] == pl.String:
-            exprs.append(pl.col(c).str.split(cfg.multi_separator).list.eval(
-                pl.element().str.strip_chars().filter(pl.element() != "")))
+            exprs.append(
+                pl.col(c)
+                .str.split(cfg.multi_separator)
+                .list.eval(pl.element().str.strip_chars().filter(pl.element() != ""))
+            )
     for c in fields.numeric:
-        bad = df.filter(pl.col(c).cast(pl.Float64, strict=False).is_null() & pl.col(c).is_not_null()
-                        & (pl.col(c).cast(pl.String) != ""))
+        bad = df.filter(
+            pl.col(c).cast(pl.Float64, strict=False).is_null()
+            & pl.col(c).is_not_null()
+            & (pl.col(c).cast(pl.String) != "")
+        )
         problems.add_rows("bad_number", file, bad, c, "a number")
         exprs.append(pl.col(c).cast(pl.Float64, strict=False))
     for c in fields.vector:
         if df.schema[c] == pl.String:
-            exprs.append(pl.col(c).str.strip_chars("[]").str.split(",").list.eval(
-                pl.element().str.strip_chars().cast(pl.Float64, strict=False)))
+            exprs.append(
+                pl.col(c)
+                .str.strip_chars("[]")
+                .str.split(",")
+                .list.eval(pl.element().str.strip_chars().cast(pl.Float64, strict=False))
+            )
         else:
             exprs.append(pl.col(c).cast(pl.List(pl.Float64)))
     if exprs:
@@ -156,14 +198,19 @@ def detect_format(path: Path) -> str:
         for kind, sufs in _TABLE_SUFFIXES.items():
             if any(f"interactions{s}" in names for s in sufs):
                 return kind
-        raise DataError(f"{path}: cannot detect the data format from the files in this directory; "
-                        f"pass --format, one of: {', '.join(FORMATS)}")
+        raise DataError(
+            f"{path}: cannot detect the data format from the files in this directory; "
+            f"pass --format, one of: {', '.join(FORMATS)}"
+        )
     suffix = path.suffix.lower()
     if path.name == "u.data":
         return "movielens-100k"
-    if suffix == ".zip" and zipfile.is_zipfile(path):
-        if any(n.endswith("ratings.csv") for n in zipfile.ZipFile(path).namelist()):
-            return "movielens-latest"
+    if (
+        suffix == ".zip"
+        and zipfile.is_zipfile(path)
+        and any(n.endswith("ratings.csv") for n in zipfile.ZipFile(path).namelist())
+    ):
+        return "movielens-latest"
     if suffix == ".inter":
         return "recbole"
     if suffix == ".parquet":
@@ -186,8 +233,9 @@ def detect_format(path: Path) -> str:
             return "seqtxt"
     if suffix in (".tsv", ".tab"):
         return "csv"
-    raise DataError(f"{path}: cannot detect the data format; pass --format, one of: "
-                    f"{', '.join(FORMATS)}")
+    raise DataError(
+        f"{path}: cannot detect the data format; pass --format, one of: {', '.join(FORMATS)}"
+    )
 
 
 def _first_line(path: Path) -> str:
@@ -208,7 +256,9 @@ def resolve_path(path: str | Path) -> Path:
     return p
 
 
-def load(path: str | Path, format: str | None = None, config: DataConfig | None = None) -> LoadResult:
+def load(
+    path: str | Path, format: str | None = None, config: DataConfig | None = None
+) -> LoadResult:
     """Load and validate a dataset.
 
     Args:
@@ -231,8 +281,13 @@ def load(path: str | Path, format: str | None = None, config: DataConfig | None 
     problems = ProblemLog()
     ds = FORMATS[name](p, cfg, problems)
     _check_known_items(ds, problems)
-    log.info("loaded %s (%s): %d rows ok, %d bad", p, name, ds.interactions.height,
-             problems.rows_read - ds.interactions.height)
+    log.info(
+        "loaded %s (%s): %d rows ok, %d bad",
+        p,
+        name,
+        ds.interactions.height,
+        problems.rows_read - ds.interactions.height,
+    )
     return LoadResult(ds, problems, problems.rows_read)
 
 
@@ -244,5 +299,11 @@ def _check_known_items(ds: RawDataset, problems: ProblemLog) -> None:
     unknown = inter.filter(~pl.col("item_id").is_in(ds.items.get_column("item_id").implode()))
     if unknown.height == 0:
         return
-    problems.add_rows("unknown_item", problems.interaction_file, unknown, "item_id", "an item_id listed in the item catalogue")
+    problems.add_rows(
+        "unknown_item",
+        problems.interaction_file,
+        unknown,
+        "item_id",
+        "an item_id listed in the item catalogue",
+    )
     ds.interactions = inter.join(unknown.select("_line"), on="_line", how="anti")

@@ -22,8 +22,11 @@ def filter_interactions(df: pl.DataFrame, cfg: DataConfig) -> pl.DataFrame:
     if cfg.rating_threshold is not None:
         df = df.filter(pl.col("value").is_null() | (pl.col("value") >= cfg.rating_threshold))
     if cfg.dedup:
-        df = df.unique(subset=["user_id", "item_id", "timestamp", "event_type"], keep="first",
-                       maintain_order=True)
+        df = df.unique(
+            subset=["user_id", "item_id", "timestamp", "event_type"],
+            keep="first",
+            maintain_order=True,
+        )
     ku, ki = cfg.min_user_interactions, cfg.min_item_interactions
     for _ in range(100):
         if ku <= 1 and ki <= 1:
@@ -36,16 +39,24 @@ def filter_interactions(df: pl.DataFrame, cfg: DataConfig) -> pl.DataFrame:
         if df.height == before:
             break
     if df.height == 0:
-        raise DataError("no interactions left after filtering (rating_threshold / k-core); "
-                        "relax data.rating_threshold or data.min_*_interactions")
+        raise DataError(
+            "no interactions left after filtering (rating_threshold / k-core); "
+            "relax data.rating_threshold or data.min_*_interactions"
+        )
     return df
 
 
 class Encoded:
     """Interactions with contiguous ids, sorted per user in time, plus the vocabularies."""
 
-    def __init__(self, frame: pl.DataFrame, users: Vocabulary, items: Vocabulary,
-                 events: Vocabulary, contexts: dict[str, Vocabulary]) -> None:
+    def __init__(
+        self,
+        frame: pl.DataFrame,
+        users: Vocabulary,
+        items: Vocabulary,
+        events: Vocabulary,
+        contexts: dict[str, Vocabulary],
+    ) -> None:
         self.frame = frame
         self.users = users
         self.items = items
@@ -65,7 +76,9 @@ def encode(raw: RawDataset, df: pl.DataFrame, cfg: DataConfig) -> Encoded:
         key = ((t - t.min()) / pl.max_horizontal(t.max() - t.min(), pl.lit(1.0))).cast(pl.Float32)
     else:
         key = pl.col("timestamp")
-    df = df.with_columns(key.alias("_tkey")).sort(["user_id", "_tkey", "_line"], maintain_order=True)
+    df = df.with_columns(key.alias("_tkey")).sort(
+        ["user_id", "_tkey", "_line"], maintain_order=True
+    )
     user_ids = df.get_column("user_id").unique(maintain_order=True).to_list()
     users = Vocabulary(user_ids, offset=0, name="user")
     item_ids = df.get_column("item_id").unique(maintain_order=True).to_list()
@@ -75,8 +88,10 @@ def encode(raw: RawDataset, df: pl.DataFrame, cfg: DataConfig) -> Encoded:
     items = Vocabulary(item_ids, offset=1, name="item")
     events = Vocabulary(sorted(cfg.event_weights), offset=1, name="event type")
     weights = {k: float(v) for k, v in cfg.event_weights.items()}
-    contexts = {c: Vocabulary(sorted(df.get_column(c).drop_nulls().unique().to_list()), offset=1,
-                              name=c) for c in raw.context_columns}
+    contexts = {
+        c: Vocabulary(sorted(df.get_column(c).drop_nulls().unique().to_list()), offset=1, name=c)
+        for c in raw.context_columns
+    }
     out = df.with_columns(
         _map(df, "user_id", users).alias("user_idx"),
         _map(df, "item_id", items).alias("item_idx"),
@@ -86,8 +101,20 @@ def encode(raw: RawDataset, df: pl.DataFrame, cfg: DataConfig) -> Encoded:
     ).sort(["user_idx", "_tkey", "_line"])
     out = out.with_columns(pl.int_range(pl.len()).over("user_idx").cast(pl.Int32).alias("pos"))
     out = _time_features(out, cfg, raw.has_time)
-    keep = ["user_idx", "item_idx", "timestamp", "event_idx", "value", "weight", "hour",
-            "weekday", "gap_bucket", "pos", "_line", *[f"ctx_{c}" for c in contexts]]
+    keep = [
+        "user_idx",
+        "item_idx",
+        "timestamp",
+        "event_idx",
+        "value",
+        "weight",
+        "hour",
+        "weekday",
+        "gap_bucket",
+        "pos",
+        "_line",
+        *[f"ctx_{c}" for c in contexts],
+    ]
     return Encoded(out.select(keep), users, items, events, contexts)
 
 

@@ -34,7 +34,8 @@ class Problem:
     def message(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         col = f" column '{self.column}'" if self.column else ""
-        return f"{where}:{col} {self.kind.replace('_', ' ')}: got {self.value!r}, expected {self.expected}"
+        kind = self.kind.replace("_", " ")
+        return f"{where}:{col} {kind}: got {self.value!r}, expected {self.expected}"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -52,11 +53,15 @@ class ProblemLog:
         self.rows_read = 0  # interaction rows read (good + bad)
         self.interaction_file = ""
 
-    def add(self, kind: str, file: Path | str, line: int, column: str, value: Any, expected: str) -> None:
+    def add(
+        self, kind: str, file: Path | str, line: int, column: str, value: Any, expected: str
+    ) -> None:
         """Record one problem (file-level problems use ``line=0``)."""
         self.counts[kind] += 1
         if self.counts[kind] <= _MAX_DETAIL_PER_KIND:
-            self.problems.append(Problem(kind, str(file), int(line), column, _text(value), expected))
+            self.problems.append(
+                Problem(kind, str(file), int(line), column, _text(value), expected)
+            )
         if line:
             self.bad_lines.setdefault(str(file), set()).add(int(line))
 
@@ -79,7 +84,11 @@ class ProblemLog:
         room = max(0, _MAX_DETAIL_PER_KIND - self.counts[kind])
         self.counts[kind] += rows.height
         if room:
-            values = rows.get_column(column).head(room).to_list() if column in rows.columns else [""] * min(room, rows.height)
+            values = (
+                rows.get_column(column).head(room).to_list()
+                if column in rows.columns
+                else [""] * min(room, rows.height)
+            )
             for line, value in zip(lines[:room], values, strict=False):
                 self.problems.append(
                     Problem(kind, key, int(line), label or column, _text(value), expected)

@@ -1,8 +1,8 @@
 """The data model: canonical column names and the in-memory raw dataset.
 
-Interactions always carry ``user_id``, ``item_id`` (strings: external ids), ``timestamp`` (int64 unix
-seconds, or the position in the file for formats without time), ``event_type`` (string), ``value``
-(float, nullable: a rating or amount) and any context columns (strings). ``_line`` keeps the source
+Interactions always carry ``user_id``, ``item_id`` (strings: external ids), ``timestamp`` (int64
+unix seconds, or the position in the file for formats without time), ``event_type`` (string),
+``value`` (float, nullable: a rating or amount) and any context columns (strings). ``_line`` keeps the source
 line number so later errors can point back to the file and ties in time keep file order.
 """
 
@@ -33,7 +33,9 @@ class ItemFields:
     vector: tuple[str, ...] = ()  # precomputed vectors: list[float] columns
 
     def to_dict(self) -> dict[str, list[str]]:
-        return {k: list(getattr(self, k)) for k in ("text", "categorical", "multi", "numeric", "vector")}
+        return {
+            k: list(getattr(self, k)) for k in ("text", "categorical", "multi", "numeric", "vector")
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, list[str]]) -> ItemFields:

@@ -32,9 +32,13 @@ def _leave_one_out(df: pl.DataFrame) -> pl.DataFrame:
     # RecBole: leave min(2, n-1) events out per user; the last is test, the one before valid.
     n = pl.col("pos").max().over("user_idx") + 1
     return df.with_columns(
-        pl.when((pl.col("pos") == n - 1) & (n >= 2)).then(TEST)
-        .when((pl.col("pos") == n - 2) & (n >= 3)).then(VALID)
-        .otherwise(TRAIN).cast(pl.Int8).alias("split")
+        pl.when((pl.col("pos") == n - 1) & (n >= 2))
+        .then(TEST)
+        .when((pl.col("pos") == n - 2) & (n >= 3))
+        .then(VALID)
+        .otherwise(TRAIN)
+        .cast(pl.Int8)
+        .alias("split")
     )
 
 
@@ -45,14 +49,22 @@ def _cut(ts: pl.Series, value: float) -> int:
 
 
 def _temporal(df: pl.DataFrame, cfg: DataConfig) -> tuple[pl.DataFrame, dict[str, object]]:
-    vcut, tcut = _cut(df.get_column("timestamp"), cfg.valid_cut), _cut(df.get_column("timestamp"), cfg.test_cut)
+    vcut, tcut = (
+        _cut(df.get_column("timestamp"), cfg.valid_cut),
+        _cut(df.get_column("timestamp"), cfg.test_cut),
+    )
     if vcut > tcut:
-        raise ConfigError(f"data.valid_cut ({cfg.valid_cut}) must not come after data.test_cut "
-                          f"({cfg.test_cut})")
+        raise ConfigError(
+            f"data.valid_cut ({cfg.valid_cut}) must not come after data.test_cut ({cfg.test_cut})"
+        )
     out = df.with_columns(
-        pl.when(pl.col("timestamp") >= tcut).then(TEST)
-        .when(pl.col("timestamp") >= vcut).then(VALID)
-        .otherwise(TRAIN).cast(pl.Int8).alias("split")
+        pl.when(pl.col("timestamp") >= tcut)
+        .then(TEST)
+        .when(pl.col("timestamp") >= vcut)
+        .then(VALID)
+        .otherwise(TRAIN)
+        .cast(pl.Int8)
+        .alias("split")
     )
     return out, {"kind": "temporal", "valid_cut": vcut, "test_cut": tcut}
 
@@ -67,9 +79,17 @@ def _cold_items(df: pl.DataFrame, cfg: DataConfig) -> tuple[pl.DataFrame, dict[s
     last_warm = warm_pos.max().over("user_idx")
     n_warm = (~is_cold).sum().over("user_idx")
     out = df.with_columns(
-        pl.when(is_cold).then(TEST)
-        .when((pl.col("pos") == last_warm) & (n_warm >= 2)).then(VALID)
-        .otherwise(TRAIN).cast(pl.Int8).alias("split")
+        pl.when(is_cold)
+        .then(TEST)
+        .when((pl.col("pos") == last_warm) & (n_warm >= 2))
+        .then(VALID)
+        .otherwise(TRAIN)
+        .cast(pl.Int8)
+        .alias("split")
     )
-    return out, {"kind": "cold-items", "seed": cfg.seed, "share": cfg.cold_item_share,
-                 "cold_items": cold.astype(int).tolist()}
+    return out, {
+        "kind": "cold-items",
+        "seed": cfg.seed,
+        "share": cfg.cold_item_share,
+        "cold_items": cold.astype(int).tolist(),
+    }

@@ -56,10 +56,12 @@ class Vocabulary:
         return [str(x) for x in self.ids[arr]]
 
     def to_frame(self, idx_col: str, id_col: str) -> pl.DataFrame:
-        return pl.DataFrame({
-            idx_col: np.arange(self.offset, self.offset + len(self.ids), dtype=np.int32),
-            id_col: [str(x) for x in self.ids],
-        })
+        return pl.DataFrame(
+            {
+                idx_col: np.arange(self.offset, self.offset + len(self.ids), dtype=np.int32),
+                id_col: [str(x) for x in self.ids],
+            }
+        )
 
     def save(self, path: Path) -> None:
         self.to_frame("idx", "id").write_parquet(path)

@@ -49,7 +49,7 @@ def _n_targets(n_targets: np.ndarray) -> np.ndarray:
 
 def hr(hits: np.ndarray, k: int) -> np.ndarray:
     """1 if any target is in the top-k."""
-    return hits[:, :k].any(axis=1).astype(np.float64)
+    return np.asarray(hits[:, :k].any(axis=1), dtype=np.float64)
 
 
 def recall(hits: np.ndarray, n_targets: np.ndarray, k: int) -> np.ndarray:
@@ -89,7 +89,9 @@ def map_at_k(hits: np.ndarray, n_targets: np.ndarray, k: int) -> np.ndarray:
 
 
 def accuracy_metrics(
-    hits: np.ndarray, n_targets: np.ndarray, ks: Sequence[int],
+    hits: np.ndarray,
+    n_targets: np.ndarray,
+    ks: Sequence[int],
     metrics: Sequence[str] = ACCURACY_METRICS,
 ) -> dict[str, np.ndarray]:
     """Per-user arrays keyed like ``"ndcg@10"``."""

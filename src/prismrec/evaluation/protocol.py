@@ -20,7 +20,10 @@ class Ranker(Protocol):
     """Anything with the recommender API's ``recommend``."""
 
     def recommend(
-        self, histories: Sequence[np.ndarray], k: int = 10, filter_seen: bool = True,
+        self,
+        histories: Sequence[np.ndarray],
+        k: int = 10,
+        filter_seen: bool = True,
         items: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -40,31 +43,46 @@ class EvalResult:
     protocol: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.metrics, "n_users": int(len(next(iter(self.per_user.values()), []))),
-                "protocol": self.protocol}
+        return {
+            **self.metrics,
+            "n_users": int(len(next(iter(self.per_user.values()), []))),
+            "protocol": self.protocol,
+        }
 
 
-def rank_cases(rec: Ranker, cases: _Cases, k: int, filter_seen: bool = True,
-               batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def rank_cases(
+    rec: Ranker, cases: _Cases, k: int, filter_seen: bool = True, batch_size: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-k item indices and scores for every case, in batches."""
     ids, scores = [], []
     for start in range(0, len(cases.users), batch_size):
-        hist = cases.histories[start:start + batch_size]
+        hist = cases.histories[start : start + batch_size]
         i, s = rec.recommend(hist, k=k, filter_seen=filter_seen)
         ids.append(i)
         scores.append(s)
     return np.concatenate(ids), np.concatenate(scores)
 
 
-def evaluate(rec: Ranker, cases: _Cases, ks: Sequence[int] = (10, 20), filter_seen: bool = True,
-             metrics: Sequence[str] = ACCURACY_METRICS, split: str = "test",
-             batch_size: int = 1024) -> EvalResult:
+def evaluate(
+    rec: Ranker,
+    cases: _Cases,
+    ks: Sequence[int] = (10, 20),
+    filter_seen: bool = True,
+    metrics: Sequence[str] = ACCURACY_METRICS,
+    split: str = "test",
+    batch_size: int = 1024,
+) -> EvalResult:
     """Full ranking over all items; seen items (the history) masked when ``filter_seen``."""
     top, _ = rank_cases(rec, cases, max(ks), filter_seen, batch_size)
     hits = hit_matrix(top, cases.targets)
     n_t = np.fromiter((len(t) for t in cases.targets), dtype=np.int64, count=len(cases.targets))
     per_user = accuracy_metrics(hits, n_t, ks, metrics)
     means = {k: float(v.mean()) if len(v) else 0.0 for k, v in per_user.items()}
-    protocol = {"split": split, "ranking": "full", "seen_items_masked": bool(filter_seen),
-                "n_users": len(cases.users), "ks": list(ks)}
+    protocol = {
+        "split": split,
+        "ranking": "full",
+        "seen_items_masked": bool(filter_seen),
+        "n_users": len(cases.users),
+        "ks": list(ks),
+    }
     return EvalResult(means, per_user, protocol)

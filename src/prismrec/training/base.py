@@ -108,8 +108,10 @@ class Recommender(ABC):
 
     def _check_fitted(self) -> None:
         if not self.fitted:
-            raise NotTrainedError(f"This {type(self).__name__} instance is not fitted yet. Call "
-                                  f"'fit' with a prepared dataset, or 'load' a model directory.")
+            raise NotTrainedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call "
+                f"'fit' with a prepared dataset, or 'load' a model directory."
+            )
 
     # ----- persistence ------------------------------------------------------------------------
     def save(self, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:
@@ -122,9 +124,13 @@ class Recommender(ABC):
             shutil.copytree(self.data_root / "vocab", out / "vocab", dirs_exist_ok=True)
             shutil.copy2(self.data_root / "items.parquet", out / "items.parquet")
         meta = {
-            "name": self.name, "prismrec_version": __version__, "n_items": self.n_items,
-            "model": self.model_config.model_dump(), "train": self.train_config.model_dump(),
-            "history": self.history, "metrics": metrics or {},
+            "name": self.name,
+            "prismrec_version": __version__,
+            "n_items": self.n_items,
+            "model": self.model_config.model_dump(),
+            "train": self.train_config.model_dump(),
+            "history": self.history,
+            "metrics": metrics or {},
             "data_root": str(self.data_root) if self.data_root else None,
         }
         (out / MODEL_FILE).write_text(json.dumps(meta, indent=2))
@@ -146,7 +152,11 @@ class Recommender(ABC):
         obj.history = meta.get("history", [])
         obj.data_root = p
         h = np.load(p / "histories.npz")
-        parts = np.split(h["items"].astype(np.int64), np.cumsum(h["lengths"])[:-1]) if len(h["users"]) else []
+        parts = (
+            np.split(h["items"].astype(np.int64), np.cumsum(h["lengths"])[:-1])
+            if len(h["users"])
+            else []
+        )
         obj.user_histories = dict(zip(h["users"].tolist(), parts, strict=True))
         obj._load_state(p)
         obj.fitted = True
@@ -162,8 +172,10 @@ class Recommender(ABC):
 def _read_meta(p: Path) -> dict[str, Any]:
     f = p / MODEL_FILE
     if not f.is_file():
-        raise ConfigError(f"{p}: not a model directory (no {MODEL_FILE}); train one with "
-                          f"'prismrec train --data DATA_DIR --out {p}'")
+        raise ConfigError(
+            f"{p}: not a model directory (no {MODEL_FILE}); train one with "
+            f"'prismrec train --data DATA_DIR --out {p}'"
+        )
     meta = json.loads(f.read_text())
     if meta.get("name") not in _REGISTRY:
         raise ConfigError(f"{p}: unknown model {meta.get('name')!r}; known: {sorted(_REGISTRY)}")

@@ -41,8 +41,9 @@ class ItemKNN(Recommender):
 
     ``sim(i, j) = C_ij / (sqrt(n_i * n_j) + shrink)`` where ``C_ij`` sums ``decay**(d-1)`` over
     pairs ``d <= window`` positions apart (``i`` before ``j``; pairs in the other order count
-    ``backward_weight`` times, so the similarity knows what tends to come next); the ``neighbours`` strongest per item are kept. A
-    history scores items by the recency-weighted sum of its items' similarity rows.
+    ``backward_weight`` times, so the similarity knows what tends to come next); the ``neighbours``
+    strongest per item are kept. A history scores items by the recency-weighted sum of its
+    items' similarity rows.
     """
 
     name = "itemknn"
@@ -61,16 +62,20 @@ class ItemKNN(Recommender):
             rows += [a, b]
             cols += [b, a]
             vals += [w, w * cfg.backward_weight]
-        co = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                           shape=(n, n), dtype=np.float32)
+        co = sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n, n),
+            dtype=np.float32,
+        )
         co.setdiag(0)
         co.eliminate_zeros()
         counts = np.bincount(items, minlength=n).astype(np.float32)
         norm = np.sqrt(counts)
         co = co.tocoo()
         sim = co.data / (norm[co.row] * norm[co.col] + cfg.shrink)
-        self.similarity = _keep_top(sp.csr_matrix((sim, (co.row, co.col)), shape=(n, n)),
-                                    cfg.neighbours)
+        self.similarity = _keep_top(
+            sp.csr_matrix((sim, (co.row, co.col)), shape=(n, n)), cfg.neighbours
+        )
         self.popularity = (np.log1p(counts) * 1e-6).astype(np.float32)  # tie-breaker only
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
@@ -83,7 +88,8 @@ class ItemKNN(Recommender):
             vals.append(decay ** np.arange(len(h) - 1, -1, -1, dtype=np.float32))
         hist = sp.csr_matrix(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(len(histories), self.n_items + 1), dtype=np.float32,
+            shape=(len(histories), self.n_items + 1),
+            dtype=np.float32,
         )
         return (hist @ self.similarity).toarray() + self.popularity
 
@@ -110,5 +116,3 @@ def _keep_top(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
     keep |= np.repeat(lengths <= k, lengths)
     rows = np.repeat(np.arange(m.shape[0]), lengths)
     return sp.csr_matrix((data[keep], (rows[keep], idx[keep])), shape=m.shape)
-
-

@@ -1,0 +1,142 @@
+"""The CLI end to end, as a user runs it: good paths, wrong flags, broken files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from prismrec.cli.main import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_end_to_end_prepare_train_recommend_evaluate(tiny_csv: Path, tmp_path: Path) -> None:
+    data, model = tmp_path / "data", tmp_path / "model"
+    r = run("data", "prepare", tiny_csv, "--format", "csv", "--out", data)
+    assert r.exit_code == 0, r.output
+    assert "n_events" in r.output
+    r = run("train", "--data", data, "--model", "itemknn", "--out", model)
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "recs.jsonl"
+    r = run(
+        "recommend", "--model", model, "--data", data, "--split", "test", "-k", "2", "--out", out
+    )
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert {x["user_id"] for x in lines} == {"u1", "u2", "u3"}
+    for x in lines:
+        assert set(x) == {"user_id", "items", "scores"} and len(x["items"]) == len(x["scores"]) <= 2
+    u1 = next(x for x in lines if x["user_id"] == "u1")
+    assert not set(u1["items"]) & {"a", "b", "c"}  # seen items filtered by default
+    r = run(
+        "recommend", "--model", model, "--data", data, "-k", "5", "--no-filter-seen", "--out", out
+    )
+    assert r.exit_code == 0
+    r = run(
+        "evaluate",
+        "--model",
+        model,
+        "--data",
+        data,
+        "--split",
+        "test",
+        "--json",
+        "--report",
+        tmp_path / "rep",
+    )
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.stdout)
+    for key in ("ndcg@10", "recall@10", "mrr@10", "hr@10", "ndcg@20"):
+        assert 0.0 <= payload[key] <= 1.0
+    assert payload["protocol"] == {
+        "split": "test",
+        "ranking": "full",
+        "seen_items_masked": True,
+        "n_users": 3,
+        "ks": [10, 20],
+    }
+    assert (
+        json.loads((tmp_path / "rep" / "metrics.json").read_text())["ndcg@10"] == payload["ndcg@10"]
+    )
+
+
+def test_check_reports_bad_rows_and_exit_codes(tmp_path: Path, tiny_csv: Path) -> None:
+    r = run("data", "check", tiny_csv, "--format", "csv", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["rows_bad"] == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,item_id,timestamp\n1,a,5\n1,b,soon\n")
+    r = run("data", "check", bad, "--json")
+    assert r.exit_code == 1
+    rep = json.loads(r.stdout)
+    assert rep["rows_ok"] == 1 and rep["rows_bad"] == 1
+    assert rep["errors"][0]["line"] == 3 and rep["errors"][0]["value"] == "soon"
+
+
+def test_prepare_fails_on_bad_rows_unless_skipped(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,item_id,timestamp\n1,a,5\n1,b,soon\n2,a,6\n2,b,7\n")
+    r = run("data", "prepare", bad, "--out", tmp_path / "d")
+    assert r.exit_code == 1
+    assert "bad.csv:3" in r.output and "--skip-bad-rows" in r.output
+    assert "Traceback" not in r.output
+    r = run("data", "prepare", bad, "--out", tmp_path / "d", "--skip-bad-rows")
+    assert r.exit_code == 0, r.output
+    assert "skipped 1 bad row" in r.output
+
+
+def test_wrong_flags_and_missing_things_are_clean_errors(tmp_path: Path, tiny_csv: Path) -> None:
+    r = run("data", "prepare", tiny_csv, "--format", "excel", "--out", tmp_path)
+    assert r.exit_code == 2 and "excel" in r.output
+    r = run("data", "prepare", tmp_path / "nope.csv", "--out", tmp_path / "x")
+    assert r.exit_code == 1 and "no such file" in r.output
+    r = run("train", "--data", tmp_path, "--model", "itemknn", "--out", tmp_path / "m")
+    assert r.exit_code == 1 and "not a prepared dataset" in r.output
+    r = run("train", "--data", tmp_path, "--model", "nosuch", "--out", tmp_path / "m")
+    assert r.exit_code == 1 and "unknown model 'nosuch'" in r.output
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[data]\nmax_seq_lenn = 5\n")
+    r = run("data", "prepare", tiny_csv, "--config", cfg, "--out", tmp_path / "y")
+    assert r.exit_code == 1 and "max_seq_lenn" in r.output
+    r = run("evaluate", "--model", tmp_path, "--data", tmp_path)
+    assert r.exit_code == 1 and "not a model directory" in r.output
+
+
+def test_split_flag_and_bundled_dataset(tmp_path: Path) -> None:
+    r = run(
+        "data",
+        "prepare",
+        "bundled:ml-latest-small",
+        "--split",
+        "cold-items",
+        "--out",
+        tmp_path / "d",
+    )
+    assert r.exit_code == 0, r.output
+    schema = json.loads((tmp_path / "d" / "schema.json").read_text())
+    assert schema["n_events"] == 100_836 and schema["split"]["kind"] == "cold-items"
+
+
+@pytest.mark.integration
+def test_console_script_help_is_fast_and_errors_have_no_traceback(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "prismrec"
+    r = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "data" in r.stdout
+    r = subprocess.run(
+        [str(exe), "data", "check", str(tmp_path / "missing.csv")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1 and "no such file" in r.stderr and "Traceback" not in r.stderr
+    code = "import sys, prismrec.cli.main; print('torch' in sys.modules, 'polars' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.split() == ["False", "False"]  # --help does not pay for heavy imports
