@@ -9,6 +9,8 @@ items that arrive later (``build_item_features(frame, spec, ...)``).
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,9 +23,12 @@ from prismrec.content.text import TextEncoder, TextTemplate, default_template
 from prismrec.content._items import (
     TextVectors,
     attach_vector_files,
+    config_for,
     encode_item_texts,
     vector_matrix,
+    write_manifest,
 )
+from prismrec.content.cache import EmbeddingCache
 from prismrec.data.schema import ItemFields
 from prismrec.errors import DataError
 
@@ -32,9 +37,12 @@ if TYPE_CHECKING:
     from prismrec.data.dataset import PreparedDataset
 
 __all__ = [
+    "EncodeReport",
     "FeatureSpec",
     "ItemFeatures",
     "build_item_features",
+    "content_dir",
+    "encode_dataset",
     "fit_feature_spec",
     "load_item_features",
 ]
@@ -289,14 +297,28 @@ def build_item_features(
     )
 
 
-def load_item_features(
-    ds: PreparedDataset,
-    cfg: ContentConfig | None = None,
-    *,
-    spec: FeatureSpec | None = None,
-    encoder: Encoder | None = None,
-    cache_dir: str | Path | None = None,
-) -> ItemFeatures:
+def content_dir(ds_root: str | Path, cfg: ContentConfig) -> Path:
+    """Where the embedding cache of a dataset lives: ``cfg.cache_dir`` or ``DATA_DIR/content``."""
+    return Path(cfg.cache_dir).expanduser() if cfg.cache_dir else Path(ds_root) / "content"
+
+
+def _features(ds: PreparedDataset, cfg: ContentConfig, spec: FeatureSpec | None,
+              encoder: Encoder | None, progress: Callable[[int, int], None] | None
+              ) -> tuple[ItemFeatures, TextVectors | None]:
+    frame, fields = attach_vector_files(ds.items_frame, ds.item_fields, cfg)
+    spec = spec or fit_feature_spec(frame, fields, cfg)
+    text = None
+    if spec.text_template is not None:
+        cache = EmbeddingCache(content_dir(ds.root, cfg), cfg.cache_dtype)
+        template = TextTemplate(spec.text_template, cfg.max_list_items)
+        text = encode_item_texts(frame, template, ds.n_items + 1,
+                                 encoder or TextEncoder.from_config(cfg), cache, progress)
+    return build_item_features(frame, spec, ds.n_items + 1, text), text
+
+
+def load_item_features(ds: PreparedDataset, cfg: ContentConfig | None = None, *,
+                       spec: FeatureSpec | None = None, encoder: Encoder | None = None,
+                       progress: Callable[[int, int], None] | None = None) -> ItemFeatures:
     """All modality inputs of a prepared dataset, text vectors from the embedding cache.
 
     Texts missing from the cache are encoded (and cached); after ``prismrec content encode``
@@ -307,22 +329,49 @@ def load_item_features(
         cfg: content settings; ``None`` uses those ``content encode`` recorded, else defaults.
         spec: a stored spec (serving); ``None`` fits one on this catalogue (training).
         encoder: text encoder (default: :class:`TextEncoder` from ``cfg``).
-        cache_dir: embedding cache (default ``cfg.cache_dir`` or ``DATA_DIR/content``).
+        progress: ``progress(done, total)`` while encoding texts.
     """
-    from prismrec.content._items import config_for
+    return _features(ds, config_for(ds.root, cfg), spec, encoder, progress)[0]
 
-    cfg = config_for(ds.root, cfg)
-    frame, fields = attach_vector_files(ds.items_frame, ds.item_fields, cfg)
-    spec = spec or fit_feature_spec(frame, fields, cfg)
-    text = None
-    if spec.text_template is not None:
-        template = TextTemplate(spec.text_template, cfg.max_list_items)
-        text = encode_item_texts(
-            frame,
-            template,
-            ds.n_items + 1,
-            encoder or TextEncoder.from_config(cfg),
-            cache_dir or cfg.cache_dir or Path(ds.root) / "content",
-            cfg,
-        )
-    return build_item_features(frame, spec, ds.n_items + 1, text)
+
+@dataclass
+class EncodeReport:
+    """What :func:`encode_dataset` did.
+
+    Attributes:
+        features: the item features (text vectors included).
+        text: the text vectors and cache statistics (``None`` without a text modality).
+        cache_dir: where the vectors are cached.
+        seconds: wall time.
+    """
+
+    features: ItemFeatures
+    text: TextVectors | None
+    cache_dir: Path
+    seconds: float
+
+
+def encode_dataset(ds: PreparedDataset, cfg: ContentConfig | None = None, *,
+                   encoder: Encoder | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> EncodeReport:
+    """Encode every item's text into the cache, check the other modalities, record the config.
+
+    The record (``DATA_DIR/content/manifest.json``) lets ``content similar``, training and
+    serving find the same model and template without repeating the options.
+    """
+    t0 = time.perf_counter()
+    cfg = cfg or ContentConfig()
+    features, text = _features(ds, cfg, None, encoder, progress)
+    seconds = time.perf_counter() - t0
+    record = {
+        "config": cfg.model_dump(),
+        "model_id": text.model_id if text else None,
+        "text_template": features.spec.text_template,
+        "text_dim": int(text.vectors.shape[1]) if text else None,
+        "n_items": ds.n_items,
+        "coverage": features.coverage(),
+        "stats": asdict(text.stats) if text else None,
+        "seconds": round(seconds, 3),
+    }
+    write_manifest(Path(ds.root) / "content", record)
+    return EncodeReport(features, text, content_dir(ds.root, cfg), seconds)

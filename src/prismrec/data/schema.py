@@ -2,8 +2,9 @@
 
 Interactions always carry ``user_id``, ``item_id`` (strings: external ids), ``timestamp`` (int64
 unix seconds, or the position in the file for formats without time), ``event_type`` (string),
-``value`` (float, nullable: a rating or amount) and any context columns (strings). ``_line`` keeps the source
-line number so later errors can point back to the file and ties in time keep file order.
+``value`` (float, nullable: a rating or amount) and any context columns (strings). ``_line``
+keeps the source line number so later errors can point back to the file and ties in time keep
+file order.
 """
 
 from __future__ import annotations
