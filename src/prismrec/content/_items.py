@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 from pydantic import ValidationError
 
-from prismrec.content.cache import EmbeddingCache, EncodeStats, Encoder
+from prismrec.content.cache import EmbeddingCache, Encoder, EncodeStats
 from prismrec.content.config import ContentConfig
 from prismrec.content.text import TextTemplate
 from prismrec.data.schema import ItemFields
@@ -201,5 +201,6 @@ def config_for(data_dir: str | Path, cfg: ContentConfig | None) -> ContentConfig
     try:
         return ContentConfig(**record["config"])
     except (ValidationError, KeyError) as exc:
-        raise ConfigError(f"{Path(data_dir) / 'content' / MANIFEST}: recorded config is invalid "
-                          f"({exc}); run 'prismrec content encode --data {data_dir}' again") from None
+        where = Path(data_dir) / "content" / MANIFEST
+        raise ConfigError(f"{where}: recorded config is invalid ({exc}); run "
+                          f"'prismrec content encode --data {data_dir}' again") from None

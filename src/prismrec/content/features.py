@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from prismrec.content.config import ContentConfig
-from prismrec.content.text import TextEncoder, TextTemplate, default_template
 from prismrec.content._items import (
     TextVectors,
     attach_vector_files,
@@ -29,6 +27,8 @@ from prismrec.content._items import (
     write_manifest,
 )
 from prismrec.content.cache import EmbeddingCache
+from prismrec.content.config import ContentConfig
+from prismrec.content.text import TextEncoder, TextTemplate, default_template
 from prismrec.data.schema import ItemFields
 from prismrec.errors import DataError
 

@@ -1,0 +1,150 @@
+"""``prismrec content ...``: encode item content into the embedding cache; similar items.
+
+torch and sentence-transformers are imported only inside the commands (and only when a text
+really has to be encoded), so ``prismrec --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from prismrec.cli._common import console, err_console, guard, print_json
+
+if TYPE_CHECKING:
+    from prismrec.content import ContentConfig, EncodeReport
+    from prismrec.data.dataset import PreparedDataset
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Encode item content; find similar items.", no_args_is_help=True)
+
+DataOpt = Annotated[Path, typer.Option("--data", "-d", help="prepared dataset directory")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML config file ([content] section)")
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="sentence-transformers model name or local directory"),
+]
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr, shown only once there is something to encode."""
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=err_console, transient=True)
+    task: list[Any] = []
+
+    def update(done: int, total: int) -> None:
+        if total == 0:
+            return
+        if not task:
+            bar.start()
+            task.append(bar.add_task(label, total=total))
+        bar.update(task[0], completed=done)
+
+    try:
+        yield update
+    finally:
+        bar.stop()
+
+
+def _config(data: Path, config: Path | None, model: str | None, **overrides: Any) -> ContentConfig:
+    from prismrec.content import config_for, load_content_config
+
+    cfg = load_content_config(config) if config else config_for(data, None)
+    return cfg.with_overrides(model=model, **overrides)
+
+
+@app.command()
+def encode(
+    data: DataOpt,
+    config: ConfigOpt = None,
+    model: ModelOpt = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="texts per forward pass")
+    ] = None,
+) -> None:
+    """Encode every item's text into the embedding cache (DATA/content/); only new texts run."""
+    from prismrec.content import encode_dataset, load_content_config
+    from prismrec.data.dataset import PreparedDataset
+
+    with guard():
+        cfg = load_content_config(config).with_overrides(
+            model=model, threads=threads, batch_size=batch_size)
+        ds = PreparedDataset.load(data)
+        with _progress("encoding item texts") as progress:
+            report = encode_dataset(ds, cfg, progress=progress)
+    _print_encode(report, cfg)
+
+
+def _print_encode(report: EncodeReport, cfg: ContentConfig) -> None:
+    t = Table(title="content encode", show_header=False)
+    f, text = report.features, report.text
+    t.add_row("items", f"{f.n_rows - 1:,}")
+    if text is not None:
+        s = text.stats
+        t.add_row("text model", text.model_id)
+        t.add_row("text vectors", f"{int(text.mask.sum()):,} x {text.vectors.shape[1]} "
+                                  f"({cfg.cache_dtype})")
+        t.add_row("distinct texts", f"{s.n_unique:,} ({s.n_cached:,} cached, "
+                                    f"{s.n_encoded:,} encoded)")
+        t.add_row("template", f.spec.text_template or "")
+    else:
+        t.add_row("text", "none (no text field; set [content] text_template to add one)")
+    t.add_row("time", f"{report.seconds:.1f} s ({(f.n_rows - 1) / report.seconds:,.0f} items/s)")
+    t.add_row("modalities", ", ".join(f"{m} {c:.0%}" for m, c in f.coverage().items()))
+    t.add_row("cache", str(report.cache_dir))
+    console.print(t)
+
+
+@app.command()
+def similar(
+    data: DataOpt,
+    item: Annotated[str, typer.Option("--item", "-i", help="external item id")],
+    k: Annotated[int, typer.Option("-k", "--k", min=1, help="number of neighbours")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    config: ConfigOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """List the items whose content vectors are nearest to ITEM (exact cosine)."""
+    from prismrec.content import similar_items
+    from prismrec.data.dataset import PreparedDataset
+
+    with guard():
+        cfg = _config(data, config, model)
+        ds = PreparedDataset.load(data)
+        with _progress("encoding item texts") as progress:
+            neighbours = similar_items(ds, item, k, cfg, progress=progress)
+    if as_json:
+        print_json({"item_id": item, "neighbours": [
+            {"item_id": n.item_id, "score": round(n.score, 6)} for n in neighbours]})
+        return
+    names = _names(ds, [item, *(n.item_id for n in neighbours)])
+    t = Table(title=f"items similar to {item}: {names.get(item, '')}")
+    t.add_column("#", justify="right")
+    t.add_column("item_id")
+    t.add_column("score", justify="right")
+    t.add_column("item")
+    for rank, n in enumerate(neighbours, 1):
+        t.add_row(str(rank), n.item_id, f"{n.score:.3f}", names.get(n.item_id, ""))
+    console.print(t)
+
+
+def _names(ds: PreparedDataset, ids: list[str]) -> dict[str, str]:
+    """Display names: the first text field (e.g. title), else nothing."""
+    import polars as pl
+
+    fields = ds.item_fields.text
+    if not fields:
+        return {}
+    rows = ds.items_frame.filter(pl.col("item_id").is_in(ids)).select("item_id", fields[0])
+    return {str(i): "" if v is None else str(v) for i, v in rows.iter_rows()}
