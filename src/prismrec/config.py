@@ -97,10 +97,28 @@ class DataConfig(_Section):
 
 
 class ModelConfig(_Section):
-    """Model hyper-parameters; each model reads the keys it knows."""
+    """Model hyper-parameters; each model reads the keys it knows. Defaults are the tuned ones."""
 
     embedding_dim: int = Field(64, ge=1)
+    n_layers: int = Field(2, ge=0)
+    n_heads: int = Field(2, ge=1)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    max_seq_len: int | None = Field(None, ge=1, description="None: the dataset's max_seq_len")
     n_interests: int = Field(4, ge=1)
+    extractor: Literal["sa", "dr"] = "sa"
+    readout: Literal["mixture", "hard", "soft"] = Field(
+        "mixture",
+        description="training readout: mixture of per-interest softmaxes weighted by the "
+        "interest weights (also used to score), the closest interest (hard, ComiRec) or "
+        "label-aware attention (soft, MIND)",
+    )
+    use_content: bool = True
+    use_context: bool = True
+    use_event_types: bool = True
+    use_user_features: bool = True
+    id_dropout: float = Field(0.1, ge=0.0, le=1.0)
+    modality_dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    # ItemKNN
     neighbours: int = Field(100, ge=1, description="ItemKNN: neighbours kept per item")
     window: int = Field(10, ge=1, description="ItemKNN: co-occurrence window in a sequence")
     recency_decay: float = Field(0.8, gt=0.0, le=1.0)
@@ -113,10 +131,22 @@ class ModelConfig(_Section):
 class TrainConfig(_Section):
     """Training-loop settings shared by every trainable model."""
 
-    epochs: int = Field(30, ge=1)
+    epochs: int = Field(60, ge=1)
     batch_size: int = Field(128, ge=1)
-    learning_rate: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
+    learning_rate: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
+    grad_clip: float = Field(1.0, ge=0.0, description="max gradient norm; 0 = off")
+    grad_accum: int = Field(1, ge=1)
+    loss: Literal["ce", "sampled", "bce"] = "ce"
+    n_negatives: int = Field(256, ge=1, description="sampled softmax / BCE negatives")
+    aux_weight: float = Field(0.1, ge=0.0, description="next-behaviour-type task weight")
+    patience: int = Field(5, ge=1, description="early stopping: epochs without a better NDCG@10")
+    eval_every: int = Field(1, ge=1)
+    threads: int = Field(
+        1, ge=0, description="torch threads (0 = torch default); 1 is fastest on shared cores"
+    )
+    tensorboard: str | None = None
     seed: int = 42
 
 

@@ -100,7 +100,8 @@ class EmbeddingCache:
         dtype: storage type of new vectors; part of the directory name, so float16 and float32
             caches of one model live side by side.
         chunk_size: texts encoded (and saved) per step; an interrupted run loses at most one chunk.
-        max_shards: merge the shard files once a model has more than this many.
+        max_shards: merge the shard files once a model has more than this many (a run that
+            wrote several chunks merges its shards right away).
     """
 
     def __init__(
@@ -158,7 +159,9 @@ class EmbeddingCache:
             self._append(model_id, table, [k for k, _ in chunk], vectors)
             if progress is not None:
                 progress(start + len(chunk), len(pending))
-        if table.n_shards > self.max_shards:
+        # one file per run keeps loading fast; many small runs are merged once there are many
+        if (len(pending) > self.chunk_size and table.n_shards > 1) or (
+                table.n_shards > self.max_shards):
             self._compact(model_id, table)
         out = self._lookup(table, keys)
         stats = EncodeStats(

@@ -221,6 +221,14 @@ class TextEncoder:
         get = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
         return int(get())
 
+    def transformer_and_tokenizer(self) -> tuple[Any, Any]:
+        """The underlying Hugging Face model and tokenizer (loads the model).
+
+        For fine-tuning: wrap a copy of the model in :class:`prismrec.models.adaptor.LoRAEncoder`.
+        """
+        st = self.load()
+        return st[0].auto_model, st.tokenizer
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Encode texts in batches under ``torch.inference_mode`` with ``threads`` CPU threads.
 

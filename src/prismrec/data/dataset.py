@@ -46,9 +46,14 @@ class EvalCases:
     histories: list[np.ndarray]
     targets: list[np.ndarray]
     target_events: np.ndarray
+    features: list[dict[str, np.ndarray]] | None = None
 
     def __len__(self) -> int:
         return len(self.users)
+
+    def inputs(self) -> list[np.ndarray] | list[dict[str, np.ndarray]]:
+        """Histories with their per-event features when known (what sequence models read)."""
+        return self.features if self.features is not None else self.histories
 
 
 def _checksum(paths: list[Path]) -> str:
@@ -246,33 +251,37 @@ class PreparedDataset:
         )
         if first.height == 0:
             raise DataError(f"split '{split}' of {self.root} has no events")
+        cols = self.feature_columns
         hist = (
             f.join(first.select("user_idx", "p0"), on="user_idx")
             .filter((pl.col("pos") < pl.col("p0")) & (pl.col("split") < code))
             .group_by("user_idx")
-            .agg(pl.col("item_idx").sort_by("pos"))
+            .agg(pl.col(c).sort_by("pos") for c in cols)
         )
         both = first.join(hist, on="user_idx", how="left").sort("user_idx")
-        histories = [
-            np.asarray(h if h is not None else [], dtype=np.int64)
-            for h in both.get_column("item_idx").to_list()
+        feats: dict[str, list[Any]] = {c: both.get_column(c).to_list() for c in cols}
+        rows = [
+            {
+                c: np.asarray(feats[c][i] if feats[c][i] is not None else [], dtype=np.int64)
+                for c in cols
+            }
+            for i in range(both.height)
         ]
         targets = [
             np.sort(np.asarray(t, dtype=np.int64)) for t in both.get_column("targets").to_list()
         ]
         return EvalCases(
             both.get_column("user_idx").to_numpy(),
-            histories,
+            [r["item_idx"] for r in rows],
             targets,
             both.get_column("ev").to_numpy(),
+            rows,
         )
 
-    def tensors(self, upto: str = "valid", max_seq_len: int | None = None) -> dict[str, Any]:
-        """Left-padded (U, L) int tensors of each user's last events before ``upto``."""
-        import torch
-
-        L = max_seq_len or int(self.schema["max_seq_len"])
-        cols = (
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        """Per-event integer columns a sequence model reads (item first)."""
+        return (
             "item_idx",
             "event_idx",
             "hour",
@@ -280,6 +289,49 @@ class PreparedDataset:
             "gap_bucket",
             *[c for c in self.frame.columns if c.startswith("ctx_")],
         )
+
+    def feature_sizes(self) -> dict[str, int]:
+        """Cardinality (incl. index 0) of every per-event feature except the item."""
+        s = self.schema
+        sizes = {
+            "event_idx": len(s["event_types"]) + 1,
+            "hour": 25,
+            "weekday": 8,
+            "gap_bucket": int(s["n_gap_buckets"]),
+        }
+        sizes.update({f"ctx_{c}": int(n) for c, n in s["contexts"].items()})
+        return sizes
+
+    def user_features(self) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+        """Static user attributes as (n_users,) int arrays (0 = unknown) and their sizes."""
+        users = self.users_frame()
+        if users is None:
+            return {}, {}
+        users = users.sort("user_idx")
+        out, sizes = {}, {}
+        for c in self.schema.get("user_columns", []):
+            if c not in users.columns:
+                continue
+            col = users.get_column(c).cast(pl.String)
+            values = sorted(col.drop_nulls().unique().to_list())
+            idx = (
+                col.replace_strict(
+                    values, list(range(1, len(values) + 1)), default=0, return_dtype=pl.Int64
+                )
+                .fill_null(0)
+                .to_numpy()
+            )
+            arr = np.zeros(self.n_users, dtype=np.int64)
+            arr[users.get_column("user_idx").to_numpy()] = idx
+            out[f"user_{c}"], sizes[f"user_{c}"] = arr, len(values) + 1
+        return out, sizes
+
+    def tensors(self, upto: str = "valid", max_seq_len: int | None = None) -> dict[str, Any]:
+        """Left-padded (U, L) int tensors of each user's last events before ``upto``."""
+        import torch
+
+        L = max_seq_len or int(self.schema["max_seq_len"])
+        cols = self.feature_columns
         seqs = self.sequences(upto, cols)
         n = len(seqs["item_idx"])
         out: dict[str, Any] = {"user_idx": torch.from_numpy(seqs["user_idx"][0].copy())}

@@ -33,6 +33,10 @@ class _Cases(Protocol):
     histories: list[np.ndarray]
     targets: list[np.ndarray]
 
+    def __len__(self) -> int: ...
+
+    def inputs(self) -> Sequence[Any]: ...
+
 
 @dataclass
 class EvalResult:
@@ -55,9 +59,11 @@ def rank_cases(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k item indices and scores for every case, in batches."""
     ids, scores = [], []
+    inputs = cases.inputs()
     for start in range(0, len(cases.users), batch_size):
-        hist = cases.histories[start : start + batch_size]
-        i, s = rec.recommend(hist, k=k, filter_seen=filter_seen)
+        hist = inputs[start : start + batch_size]
+        users = cases.users[start : start + batch_size]
+        i, s = rec.recommend(hist, k=k, filter_seen=filter_seen, users=users)
         ids.append(i)
         scores.append(s)
     return np.concatenate(ids), np.concatenate(scores)

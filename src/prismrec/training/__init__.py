@@ -2,5 +2,17 @@
 
 from prismrec.training.base import Recommender, load_model, register, registry
 from prismrec.training.baselines import ItemKNN, MostPopular
+from prismrec.training.bpr import BPRMF
+from prismrec.training.prism import PrismRecommender, SASRec
 
-__all__ = ["ItemKNN", "MostPopular", "Recommender", "load_model", "register", "registry"]
+__all__ = [
+    "BPRMF",
+    "ItemKNN",
+    "MostPopular",
+    "PrismRecommender",
+    "SASRec",
+    "Recommender",
+    "load_model",
+    "register",
+    "registry",
+]

@@ -20,7 +20,23 @@ from prismrec.config import ModelConfig, TrainConfig
 from prismrec.data.dataset import PreparedDataset
 from prismrec.errors import ConfigError, NotTrainedError
 
-__all__ = ["MODEL_FILE", "Recommender", "register", "registry", "load_model"]
+__all__ = [
+    "MODEL_FILE",
+    "History",
+    "Recommender",
+    "item_array",
+    "load_model",
+    "register",
+    "registry",
+]
+
+History = np.ndarray | dict[str, np.ndarray]
+
+
+def item_array(h: History) -> np.ndarray:
+    """The item indices of a history given as an array or a feature dict."""
+    return np.asarray(h["item_idx"] if isinstance(h, dict) else h, dtype=np.int64)
+
 
 MODEL_FILE = "model.json"
 _REGISTRY: dict[str, type[Recommender]] = {}
@@ -46,7 +62,7 @@ class Recommender(ABC):
         self.train_config = train or TrainConfig()
         self.n_items = 0
         self.fitted = False
-        self.user_histories: dict[int, np.ndarray] = {}
+        self.user_histories: dict[int, dict[str, np.ndarray]] = {}
         self.history: list[dict[str, float]] = []
         self.data_root: Path | None = None
 
@@ -55,8 +71,11 @@ class Recommender(ABC):
         """Train on the events before split ``upto`` (``valid``: the train part only)."""
         self.n_items = data.n_items
         self.data_root = data.root
-        seqs = data.sequences("test")
-        self.user_histories = dict(zip(seqs["user_idx"][0].tolist(), seqs["item_idx"], strict=True))
+        cols = data.feature_columns
+        seqs = data.sequences("test", cols)
+        self.user_histories = {
+            int(u): {c: seqs[c][i] for c in cols} for i, u in enumerate(seqs["user_idx"][0])
+        }
         self._fit(data, upto)
         self.fitted = True
         return self
@@ -66,43 +85,51 @@ class Recommender(ABC):
 
     # ----- inference --------------------------------------------------------------------------
     @abstractmethod
-    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
-        """Scores (B, n_items + 1) for each history (column 0 is padding)."""
+    def score(self, histories: Sequence[History], users: np.ndarray | None = None) -> np.ndarray:
+        """Scores (B, n_items + 1) for each history (column 0 is padding).
+
+        ``users`` (internal indices, -1 for unknown) lets models with per-user parameters use
+        them; every model must also score a history alone.
+        """
 
     def recommend(
         self,
-        histories: Sequence[np.ndarray] | None = None,
+        histories: Sequence[History] | None = None,
         k: int = 10,
         filter_seen: bool = True,
         items: np.ndarray | None = None,
-        users: Sequence[int] | None = None,
+        users: Sequence[int] | np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k item indices and scores per history (or per known user index).
 
         Args:
-            histories: item-index arrays in time order (a user never seen in training is fine).
+            histories: per user, item indices in time order, or a dict of per-event feature
+                arrays with ``item_idx`` (a user never seen in training is fine).
             k: list length.
             filter_seen: exclude items in the history.
             items: optional allow-list of candidate item indices.
-            users: internal user indices, used instead of ``histories``.
+            users: internal user indices; alone, their stored histories are used.
         """
         self._check_fitted()
+        user_arr = None if users is None else np.asarray(users, dtype=np.int64)
         if histories is None:
-            if users is None:
+            if user_arr is None:
                 raise ValueError("recommend() needs histories or users")
-            histories = [self.user_histories.get(int(u), np.zeros(0, np.int64)) for u in users]
-        hist = [np.asarray(h, dtype=np.int64) for h in histories]
+            empty = {"item_idx": np.zeros(0, np.int64)}
+            histories = [self.user_histories.get(int(u), empty) for u in user_arr]
+        hist = list(histories)
         if not hist:
             return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
-        scores = np.array(self.score(hist), dtype=np.float32, copy=True)
+        scores = np.array(self.score(hist, user_arr), dtype=np.float32, copy=True)
         scores[:, 0] = -np.inf
         if items is not None:
             allowed = np.zeros(scores.shape[1], dtype=bool)
             allowed[np.asarray(items, dtype=np.int64)] = True
             scores[:, ~allowed] = -np.inf
         if filter_seen:
-            rows = np.repeat(np.arange(len(hist)), [len(h) for h in hist])
-            cols = np.concatenate(hist) if rows.size else np.zeros(0, np.int64)
+            seen = [item_array(h) for h in hist]
+            rows = np.repeat(np.arange(len(seen)), [len(h) for h in seen])
+            cols = np.concatenate(seen) if rows.size else np.zeros(0, np.int64)
             scores[rows, cols] = -np.inf
         return _topk(scores, k)
 
@@ -134,10 +161,7 @@ class Recommender(ABC):
             "data_root": str(self.data_root) if self.data_root else None,
         }
         (out / MODEL_FILE).write_text(json.dumps(meta, indent=2))
-        users = np.fromiter(self.user_histories.keys(), dtype=np.int64)
-        lengths = np.fromiter((len(v) for v in self.user_histories.values()), dtype=np.int64)
-        flat = np.concatenate(list(self.user_histories.values())) if len(users) else np.zeros(0)
-        np.savez_compressed(out / "histories.npz", users=users, lengths=lengths, items=flat)
+        _save_histories(out / "histories.npz", self.user_histories)
         self._save_state(out)
         return out
 
@@ -151,13 +175,7 @@ class Recommender(ABC):
         obj.n_items = int(meta["n_items"])
         obj.history = meta.get("history", [])
         obj.data_root = p
-        h = np.load(p / "histories.npz")
-        parts = (
-            np.split(h["items"].astype(np.int64), np.cumsum(h["lengths"])[:-1])
-            if len(h["users"])
-            else []
-        )
-        obj.user_histories = dict(zip(h["users"].tolist(), parts, strict=True))
+        obj.user_histories = _load_histories(p / "histories.npz")
         obj._load_state(p)
         obj.fitted = True
         return obj
@@ -180,6 +198,33 @@ def _read_meta(p: Path) -> dict[str, Any]:
     if meta.get("name") not in _REGISTRY:
         raise ConfigError(f"{p}: unknown model {meta.get('name')!r}; known: {sorted(_REGISTRY)}")
     return meta
+
+
+def _save_histories(path: Path, histories: dict[int, dict[str, np.ndarray]]) -> None:
+    users = np.fromiter(histories.keys(), dtype=np.int64, count=len(histories))
+    first = next(iter(histories.values()), {"item_idx": np.zeros(0, np.int64)})
+    lengths = np.fromiter(
+        (len(v["item_idx"]) for v in histories.values()), dtype=np.int64, count=len(histories)
+    )
+    arrays = {
+        f"col_{c}": (
+            np.concatenate([v[c] for v in histories.values()])
+            if len(users)
+            else np.zeros(0, np.int64)
+        )
+        for c in first
+    }
+    np.savez_compressed(path, users=users, lengths=lengths, **arrays)
+
+
+def _load_histories(path: Path) -> dict[int, dict[str, np.ndarray]]:
+    h = np.load(path)
+    users, lengths = h["users"], h["lengths"]
+    if not len(users):
+        return {}
+    cuts = np.cumsum(lengths)[:-1]
+    cols = {k[4:]: np.split(h[k].astype(np.int64), cuts) for k in h.files if k.startswith("col_")}
+    return {int(u): {c: parts[i] for c, parts in cols.items()} for i, u in enumerate(users)}
 
 
 def load_model(path: str | Path) -> Recommender:

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from prismrec.data.dataset import PreparedDataset
-from prismrec.training.base import Recommender, register
+from prismrec.training.base import History, Recommender, item_array, register
 
 __all__ = ["ItemKNN", "MostPopular"]
 
@@ -25,7 +25,7 @@ class MostPopular(Recommender):
         counts = np.bincount(items, minlength=self.n_items + 1).astype(np.float32)
         self.popularity = np.log1p(counts)
 
-    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+    def score(self, histories: Sequence[History], users: np.ndarray | None = None) -> np.ndarray:
         return np.broadcast_to(self.popularity, (len(histories), self.popularity.shape[0]))
 
     def _save_state(self, path: Path) -> None:
@@ -78,11 +78,11 @@ class ItemKNN(Recommender):
         )
         self.popularity = (np.log1p(counts) * 1e-6).astype(np.float32)  # tie-breaker only
 
-    def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+    def score(self, histories: Sequence[History], users: np.ndarray | None = None) -> np.ndarray:
         decay = self.model_config.recency_decay
         rows, cols, vals = [], [], []
         for r, h in enumerate(histories):
-            h = np.asarray(h, dtype=np.int64)[-50:]
+            h = item_array(h)[-50:]
             rows.append(np.full(len(h), r))
             cols.append(h)
             vals.append(decay ** np.arange(len(h) - 1, -1, -1, dtype=np.float32))

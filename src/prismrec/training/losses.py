@@ -1,0 +1,84 @@
+"""Next-item objectives over (M, D) user vectors and an (N+1, D) item table.
+
+- ``ce``: full softmax cross-entropy over every item (catalogues up to ~100k items).
+- ``sampled``: sampled softmax with in-batch + uniform negatives and logQ correction.
+- ``bce``: the sigmoid objective ``log sigma(<h, v+>) + sum log sigma(-<h, v->)`` with uniform
+  negatives.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["bce_loss", "full_ce_loss", "next_item_loss", "sampled_softmax_loss"]
+
+
+def full_ce_loss(user: torch.Tensor, items: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """user (M, D), items (N+1, D), target (M,) in 1..N."""
+    logits = user @ items.T  # (M, N+1)
+    logits[:, 0] = float("-inf")
+    return F.cross_entropy(logits, target)
+
+
+def sampled_softmax_loss(
+    user: torch.Tensor,
+    items: torch.Tensor,
+    target: torch.Tensor,
+    n_negatives: int,
+    item_freq: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """In-batch + uniform negatives, each logit corrected by ``-log Q`` (its sampling rate).
+
+    ``item_freq`` (N+1,) is each item's share of training targets (in-batch sampling rate per
+    draw); uniform draws pick each of the N items with probability ``1/N``.
+    """
+    M, n = target.shape[0], items.shape[0] - 1
+    neg = torch.randint(1, n + 1, (n_negatives,), generator=generator, device=target.device)
+    cand = torch.cat([target, neg])  # (M + S,)
+    logits = user @ items[cand].T  # (M, M + S)
+    q = M * item_freq[cand] + n_negatives / n  # expected draws of each candidate
+    logits = logits - torch.log(q.clamp_min(1e-12))[None]
+    # a candidate equal to the row's own target is only the positive on the diagonal
+    hit = cand[None, :] == target[:, None]
+    hit[torch.arange(M), torch.arange(M)] = False
+    logits = logits.masked_fill(hit, float("-inf"))
+    return F.cross_entropy(logits, torch.arange(M, device=target.device))
+
+
+def bce_loss(
+    user: torch.Tensor,
+    items: torch.Tensor,
+    target: torch.Tensor,
+    n_negatives: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Binary cross-entropy with one positive and ``n_negatives`` uniform negatives per row."""
+    M, n = target.shape[0], items.shape[0] - 1
+    pos = (user * items[target]).sum(-1)  # (M,)
+    neg_idx = torch.randint(1, n + 1, (M, n_negatives), generator=generator, device=target.device)
+    neg = torch.einsum("md,mnd->mn", user, items[neg_idx])  # (M, S)
+    neg = neg.masked_fill(neg_idx == target[:, None], float("-inf"))
+    return -(F.logsigmoid(pos).mean() + F.logsigmoid(-neg).sum(-1).mean())
+
+
+def next_item_loss(
+    kind: str,
+    user: torch.Tensor,
+    items: torch.Tensor,
+    target: torch.Tensor,
+    n_negatives: int = 256,
+    item_freq: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Dispatch on ``kind`` (``ce`` | ``sampled`` | ``bce``)."""
+    if kind == "ce":
+        return full_ce_loss(user, items, target)
+    if kind == "sampled":
+        if item_freq is None:
+            raise ValueError("sampled softmax needs item_freq")
+        return sampled_softmax_loss(user, items, target, n_negatives, item_freq, generator)
+    if kind == "bce":
+        return bce_loss(user, items, target, n_negatives, generator)
+    raise ValueError(f"unknown loss {kind!r}; expected ce, sampled or bce")

@@ -1,0 +1,255 @@
+"""The prism recommender (and SASRec as its ID-only, single-interest special case)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from prismrec.config import ModelConfig, TrainConfig
+from prismrec.data.dataset import PreparedDataset
+from prismrec.evaluation.protocol import evaluate
+from prismrec.models.interests import readout
+from prismrec.models.prism import PrismNet
+from prismrec.training.base import History, Recommender, register
+from prismrec.training.losses import next_item_loss
+from prismrec.training.trainer import Trainer, seed_everything
+from prismrec.training.windows import build_windows, pad_histories
+
+__all__ = ["PrismRecommender", "SASRec"]
+
+log = logging.getLogger(__name__)
+
+
+class _TrainStep(nn.Module):
+    """Wraps the net so DDP sees the whole loss computation inside one ``forward``."""
+
+    def __init__(
+        self,
+        net: PrismNet,
+        cfg: TrainConfig,
+        read: str,
+        columns: tuple[str, ...],
+        user_attrs: dict[str, torch.Tensor],
+        item_freq: torch.Tensor,
+    ) -> None:
+        super().__init__()
+        self.net, self.cfg, self.read, self.columns = net, cfg, read, columns
+        self.user_attrs = user_attrs
+        self.register_buffer("item_freq", item_freq)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        feats = {c: batch[c] for c in self.columns}
+        users = {k: v[batch["user_idx"]] for k, v in self.user_attrs.items()}
+        out = self.net(feats, user_batch=users)
+        mask = batch["target"] > 0  # (B, L)
+        interests = out["interests"][mask]  # (M, K, D)
+        target = batch["target"][mask]  # (M,)
+        items = out["items"]
+        if self.read == "mixture" and interests.shape[1] > 1 and self.cfg.loss == "ce":
+            logp = mixture_log_probs(interests, out["weights"][mask], items)  # (M, N+1)
+            loss = F.nll_loss(logp, target)
+        else:
+            read = "hard" if self.read == "mixture" else self.read
+            user = (
+                interests[:, 0]
+                if interests.shape[1] == 1
+                else readout(interests, items[target], read)
+            )
+            loss = next_item_loss(
+                self.cfg.loss, user, items, target, self.cfg.n_negatives, self.item_freq
+            )
+        stats = {"loss": float(loss.detach())}
+        ev_logits = self.net.next_event_logits(out["states"][mask])
+        if ev_logits is not None and self.cfg.aux_weight > 0:
+            aux = F.cross_entropy(ev_logits, batch["target_event"][mask])
+            stats["aux_loss"] = float(aux.detach())
+            loss = loss + self.cfg.aux_weight * aux
+        return loss, stats
+
+
+def mixture_log_probs(
+    interests: torch.Tensor, weights: torch.Tensor, items: torch.Tensor
+) -> torch.Tensor:
+    """log sum_k w_k softmax(<v_k, items>): (M, K, D), (M, K), (N+1, D) -> (M, N+1)."""
+    logits = torch.einsum("mkd,nd->mkn", interests, items)
+    pad = torch.zeros(items.shape[0], dtype=torch.bool, device=items.device)
+    pad[0] = True
+    logits = logits.masked_fill(pad, -1e9)  # finite: -inf in every mixture term gives NaN grads
+    logp = torch.log_softmax(logits, dim=-1) + torch.log(weights.clamp_min(1e-9))[:, :, None]
+    return torch.logsumexp(logp, dim=1)
+
+
+@register
+class PrismRecommender(Recommender):
+    """Multi-interest, content- and context-aware sequential recommender (the default model)."""
+
+    name = "prism"
+    checkpoint_dir: Path | None = None
+
+    def _effective(self) -> ModelConfig:
+        return self.model_config
+
+    def _columns(self, data_sizes: dict[str, int]) -> dict[str, int]:
+        cfg = self._effective()
+        keep = {}
+        for name, size in data_sizes.items():
+            if name == "event_idx" and cfg.use_event_types:
+                keep[name] = size
+            elif name != "event_idx" and cfg.use_context:
+                keep[name] = size
+        return keep
+
+    def _build_net(self, data: PreparedDataset) -> None:
+        cfg = self._effective()
+        self.seq_len = int(cfg.max_seq_len or data.schema["max_seq_len"])
+        self.feature_sizes = self._columns(data.feature_sizes())
+        attrs, sizes = data.user_features() if cfg.use_user_features else ({}, {})
+        self.user_attr_arrays = attrs
+        self.net_kwargs: dict[str, Any] = {
+            "n_items": data.n_items,
+            "embedding_dim": cfg.embedding_dim,
+            "max_seq_len": self.seq_len,
+            "n_layers": cfg.n_layers,
+            "n_heads": cfg.n_heads,
+            "dropout": cfg.dropout,
+            "n_interests": cfg.n_interests,
+            "extractor": cfg.extractor,
+            "feature_sizes": self.feature_sizes,
+            "user_feature_sizes": sizes,
+            "n_event_types": (
+                len(data.schema["event_types"]) + 1
+                if cfg.use_event_types and self.train_config.aux_weight > 0
+                else 0
+            ),
+        }
+        self.net = PrismNet(**self.net_kwargs)
+
+    def _fit(self, data: PreparedDataset, upto: str) -> None:
+        tc = self.train_config
+        seed_everything(tc.seed)
+        if tc.threads:
+            torch.set_num_threads(tc.threads)
+        self._build_net(data)
+        cols = ("item_idx", *self.feature_sizes)
+        frame = data.split_frame(upto)
+        windows = build_windows(frame, cols, self.seq_len)
+        counts = np.bincount(frame.get_column("item_idx").to_numpy(), minlength=data.n_items + 1)
+        self.popularity = (np.log1p(counts) * 1e-6).astype(np.float32)
+        freq = torch.as_tensor(counts / max(1, counts.sum()), dtype=torch.float32)
+        attrs = {k: torch.as_tensor(v) for k, v in self.user_attr_arrays.items()}
+        step = _TrainStep(self.net, tc, self._effective().readout, cols, attrs, freq)
+        cases = data.eval_cases("valid") if upto == "valid" else data.eval_cases("test")
+
+        def validate() -> tuple[float, dict[str, float]]:
+            self.fitted = True
+            res = evaluate(self, cases, ks=(10,), metrics=("ndcg", "recall"), split="valid")
+            return res.metrics["ndcg@10"], res.metrics
+
+        trainer = Trainer(step, windows, tc, validate, self.checkpoint_dir)
+        self.history = trainer.fit()
+        self.best_valid_ndcg = trainer.best_score
+        self.seconds_to_best = trainer.seconds_to_best
+        self.net.eval()
+
+    # ---- inference ---------------------------------------------------------------------------
+    def _batch(self, histories: Sequence[History], users: np.ndarray | None) -> tuple[dict, dict]:
+        hs = [h if isinstance(h, dict) else {"item_idx": np.asarray(h)} for h in histories]
+        feats = pad_histories(hs, ("item_idx", *self.feature_sizes), self.seq_len)
+        ub: dict[str, torch.Tensor] = {}
+        if self.user_attr_arrays:
+            u = np.full(len(hs), -1) if users is None else np.asarray(users)
+            for k, arr in self.user_attr_arrays.items():
+                vals = np.where((u >= 0) & (u < len(arr)), arr[np.clip(u, 0, len(arr) - 1)], 0)
+                ub[k] = torch.as_tensor(vals, dtype=torch.long)
+        return feats, ub
+
+    @torch.inference_mode()
+    def interests(
+        self,
+        histories: Sequence[History] | None = None,
+        users: Sequence[int] | np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The K interest vectors (B, K, D), their weights (B, K) and attention (B, K, L)."""
+        self._check_fitted()
+        user_arr = None if users is None else np.asarray(users, dtype=np.int64)
+        if histories is None:
+            assert user_arr is not None
+            histories = [
+                self.user_histories.get(int(u), {"item_idx": np.zeros(0, np.int64)})
+                for u in user_arr
+            ]
+        self.net.eval()
+        feats, ub = self._batch(histories, user_arr)
+        out = self.net(feats, user_batch=ub)
+        att = out["attention"]
+        return {
+            "vectors": out["interests"][:, -1].numpy(),
+            "weights": out["weights"][:, -1].numpy(),
+            "attention": att[:, -1].numpy() if att is not None else None,
+        }
+
+    @torch.inference_mode()
+    def score(self, histories: Sequence[History], users: np.ndarray | None = None) -> np.ndarray:
+        self.net.eval()
+        feats, ub = self._batch(histories, users)
+        out = self.net(feats, user_batch=ub)
+        last = out["interests"][:, -1]  # (B, K, D)
+        if last.shape[1] > 1 and self._effective().readout == "mixture":
+            scores = mixture_log_probs(last, out["weights"][:, -1], out["items"])
+            scores[:, 0] = 0.0
+        else:
+            scores = torch.einsum("bkd,nd->bkn", last, out["items"]).amax(dim=1)  # (B, N+1)
+        return scores.numpy() + self.popularity
+
+    # ---- persistence -------------------------------------------------------------------------
+    def _save_state(self, path: Path) -> None:
+        torch.save(self.net.state_dict(), path / "weights.pt")
+        meta = {
+            "net": self.net_kwargs,
+            "seq_len": self.seq_len,
+            "best_valid_ndcg": getattr(self, "best_valid_ndcg", None),
+            "seconds_to_best": getattr(self, "seconds_to_best", None),
+        }
+        (path / "net.json").write_text(json.dumps(meta, indent=2))
+        np.savez(
+            path / "arrays.npz",
+            popularity=self.popularity,
+            **{f"user_{k}": v for k, v in self.user_attr_arrays.items()},
+        )
+
+    def _load_state(self, path: Path) -> None:
+        meta = json.loads((path / "net.json").read_text())
+        self.net_kwargs, self.seq_len = meta["net"], meta["seq_len"]
+        self.feature_sizes = self.net_kwargs["feature_sizes"]
+        self.net = PrismNet(**self.net_kwargs)
+        self.net.load_state_dict(torch.load(path / "weights.pt", weights_only=True))
+        self.net.eval()
+        arrays = np.load(path / "arrays.npz")
+        self.popularity = arrays["popularity"]
+        self.user_attr_arrays = {k[5:]: arrays[k] for k in arrays.files if k.startswith("user_")}
+
+
+@register
+class SASRec(PrismRecommender):
+    """SASRec trained with full cross-entropy: ID-only, one interest, no content or context."""
+
+    name = "sasrec"
+
+    def _effective(self) -> ModelConfig:
+        return self.model_config.model_copy(
+            update={
+                "n_interests": 1,
+                "use_content": False,
+                "use_context": False,
+                "use_event_types": False,
+                "use_user_features": False,
+            }
+        )

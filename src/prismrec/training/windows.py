@@ -1,0 +1,96 @@
+"""Training windows: every target of every user's sequence once per epoch, all positions at once.
+
+A user's training sequence of ``n`` events has ``n - 1`` next-item targets. They are cut, from
+the newest backwards, into chunks of ``L`` targets; each chunk is one row whose inputs are the
+``L`` events before its targets. Rows are built with array indexing, not Python loops over events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import torch
+
+__all__ = ["Windows", "build_windows", "pad_histories"]
+
+
+@dataclass
+class Windows:
+    """Padded training rows: inputs (W, L) per feature, next-item targets (W, L), users (W,)."""
+
+    inputs: dict[str, np.ndarray]
+    targets: np.ndarray
+    target_events: np.ndarray
+    users: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def batches(
+        self, batch_size: int, rng: np.random.Generator | None, rows: np.ndarray | None = None
+    ) -> Iterator[dict[str, torch.Tensor]]:
+        """Shuffled (when ``rng``) mini-batches of tensors; ``rows`` restricts to a subset."""
+        idx = np.arange(len(self)) if rows is None else rows
+        if rng is not None:
+            idx = rng.permutation(idx)
+        for start in range(0, len(idx), batch_size):
+            b = idx[start : start + batch_size]
+            out = {k: torch.from_numpy(v[b]) for k, v in self.inputs.items()}
+            out["target"] = torch.from_numpy(self.targets[b])
+            out["target_event"] = torch.from_numpy(self.target_events[b])
+            out["user_idx"] = torch.from_numpy(self.users[b])
+            yield out
+
+
+def build_windows(frame: pl.DataFrame, columns: tuple[str, ...], max_seq_len: int) -> Windows:
+    """Rows from a (user_idx, pos)-sorted frame of training events."""
+    L = max_seq_len
+    f = frame.sort("user_idx", "pos")
+    users = f.get_column("user_idx").to_numpy()
+    n = len(users)
+    cols = {c: f.get_column(c).to_numpy().astype(np.int64) for c in columns}
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if n else np.zeros(0, np.int64)
+    ends = np.r_[starts[1:], n] if n else np.zeros(0, np.int64)  # exclusive
+    # target positions t run over start+1 .. end-1; chunk them from the end in groups of L
+    n_targets = ends - starts - 1
+    n_chunks = np.where(n_targets > 0, (n_targets + L - 1) // L, 0)
+    row_user = np.repeat(np.arange(len(starts)), n_chunks)
+    chunk_no = np.arange(n_chunks.sum()) - np.repeat(np.cumsum(n_chunks) - n_chunks, n_chunks)
+    last_t = ends[row_user] - 1 - chunk_no * L  # index of the chunk's last target
+    first_t = np.maximum(last_t - L + 1, starts[row_user] + 1)
+    # inputs for target t is event t-1; row layout is right-aligned (left padding)
+    offs = np.arange(L)[None, :] - (L - 1)
+    tgt_idx = last_t[:, None] + offs  # (W, L)
+    ok = tgt_idx >= first_t[:, None]
+    inp_idx = np.where(ok, tgt_idx - 1, 0)
+    inputs = {c: np.where(ok, v[inp_idx], 0) for c, v in cols.items()}
+    # the context before the chunk's first target also feeds the earliest slots
+    targets = np.where(ok, cols["item_idx"][np.where(ok, tgt_idx, 0)], 0)
+    tev = cols.get("event_idx")
+    target_events = (
+        np.where(ok, tev[np.where(ok, tgt_idx, 0)], 0)
+        if tev is not None
+        else np.zeros_like(targets)
+    )
+    return Windows(inputs, targets, target_events, users[starts[row_user]] if n else users)
+
+
+def pad_histories(
+    histories: list[dict[str, np.ndarray]], columns: tuple[str, ...], max_seq_len: int
+) -> dict[str, torch.Tensor]:
+    """Left-pad the last ``max_seq_len`` events of each history into (B, L) tensors."""
+    B, L = len(histories), max_seq_len
+    out = {}
+    for c in columns:
+        mat = np.zeros((B, L), dtype=np.int64)
+        for i, h in enumerate(histories):
+            v = h.get(c)
+            if v is None or not len(v):
+                continue
+            v = np.asarray(v[-L:], dtype=np.int64)
+            mat[i, L - len(v) :] = v
+        out[c] = torch.from_numpy(mat)
+    return out

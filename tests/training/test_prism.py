@@ -1,0 +1,167 @@
+"""The prism recommender end to end on tiny data: learning, round trips, resume, raw histories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from prismrec.config import ModelConfig, TrainConfig
+from prismrec.data.dataset import prepare
+from prismrec.evaluation.protocol import evaluate
+from prismrec.training import BPRMF, PrismRecommender, SASRec, load_model
+from prismrec.training.prism import _TrainStep
+from prismrec.training.windows import build_windows
+
+SMALL = ModelConfig(embedding_dim=32, n_layers=1, n_heads=1, dropout=0.0, n_interests=2)
+FAST = TrainConfig(epochs=40, batch_size=32, learning_rate=5e-3, patience=40, warmup_ratio=0.0)
+
+
+@pytest.fixture(scope="module")
+def chains(tmp_path_factory: pytest.TempPathFactory):
+    """Every user walks item i -> i+1 (mod 20): the next item is fully determined."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(40):
+        start = int(rng.integers(0, 20))
+        for t in range(12):
+            ev = "click" if t % 3 else "view"
+            rows.append((f"u{u}", f"i{(start + t) % 20}", 1_700_000_000 + 3600 * t, ev))
+    d = tmp_path_factory.mktemp("chains")
+    p = d / "e.csv"
+    pl.DataFrame(
+        rows, schema=["user_id", "item_id", "timestamp", "event_type"], orient="row"
+    ).write_csv(p)
+    return prepare(p, d / "prep", "csv")
+
+
+@pytest.fixture(scope="module")
+def trained(chains):
+    return PrismRecommender(SMALL, FAST).fit(chains)
+
+
+def test_planted_sequence_is_learned(trained, chains) -> None:
+    vocab = chains.item_vocab
+    hist = vocab.lookup(["i3", "i4", "i5"])
+    ids, _ = trained.recommend([hist], k=1)
+    assert vocab.external(ids[0]) == ["i6"]
+    res = evaluate(trained, chains.eval_cases("test"), ks=(1,))
+    assert res.metrics["hr@1"] > 0.9  # chance is 1 in 11 unseen items
+
+
+def test_one_batch_overfit(chains) -> None:
+    torch.manual_seed(0)
+    m = PrismRecommender(SMALL, FAST)
+    m._build_net(chains)
+    cols = ("item_idx", *m.feature_sizes)
+    w = build_windows(chains.split_frame("valid"), cols, m.seq_len)
+    step = _TrainStep(m.net, FAST, "hard", cols, {}, torch.ones(chains.n_items + 1))
+    opt = torch.optim.Adam(m.net.parameters(), lr=1e-2)
+    batch = next(w.batches(8, None))
+    first = None
+    for _ in range(150):
+        loss, _ = step(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = first if first is not None else float(loss.detach())
+    assert float(loss.detach()) < 0.05 < first
+
+
+def test_checkpoint_round_trip_gives_identical_recommendations(
+    trained, chains, tmp_path: Path
+) -> None:
+    cases = chains.eval_cases("test")
+    ids, scores = trained.recommend(cases.inputs(), k=5, users=cases.users)
+    trained.save(tmp_path / "m")
+    back = load_model(tmp_path / "m")
+    assert isinstance(back, PrismRecommender)
+    ids2, scores2 = back.recommend(cases.inputs(), k=5, users=cases.users)
+    np.testing.assert_array_equal(ids, ids2)
+    np.testing.assert_allclose(scores, scores2, rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_user_raw_history_and_interests(trained, chains) -> None:
+    hist = chains.item_vocab.lookup(["i10", "i11"])
+    ids, _ = trained.recommend([hist], k=1, users=[-1])
+    assert chains.item_vocab.external(ids[0]) == ["i12"]
+    ids_empty, s = trained.recommend([np.zeros(0, np.int64)], k=3)
+    assert ids_empty.shape == (1, 3) and np.isfinite(s).all()
+    inter = trained.interests([hist])
+    assert inter["vectors"].shape == (1, 2, 32)
+    np.testing.assert_allclose(inter["weights"].sum(-1), 1.0, rtol=1e-5)
+    by_user = trained.interests(users=[0])
+    assert by_user["vectors"].shape == (1, 2, 32)
+
+
+def test_resume_after_interruption_matches_uninterrupted(
+    chains, tmp_path: Path, monkeypatch
+) -> None:
+    import prismrec.training.prism as prism_mod
+
+    cfg = FAST.model_copy(update={"epochs": 4})
+    full = PrismRecommender(SMALL, cfg).fit(chains)
+    real_evaluate, calls = prism_mod.evaluate, {"n": 0}
+
+    def crash_in_epoch_3(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # after epoch 2's checkpoint, during epoch 3
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(prism_mod, "evaluate", crash_in_epoch_3)
+    part = PrismRecommender(SMALL, cfg)
+    part.checkpoint_dir = tmp_path / "ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        part.fit(chains)
+    monkeypatch.setattr(prism_mod, "evaluate", real_evaluate)
+    resumed = PrismRecommender(SMALL, cfg)
+    resumed.checkpoint_dir = tmp_path / "ckpt"
+    resumed.fit(chains)
+    assert [int(h["epoch"]) for h in resumed.history] == [1, 2, 3, 4]
+    for (k, a), b in zip(
+        full.net.state_dict().items(), resumed.net.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(a, b, msg=k)
+
+
+@pytest.mark.parametrize("loss", ["sampled", "bce"])
+def test_other_objectives_learn(chains, loss: str) -> None:
+    m = PrismRecommender(SMALL, FAST.model_copy(update={"loss": loss, "n_negatives": 8})).fit(
+        chains
+    )
+    res = evaluate(m, chains.eval_cases("test"), ks=(1,))
+    assert res.metrics["hr@1"] > 0.5
+
+
+def test_sasrec_is_id_only_single_interest(chains) -> None:
+    m = SASRec(SMALL, FAST.model_copy(update={"epochs": 30})).fit(chains)
+    assert m.net.k == 1 and m.feature_sizes == {} and not m.net.user_features
+    assert evaluate(m, chains.eval_cases("test"), ks=(1,)).metrics["hr@1"] > 0.8
+
+
+def test_bpr_learns_co_preferences(tmp_path: Path) -> None:
+    # two user groups with disjoint tastes; a user's held-out item comes from its group
+    rows = [(f"u{u}", f"i{(u % 2) * 10 + (u + t) % 10}", t) for u in range(60) for t in range(8)]
+    p = tmp_path / "e.csv"
+    pl.DataFrame(rows, schema=["user_id", "item_id", "timestamp"], orient="row").write_csv(p)
+    ds = prepare(p, tmp_path / "d", "csv")
+    m = BPRMF(ModelConfig(embedding_dim=16), FAST.model_copy(update={"learning_rate": 0.05})).fit(
+        ds
+    )
+    cases = ds.eval_cases("test")
+    ids, _ = m.recommend(cases.inputs(), k=2, users=cases.users)  # 3 unseen items per group
+    group = [int(u[1:]) % 2 for u in ds.user_vocab.external(cases.users)]
+    same = np.mean(
+        [
+            [int(x[1:]) // 10 == g for x in ds.item_vocab.external(row)]
+            for row, g in zip(ids, group, strict=True)
+        ]
+    )
+    assert same > 0.9
+    m.save(tmp_path / "m")
+    back = load_model(tmp_path / "m")
+    np.testing.assert_array_equal(back.recommend(cases.inputs(), k=2, users=cases.users)[0], ids)
