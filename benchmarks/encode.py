@@ -1,4 +1,4 @@
-"""Items/s of `content encode` on ml-latest-small (9,742 movies): cold vs warm cache, 1 vs 2 threads.
+"""Items/s of `content encode` on ml-latest-small (9,742 movies): cold vs warm cache, threads.
 
 Run: .venv/bin/python benchmarks/encode.py [--threads 1 2] [--batch-size 32] [--repeats 1]
 Prints a table and writes benchmarks/results/encode.json. The text model is loaded (and warmed up)
@@ -37,16 +37,25 @@ DATA = Path(os.environ.get("PRISMREC_DATA_DIR", "/work/shared/data"))
 
 def genre_overlap(ds: PreparedDataset, vectors: np.ndarray, k: int = 10) -> dict[str, float]:
     """Share of (item, top-k neighbour) pairs with a common genre, vs random pairs."""
-    genres = {i: set(g) - {"(no genres listed)"}
-              for i, g in ds.items_frame.select("item_idx", "genres").iter_rows()}
+    genres = {
+        i: set(g) - {"(no genres listed)"}
+        for i, g in ds.items_frame.select("item_idx", "genres").iter_rows()
+    }
     rows = np.array([i for i, g in genres.items() if g])
     idx, _ = nearest(vectors, rows, k)
-    nn = float(np.mean([np.mean([bool(genres[q] & genres[j]) for j in nb if genres[j]])
-                        for q, nb in zip(rows, idx, strict=True)]))
+    nn = float(
+        np.mean(
+            [
+                np.mean([bool(genres[q] & genres[j]) for j in nb if genres[j]])
+                for q, nb in zip(rows, idx, strict=True)
+            ]
+        )
+    )
     rng = np.random.default_rng(0)
     a, b = rng.choice(rows, 50_000), rng.choice(rows, 50_000)
-    rand = float(np.mean([bool(genres[x] & genres[y]) for x, y in zip(a, b, strict=True)
-                          if x != y]))
+    rand = float(
+        np.mean([bool(genres[x] & genres[y]) for x, y in zip(a, b, strict=True) if x != y])
+    )
     return {"neighbours": round(nn, 4), "random": round(rand, 4), "lift": round(nn / rand, 2)}
 
 
@@ -89,17 +98,48 @@ def main() -> None:
         overlap = genre_overlap(ds, content_vectors(features))
         title_only = None
         if not args.skip_title_only:
-            t_cfg = cfg.with_overrides(text_template="{title} ({year})",
-                                       cache_dir=str(work / "cache-title"))
+            t_cfg = cfg.with_overrides(
+                text_template="{title} ({year})", cache_dir=str(work / "cache-title")
+            )
             encoder.threads = args.threads[0]
             title_only = genre_overlap(
-                ds, content_vectors(load_item_features(ds, t_cfg, encoder=encoder)))
+                ds, content_vectors(load_item_features(ds, t_cfg, encoder=encoder))
+            )
     report(ds.n_items, load_seconds, cold, warm_seconds, overlap, title_only, args, load_before)
 
 
-def report(n: int, load_seconds: float, cold: dict[int, list[float]], warm_seconds: float,
-           overlap: dict[str, float], title_only: dict[str, float] | None,
-           args: argparse.Namespace, load_before: tuple[float, float, float]) -> None:
+def timings(
+    cold: dict[int, list[float]],
+    cold_ips: dict[int, float],
+    warm_seconds: float,
+    warm_ips: float,
+    ratio: float,
+) -> dict[str, Any]:
+    threads = list(cold_ips)
+    out: dict[str, Any] = {
+        "cold": {
+            str(t): {"seconds": [round(x, 2) for x in s], "items_per_second": round(cold_ips[t], 1)}
+            for t, s in cold.items()
+        },
+        "warm": {"seconds": round(warm_seconds, 3), "items_per_second": round(warm_ips, 1)},
+        "warm_over_cold_speed": round(ratio, 1),
+    }
+    if len(threads) > 1:
+        a, b = threads[:2]
+        out["threads_speed_ratio"] = {f"{a}_over_{b}": round(cold_ips[a] / cold_ips[b], 3)}
+    return out
+
+
+def report(
+    n: int,
+    load_seconds: float,
+    cold: dict[int, list[float]],
+    warm_seconds: float,
+    overlap: dict[str, float],
+    title_only: dict[str, float] | None,
+    args: argparse.Namespace,
+    load_before: tuple[float, float, float],
+) -> None:
     cold_ips = {t: n / statistics.median(s) for t, s in cold.items()}
     first = args.threads[0]
     warm_ips = n / warm_seconds
@@ -116,24 +156,26 @@ def report(n: int, load_seconds: float, cold: dict[int, list[float]], warm_secon
     if len(cold_ips) > 1:
         a, b = list(cold_ips)[:2]
         lines.append(f"cold {a} vs {b} threads: {cold_ips[a] / cold_ips[b]:.2f}x")
-    lines.append(f"genre overlap of top-10 neighbours: {overlap['neighbours']:.3f} vs random "
-                 f"{overlap['random']:.3f} ({overlap['lift']}x)")
+    lines.append(
+        f"genre overlap of top-10 neighbours: {overlap['neighbours']:.3f} vs random "
+        f"{overlap['random']:.3f} ({overlap['lift']}x)"
+    )
     if title_only:
-        lines.append(f"  title + year only (no genres in the text): {title_only['neighbours']:.3f}"
-                     f" ({title_only['lift']}x)")
+        lines.append(
+            f"  title + year only (no genres in the text): {title_only['neighbours']:.3f}"
+            f" ({title_only['lift']}x)"
+        )
     Console().print("\n".join(lines))
-    payload: dict[str, Any] = {
-        "dataset": "ml-latest-small", "n_items": n, "model": ContentConfig().model,
-        "batch_size": args.batch_size, "repeats": args.repeats,
+    payload = {
+        "dataset": "ml-latest-small",
+        "n_items": n,
+        "model": ContentConfig().model,
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
         "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "model_load_seconds": round(load_seconds, 2),
-        "cold": {str(t): {"seconds": [round(x, 2) for x in s],
-                          "items_per_second": round(cold_ips[t], 1)} for t, s in cold.items()},
-        "warm": {"seconds": round(warm_seconds, 3), "items_per_second": round(warm_ips, 1)},
-        "warm_over_cold_speed": round(ratio, 1),
-        "threads_speed_ratio": (
-            {f"{a}_over_{b}": round(cold_ips[a] / cold_ips[b], 3)
-             for a, b in [tuple(list(cold_ips)[:2])]} if len(cold_ips) > 1 else {}),
+        **timings(cold, cold_ips, warm_seconds, warm_ips, ratio),
         "genre_overlap_top10": overlap,
         "genre_overlap_top10_title_only": title_only,
     }

@@ -250,11 +250,14 @@ def run_model(name: str, args: argparse.Namespace, data_path: str, workdir: Path
     orig_train, orig_valid = trainer._train_epoch, trainer._valid_epoch
 
     def timed_train(train_data: Any, epoch_idx: int, loss_func: Any = None, show_progress: bool = False) -> Any:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         loss = orig_train(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
-        dt = time.perf_counter() - t
+        dt, dc = time.perf_counter() - t, time.process_time() - c
         total = sum(loss) if isinstance(loss, tuple) else loss
-        epochs.append({"epoch": epoch_idx, "train_s": dt, "loss": float(total)})
+        # cpu_s: this process's CPU time. On a shared machine the wall time (train_s) also holds
+        # the time this niced job waited for a core; cpu_s is close to the wall time on an idle core.
+        epochs.append({"epoch": epoch_idx, "train_s": dt, "train_cpu_s": dc, "loss": float(total),
+                       "loadavg_1m": os.getloadavg()[0]})
         return loss
 
     def timed_valid(valid_data: Any, show_progress: bool = False) -> Any:
@@ -320,6 +323,10 @@ def run_model(name: str, args: argparse.Namespace, data_path: str, workdir: Path
         "train_seconds_total_note": "wall time of trainer.fit: every epoch's training plus its validation",
         "seconds_per_epoch": float(np.mean(train_s)) if train_s else None,
         "seconds_per_epoch_with_valid": fit_s / n_ep if n_ep else None,
+        "cpu_seconds_per_epoch": float(np.mean([e["train_cpu_s"] for e in epochs])) if n_ep else None,
+        "cpu_seconds_per_epoch_note": "process CPU time of one training epoch (1 thread): the wall time it would take on an idle core",
+        "cpu_seconds_to_best": sum(e["train_cpu_s"] + e.get("valid_s", 0.0) for e in epochs if best and e["epoch"] <= best["epoch"]),
+        "mean_loadavg_1m": float(np.mean([e["loadavg_1m"] for e in epochs])) if n_ep else None,
         "valid_seconds_per_epoch": float(np.mean([e.get("valid_s", 0.0) for e in epochs])) if n_ep else None,
         "epochs_run": n_ep,
         "best_epoch": best["epoch"] if best else None,

@@ -139,6 +139,9 @@ class TrainConfig(_Section):
     grad_clip: float = Field(1.0, ge=0.0, description="max gradient norm; 0 = off")
     grad_accum: int = Field(1, ge=1)
     loss: Literal["ce", "sampled", "bce"] = "ce"
+    window_stride: int | None = Field(
+        None, ge=1, description="targets per training row (None: max_seq_len, no overlap)"
+    )
     n_negatives: int = Field(256, ge=1, description="sampled softmax / BCE negatives")
     aux_weight: float = Field(0.1, ge=0.0, description="next-behaviour-type task weight")
     patience: int = Field(5, ge=1, description="early stopping: epochs without a better NDCG@10")

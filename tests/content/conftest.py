@@ -62,8 +62,9 @@ def catalogue(n_items: int) -> pl.DataFrame:
             "year": [None if i % 7 == 3 else 1950.0 + i for i in range(n_items)],
             "genres": [GENRES[i % len(GENRES)] for i in range(n_items)],
             "tags": [["funny"] if i % 3 == 0 else [] for i in range(n_items)],
-            "image": [None if i % 4 == 1 else rng.standard_normal(4).tolist()
-                      for i in range(n_items)],
+            "image": [
+                None if i % 4 == 1 else rng.standard_normal(4).tolist() for i in range(n_items)
+            ],
         },
         schema_overrides={"image": pl.List(pl.Float64)},
     )
@@ -75,11 +76,13 @@ def write_dataset(root: Path, n_items: int) -> Path:
     items = catalogue(n_items)
     items.write_parquet(root / "items.parquet")
     users = [f"u{u}" for u in range(5)]
-    events = pl.DataFrame({
-        "user_id": [users[j % 5] for j in range(n_items * 2)],
-        "item_id": [f"i{j % n_items}" for j in range(n_items * 2)],
-        "timestamp": list(range(n_items * 2)),
-    })
+    events = pl.DataFrame(
+        {
+            "user_id": [users[j % 5] for j in range(n_items * 2)],
+            "item_id": [f"i{j % n_items}" for j in range(n_items * 2)],
+            "timestamp": list(range(n_items * 2)),
+        }
+    )
     events.write_parquet(root / "interactions.parquet")
     return root
 
@@ -90,8 +93,12 @@ def make_prepared(tmp_path: Path):
     from prismrec.config import DataConfig
     from prismrec.data.dataset import prepare
 
-    cfg = DataConfig(item_text_fields=["title"], item_multi_fields=["genres", "tags"],
-                     item_numeric_fields=["year"], item_vector_fields=["image"])
+    cfg = DataConfig(
+        item_text_fields=["title"],
+        item_multi_fields=["genres", "tags"],
+        item_numeric_fields=["year"],
+        item_vector_fields=["image"],
+    )
 
     def make(n_items: int, out: Path | None = None):
         raw = write_dataset(tmp_path / f"raw{n_items}", n_items)

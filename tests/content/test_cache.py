@@ -69,7 +69,8 @@ def test_float32_cache_is_exact_and_separate(tmp_path: Path, make_encoder) -> No
     np.testing.assert_array_equal(vectors, enc.encode(TEXTS))
     half = EmbeddingCache(tmp_path, dtype="float16")
     assert half.directory("fake-model") != EmbeddingCache(tmp_path, "float32").directory(
-        "fake-model")
+        "fake-model"
+    )
     assert half.size("fake-model") == 0
 
 

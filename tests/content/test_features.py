@@ -22,8 +22,7 @@ from prismrec.data.schema import ItemFields
 from prismrec.errors import ConfigError, DataError
 from prismrec.models.fusion import ItemInputs, ItemTower
 
-FIELDS = ItemFields(text=("title",), multi=("genres", "tags"), numeric=("year",),
-                    vector=("image",))
+FIELDS = ItemFields(text=("title",), multi=("genres", "tags"), numeric=("year",), vector=("image",))
 
 
 @pytest.fixture
@@ -62,9 +61,17 @@ def test_features_align_rows_and_mark_missing_modalities(frame: pl.DataFrame) ->
 
 def test_stored_spec_maps_unseen_values_to_padding(frame: pl.DataFrame) -> None:
     spec = fit_feature_spec(frame, FIELDS, ContentConfig(min_count=1))
-    new = pl.DataFrame({"item_idx": [1], "item_id": ["new"], "title": ["A new film"],
-                        "year": [2030.0], "genres": [["Animation", "Noir"]], "tags": [[]],
-                        "image": [[0.0, 1.0, 0.0, 0.0]]})
+    new = pl.DataFrame(
+        {
+            "item_idx": [1],
+            "item_id": ["new"],
+            "title": ["A new film"],
+            "year": [2030.0],
+            "genres": [["Animation", "Noir"]],
+            "tags": [[]],
+            "image": [[0.0, 1.0, 0.0, 0.0]],
+        }
+    )
     f = build_item_features(new, spec)
     assert f.categorical["genres"][1].tolist() == [1]  # Animation kept, unseen Noir dropped
     mean, std = spec.numeric["year"]
@@ -73,8 +80,11 @@ def test_stored_spec_maps_unseen_values_to_padding(frame: pl.DataFrame) -> None:
 
 def test_vector_dimension_mismatch_names_the_item(frame: pl.DataFrame) -> None:
     bad = frame.with_columns(
-        pl.when(pl.col("item_id") == "i6").then(pl.lit([1.0, 2.0])).otherwise(pl.col("image"))
-        .alias("image"))
+        pl.when(pl.col("item_id") == "i6")
+        .then(pl.lit([1.0, 2.0]))
+        .otherwise(pl.col("image"))
+        .alias("image")
+    )
     with pytest.raises(DataError, match=r"item 'i6' has a 2-dim vector but 4 dims"):
         fit_feature_spec(bad, FIELDS, ContentConfig())
     with pytest.raises(DataError, match=r"4-dim vector but 512 dims.*vector_dims"):
@@ -87,16 +97,20 @@ def test_vector_dimension_mismatch_names_the_item(frame: pl.DataFrame) -> None:
 
 def test_non_finite_vectors_are_rejected(frame: pl.DataFrame) -> None:
     bad = frame.with_columns(
-        pl.when(pl.col("item_id") == "i2").then(pl.lit([1.0, float("nan"), 0.0, 0.0]))
-        .otherwise(pl.col("image")).alias("image"))
+        pl.when(pl.col("item_id") == "i2")
+        .then(pl.lit([1.0, float("nan"), 0.0, 0.0]))
+        .otherwise(pl.col("image"))
+        .alias("image")
+    )
     with pytest.raises(DataError, match="'i2' has NaN"):
         fit_feature_spec(bad, FIELDS, ContentConfig())
 
 
 def test_vector_file_is_joined_by_item_id(frame: pl.DataFrame, tmp_path: Path) -> None:
     clip = tmp_path / "clip.parquet"
-    pl.DataFrame({"item_id": ["i0", "i3", "unknown"], "emb": [[1.0, 0.0], [0.0, 1.0],
-                                                             [1.0, 1.0]]}).write_parquet(clip)
+    pl.DataFrame(
+        {"item_id": ["i0", "i3", "unknown"], "emb": [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]}
+    ).write_parquet(clip)
     cfg = ContentConfig(vector_files={"clip": str(clip)}, min_count=1)
     joined, fields = attach_vector_files(frame, FIELDS, cfg)
     assert fields.vector == ("image", "clip")

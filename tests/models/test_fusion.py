@@ -14,8 +14,13 @@ N, D = 6, 16
 
 def _tower(**kw) -> ItemTower:
     torch.manual_seed(0)
-    args = {"text_dim": 12, "categorical_sizes": {"genres": 5, "tags": 4}, "numeric_dim": 2,
-            "vector_dims": {"image": 8}, "n_items": 10}
+    args = {
+        "text_dim": 12,
+        "categorical_sizes": {"genres": 5, "tags": 4},
+        "numeric_dim": 2,
+        "vector_dims": {"image": 8},
+        "n_items": 10,
+    }
     args.update(kw)
     return ItemTower(D, **args)
 
@@ -26,8 +31,10 @@ def _inputs(ids: list[int] | None = None) -> ItemInputs:
     return ItemInputs(
         text=torch.randn(N, 12, generator=g),
         text_mask=b([1, 1, 0, 1, 0, 0]).bool(),
-        categorical={"genres": b([[1, 2], [3, 0], [4, 0], [0, 0], [0, 0], [0, 0]]),
-                     "tags": b([[1], [0], [0], [2], [0], [0]])},
+        categorical={
+            "genres": b([[1, 2], [3, 0], [4, 0], [0, 0], [0, 0], [0, 0]]),
+            "tags": b([[1], [0], [0], [2], [0], [0]]),
+        },
         numeric=torch.randn(N, 2, generator=g),
         numeric_mask=b([[1, 1], [1, 0], [0, 0], [0, 0], [0, 0], [0, 0]]).bool(),
         vectors={"image": torch.randn(N, 8, generator=g)},
@@ -54,8 +61,16 @@ def test_gate_mixes_only_present_modalities() -> None:
     tower = _tower().eval()
     content, w = tower.fuse(_inputs())
     assert w.shape == (N, 5)
-    present = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 1, 0], [0, 1, 0, 0, 0],
-                            [1, 0, 1, 0, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 0]]).bool()
+    present = torch.tensor(
+        [
+            [1, 1, 1, 1, 1],
+            [1, 1, 0, 1, 0],
+            [0, 1, 0, 0, 0],
+            [1, 0, 1, 0, 0],
+            [0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 0],
+        ]
+    ).bool()
     assert (w[~present] == 0).all()
     assert torch.allclose(w[:5].sum(1), torch.ones(5))
     assert torch.isfinite(content).all()
@@ -92,8 +107,9 @@ def test_warm_ids_change_the_vector_in_eval_without_randomness() -> None:
 
 def test_id_dropout_hides_ids_at_the_given_rate_in_training() -> None:
     n = 2000
-    tower = ItemTower(D, text_dim=4, n_items=n, id_dropout=0.3, modality_dropout=0.0,
-                      adaptor_dropout=0.0)
+    tower = ItemTower(
+        D, text_dim=4, n_items=n, id_dropout=0.3, modality_dropout=0.0, adaptor_dropout=0.0
+    )
     tower.text_proj.noisy_gating = False
     x = ItemInputs(text=torch.randn(n, 4), item_ids=torch.arange(1, n + 1))
     tower.train()
@@ -101,8 +117,9 @@ def test_id_dropout_hides_ids_at_the_given_rate_in_training() -> None:
     out = tower(x)
     dropped = torch.isclose(out, content, atol=1e-6).all(dim=1).float().mean().item()
     assert 0.25 < dropped < 0.35
-    always = ItemTower(D, text_dim=4, n_items=n, id_dropout=1.0, modality_dropout=0.0,
-                       adaptor_dropout=0.0).train()
+    always = ItemTower(
+        D, text_dim=4, n_items=n, id_dropout=1.0, modality_dropout=0.0, adaptor_dropout=0.0
+    ).train()
     always.text_proj.noisy_gating = False
     assert torch.allclose(always(x), always(ItemInputs(text=x.text)))
 
@@ -120,9 +137,15 @@ def test_modality_dropout_keeps_at_least_one_modality() -> None:
 def test_gradients_reach_every_modality() -> None:
     tower = _tower().train()
     tower(_inputs([1, 2, 3, 4, 5, 6])).pow(2).sum().backward()
-    for name in ("text_proj.experts.0.linear.weight", "bags.0.weight", "bags.1.weight",
-                 "numeric_proj.0.weight", "vector_projs.0.experts.0.linear.weight",
-                 "gate.weight", "id_embedding.weight"):
+    for name in (
+        "text_proj.experts.0.linear.weight",
+        "bags.0.weight",
+        "bags.1.weight",
+        "numeric_proj.0.weight",
+        "vector_projs.0.experts.0.linear.weight",
+        "gate.weight",
+        "id_embedding.weight",
+    ):
         grad = dict(tower.named_parameters())[name].grad
         assert grad is not None and grad.abs().sum() > 0, name
 
@@ -132,7 +155,9 @@ def test_select_picks_rows_of_every_tensor() -> None:
     sub = x.select(torch.tensor([4, 0]))
     assert sub.item_ids.tolist() == [5, 1]
     assert sub.categorical["genres"].shape == (2, 2) and sub.vector_masks["image"].tolist() == [
-        True, True]
+        True,
+        True,
+    ]
     tower = _tower().eval()
     assert torch.allclose(tower(sub), tower(x)[[4, 0]], atol=1e-6)
 
@@ -153,9 +178,16 @@ def test_lora_trains_only_adapters_of_the_top_layers() -> None:
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
-    bert = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3,
-                                num_attention_heads=2, intermediate_size=32,
-                                max_position_embeddings=16))
+    bert = BertModel(
+        BertConfig(
+            vocab_size=50,
+            hidden_size=16,
+            num_hidden_layers=3,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=16,
+        )
+    )
     enc = LoRAEncoder(bert, top_layers=1, r=2, alpha=4)
     trainable = [n for n, p in enc.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n and ".layer.2." in n for n in trainable)

@@ -38,8 +38,14 @@ ModelOpt = Annotated[
 @contextmanager
 def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar on stderr, shown only once there is something to encode."""
-    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=err_console, transient=True)
+    bar = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )
     task: list[Any] = []
 
     def update(done: int, total: int) -> None:
@@ -53,7 +59,8 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
     try:
         yield update
     finally:
-        bar.stop()
+        if task:  # stopping a bar that never started prints blank lines
+            bar.stop()
 
 
 def _config(data: Path, config: Path | None, model: str | None, **overrides: Any) -> ContentConfig:
@@ -79,7 +86,8 @@ def encode(
 
     with guard():
         cfg = load_content_config(config).with_overrides(
-            model=model, threads=threads, batch_size=batch_size)
+            model=model, threads=threads, batch_size=batch_size
+        )
         ds = PreparedDataset.load(data)
         with _progress("encoding item texts") as progress:
             report = encode_dataset(ds, cfg, progress=progress)
@@ -93,10 +101,13 @@ def _print_encode(report: EncodeReport, cfg: ContentConfig) -> None:
     if text is not None:
         s = text.stats
         t.add_row("text model", text.model_id)
-        t.add_row("text vectors", f"{int(text.mask.sum()):,} x {text.vectors.shape[1]} "
-                                  f"({cfg.cache_dtype})")
-        t.add_row("distinct texts", f"{s.n_unique:,} ({s.n_cached:,} cached, "
-                                    f"{s.n_encoded:,} encoded)")
+        t.add_row(
+            "text vectors",
+            f"{int(text.mask.sum()):,} x {text.vectors.shape[1]} ({cfg.cache_dtype})",
+        )
+        t.add_row(
+            "distinct texts", f"{s.n_unique:,} ({s.n_cached:,} cached, {s.n_encoded:,} encoded)"
+        )
         t.add_row("template", f.spec.text_template or "")
     else:
         t.add_row("text", "none (no text field; set [content] text_template to add one)")
@@ -125,8 +136,14 @@ def similar(
         with _progress("encoding item texts") as progress:
             neighbours = similar_items(ds, item, k, cfg, progress=progress)
     if as_json:
-        print_json({"item_id": item, "neighbours": [
-            {"item_id": n.item_id, "score": round(n.score, 6)} for n in neighbours]})
+        print_json(
+            {
+                "item_id": item,
+                "neighbours": [
+                    {"item_id": n.item_id, "score": round(n.score, 6)} for n in neighbours
+                ],
+            }
+        )
         return
     names = _names(ds, [item, *(n.item_id for n in neighbours)])
     t = Table(title=f"items similar to {item}: {names.get(item, '')}")

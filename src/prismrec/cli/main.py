@@ -10,6 +10,7 @@ import typer
 from prismrec import __version__
 from prismrec.cli import data as data_cmd
 from prismrec.cli import model as model_cmd
+from prismrec.cli import train as train_cmd
 
 app = typer.Typer(
     name="prismrec",
@@ -19,7 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_cmd.app, name="data")
-app.command()(model_cmd.train)
+app.command()(train_cmd.train)
 app.command()(model_cmd.recommend)
 app.command()(model_cmd.evaluate)
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from prismrec.cli._common import console, fail, guard, load_cfg, print_json
+from prismrec.cli._common import console, guard, print_json
 
 
 class EvalSplit(str, Enum):
@@ -24,50 +24,42 @@ ModelDirOpt = Annotated[Path, typer.Option("--model", "-m", help="trained model 
 
 
 def metrics_table(title: str, metrics: dict[str, float], ks: tuple[int, ...] = (10, 20)) -> Table:
-    """Rows: metric names; columns: cut-offs."""
+    """Rows: metric names (accuracy first, then beyond-accuracy); columns: cut-offs."""
     t = Table(title=title)
     t.add_column("metric")
     for k in ks:
         t.add_column(f"@{k}", justify="right")
     names = sorted(
         {key.split("@")[0] for key in metrics if "@" in key},
-        key=lambda m: (
-            ("ndcg", "recall", "mrr", "hr", "precision", "map").index(m)
-            if m in ("ndcg", "recall", "mrr", "hr", "precision", "map")
-            else 99
-        ),
+        key=lambda m: (_METRIC_ORDER.index(m) if m in _METRIC_ORDER else 99, m),
     )
     for name in names:
         t.add_row(
             name,
-            *[f"{metrics[f'{name}@{k}']:.4f}" if f"{name}@{k}" in metrics else "-" for k in ks],
+            *[_cell(metrics.get(f"{name}@{k}")) for k in ks],
         )
     return t
 
 
-def train(
-    data: DataOpt,
-    out: Annotated[Path, typer.Option("--out", "-o", help="model directory to write")],
-    model: Annotated[str, typer.Option("--model", "-m", help="model name")] = "itemknn",
-    config: ConfigOpt = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help="training epochs")] = None,
-) -> None:
-    """Train a model on a prepared dataset; validation metrics are stored with it."""
-    from prismrec.data.dataset import PreparedDataset
-    from prismrec.evaluation.protocol import evaluate as run_eval
-    from prismrec.training import registry
+_METRIC_ORDER = (
+    "ndcg",
+    "recall",
+    "mrr",
+    "hr",
+    "precision",
+    "map",
+    "ild",
+    "ild_category",
+    "category_coverage",
+    "interest_coverage",
+    "novelty",
+    "catalog_coverage",
+    "gini",
+)
 
-    models = registry()
-    if model not in models:
-        raise fail(f"unknown model {model!r}; expected one of: {', '.join(sorted(models))}")
-    with guard():
-        cfg = load_cfg(config).with_overrides("train", epochs=epochs)
-        ds = PreparedDataset.load(data)
-        rec = models[model](cfg.model, cfg.train).fit(ds, upto="valid")
-        res = run_eval(rec, ds.eval_cases("valid"), split="valid")
-        rec.save(out, metrics={"valid": res.metrics})
-    console.print(metrics_table(f"{model}: validation (full ranking, seen masked)", res.metrics))
-    console.print(f"model saved to {out}")
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value:.4f}"
 
 
 def recommend(
@@ -114,35 +106,72 @@ def evaluate(
     data: DataOpt,
     split: Annotated[EvalSplit, typer.Option(help="split to evaluate")] = EvalSplit.test,
     as_json: Annotated[bool, typer.Option("--json", help="print metrics as JSON")] = False,
-    report: Annotated[Path | None, typer.Option(help="directory for metrics.json")] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="write metrics.json, per_user.npz, run.json and report.html here"),
+    ] = None,
     filter_seen: Annotated[bool, typer.Option("--filter-seen/--no-filter-seen")] = True,
+    sampled: Annotated[
+        int | None,
+        typer.Option(
+            "--sampled",
+            min=1,
+            help="rank the targets among N uniform sampled negatives instead of all items "
+            "(labelled sampled-N everywhere)",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of sampled negatives and bootstrap")] = 0,
+    baseline: Annotated[
+        list[Path] | None,
+        typer.Option("--baseline", help="another run's report dir to plot alongside (repeatable)"),
+    ] = None,
+    facets: Annotated[
+        Path | None,
+        typer.Option(
+            help="planted facets parquet (user_id, facet) for interest coverage; default: "
+            "truth/facets.parquet next to the raw data, when there"
+        ),
+    ] = None,
 ) -> None:
-    """Full-ranking metrics (Recall, NDCG, MRR, HR, Precision, MAP @10/@20) on a split."""
+    """Accuracy and beyond-accuracy metrics @10/@20 on a split, overall and per slice."""
     from prismrec.data.dataset import PreparedDataset
-    from prismrec.evaluation.protocol import evaluate as run_eval
+    from prismrec.evaluation import (
+        dataset_slices,
+        evaluate_full,
+        metrics_payload,
+        protocol_label,
+    )
     from prismrec.training import load_model
 
     with guard():
         rec = load_model(model)
         ds = PreparedDataset.load(data)
         _check_same_items(rec, ds)
-        res = run_eval(rec, ds.eval_cases(split.value), filter_seen=filter_seen, split=split.value)
-    payload: dict[str, Any] = res.to_dict()
-    payload["model"] = rec.name
-    if report is not None:
-        report.mkdir(parents=True, exist_ok=True)
-        (report / "metrics.json").write_text(json.dumps(payload, indent=2))
+        cases = ds.eval_cases(split.value)
+        catalog = _eval_catalog(ds, split.value)
+        res = evaluate_full(
+            rec,
+            cases,
+            filter_seen=filter_seen,
+            split=split.value,
+            catalog=catalog,
+            slices=dataset_slices(ds, cases, split.value),
+            interests=_planted_facets(ds, cases, catalog, facets),
+            sampled=sampled,
+            seed=seed,
+        )
+        payload: dict[str, Any] = metrics_payload(res, rec.name)
+        if report is not None:
+            payload = _write_eval_report(
+                report, res, rec, ds, cases, catalog, model, baseline, seed
+            )
     if as_json:
         print_json(payload)
-    else:
-        console.print(
-            metrics_table(
-                f"{rec.name} on {split.value} ({len(res.per_user['hr@10']):,} "
-                f"users, full ranking, seen "
-                f"{'masked' if filter_seen else 'kept'})",
-                res.metrics,
-            )
-        )
+        return
+    console.print(metrics_table(f"{rec.name}: {protocol_label(res.protocol)}", res.metrics))
+    console.print(_slices_table(res.slices))
+    if report is not None:
+        console.print(f"report written to {report / 'report.html'}")
 
 
 def _check_same_items(rec: Any, ds: Any) -> None:
@@ -153,3 +182,188 @@ def _check_same_items(rec: Any, ds: Any) -> None:
             f"the model was trained on {rec.n_items} items but {ds.root} has "
             f"{ds.n_items}: use the prepared dataset the model was trained on"
         )
+
+
+# ----- evaluate helpers -------------------------------------------------------------------------
+_SLICE_COLUMNS = ("ndcg@10", "recall@10", "ild@10", "novelty@10")
+
+
+def _slices_table(slices: dict[str, dict[str, float]]) -> Table:
+    t = Table(title="per slice")
+    t.add_column("slice", no_wrap=True)
+    t.add_column("users", justify="right")
+    for c in _SLICE_COLUMNS:
+        t.add_column(c, justify="right")
+    for name, row in slices.items():
+        t.add_row(name, f"{int(row['n_users']):,}", *[_cell(row.get(c)) for c in _SLICE_COLUMNS])
+    return t
+
+
+class _CacheOnlyEncoder:
+    """The recorded text encoder's id for cache look-ups; never loads or runs the model."""
+
+    def __init__(self, model_id: str) -> None:
+        self._model_id = model_id
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    def encode(self, texts: Any) -> Any:
+        from prismrec.errors import DataError
+
+        raise DataError(f"{len(texts)} item texts are not in the content cache")
+
+
+def _content_vectors(ds: Any) -> Any:
+    """(N+1, D) content vectors when 'prismrec content encode' filled the cache, else None."""
+    import logging
+
+    from prismrec.content import (
+        TextEncoder,
+        config_for,
+        content_vectors,
+        load_item_features,
+        read_manifest,
+    )
+    from prismrec.errors import PrismError
+
+    if read_manifest(Path(ds.root) / "content") is None:
+        return None
+    try:
+        encoder = _CacheOnlyEncoder(TextEncoder.from_config(config_for(ds.root, None)).model_id)
+        return content_vectors(load_item_features(ds, encoder=encoder))
+    except PrismError as exc:  # fall back to categories, but say why
+        logging.getLogger(__name__).warning("content vectors unavailable (%s)", exc)
+        return None
+
+
+def _eval_catalog(ds: Any, split: str) -> Any:
+    from prismrec.evaluation import catalog_from_dataset
+
+    vectors = _content_vectors(ds)
+    return catalog_from_dataset(ds, split, vectors, "content" if vectors is not None else None)
+
+
+def _planted_facets(ds: Any, cases: Any, catalog: Any, path: Path | None) -> Any:
+    """Per-user facet category codes from a synthetic dataset's truth, or None."""
+    import polars as pl
+
+    from prismrec.errors import DataError
+    from prismrec.evaluation import facet_interests
+
+    if path is None:
+        found = [
+            Path(s).parent / "truth" / "facets.parquet"
+            for s in ds.schema.get("sources", [])
+            if (Path(s).parent / "truth" / "facets.parquet").is_file()
+        ]
+        path = found[0] if found else None
+    elif not path.is_file():
+        raise DataError(f"--facets {path}: no such file (expected a parquet of user_id, facet)")
+    if path is None or catalog.categories is None:
+        return None
+    interests = facet_interests(
+        ds.user_vocab.external(cases.users), pl.read_parquet(path), catalog.category_names
+    )
+    return interests if any(len(i) for i in interests) else None
+
+
+def _write_eval_report(
+    out: Path,
+    res: Any,
+    rec: Any,
+    ds: Any,
+    cases: Any,
+    catalog: Any,
+    model_dir: Path,
+    baselines: list[Path] | None,
+    seed: int,
+) -> dict[str, Any]:
+    """Write the report directory; return the metrics.json payload (with intervals)."""
+    from prismrec.errors import ConfigError
+    from prismrec.evaluation import load_run, run_record, write_report
+
+    runs = {}
+    for b in baselines or []:
+        try:
+            run = load_run(b)
+        except FileNotFoundError as exc:
+            raise ConfigError(str(exc)) from None
+        name = run.model if run.model != rec.name and run.model not in runs else f"{run.model}:{b}"
+        runs[name] = run
+    record = run_record(res.protocol, ds.schema, model_dir, ds.root, {"bootstrap_seed": seed})
+    write_report(
+        out,
+        res,
+        model=rec.name,
+        user_ids=ds.user_vocab.external(cases.users),
+        run=record,
+        history=getattr(rec, "history", None),
+        baselines=runs,
+        item_map=_item_map(rec, ds, cases, catalog, res.topk),
+        seed=seed,
+    )
+    return dict(json.loads((out / "metrics.json").read_text()))
+
+
+def _item_map(rec: Any, ds: Any, cases: Any, catalog: Any, topk: Any) -> Any:
+    """The item map inputs: model item vectors (and interests) when the model has them."""
+    import numpy as np
+
+    from prismrec.evaluation import ItemMap
+
+    vectors, source, interests, weights = _map_vectors(rec, catalog)
+    if vectors is None:
+        return None
+    cats = catalog.categories
+    labels = cats[:, 0] if cats is not None else np.zeros(len(vectors), dtype=np.int64)
+    u = _pick_user(cases.histories, cats)
+    if hasattr(rec, "interests") and source == "model item vectors":
+        out = rec.interests(histories=[cases.inputs()[u]], users=cases.users[u : u + 1])
+        interests, weights = out["vectors"][0], out["weights"][0]
+    return ItemMap(
+        vectors=vectors,
+        labels=labels,
+        label_names=list(catalog.category_names),
+        history=np.asarray(cases.histories[u][-50:], dtype=np.int64),
+        recommended=np.asarray(topk[u, :10]),
+        interests=interests,
+        interest_weights=weights,
+        source=source,
+        user=ds.user_vocab.external(cases.users[u : u + 1])[0],
+    )
+
+
+def _map_vectors(rec: Any, catalog: Any) -> tuple[Any, str, Any, Any]:
+    import numpy as np
+
+    net = getattr(rec, "net", None)
+    if net is not None and hasattr(net, "item_table"):
+        import torch
+
+        with torch.no_grad():
+            table = net.item_table()
+        return table.detach().cpu().numpy(), "model item vectors", None, None
+    if catalog.vectors is not None:
+        return catalog.vectors, "content vectors", None, None
+    if catalog.categories is not None and 0 < catalog.n_categories <= 1000:
+        hot = np.zeros((len(catalog.categories), catalog.n_categories + 1), dtype=np.float32)
+        np.put_along_axis(hot, catalog.categories, 1.0, axis=1)
+        hot[:, 0] = 0.0
+        return hot[:, 1:], f"'{catalog.category_field}' multi-hot", None, None
+    return None, "", None, None
+
+
+def _pick_user(histories: Any, cats: Any, limit: int = 2000) -> int:
+    """The case whose history spans the most categories (the longest one without categories)."""
+    import numpy as np
+
+    def spread(h: Any) -> int:
+        if cats is None or len(h) == 0:
+            return 0
+        c = cats[np.asarray(h, dtype=np.int64)].ravel()
+        return len(np.unique(c[c > 0]))
+
+    scores = [(spread(h), len(h)) for h in histories[:limit]]
+    return max(range(len(scores)), key=lambda i: scores[i]) if scores else 0

@@ -54,9 +54,14 @@ class TextVectors:
     stats: EncodeStats
 
 
-def encode_item_texts(frame: pl.DataFrame, template: TextTemplate, n_rows: int, encoder: Encoder,
-                      cache: EmbeddingCache,
-                      progress: Callable[[int, int], None] | None = None) -> TextVectors:
+def encode_item_texts(
+    frame: pl.DataFrame,
+    template: TextTemplate,
+    n_rows: int,
+    encoder: Encoder,
+    cache: EmbeddingCache,
+    progress: Callable[[int, int], None] | None = None,
+) -> TextVectors:
     """Compose each item's text, then take its vector from the cache or the encoder.
 
     Raises:
@@ -82,8 +87,9 @@ def encode_item_texts(frame: pl.DataFrame, template: TextTemplate, n_rows: int, 
     return TextVectors(out, mask, by_row, encoder.model_id, stats)
 
 
-def vector_matrix(frame: pl.DataFrame, column: str, expected: int | None,
-                  source: str = "[content] vector_dims") -> tuple[np.ndarray, np.ndarray, int]:
+def vector_matrix(
+    frame: pl.DataFrame, column: str, expected: int | None, source: str = "[content] vector_dims"
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Validate and stack one precomputed-vector column.
 
     Args:
@@ -101,24 +107,45 @@ def vector_matrix(frame: pl.DataFrame, column: str, expected: int | None,
             ``expected``, or NaN/infinite values; the message names the first bad item.
     """
     if column not in frame.columns:
-        raise DataError(f"vector column {column!r} is not in the item catalogue; it has "
-                        f"{frame.columns}")
+        raise DataError(
+            f"vector column {column!r} is not in the item catalogue; it has {frame.columns}"
+        )
     col = frame.get_column(column)
     if isinstance(col.dtype, pl.Array):
         col = col.cast(pl.List(col.dtype.inner))
     if not isinstance(col.dtype, pl.List):
-        raise DataError(f"vector column {column!r} holds {col.dtype}, expected list[float] "
-                        "(a Parquet list column, or a RecBole float_seq column)")
+        raise DataError(
+            f"vector column {column!r} holds {col.dtype}, expected list[float] "
+            "(a Parquet list column, or a RecBole float_seq column)"
+        )
     col = col.cast(pl.List(pl.Float64))
     lens = col.list.len().fill_null(0).to_numpy()
     present = lens > 0
     if expected is None:
         if not present.any():
-            raise DataError(f"vector column {column!r}: no item has a vector, so its dimension "
-                            "is unknown; set [content] vector_dims or drop the column")
+            raise DataError(
+                f"vector column {column!r}: no item has a vector, so its dimension "
+                "is unknown; set [content] vector_dims or drop the column"
+            )
         expected, source = int(np.bincount(lens[present]).argmax()), "the most common size"
-    bad = np.flatnonzero(present & (lens != expected))
     ids = frame.get_column("item_id")
+    _check_dims(column, lens, present, expected, source, ids)
+    values = col.filter(pl.Series(present)).explode().to_numpy().astype(np.float32)
+    values = values.reshape(-1, expected)
+    finite = np.isfinite(values).all(axis=1)
+    if not finite.all():
+        first = int(np.flatnonzero(present)[np.flatnonzero(~finite)[0]])
+        raise DataError(
+            f"vector column {column!r}: item {ids[first]!r} has NaN, null or "
+            f"infinite values ({int((~finite).sum())} item(s) do)"
+        )
+    return present, values, int(expected)
+
+
+def _check_dims(
+    column: str, lens: np.ndarray, present: np.ndarray, expected: int, source: str, ids: pl.Series
+) -> None:
+    bad = np.flatnonzero(present & (lens != expected))
     if len(bad):
         raise DataError(
             f"vector column {column!r}: item {ids[int(bad[0])]!r} has a {lens[bad[0]]}-dim "
@@ -126,18 +153,11 @@ def vector_matrix(frame: pl.DataFrame, column: str, expected: int | None,
             "All vectors of one modality must come from one model: re-export them, or set "
             "[content] vector_dims if the expected size is wrong."
         )
-    values = col.filter(pl.Series(present)).explode().to_numpy().astype(np.float32)
-    values = values.reshape(-1, expected)
-    finite = np.isfinite(values).all(axis=1)
-    if not finite.all():
-        first = int(np.flatnonzero(present)[np.flatnonzero(~finite)[0]])
-        raise DataError(f"vector column {column!r}: item {ids[first]!r} has NaN, null or "
-                        f"infinite values ({int((~finite).sum())} item(s) do)")
-    return present, values, int(expected)
 
 
-def attach_vector_files(frame: pl.DataFrame, fields: ItemFields,
-                        cfg: ContentConfig) -> tuple[pl.DataFrame, ItemFields]:
+def attach_vector_files(
+    frame: pl.DataFrame, fields: ItemFields, cfg: ContentConfig
+) -> tuple[pl.DataFrame, ItemFields]:
     """Join ``[content] vector_files`` (Parquet: ``item_id`` + one list column) onto the catalogue.
 
     Items absent from a file simply lack that modality; ids not in the catalogue are ignored.
@@ -152,20 +172,29 @@ def attach_vector_files(frame: pl.DataFrame, fields: ItemFields,
         if not p.is_file():
             raise ConfigError(f"[content] vector_files.{name}: file {p} not found")
         if name in frame.columns:
-            raise ConfigError(f"[content] vector_files.{name}: the catalogue already has a "
-                              f"column {name!r}; pick another modality name")
+            raise ConfigError(
+                f"[content] vector_files.{name}: the catalogue already has a "
+                f"column {name!r}; pick another modality name"
+            )
         df = pl.read_parquet(p)
         others = [c for c in df.columns if c != "item_id"]
         column = name if name in df.columns else (others[0] if len(others) == 1 else None)
         if "item_id" not in df.columns or column is None:
-            raise DataError(f"{p}: a vector file needs an 'item_id' column and one vector column "
-                            f"(or one named {name!r}); it has {df.columns}")
+            raise DataError(
+                f"{p}: a vector file needs an 'item_id' column and one vector column "
+                f"(or one named {name!r}); it has {df.columns}"
+            )
         df = df.select(pl.col("item_id").cast(pl.String), pl.col(column).alias(name))
         if df.get_column("item_id").is_duplicated().any():
             raise DataError(f"{p}: duplicate item_id values; give each item one vector")
         known = df.join(frame.select("item_id"), on="item_id", how="semi").height
-        log.info("%s: vectors for %d of %d catalogue items (%d unknown ids ignored)", p, known,
-                 frame.height, df.height - known)
+        log.info(
+            "%s: vectors for %d of %d catalogue items (%d unknown ids ignored)",
+            p,
+            known,
+            frame.height,
+            df.height - known,
+        )
         frame = frame.join(df, on="item_id", how="left")
         added.append(name)
     return frame, replace(fields, vector=(*fields.vector, *added))
@@ -202,5 +231,7 @@ def config_for(data_dir: str | Path, cfg: ContentConfig | None) -> ContentConfig
         return ContentConfig(**record["config"])
     except (ValidationError, KeyError) as exc:
         where = Path(data_dir) / "content" / MANIFEST
-        raise ConfigError(f"{where}: recorded config is invalid ({exc}); run "
-                          f"'prismrec content encode --data {data_dir}' again") from None
+        raise ConfigError(
+            f"{where}: recorded config is invalid ({exc}); run "
+            f"'prismrec content encode --data {data_dir}' again"
+        ) from None

@@ -128,7 +128,10 @@ class EmbeddingCache:
         return len(self._table(model_id).index)
 
     def get_or_encode(
-        self, texts: Sequence[str], encoder: Encoder, progress: Callable[[int], None] | None = None
+        self,
+        texts: Sequence[str],
+        encoder: Encoder,
+        progress: Callable[[int, int], None] | None = None,
     ) -> tuple[np.ndarray, EncodeStats]:
         """Vectors for ``texts``, encoding only those not cached yet.
 
@@ -161,7 +164,8 @@ class EmbeddingCache:
                 progress(start + len(chunk), len(pending))
         # one file per run keeps loading fast; many small runs are merged once there are many
         if (len(pending) > self.chunk_size and table.n_shards > 1) or (
-                table.n_shards > self.max_shards):
+            table.n_shards > self.max_shards
+        ):
             self._compact(model_id, table)
         out = self._lookup(table, keys)
         stats = EncodeStats(

@@ -130,7 +130,7 @@ class ItemFeatures:
     def coverage(self) -> dict[str, float]:
         """Share of items (excluding padding) that have each modality."""
 
-        def share(mask: np.ndarray) -> float:
+        def share(mask: Any) -> float:
             return float(mask[1:].mean()) if self.n_rows > 1 else 0.0
 
         out = {"text": share(self.text_mask)} if self.text is not None else {}
@@ -277,7 +277,7 @@ def build_item_features(
     numeric, numeric_mask = _numeric(frame, spec, rows, n)
     vectors, vector_masks = {}, {}
     for f, dim in spec.vectors.items():
-        present, values, _ = vector_matrix(frame, f, dim)
+        present, values, _ = vector_matrix(frame, f, dim, "the stored feature spec")
         vectors[f] = np.zeros((n, dim), dtype=np.float32)
         vectors[f][rows[present]] = values
         vector_masks[f] = np.zeros(n, dtype=bool)
@@ -302,23 +302,38 @@ def content_dir(ds_root: str | Path, cfg: ContentConfig) -> Path:
     return Path(cfg.cache_dir).expanduser() if cfg.cache_dir else Path(ds_root) / "content"
 
 
-def _features(ds: PreparedDataset, cfg: ContentConfig, spec: FeatureSpec | None,
-              encoder: Encoder | None, progress: Callable[[int, int], None] | None
-              ) -> tuple[ItemFeatures, TextVectors | None]:
+def _features(
+    ds: PreparedDataset,
+    cfg: ContentConfig,
+    spec: FeatureSpec | None,
+    encoder: Encoder | None,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[ItemFeatures, TextVectors | None]:
     frame, fields = attach_vector_files(ds.items_frame, ds.item_fields, cfg)
     spec = spec or fit_feature_spec(frame, fields, cfg)
     text = None
     if spec.text_template is not None:
         cache = EmbeddingCache(content_dir(ds.root, cfg), cfg.cache_dtype)
         template = TextTemplate(spec.text_template, cfg.max_list_items)
-        text = encode_item_texts(frame, template, ds.n_items + 1,
-                                 encoder or TextEncoder.from_config(cfg), cache, progress)
+        text = encode_item_texts(
+            frame,
+            template,
+            ds.n_items + 1,
+            encoder or TextEncoder.from_config(cfg),
+            cache,
+            progress,
+        )
     return build_item_features(frame, spec, ds.n_items + 1, text), text
 
 
-def load_item_features(ds: PreparedDataset, cfg: ContentConfig | None = None, *,
-                       spec: FeatureSpec | None = None, encoder: Encoder | None = None,
-                       progress: Callable[[int, int], None] | None = None) -> ItemFeatures:
+def load_item_features(
+    ds: PreparedDataset,
+    cfg: ContentConfig | None = None,
+    *,
+    spec: FeatureSpec | None = None,
+    encoder: Encoder | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ItemFeatures:
     """All modality inputs of a prepared dataset, text vectors from the embedding cache.
 
     Texts missing from the cache are encoded (and cached); after ``prismrec content encode``
@@ -351,9 +366,13 @@ class EncodeReport:
     seconds: float
 
 
-def encode_dataset(ds: PreparedDataset, cfg: ContentConfig | None = None, *,
-                   encoder: Encoder | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> EncodeReport:
+def encode_dataset(
+    ds: PreparedDataset,
+    cfg: ContentConfig | None = None,
+    *,
+    encoder: Encoder | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EncodeReport:
     """Encode every item's text into the cache, check the other modalities, record the config.
 
     The record (``DATA_DIR/content/manifest.json``) lets ``content similar``, training and

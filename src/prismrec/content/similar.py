@@ -48,13 +48,16 @@ def content_vectors(features: ItemFeatures) -> np.ndarray:
     for m, v in features.vectors.items():
         blocks.append(_unit(v) * features.vector_masks[m][:, None])
     if not blocks:
-        raise DataError("no content vectors: the items have neither a text field nor a vector "
-                        "column; set [content] text_template or add vector columns")
+        raise DataError(
+            "no content vectors: the items have neither a text field nor a vector "
+            "column; set [content] text_template or add vector columns"
+        )
     return _unit(np.concatenate(blocks, axis=1))
 
 
-def nearest(vectors: np.ndarray, rows: np.ndarray, k: int,
-            batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def nearest(
+    vectors: np.ndarray, rows: np.ndarray, k: int, batch_size: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-``k`` cosine neighbours of ``rows`` among rows with content (self excluded).
 
     Args:
@@ -84,9 +87,15 @@ def nearest(vectors: np.ndarray, rows: np.ndarray, k: int,
     return out_idx, out_score
 
 
-def similar_items(ds: PreparedDataset, item_id: str, k: int = 10,
-                  cfg: ContentConfig | None = None, *, encoder: Encoder | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> list[Neighbour]:
+def similar_items(
+    ds: PreparedDataset,
+    item_id: str,
+    k: int = 10,
+    cfg: ContentConfig | None = None,
+    *,
+    encoder: Encoder | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Neighbour]:
     """The ``k`` items whose content is closest to ``item_id``'s.
 
     Uses the embedding cache that ``prismrec content encode`` filled (and its recorded config
@@ -98,13 +107,16 @@ def similar_items(ds: PreparedDataset, item_id: str, k: int = 10,
     """
     if item_id not in ds.item_vocab:
         some = ", ".join(repr(x) for x in ds.item_vocab.ids[:3])
-        raise UnknownIdError(f"unknown item {item_id!r}: not in the catalogue of {ds.root} "
-                             f"(item ids look like {some})")
+        raise UnknownIdError(
+            f"unknown item {item_id!r}: not in the catalogue of {ds.root} "
+            f"(item ids look like {some})"
+        )
     row = ds.item_vocab.index(item_id)
     features = load_item_features(ds, cfg, encoder=encoder, progress=progress)
     vectors = content_vectors(features)
     if not vectors[row].any():
         raise DataError(f"item {item_id!r} has no content (no text and no vectors) to compare")
     idx, scores = nearest(vectors, np.array([row]), k)
-    return [Neighbour(features.item_ids[i], float(s)) for i, s in zip(idx[0], scores[0],
-                                                                      strict=True)]
+    return [
+        Neighbour(features.item_ids[i], float(s)) for i, s in zip(idx[0], scores[0], strict=True)
+    ]

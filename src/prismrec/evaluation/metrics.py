@@ -21,6 +21,7 @@ __all__ = [
     "ndcg",
     "precision",
     "recall",
+    "topk_from_scores",
 ]
 
 ACCURACY_METRICS = ("recall", "ndcg", "mrr", "hr", "precision", "map")
@@ -41,6 +42,35 @@ def hit_matrix(topk: np.ndarray, targets: Sequence[np.ndarray]) -> np.ndarray:
     pos = np.searchsorted(keys, query)
     pos = np.minimum(pos, len(keys) - 1)
     return (keys[pos] == query) & (topk >= 0)
+
+
+def topk_from_scores(scores: np.ndarray, k: int) -> np.ndarray:
+    """(n, k) item indices of the highest scores, best first; ``-1`` where no item is left.
+
+    Ties are broken by the lower column index (the recommenders' own rule), so the result is
+    deterministic. Columns scored ``-inf`` (masked: seen items, padding) never appear: their slots,
+    and slots beyond the number of columns (K larger than the list), hold ``-1``.
+    """
+    n, m = scores.shape
+    kk = min(k, m)
+    out = np.full((n, k), -1, dtype=np.int64)
+    if kk == 0 or n == 0:
+        return out
+    if np.isnan(scores).any():
+        scores = np.where(np.isnan(scores), -np.inf, scores)
+    # exact under ties: everything above the k-th value, then the lowest-index ties at it
+    thr = -np.partition(-scores, kk - 1, axis=1)[:, kk - 1 : kk]  # (n, 1)
+    above = scores > thr
+    ties = scores == thr
+    room = kk - above.sum(axis=1, keepdims=True)
+    chosen = above | (ties & (np.cumsum(ties, axis=1) <= room))
+    part = np.nonzero(chosen)[1].reshape(n, kk)  # row-major: kk columns per row
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)
+    ids = np.take_along_axis(part, order, axis=1)
+    ok = np.take_along_axis(part_scores, order, axis=1) > -np.inf
+    out[:, :kk] = np.where(ok, ids, -1)
+    return out
 
 
 def _n_targets(n_targets: np.ndarray) -> np.ndarray:

@@ -9,9 +9,31 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from prismrec.evaluation.metrics import ACCURACY_METRICS, accuracy_metrics, hit_matrix
+from prismrec.evaluation.beyond import (
+    Catalog,
+    beyond_accuracy,
+    exposure_metrics,
+    target_categories,
+)
+from prismrec.evaluation.metrics import (
+    ACCURACY_METRICS,
+    accuracy_metrics,
+    hit_matrix,
+    topk_from_scores,
+)
+from prismrec.evaluation.slices import slice_means
 
-__all__ = ["EvalResult", "Ranker", "evaluate", "rank_cases"]
+__all__ = [
+    "EvalResult",
+    "FullResult",
+    "Ranker",
+    "evaluate",
+    "evaluate_full",
+    "rank_cases",
+    "rank_sampled",
+    "ranked_lists",
+    "sample_negatives",
+]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +91,17 @@ def rank_cases(
     return np.concatenate(ids), np.concatenate(scores)
 
 
+def ranked_lists(
+    rec: Ranker, cases: _Cases, k: int, filter_seen: bool = True, batch_size: int = 1024
+) -> np.ndarray:
+    """(n, k) full-ranking top-k per case; masked items (score ``-inf``) become ``-1``."""
+    ids, scores = rank_cases(rec, cases, k, filter_seen, batch_size)
+    ids = np.where(np.asarray(scores) > -np.inf, ids, -1)
+    if ids.shape[1] < k:  # a catalogue smaller than k: pad with empty slots
+        ids = np.pad(ids, ((0, 0), (0, k - ids.shape[1])), constant_values=-1)
+    return ids
+
+
 def evaluate(
     rec: Ranker,
     cases: _Cases,
@@ -79,16 +112,220 @@ def evaluate(
     batch_size: int = 1024,
 ) -> EvalResult:
     """Full ranking over all items; seen items (the history) masked when ``filter_seen``."""
-    top, _ = rank_cases(rec, cases, max(ks), filter_seen, batch_size)
+    top = ranked_lists(rec, cases, max(ks), filter_seen, batch_size)
     hits = hit_matrix(top, cases.targets)
     n_t = np.fromiter((len(t) for t in cases.targets), dtype=np.int64, count=len(cases.targets))
     per_user = accuracy_metrics(hits, n_t, ks, metrics)
     means = {k: float(v.mean()) if len(v) else 0.0 for k, v in per_user.items()}
-    protocol = {
+    return EvalResult(means, per_user, _protocol(split, filter_seen, len(cases.users), ks))
+
+
+def _protocol(
+    split: str,
+    filter_seen: bool,
+    n_users: int,
+    ks: Sequence[int],
+    sampled: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "split": split,
-        "ranking": "full",
+        "ranking": f"sampled-{sampled}" if sampled else "full",
         "seen_items_masked": bool(filter_seen),
-        "n_users": len(cases.users),
+        "n_users": n_users,
         "ks": list(ks),
     }
-    return EvalResult(means, per_user, protocol)
+    if sampled:
+        out["negatives"] = "uniform over items, excluding targets and (when masked) seen items"
+        out["negatives_seed"] = seed
+    return out
+
+
+# ----- sampled-negative ranking -----------------------------------------------------------------
+def sample_negatives(
+    n_items: int, exclude: Sequence[np.ndarray], n: int, seed: int = 0
+) -> np.ndarray:
+    """(users, n) distinct uniform negatives from ``1..n_items`` per user, avoiding ``exclude``.
+
+    Users with fewer than ``n`` eligible items get all of them, padded with ``-1``. The same seed
+    gives the same negatives.
+    """
+    rng = np.random.default_rng(seed)
+    out = np.full((len(exclude), n), -1, dtype=np.int64)
+    for u, ex in enumerate(exclude):
+        ex = np.unique(np.asarray(ex, dtype=np.int64))
+        ex = ex[(ex >= 1) & (ex <= n_items)]
+        want = min(n, n_items - len(ex))
+        got = np.zeros(0, dtype=np.int64)
+        while len(got) < want:
+            draw = rng.integers(1, n_items + 1, size=2 * (want - len(got)) + 8)
+            draw = draw[~np.isin(draw, ex) & ~np.isin(draw, got)]
+            _, first = np.unique(draw, return_index=True)
+            got = np.concatenate([got, draw[np.sort(first)]])[:want]
+        out[u, :want] = got
+    return out
+
+
+def _candidates(cases: _Cases, n_items: int, n: int, filter_seen: bool, seed: int) -> np.ndarray:
+    """(users, n + max targets): the sampled negatives first, then the targets, ``-1`` padded.
+
+    Negatives come first so that a target tied with a negative ranks below it (no optimistic
+    ties).
+    """
+    exclude = [
+        np.concatenate([t, h]) if filter_seen else t
+        for t, h in zip(cases.targets, cases.histories, strict=True)
+    ]
+    neg = sample_negatives(n_items, exclude, n, seed)
+    width = max((len(t) for t in cases.targets), default=0)
+    tgt = np.full((len(cases.targets), width), -1, dtype=np.int64)
+    for u, t in enumerate(cases.targets):
+        tgt[u, : len(t)] = t
+    return np.concatenate([neg, tgt], axis=1)
+
+
+def rank_sampled(
+    rec: Ranker,
+    cases: _Cases,
+    k: int,
+    n_negatives: int,
+    filter_seen: bool = True,
+    seed: int = 0,
+    n_items: int | None = None,
+    batch_size: int = 1024,
+) -> np.ndarray:
+    """(n, k) top-k of each user's targets plus ``n_negatives`` sampled items (``-1`` padded).
+
+    Uses the model's full score matrix (``rec.score``) when it has one, else ``recommend`` with
+    the candidates as allow-list, one user at a time.
+    """
+    n_items = int(n_items if n_items is not None else rec.n_items)  # type: ignore[attr-defined]
+    cand = _candidates(cases, n_items, n_negatives, filter_seen, seed)
+    inputs = cases.inputs()
+    out = np.full((len(cand), k), -1, dtype=np.int64)
+    if not hasattr(rec, "score"):
+        for u in range(len(cand)):
+            items = cand[u][cand[u] >= 0]
+            ids, sc = rec.recommend(
+                [inputs[u]], k=k, filter_seen=filter_seen, items=items, users=cases.users[u : u + 1]
+            )
+            keep = ids[0][sc[0] > -np.inf][:k]
+            out[u, : len(keep)] = keep
+        return out
+    for s in range(0, len(cand), batch_size):
+        c = cand[s : s + batch_size]
+        full = np.asarray(rec.score(inputs[s : s + batch_size], cases.users[s : s + batch_size]))
+        sc = np.take_along_axis(full, np.clip(c, 0, None), axis=1).astype(np.float64)
+        sc[c <= 0] = -np.inf
+        if filter_seen:
+            sc[hit_matrix(c, cases.histories[s : s + batch_size])] = -np.inf
+        cols = topk_from_scores(sc, k)
+        out[s : s + len(c)] = np.where(
+            cols >= 0, np.take_along_axis(c, np.clip(cols, 0, None), 1), -1
+        )
+    return out
+
+
+# ----- everything at once -----------------------------------------------------------------------
+@dataclass
+class FullResult:
+    """Overall means, per-slice means, per-user arrays and the protocol of one evaluation.
+
+    Attributes:
+        metrics: flat means (``"ndcg@10"``, ``"ild@10"``, ``"gini@10"`` ...).
+        per_user: per-user arrays of every per-user metric (exposure metrics are global only).
+        slices: slice name -> metric means within the slice, with ``n_users``.
+        protocol: split, ranking (``full`` or ``sampled-N``), seen-item masking, cut-offs.
+        definitions: one line per beyond-accuracy metric saying what was measured.
+        users: internal user index of each row of the per-user arrays.
+        topk: (n, max k) ranked item indices, ``-1`` in empty slots.
+    """
+
+    metrics: dict[str, float]
+    per_user: dict[str, np.ndarray]
+    slices: dict[str, dict[str, float]]
+    protocol: dict[str, Any]
+    definitions: dict[str, str]
+    users: np.ndarray
+    topk: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON payload: flat metrics, ``n_users``, ``slices``, ``protocol``, ``definitions``."""
+        return {
+            **self.metrics,
+            "n_users": len(self.users),
+            "slices": self.slices,
+            "protocol": self.protocol,
+            "definitions": self.definitions,
+        }
+
+
+def evaluate_full(
+    rec: Ranker,
+    cases: _Cases,
+    ks: Sequence[int] = (10, 20),
+    *,
+    filter_seen: bool = True,
+    split: str = "test",
+    catalog: Catalog | None = None,
+    slices: dict[str, np.ndarray] | None = None,
+    interests: Sequence[np.ndarray] | None = None,
+    sampled: int | None = None,
+    seed: int = 0,
+    batch_size: int = 1024,
+) -> FullResult:
+    """Accuracy, beyond-accuracy metrics, overall and per slice, from one ranking pass.
+
+    Args:
+        rec: the recommender.
+        cases: evaluation cases (users, histories, targets).
+        ks: cut-offs.
+        filter_seen: mask the history's items.
+        split: split name, recorded in the protocol.
+        catalog: item side information; ``None`` computes accuracy and exposure metrics only.
+        slices: name -> (n,) boolean mask over the cases.
+        interests: per user, category codes of their interests for ``interest_coverage``;
+            ``None``: the categories of their held-out targets.
+        sampled: rank among this many uniform negatives per user instead of all items.
+        seed: seed of the sampled negatives.
+        batch_size: users scored at once.
+    """
+    k = max(ks)
+    if sampled:
+        known = catalog.n_items if catalog is not None else None
+        top = rank_sampled(rec, cases, k, sampled, filter_seen, seed, known, batch_size)
+    else:
+        top = ranked_lists(rec, cases, k, filter_seen, batch_size)
+    n_t = np.fromiter((len(t) for t in cases.targets), dtype=np.int64, count=len(cases.targets))
+    per_user = accuracy_metrics(hit_matrix(top, cases.targets), n_t, ks)
+    definitions: dict[str, str] = {}
+    if catalog is not None:
+        per_user.update(_beyond(top, ks, catalog, cases.targets, interests, definitions))
+    n_items = int(catalog.n_items if catalog is not None else rec.n_items)  # type: ignore[attr-defined]
+    means = slice_means(per_user, {"all": np.ones(len(top), dtype=bool)})["all"]
+    means.pop("n_users")
+    means.update(exposure_metrics(top, ks, n_items))
+    by_slice = slice_means(per_user, slices or {})
+    for name, mask in (slices or {}).items():
+        if mask.any():
+            by_slice[name].update(exposure_metrics(top[mask], ks, n_items))
+    protocol = _protocol(split, filter_seen, len(cases.users), ks, sampled, seed)
+    return FullResult(means, per_user, by_slice, protocol, definitions, cases.users, top)
+
+
+def _beyond(
+    top: np.ndarray,
+    ks: Sequence[int],
+    catalog: Catalog,
+    targets: Sequence[np.ndarray],
+    interests: Sequence[np.ndarray] | None,
+    definitions: dict[str, str],
+) -> dict[str, np.ndarray]:
+    """Per-user beyond-accuracy arrays; records what each metric measured in ``definitions``."""
+    if interests is None and catalog.categories is not None:
+        interests = target_categories(targets, catalog.categories)
+        definitions["interest_coverage"] = "share of the held-out targets' categories in the list"
+    elif interests is not None:
+        definitions["interest_coverage"] = "share of the user's given interests in the list"
+    definitions.update(catalog.definitions())
+    return beyond_accuracy(top, ks, catalog, interests)

@@ -45,11 +45,18 @@ class MoEAdaptor(nn.Module):
         noisy_gating: add learned Gaussian noise to the gate logits while training.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, n_experts: int = 8, dropout: float = 0.2,
-                 noisy_gating: bool = True) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        n_experts: int = 8,
+        dropout: float = 0.2,
+        noisy_gating: bool = True,
+    ) -> None:
         super().__init__()
         self.experts = nn.ModuleList(
-            ParametricWhitening(in_dim, out_dim, dropout) for _ in range(n_experts))
+            ParametricWhitening(in_dim, out_dim, dropout) for _ in range(n_experts)
+        )
         self.w_gate = nn.Parameter(torch.zeros(in_dim, n_experts))
         self.w_noise = nn.Parameter(torch.zeros(in_dim, n_experts))
         self.noisy_gating = noisy_gating
@@ -72,6 +79,7 @@ class MoEAdaptor(nn.Module):
     def set_centre(self, mean: torch.Tensor) -> None:
         """Start every expert's whitening centre at the data mean (optional, before training)."""
         for e in self.experts:
+            assert isinstance(e, ParametricWhitening)
             e.bias.copy_(mean)
 
 
@@ -93,22 +101,41 @@ class LoRAEncoder(nn.Module):
         normalize: L2-normalise the pooled vectors, as sentence-transformers models do.
     """
 
-    def __init__(self, transformer: nn.Module, top_layers: int = 1, r: int = 8, alpha: int = 16,
-                 dropout: float = 0.0, target_modules: Sequence[str] = ("query", "value"),
-                 layers_pattern: str = "layer", normalize: bool = True) -> None:
+    def __init__(
+        self,
+        transformer: nn.Module,
+        top_layers: int = 1,
+        r: int = 8,
+        alpha: int = 16,
+        dropout: float = 0.0,
+        target_modules: Sequence[str] = ("query", "value"),
+        layers_pattern: str = "layer",
+        normalize: bool = True,
+    ) -> None:
         super().__init__()
         from peft import LoraConfig, get_peft_model
 
-        n_layers = int(transformer.config.num_hidden_layers)
+        config: Any = getattr(transformer, "config", None)
+        if config is None or not hasattr(config, "num_hidden_layers"):
+            raise ConfigError(
+                "LoRAEncoder needs a Hugging Face transformer (with config."
+                "num_hidden_layers), e.g. TextEncoder.transformer_and_tokenizer()[0]"
+            )
+        n_layers = int(config.num_hidden_layers)
         if not 1 <= top_layers <= n_layers:
-            raise ConfigError(f"top_layers must be between 1 and {n_layers} (the model's layer "
-                              f"count), got {top_layers}")
-        config = LoraConfig(
-            r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules),
+            raise ConfigError(
+                f"top_layers must be between 1 and {n_layers} (the model's layer "
+                f"count), got {top_layers}"
+            )
+        lora = LoraConfig(
+            r=r,
+            lora_alpha=alpha,
+            lora_dropout=dropout,
+            target_modules=list(target_modules),
             layers_to_transform=list(range(n_layers - top_layers, n_layers)),
             layers_pattern=layers_pattern,
         )
-        self.model: Any = get_peft_model(transformer, config)
+        self.model: Any = get_peft_model(transformer, lora)
         self.normalize = normalize
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -10,8 +10,9 @@ in training (no ID) still gets a useful vector from content alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -46,15 +47,16 @@ class ItemInputs:
     vector_masks: dict[str, torch.Tensor] = field(default_factory=dict)
     item_ids: torch.Tensor | None = None
 
-    def _map(self, fn: object) -> ItemInputs:
-        def apply(v: object) -> object:
+    def _map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> ItemInputs:
+        def apply(v: Any) -> Any:
             if isinstance(v, torch.Tensor):
-                return fn(v)  # type: ignore[operator]
+                return fn(v)
             if isinstance(v, dict):
-                return {k: fn(t) for k, t in v.items()}  # type: ignore[operator]
+                return {k: fn(t) for k, t in v.items()}
             return v
 
-        return replace(self, **{f.name: apply(getattr(self, f.name)) for f in fields(self)})
+        changes: dict[str, Any] = {f.name: apply(getattr(self, f.name)) for f in fields(self)}
+        return replace(self, **changes)
 
     def select(self, rows: torch.Tensor) -> ItemInputs:
         """The inputs of ``rows`` (e.g. a batch of item indices)."""
@@ -81,11 +83,20 @@ class ItemTower(nn.Module):
         adaptor_dropout: input dropout of the adaptor experts.
     """
 
-    def __init__(self, embedding_dim: int, *, text_dim: int | None = None,
-                 categorical_sizes: Mapping[str, int] | None = None, numeric_dim: int = 0,
-                 vector_dims: Mapping[str, int] | None = None, n_items: int = 0,
-                 id_dropout: float = 0.5, modality_dropout: float = 0.1, n_experts: int = 8,
-                 adaptor_dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        embedding_dim: int,
+        *,
+        text_dim: int | None = None,
+        categorical_sizes: Mapping[str, int] | None = None,
+        numeric_dim: int = 0,
+        vector_dims: Mapping[str, int] | None = None,
+        n_items: int = 0,
+        id_dropout: float = 0.5,
+        modality_dropout: float = 0.1,
+        n_experts: int = 8,
+        adaptor_dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         cats, vecs = dict(categorical_sizes or {}), dict(vector_dims or {})
         self.embedding_dim = embedding_dim
@@ -93,37 +104,44 @@ class ItemTower(nn.Module):
         self.categorical_fields = list(cats)
         self.numeric_dim = numeric_dim
         self.vector_fields = list(vecs)
-        self.modalities = (["text"] if self.text_dim else []) + [f"cat:{f}" for f in cats] + (
-            ["numeric"] if numeric_dim else []) + [f"vec:{m}" for m in vecs]
-        if not self.modalities and n_items <= 0:
-            raise ConfigError("ItemTower needs at least one content modality or an ID embedding")
-        if not (0.0 <= id_dropout <= 1.0 and 0.0 <= modality_dropout < 1.0):
-            raise ConfigError(f"id_dropout must be in [0, 1] and modality_dropout in [0, 1), got "
-                              f"{id_dropout} and {modality_dropout}")
+        self.modalities = (
+            (["text"] if self.text_dim else [])
+            + [f"cat:{f}" for f in cats]
+            + (["numeric"] if numeric_dim else [])
+            + [f"vec:{m}" for m in vecs]
+        )
+        _check_args(self.modalities, n_items, id_dropout, modality_dropout)
         d = embedding_dim
-        self.text_proj = (MoEAdaptor(self.text_dim, d, n_experts, adaptor_dropout)
-                          if self.text_dim else None)
+        self.text_proj = (
+            MoEAdaptor(self.text_dim, d, n_experts, adaptor_dropout) if self.text_dim else None
+        )
         self.bags = nn.ModuleList(
-            nn.EmbeddingBag(n, d, mode="mean", padding_idx=0) for n in cats.values())
-        self.numeric_proj = (nn.Sequential(nn.Linear(2 * numeric_dim, d), nn.GELU(),
-                                           nn.Linear(d, d)) if numeric_dim else None)
+            nn.EmbeddingBag(n, d, mode="mean", padding_idx=0) for n in cats.values()
+        )
+        self.numeric_proj = (
+            nn.Sequential(nn.Linear(2 * numeric_dim, d), nn.GELU(), nn.Linear(d, d))
+            if numeric_dim
+            else None
+        )
         self.vector_projs = nn.ModuleList(
-            MoEAdaptor(dim, d, n_experts, adaptor_dropout) for dim in vecs.values())
+            MoEAdaptor(dim, d, n_experts, adaptor_dropout) for dim in vecs.values()
+        )
         m = len(self.modalities)
         self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(m))
         self.gate = nn.Linear(m + d, m) if m else None
         self.out = nn.Linear(d, d) if m else None
-        self.id_embedding = nn.Embedding(n_items + 1, d, padding_idx=0) if n_items > 0 else None
-        if self.id_embedding is not None:
-            nn.init.normal_(self.id_embedding.weight, std=0.02)
-            with torch.no_grad():
-                self.id_embedding.weight[0].zero_()
+        self.id_embedding = _id_embedding(n_items, d) if n_items > 0 else None
         self.id_dropout = id_dropout
         self.modality_dropout = modality_dropout
 
     def _rows(self, inputs: ItemInputs) -> int:
-        for t in (inputs.text, inputs.numeric, inputs.item_ids, *inputs.categorical.values(),
-                  *inputs.vectors.values()):
+        for t in (
+            inputs.text,
+            inputs.numeric,
+            inputs.item_ids,
+            *inputs.categorical.values(),
+            *inputs.vectors.values(),
+        ):
             if t is not None:
                 return int(t.shape[0])
         raise ValueError("ItemInputs holds no tensor")
@@ -131,8 +149,10 @@ class ItemTower(nn.Module):
     def _modalities(self, x: ItemInputs, n: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Per modality: hidden (N, D) and presence (N,) bool, in ``self.modalities`` order."""
         dev = next(self.parameters()).device
-        zeros, absent = torch.zeros(n, self.embedding_dim, device=dev), torch.zeros(
-            n, dtype=torch.bool, device=dev)
+        zeros, absent = (
+            torch.zeros(n, self.embedding_dim, device=dev),
+            torch.zeros(n, dtype=torch.bool, device=dev),
+        )
         hs, ps = [], []
         if self.text_proj is not None:
             ok = x.text is not None
@@ -185,6 +205,27 @@ class ItemTower(nn.Module):
         if self.training and self.id_dropout > 0:
             keep &= torch.rand(ids.shape, device=ids.device) >= self.id_dropout
         return content + self.id_embedding(torch.where(keep, ids, torch.zeros_like(ids)))
+
+
+def _check_args(
+    modalities: list[str], n_items: int, id_dropout: float, modality_dropout: float
+) -> None:
+    if not modalities and n_items <= 0:
+        raise ConfigError("ItemTower needs at least one content modality or an ID embedding")
+    if not (0.0 <= id_dropout <= 1.0 and 0.0 <= modality_dropout < 1.0):
+        raise ConfigError(
+            f"id_dropout must be in [0, 1] and modality_dropout in [0, 1), got "
+            f"{id_dropout} and {modality_dropout}"
+        )
+
+
+def _id_embedding(n_items: int, dim: int) -> nn.Embedding:
+    """Small random ID vectors (row 0, padding, stays zero): content dominates at the start."""
+    emb = nn.Embedding(n_items + 1, dim, padding_idx=0)
+    nn.init.normal_(emb.weight, std=0.02)
+    with torch.no_grad():
+        emb.weight[0].zero_()
+    return emb
 
 
 def _mask(mask: torch.Tensor | None, shape: int | torch.Size, device: torch.device) -> torch.Tensor:

@@ -13,7 +13,7 @@ from prismrec.data.dataset import PreparedDataset
 from prismrec.evaluation.protocol import evaluate
 from prismrec.models.mf import MatrixFactorization
 from prismrec.training.base import History, Recommender, item_array, register
-from prismrec.training.trainer import Trainer, seed_everything
+from prismrec.training.trainer import Trainer, maybe_init_distributed, seed_everything
 from prismrec.training.windows import pad_histories
 
 __all__ = ["BPRMF"]
@@ -62,6 +62,7 @@ class BPRMF(Recommender):
 
     def _fit(self, data: PreparedDataset, upto: str) -> None:
         tc = self.train_config
+        maybe_init_distributed()
         seed_everything(tc.seed)
         if tc.threads:
             torch.set_num_threads(tc.threads)

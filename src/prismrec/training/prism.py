@@ -20,7 +20,7 @@ from prismrec.models.interests import readout
 from prismrec.models.prism import PrismNet
 from prismrec.training.base import History, Recommender, register
 from prismrec.training.losses import next_item_loss
-from prismrec.training.trainer import Trainer, seed_everything
+from prismrec.training.trainer import Trainer, maybe_init_distributed, seed_everything
 from prismrec.training.windows import build_windows, pad_histories
 
 __all__ = ["PrismRecommender", "SASRec"]
@@ -134,13 +134,14 @@ class PrismRecommender(Recommender):
 
     def _fit(self, data: PreparedDataset, upto: str) -> None:
         tc = self.train_config
+        maybe_init_distributed()
         seed_everything(tc.seed)
         if tc.threads:
             torch.set_num_threads(tc.threads)
         self._build_net(data)
         cols = ("item_idx", *self.feature_sizes)
         frame = data.split_frame(upto)
-        windows = build_windows(frame, cols, self.seq_len)
+        windows = build_windows(frame, cols, self.seq_len, tc.window_stride)
         counts = np.bincount(frame.get_column("item_idx").to_numpy(), minlength=data.n_items + 1)
         self.popularity = (np.log1p(counts) * 1e-6).astype(np.float32)
         freq = torch.as_tensor(counts / max(1, counts.sum()), dtype=torch.float32)

@@ -24,7 +24,7 @@ from prismrec.config import TrainConfig
 from prismrec.errors import ConfigError
 from prismrec.training.windows import Windows
 
-__all__ = ["Trainer", "dist_info", "seed_everything"]
+__all__ = ["Trainer", "dist_info", "maybe_init_distributed", "seed_everything"]
 
 log = logging.getLogger(__name__)
 Validate = Callable[[], tuple[float, dict[str, float]]]
@@ -36,6 +36,15 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def maybe_init_distributed() -> None:
+    """Join the process group when launched by ``torchrun`` (CPU: the gloo backend)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("gloo")
+        log.info("DDP rank %d of %d", *dist_info())
 
 
 def dist_info() -> tuple[int, int]:

@@ -45,9 +45,16 @@ class Windows:
             yield out
 
 
-def build_windows(frame: pl.DataFrame, columns: tuple[str, ...], max_seq_len: int) -> Windows:
-    """Rows from a (user_idx, pos)-sorted frame of training events."""
+def build_windows(frame: pl.DataFrame, columns: tuple[str, ...], max_seq_len: int,
+                  stride: int | None = None) -> Windows:
+    """Rows from a (user_idx, pos)-sorted frame of training events.
+
+    With ``stride < max_seq_len`` targets are cut into chunks of ``stride`` and each row keeps
+    ``max_seq_len`` events of context before its chunk; only the chunk's targets are labelled,
+    so every target still counts once per epoch, but with a longer history.
+    """
     L = max_seq_len
+    S = min(stride or L, L)
     f = frame.sort("user_idx", "pos")
     users = f.get_column("user_idx").to_numpy()
     n = len(users)
@@ -56,22 +63,23 @@ def build_windows(frame: pl.DataFrame, columns: tuple[str, ...], max_seq_len: in
     ends = np.r_[starts[1:], n] if n else np.zeros(0, np.int64)  # exclusive
     # target positions t run over start+1 .. end-1; chunk them from the end in groups of L
     n_targets = ends - starts - 1
-    n_chunks = np.where(n_targets > 0, (n_targets + L - 1) // L, 0)
+    n_chunks = np.where(n_targets > 0, (n_targets + S - 1) // S, 0)
     row_user = np.repeat(np.arange(len(starts)), n_chunks)
     chunk_no = np.arange(n_chunks.sum()) - np.repeat(np.cumsum(n_chunks) - n_chunks, n_chunks)
-    last_t = ends[row_user] - 1 - chunk_no * L  # index of the chunk's last target
-    first_t = np.maximum(last_t - L + 1, starts[row_user] + 1)
+    last_t = ends[row_user] - 1 - chunk_no * S  # index of the chunk's last target
+    first_in = np.maximum(last_t - L + 1, starts[row_user] + 1)  # first position in the row
+    first_t = np.maximum(last_t - S + 1, starts[row_user] + 1)  # first labelled target
     # inputs for target t is event t-1; row layout is right-aligned (left padding)
     offs = np.arange(L)[None, :] - (L - 1)
     tgt_idx = last_t[:, None] + offs  # (W, L)
-    ok = tgt_idx >= first_t[:, None]
+    ok = tgt_idx >= first_in[:, None]
+    labelled = tgt_idx >= first_t[:, None]
     inp_idx = np.where(ok, tgt_idx - 1, 0)
     inputs = {c: np.where(ok, v[inp_idx], 0) for c, v in cols.items()}
-    # the context before the chunk's first target also feeds the earliest slots
-    targets = np.where(ok, cols["item_idx"][np.where(ok, tgt_idx, 0)], 0)
+    targets = np.where(labelled, cols["item_idx"][np.where(ok, tgt_idx, 0)], 0)
     tev = cols.get("event_idx")
     target_events = (
-        np.where(ok, tev[np.where(ok, tgt_idx, 0)], 0)
+        np.where(labelled, tev[np.where(ok, tgt_idx, 0)], 0)
         if tev is not None
         else np.zeros_like(targets)
     )

@@ -1,0 +1,204 @@
+"""PNG figures of an evaluation report (matplotlib, Agg, no pyplot global state).
+
+matplotlib is imported when a figure is drawn, not when evaluation is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "ItemMap",
+    "plot_item_map",
+    "plot_metric_bars",
+    "plot_slices",
+    "plot_tradeoff",
+    "plot_training_curves",
+]
+
+_DPI = 110
+_N_COLOURS = 9
+
+
+@dataclass
+class ItemMap:
+    """What the 2-D item map draws.
+
+    Attributes:
+        vectors: (N+1, D) item vectors (row ``i`` is ``item_idx`` i; all-zero rows are skipped).
+        labels: (N+1,) category code that colours each item (0 = none).
+        label_names: name of code ``c`` at position ``c - 1``.
+        history: the marked user's history (item indices).
+        recommended: the marked user's top-K (item indices, ``-1`` ignored).
+        interests: (K, D) the user's interest vectors in the same space, or ``None``.
+        interest_weights: (K,) their weights, or ``None``.
+        source: what the vectors are, for the title (e.g. ``"model item table"``).
+        user: the marked user's external id.
+    """
+
+    vectors: np.ndarray
+    labels: np.ndarray
+    label_names: list[str]
+    history: np.ndarray
+    recommended: np.ndarray
+    interests: np.ndarray | None = None
+    interest_weights: np.ndarray | None = None
+    source: str = "item vectors"
+    user: str = ""
+
+
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    return path
+
+
+def plot_metric_bars(
+    path: Path,
+    models: Mapping[str, Mapping[str, tuple[float, float, float]]],
+    metrics: Sequence[str],
+) -> Path:
+    """One panel per metric, one bar per model, error bars = confidence interval.
+
+    Args:
+        path: PNG to write.
+        models: model name -> metric -> (mean, ci_low, ci_high).
+        metrics: the panels, in order.
+    """
+    cols = min(4, max(1, len(metrics)))
+    rows = (len(metrics) + cols - 1) // cols
+    fig = _figure(3.2 * cols, 2.6 * rows)
+    names = list(models)
+    colours = [f"C{i % 10}" for i in range(len(names))]
+    for j, metric in enumerate(metrics):
+        ax = fig.add_subplot(rows, cols, j + 1)
+        stats = [models[n].get(metric, (np.nan, np.nan, np.nan)) for n in names]
+        mean = np.array([s[0] for s in stats], dtype=float)
+        err = np.array([[m - s[1], s[2] - m] for m, s in zip(mean, stats, strict=True)]).T
+        ax.bar(range(len(names)), mean, color=colours, yerr=np.nan_to_num(err), capsize=4)
+        ax.set_title(metric, fontsize=10)
+        ax.set_xticks(range(len(names)), names, fontsize=8, rotation=20)
+        ax.tick_params(axis="y", labelsize=8)
+    fig.suptitle("mean per user with 95% bootstrap interval", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_slices(
+    path: Path,
+    overall: Mapping[str, float],
+    slices: Mapping[str, Mapping[str, float]],
+    metric: str,
+) -> Path:
+    """Horizontal bars of ``metric`` overall and in every non-empty slice."""
+    rows = [("all", overall.get(metric, np.nan), None)]
+    rows += [(n, s[metric], int(s["n_users"])) for n, s in slices.items() if metric in s]
+    fig = _figure(6.4, 0.45 * len(rows) + 1.2)
+    ax = fig.add_subplot(1, 1, 1)
+    y = np.arange(len(rows))[::-1]
+    ax.barh(y, [r[1] for r in rows], color=["C0"] + ["C1"] * (len(rows) - 1))
+    labels = [r[0] if r[2] is None else f"{r[0]} (n={r[2]:,})" for r in rows]
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel(metric)
+    ax.set_title(f"{metric} by slice", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_tradeoff(
+    path: Path, points: Sequence[tuple[float, float, float]], accuracy: str, diversity: str
+) -> Path:
+    """Accuracy against diversity as the re-ranking strength varies (strength annotated)."""
+    pts = sorted(points)
+    fig = _figure(5.2, 4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    div = [p[2] for p in pts]
+    acc = [p[1] for p in pts]
+    ax.plot(div, acc, marker="o")
+    for s, a, d in pts:
+        ax.annotate(f"{s:g}", (d, a), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel(diversity)
+    ax.set_ylabel(accuracy)
+    ax.set_title("accuracy-diversity trade-off (labels: re-ranking strength)", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_training_curves(path: Path, history: Sequence[Mapping[str, float]]) -> Path:
+    """Loss-like series on the left, validation metrics on the right, against the epoch."""
+    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+    keys = sorted({k for h in history for k, v in h.items() if k != "epoch" and _number(v)})
+    valid = [k for k in keys if k.startswith("valid")]
+    other = [k for k in keys if k not in valid]
+    fig = _figure(9.0, 3.4)
+    for j, (group, title) in enumerate(((other, "training"), (valid, "validation"))):
+        ax = fig.add_subplot(1, 2, j + 1)
+        for k in group:
+            ax.plot(epochs, [h.get(k, np.nan) for h in history], marker=".", label=k)
+        ax.set_xlabel("epoch")
+        ax.set_title(title, fontsize=10)
+        if group:
+            ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _pca(x: np.ndarray, dims: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (D, dims) principal axes of the rows of ``x``."""
+    mean = x.mean(axis=0)
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    axes = vt[:dims].T
+    if axes.shape[1] < dims:
+        axes = np.pad(axes, ((0, 0), (0, dims - axes.shape[1])))
+    return mean, axes
+
+
+def plot_item_map(path: Path, m: ItemMap, max_points: int = 4000, seed: int = 0) -> Path:
+    """PCA map of item vectors coloured by category, one user's history, top-K and interests."""
+    rng = np.random.default_rng(seed)
+    vec = np.asarray(m.vectors, dtype=np.float64)
+    has = np.flatnonzero(np.linalg.norm(vec, axis=1) > 0)
+    has = has[has > 0]
+    marked = np.union1d(m.history, m.recommended[m.recommended > 0])
+    sample = rng.choice(has, size=min(max_points, len(has)), replace=False) if len(has) else has
+    mean, axes = _pca(vec[np.union1d(sample, marked).astype(np.int64)])
+    xy = (vec - mean) @ axes
+    if len(np.unique(np.round(xy[sample], 6), axis=0)) < 0.5 * max(len(sample), 1):
+        xy = xy + rng.normal(0, 0.01 * (xy[sample].std() + 1e-9), xy.shape)  # duplicate points
+    fig = _figure(7.6, 6.0)
+    ax = fig.add_subplot(1, 1, 1)
+    codes, counts = np.unique(m.labels[sample], return_counts=True)
+    top = [c for c in codes[np.argsort(-counts, kind="stable")] if c > 0][:_N_COLOURS]
+    for i, c in enumerate(top):
+        pts = sample[m.labels[sample] == c]
+        name = m.label_names[c - 1] if 0 < c <= len(m.label_names) else str(c)
+        ax.scatter(*xy[pts].T, s=4, alpha=0.35, color=f"C{i}", label=name)
+    rest = sample[~np.isin(m.labels[sample], top)]
+    ax.scatter(*xy[rest].T, s=4, alpha=0.2, color="lightgrey", label="other")
+    hist = np.asarray(m.history, dtype=np.int64)
+    ax.scatter(*xy[hist].T, s=28, facecolors="none", edgecolors="black", label="history")
+    rec = m.recommended[m.recommended > 0]
+    ax.scatter(*xy[rec].T, s=70, marker="*", color="red", label="top-K")
+    if m.interests is not None and len(m.interests):
+        ixy = (np.asarray(m.interests, dtype=np.float64) - mean) @ axes
+        w = m.interest_weights if m.interest_weights is not None else np.ones(len(ixy))
+        ax.scatter(*ixy.T, s=80 + 300 * np.asarray(w), marker="X", color="black", label="interests")
+        for i, (x, y) in enumerate(ixy):
+            ax.annotate(f"I{i + 1}", (x, y), textcoords="offset points", xytext=(6, 6))
+    ax.set_title(f"PCA of {m.source}; user {m.user}", fontsize=10)
+    ax.legend(fontsize=7, markerscale=1.5, loc="best", ncol=2)
+    return _save(fig, path)

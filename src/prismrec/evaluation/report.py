@@ -1,0 +1,385 @@
+"""Evaluation run directories: ``metrics.json``, ``per_user.npz``, ``run.json``, PNGs, HTML.
+
+A report directory is everything needed to compare runs later (``prismrec compare A B`` reads
+``per_user.npz``) and to reproduce one (``run.json`` holds config, data checksum, split seed,
+code and library versions).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import math
+import platform
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from prismrec import __version__
+from prismrec.evaluation._plots import (
+    ItemMap,
+    plot_item_map,
+    plot_metric_bars,
+    plot_slices,
+    plot_tradeoff,
+    plot_training_curves,
+)
+from prismrec.evaluation.protocol import FullResult
+from prismrec.evaluation.significance import bootstrap_cis
+
+__all__ = [
+    "HEADLINE_METRICS",
+    "ItemMap",
+    "Run",
+    "load_run",
+    "metrics_payload",
+    "protocol_label",
+    "run_record",
+    "save_per_user",
+    "write_report",
+]
+
+log = logging.getLogger(__name__)
+HEADLINE_METRICS = (
+    "ndcg@10",
+    "recall@10",
+    "mrr@10",
+    "hr@10",
+    "ild@10",
+    "category_coverage@10",
+    "novelty@10",
+    "interest_coverage@20",
+)
+LIBRARIES = ("numpy", "polars", "scipy", "torch", "matplotlib")
+
+
+def protocol_label(protocol: Mapping[str, Any]) -> str:
+    """One line such as ``test split, full ranking, seen items masked, 610 users``."""
+    ranking = str(protocol.get("ranking", "full"))
+    ranking = "full ranking" if ranking == "full" else f"{ranking} ranking"
+    seen = "masked" if protocol.get("seen_items_masked", True) else "kept"
+    return (
+        f"{protocol.get('split', '?')} split, {ranking}, seen items {seen}, "
+        f"{int(protocol.get('n_users', 0)):,} users"
+    )
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe copy: NaN and infinities become ``null``, numpy scalars plain numbers."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def metrics_payload(
+    result: FullResult, model: str, cis: Mapping[str, tuple[float, float]] | None = None
+) -> dict[str, Any]:
+    """The ``metrics.json`` content: flat metrics, ``model``, ``slices``, ``protocol``, ``ci``."""
+    payload = {"model": model, **result.to_dict()}
+    if cis:
+        payload["ci"] = {k: list(v) for k, v in cis.items()}
+    return _clean(payload)
+
+
+# ----- per-user arrays and runs -----------------------------------------------------------------
+def save_per_user(path: Path, user_ids: Sequence[str], per_user: Mapping[str, np.ndarray]) -> Path:
+    """``user_id`` (external ids) plus one float array per metric, as an ``.npz``."""
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in per_user.items()}
+    np.savez(path, user_id=np.asarray([str(u) for u in user_ids], dtype=str), **arrays)
+    return path
+
+
+@dataclass
+class Run:
+    """A report directory read back."""
+
+    root: Path
+    model: str
+    user_ids: list[str]
+    per_user: dict[str, np.ndarray]
+    metrics: dict[str, Any]
+    protocol: dict[str, Any]
+
+
+def load_run(root: str | Path) -> Run:
+    """Read ``metrics.json`` and ``per_user.npz`` of a report directory.
+
+    Raises:
+        FileNotFoundError: the directory has no ``per_user.npz`` (not written by
+            ``prismrec evaluate --report``).
+    """
+    r = Path(root)
+    npz = r / "per_user.npz"
+    if not npz.is_file():
+        raise FileNotFoundError(
+            f"{r}: no per_user.npz; write a run with 'prismrec evaluate ... --report {r}'"
+        )
+    with np.load(npz, allow_pickle=False) as z:
+        ids = [str(u) for u in z["user_id"]]
+        per_user = {k: z[k] for k in z.files if k != "user_id"}
+    metrics = json.loads((r / "metrics.json").read_text()) if (r / "metrics.json").is_file() else {}
+    return Run(
+        r, str(metrics.get("model", r.name)), ids, per_user, metrics, metrics.get("protocol", {})
+    )
+
+
+# ----- reproducibility --------------------------------------------------------------------------
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = None
+    return out
+
+
+def run_record(
+    protocol: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    model_dir: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What ``run.json`` holds: model and data config, data checksum, split seed, versions."""
+    meta: dict[str, Any] = {}
+    if model_dir is not None and (Path(model_dir) / "model.json").is_file():
+        meta = json.loads((Path(model_dir) / "model.json").read_text())
+    split = {k: v for k, v in dict(schema.get("split", {})).items() if k != "cold_items"}
+    cold = dict(schema.get("split", {})).get("cold_items")
+    if cold is not None:
+        split["n_cold_items"] = len(cold)
+    data_cfg = dict(schema.get("config", {}))
+    return _clean(
+        {
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "protocol": dict(protocol),
+            "model": {
+                "dir": str(model_dir) if model_dir is not None else None,
+                "name": meta.get("name"),
+                "config": meta.get("model"),
+                "train": meta.get("train"),
+                "prismrec_version": meta.get("prismrec_version"),
+            },
+            "data": {
+                "dir": str(data_dir) if data_dir is not None else None,
+                "source_md5": schema.get("source_md5"),
+                "sources": schema.get("sources"),
+                "split": split,
+                "split_seed": data_cfg.get("seed", split.get("seed")),
+                "config": data_cfg,
+            },
+            "code": {"prismrec_version": __version__, "git_commit": _git_commit()},
+            "libraries": _versions(),
+            **dict(extra or {}),
+        }
+    )
+
+
+# ----- the report -------------------------------------------------------------------------------
+def _with_ci(
+    means: Mapping[str, float], per_user: Mapping[str, np.ndarray], n_boot: int, seed: int
+) -> dict[str, tuple[float, float, float]]:
+    cis = bootstrap_cis(per_user, n_boot, seed=seed)
+    return {k: (float(means[k]), *cis[k]) for k in cis if k in means}
+
+
+def write_report(
+    out_dir: str | Path,
+    result: FullResult,
+    *,
+    model: str,
+    user_ids: Sequence[str],
+    run: Mapping[str, Any] | None = None,
+    history: Sequence[Mapping[str, float]] | None = None,
+    baselines: Mapping[str, Run] | None = None,
+    curve: Sequence[tuple[float, float, float]] | None = None,
+    item_map: ItemMap | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Path]:
+    """Write ``metrics.json``, ``per_user.npz``, ``run.json``, the PNGs and ``report.html``.
+
+    Args:
+        out_dir: the report directory (created).
+        result: from :func:`prismrec.evaluation.protocol.evaluate_full`.
+        model: model name shown in tables and plots.
+        user_ids: external id of every row of ``result.per_user``.
+        run: the reproducibility record (:func:`run_record`).
+        history: per-epoch training records (``model.json`` ``history``); empty: no curves.
+        baselines: other runs (report directories read back) drawn next to this one.
+        curve: ``(strength, accuracy, diversity)`` points of a re-ranker; ``None``: skipped.
+        item_map: what the item map draws; ``None``: skipped.
+        n_boot: bootstrap resamples of the confidence intervals.
+        seed: bootstrap seed.
+
+    Returns:
+        Name -> path of every file written.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stats = _with_ci(result.metrics, result.per_user, n_boot, seed)
+    payload = metrics_payload(result, model, {k: (v[1], v[2]) for k, v in stats.items()})
+    files = {"metrics.json": out / "metrics.json", "per_user.npz": out / "per_user.npz"}
+    files["metrics.json"].write_text(json.dumps(payload, indent=2))
+    save_per_user(files["per_user.npz"], user_ids, result.per_user)
+    if run is not None:
+        files["run.json"] = out / "run.json"
+        files["run.json"].write_text(json.dumps(_clean(dict(run)), indent=2))
+    models = {model: stats}
+    for name, other in (baselines or {}).items():
+        means = {k: float(np.nanmean(v)) for k, v in other.per_user.items() if len(v)}
+        models[name] = _with_ci(means, other.per_user, n_boot, seed)
+    figures, notes = _figures(out, result, models, history, curve, item_map, seed)
+    files.update({f.name: f for f, _ in figures})
+    files["report.html"] = out / "report.html"
+    files["report.html"].write_text(
+        _html(model, payload, stats, figures, notes, run, baselines or {}), encoding="utf-8"
+    )
+    log.info("wrote evaluation report to %s", out)
+    return files
+
+
+def _figures(
+    out: Path,
+    result: FullResult,
+    models: Mapping[str, Mapping[str, tuple[float, float, float]]],
+    history: Sequence[Mapping[str, float]] | None,
+    curve: Sequence[tuple[float, float, float]] | None,
+    item_map: ItemMap | None,
+    seed: int,
+) -> tuple[list[tuple[Path, str]], list[str]]:
+    """Write the PNGs; return (path, caption) pairs and notes on the figures left out."""
+    figs: list[tuple[Path, str]] = []
+    notes: list[str] = []
+    shown = [m for m in HEADLINE_METRICS if m in result.metrics]
+    figs.append((plot_metric_bars(out / "metrics.png", models, shown), "Metrics per model"))
+    if any(s.get("n_users") for s in result.slices.values()):
+        figs.append(
+            (
+                plot_slices(out / "slices.png", result.metrics, result.slices, "ndcg@10"),
+                "NDCG@10 overall and per slice",
+            )
+        )
+    if curve:
+        png = plot_tradeoff(out / "tradeoff.png", curve, "ndcg@10", "ild@10")
+        figs.append((png, "Accuracy-diversity curve as the re-ranking strength varies"))
+    else:
+        notes.append(
+            "Accuracy-diversity curve: not included, the model has no re-ranker "
+            "(diversity re-ranking comes with the serving layer)."
+        )
+    if history:
+        png = plot_training_curves(out / "training.png", history)
+        figs.append((png, "Training curves from the checkpoint's history"))
+    else:
+        notes.append("Training curves: not included, the checkpoint has no per-epoch history.")
+    if item_map is not None:
+        png = plot_item_map(out / "item_map.png", item_map, seed=seed)
+        figs.append((png, "Item map: PCA of item vectors, one user's history, top-K, interests"))
+    else:
+        notes.append("Item map: not included, no item vectors or categories to draw.")
+    return figs, notes
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}
+td:first-child,th:first-child{text-align:left}img{max-width:100%}
+figure{margin:1.5em 0}.note{color:#666}pre{background:#f7f7f7;padding:1em;overflow:auto}"""
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4f}" if isinstance(v, float) else html.escape(str(v))
+
+
+def _html(
+    model: str,
+    payload: Mapping[str, Any],
+    stats: Mapping[str, tuple[float, float, float]],
+    figures: Sequence[tuple[Path, str]],
+    notes: Sequence[str],
+    run: Mapping[str, Any] | None,
+    baselines: Mapping[str, Run],
+) -> str:
+    e = html.escape
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>prismrec: {e(model)}</title>",
+        f"<style>{_CSS}</style></head><body><h1>prismrec evaluation: {e(model)}</h1>",
+        f"<p><b>Protocol:</b> {e(protocol_label(payload['protocol']))}; cut-offs "
+        f"{e(', '.join(str(k) for k in payload['protocol'].get('ks', [])))}.</p>",
+        "<h2>Metrics</h2><table><tr><th>metric</th><th>mean</th><th>95% CI</th></tr>",
+    ]
+    for k, (m, lo, hi) in stats.items():
+        parts.append(f"<tr><td>{e(k)}</td><td>{m:.4f}</td><td>[{lo:.4f}, {hi:.4f}]</td></tr>")
+    for k, v in payload.items():
+        if "@" in k and k not in stats:  # exposure metrics: one value, no interval
+            parts.append(f"<tr><td>{e(k)}</td><td>{_fmt(v)}</td><td>(global)</td></tr>")
+    parts.append("</table>")
+    parts += _slice_table(payload["slices"])
+    if baselines:
+        names = ", ".join(f"{e(n)} ({e(protocol_label(r.protocol))})" for n, r in baselines.items())
+        parts.append(f"<p>Compared with: {names}.</p>")
+    parts.append("<h2>Figures</h2>")
+    for path, caption in figures:
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        parts.append(
+            f"<figure><a href='{e(path.name)}'><img src='data:image/png;base64,{data}' "
+            f"alt='{e(path.name)}'></a><figcaption>{e(caption)} ({e(path.name)})</figcaption>"
+            "</figure>"
+        )
+    parts += [f"<p class='note'>{e(n)}</p>" for n in notes]
+    parts.append("<h2>Definitions</h2><ul>")
+    parts += [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in payload["definitions"].items()]
+    parts.append("</ul>")
+    if run is not None:
+        parts.append(f"<h2>Run</h2><pre>{e(json.dumps(_clean(dict(run)), indent=2))}</pre>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+_SLICE_COLUMNS = ("ndcg@10", "recall@10", "mrr@10", "ild@10", "novelty@10", "interest_coverage@20")
+
+
+def _slice_table(slices: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    if not slices:
+        return []
+    cols = [c for c in _SLICE_COLUMNS if any(c in s for s in slices.values())]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    rows = [f"<h2>Slices</h2><table><tr><th>slice</th><th>users</th>{head}</tr>"]
+    for name, s in slices.items():
+        cells = "".join(f"<td>{_fmt(s[c]) if c in s else '-'}</td>" for c in cols)
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{int(s['n_users']):,}</td>{cells}</tr>")
+    rows.append("</table>")
+    return rows

@@ -1,0 +1,45 @@
+"""Training windows: every target exactly once per epoch, inputs are the events just before."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from prismrec.training.windows import build_windows, pad_histories
+
+
+def _frame() -> pl.DataFrame:
+    return pl.DataFrame({"user_idx": [0] * 7 + [1] * 2 + [2], "pos": [*range(7), 0, 1, 0],
+                         "item_idx": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]})
+
+
+def test_non_overlapping_chunks_from_the_newest_event() -> None:
+    w = build_windows(_frame(), ("item_idx",), 3)
+    assert w.inputs["item_idx"].tolist() == [[4, 5, 6], [1, 2, 3], [0, 0, 8]]
+    assert w.targets.tolist() == [[5, 6, 7], [2, 3, 4], [0, 0, 9]]
+    assert w.users.tolist() == [0, 0, 1]
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_every_target_once_whatever_the_stride(stride: int) -> None:
+    w = build_windows(_frame(), ("item_idx",), 3, stride=stride)
+    labelled = sorted(w.targets[w.targets > 0].tolist())
+    assert labelled == [2, 3, 4, 5, 6, 7, 9]
+    # each labelled target's input slot holds the event right before it
+    rows, cols = np.nonzero(w.targets)
+    assert np.all(w.inputs["item_idx"][rows, cols] == w.targets[rows, cols] - 1)
+
+
+def test_stride_gives_longer_context() -> None:
+    w = build_windows(_frame(), ("item_idx",), 3, stride=1)
+    # the row predicting 3 sees 1, 2 before it
+    row = next(i for i in range(len(w)) if 3 in w.targets[i])
+    assert w.inputs["item_idx"][row].tolist() == [0, 1, 2]
+
+
+def test_pad_histories_left_pads_and_truncates() -> None:
+    out = pad_histories([{"item_idx": np.array([1, 2, 3, 4])}, {"item_idx": np.array([5])}],
+                        ("item_idx", "hour"), 3)
+    assert out["item_idx"].tolist() == [[2, 3, 4], [0, 0, 5]]
+    assert out["hour"].tolist() == [[0, 0, 0], [0, 0, 0]]
