@@ -22,10 +22,11 @@ demo: $(BIN)/prismrec
 	$(BIN)/prismrec data prepare bundled:ml-latest-small --out $(OUT)/data
 	$(BIN)/prismrec train --data $(OUT)/data --model pop --out $(OUT)/pop
 	$(BIN)/prismrec train --data $(OUT)/data --model itemknn --out $(OUT)/itemknn
-	$(BIN)/prismrec evaluate --model $(OUT)/pop --data $(OUT)/data --split test
-	$(BIN)/prismrec evaluate --model $(OUT)/itemknn --data $(OUT)/data --split test --report $(OUT)/report
+	$(BIN)/prismrec evaluate --model $(OUT)/pop --data $(OUT)/data --split test --report $(OUT)/report-pop
+	$(BIN)/prismrec evaluate --model $(OUT)/itemknn --data $(OUT)/data --split test --report $(OUT)/report --baseline $(OUT)/report-pop
+	$(BIN)/prismrec compare $(OUT)/report-pop $(OUT)/report --metric ndcg@10 --metric ild@10 --metric novelty@10
 	$(BIN)/prismrec recommend --model $(OUT)/itemknn --data $(OUT)/data --split test -k 10 --out $(OUT)/recommendations.jsonl
-	@echo "demo done: metrics in $(OUT)/report/metrics.json, top-10 lists in $(OUT)/recommendations.jsonl"
+	@echo "demo done: report in $(OUT)/report/report.html (metrics.json, per_user.npz, run.json), top-10 lists in $(OUT)/recommendations.jsonl"
 
 test: $(BIN)/prismrec
 	$(BIN)/python -m pytest -q

@@ -21,8 +21,13 @@ def test_config_is_valid(name: str) -> None:
 def test_taobao_config_prepares_real_file(tmp_path: Path, data_dir: Path) -> None:
     cfg = load_config(CONFIGS / "taobao.toml").data
     r = load(data_dir / "taobao-userbehavior-head" / "UserBehavior.csv", "taobao", cfg)
-    ds = prepare(data_dir / "taobao-userbehavior-head" / "UserBehavior.csv", tmp_path, "taobao",
-                 cfg, skip_bad_rows=True)
+    ds = prepare(
+        data_dir / "taobao-userbehavior-head" / "UserBehavior.csv",
+        tmp_path,
+        "taobao",
+        cfg,
+        skip_bad_rows=True,
+    )
     assert r.rows_bad == 1 and ds.schema["split"]["kind"] == "temporal"
     f = ds.frame
     assert f.group_by("item_idx").len().get_column("len").min() >= 5

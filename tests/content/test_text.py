@@ -148,3 +148,17 @@ def test_lora_wrapper_starts_equal_to_the_frozen_model(minilm: TextEncoder) -> N
     with torch.no_grad():
         tuned = lora(batch["input_ids"], batch["attention_mask"]).numpy()
     np.testing.assert_allclose(tuned, minilm.encode(texts), atol=1e-4)  # LoRA B starts at 0
+
+
+@pytest.mark.slow
+def test_a_local_model_directory_loads_and_gets_its_own_cache_key(
+    minilm: TextEncoder, tmp_path: Path
+) -> None:
+    import shutil
+
+    local = tmp_path / "my-model"
+    shutil.copytree(minilm.resolved.location, local)
+    enc = TextEncoder(str(local))
+    assert enc.model_id.startswith(f"dir:{local.resolve()}#") and enc.model_id != minilm.model_id
+    texts = ["Heat (1995). Genres: Action, Crime, Thriller"]
+    np.testing.assert_allclose(enc.encode(texts), minilm.encode(texts), atol=1e-5)

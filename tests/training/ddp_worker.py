@@ -20,8 +20,10 @@ def main() -> None:
     train = TrainConfig(epochs=3, batch_size=8, patience=3)
     rec = PrismRecommender(model, train).fit(ds)
     rank, world = dist_info()
-    torch.save({"world": world, "state": rec.net.state_dict(), "history": rec.history},
-               out / f"rank{rank}.pt")
+    torch.save(
+        {"world": world, "state": rec.net.state_dict(), "history": rec.history},
+        out / f"rank{rank}.pt",
+    )
 
 
 if __name__ == "__main__":

@@ -28,15 +28,27 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_two_ranks_end_with_identical_weights(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    rows = [(f"u{u}", f"i{int(x)}", t) for u in range(30) for t, x in
-            enumerate(rng.integers(0, 25, 10))]
+    rows = [
+        (f"u{u}", f"i{int(x)}", t) for u in range(30) for t, x in enumerate(rng.integers(0, 25, 10))
+    ]
     p = tmp_path / "e.csv"
     pl.DataFrame(rows, schema=["user_id", "item_id", "timestamp"], orient="row").write_csv(p)
     prepare(p, tmp_path / "data", "csv")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(WORKER),
-           str(tmp_path / "data"), str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        str(WORKER),
+        str(tmp_path / "data"),
+        str(tmp_path),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     a = torch.load(tmp_path / "rank0.pt", weights_only=False)

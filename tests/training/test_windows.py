@@ -10,8 +10,13 @@ from prismrec.training.windows import build_windows, pad_histories
 
 
 def _frame() -> pl.DataFrame:
-    return pl.DataFrame({"user_idx": [0] * 7 + [1] * 2 + [2], "pos": [*range(7), 0, 1, 0],
-                         "item_idx": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]})
+    return pl.DataFrame(
+        {
+            "user_idx": [0] * 7 + [1] * 2 + [2],
+            "pos": [*range(7), 0, 1, 0],
+            "item_idx": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        }
+    )
 
 
 def test_non_overlapping_chunks_from_the_newest_event() -> None:
@@ -39,7 +44,8 @@ def test_stride_gives_longer_context() -> None:
 
 
 def test_pad_histories_left_pads_and_truncates() -> None:
-    out = pad_histories([{"item_idx": np.array([1, 2, 3, 4])}, {"item_idx": np.array([5])}],
-                        ("item_idx", "hour"), 3)
+    out = pad_histories(
+        [{"item_idx": np.array([1, 2, 3, 4])}, {"item_idx": np.array([5])}], ("item_idx", "hour"), 3
+    )
     assert out["item_idx"].tolist() == [[2, 3, 4], [0, 0, 5]]
     assert out["hour"].tolist() == [[0, 0, 0], [0, 0, 0]]

@@ -10,6 +10,7 @@ import typer
 from prismrec import __version__
 from prismrec.cli import data as data_cmd
 from prismrec.cli import model as model_cmd
+from prismrec.cli import compare as compare_cmd
 from prismrec.cli import train as train_cmd
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app.add_typer(data_cmd.app, name="data")
 app.command()(train_cmd.train)
 app.command()(model_cmd.recommend)
 app.command()(model_cmd.evaluate)
+app.command()(compare_cmd.compare)
 
 try:  # the content commands arrive with the content package
     from prismrec.cli import content as content_cmd  # type: ignore[attr-defined]

@@ -123,7 +123,11 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="seed of sampled negatives and bootstrap")] = 0,
     baseline: Annotated[
         list[Path] | None,
-        typer.Option("--baseline", help="another run's report dir to plot alongside (repeatable)"),
+        typer.Option(
+            "--baseline",
+            metavar="REPORT_DIR",
+            help="another run's report dir to plot alongside (repeatable)",
+        ),
     ] = None,
     facets: Annotated[
         Path | None,
@@ -149,6 +153,7 @@ def evaluate(
         _check_same_items(rec, ds)
         cases = ds.eval_cases(split.value)
         catalog = _eval_catalog(ds, split.value)
+        planted = _planted_facets(ds, cases, catalog, facets)
         res = evaluate_full(
             rec,
             cases,
@@ -156,7 +161,8 @@ def evaluate(
             split=split.value,
             catalog=catalog,
             slices=dataset_slices(ds, cases, split.value),
-            interests=_planted_facets(ds, cases, catalog, facets),
+            interests=planted[0] if planted else None,
+            interests_source=planted[1] if planted else "",
             sampled=sampled,
             seed=seed,
         )
@@ -228,11 +234,15 @@ def _content_vectors(ds: Any) -> Any:
     )
     from prismrec.errors import PrismError
 
-    if read_manifest(Path(ds.root) / "content") is None:
+    record = read_manifest(Path(ds.root) / "content")
+    if record is None:
         return None
     try:
-        encoder = _CacheOnlyEncoder(TextEncoder.from_config(config_for(ds.root, None)).model_id)
-        return content_vectors(load_item_features(ds, encoder=encoder))
+        # the model id the cache was filled with; the text model itself is never loaded
+        model_id = (
+            record.get("model_id") or TextEncoder.from_config(config_for(ds.root, None)).model_id
+        )
+        return content_vectors(load_item_features(ds, encoder=_CacheOnlyEncoder(model_id)))
     except PrismError as exc:  # fall back to categories, but say why
         logging.getLogger(__name__).warning("content vectors unavailable (%s)", exc)
         return None
@@ -246,7 +256,7 @@ def _eval_catalog(ds: Any, split: str) -> Any:
 
 
 def _planted_facets(ds: Any, cases: Any, catalog: Any, path: Path | None) -> Any:
-    """Per-user facet category codes from a synthetic dataset's truth, or None."""
+    """(per-user facet category codes, description) from a synthetic dataset's truth, or None."""
     import polars as pl
 
     from prismrec.errors import DataError
@@ -266,7 +276,9 @@ def _planted_facets(ds: Any, cases: Any, catalog: Any, path: Path | None) -> Any
     interests = facet_interests(
         ds.user_vocab.external(cases.users), pl.read_parquet(path), catalog.category_names
     )
-    return interests if any(len(i) for i in interests) else None
+    if not any(len(i) for i in interests):
+        return None
+    return interests, f"the user's planted facets ({path})"
 
 
 def _write_eval_report(

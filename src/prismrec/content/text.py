@@ -130,10 +130,9 @@ def _resolve_hub(name: str) -> ResolvedModel:
             return ResolvedModel(name, repo, f"hub:{repo}")
     raise ConfigError(
         f"text model {name!r} is neither a local directory nor in the local Hugging Face cache, "
-        "and prismrec loads models offline. On a machine with internet, run "
-        f"\"python -c 'from sentence_transformers import SentenceTransformer; "
-        f'SentenceTransformer(\\"{name}\\").save(\\"DIR\\")\'" and copy DIR here, then set '
-        '[content] model = "DIR" (or --model DIR). ' + _INSTALL_HINT
+        "and prismrec loads models offline. On a machine with internet, save it with "
+        f"SentenceTransformer({name!r}).save('DIR') (Python, sentence-transformers), copy DIR "
+        "here and set [content] model = 'DIR' (or --model DIR). " + _INSTALL_HINT
     )
 
 

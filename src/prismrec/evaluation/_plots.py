@@ -104,7 +104,7 @@ def plot_slices(
     metric: str,
 ) -> Path:
     """Horizontal bars of ``metric`` overall and in every non-empty slice."""
-    rows = [("all", overall.get(metric, np.nan), None)]
+    rows: list[tuple[str, float, int | None]] = [("all", overall.get(metric, np.nan), None)]
     rows += [(n, s[metric], int(s["n_users"])) for n, s in slices.items() if metric in s]
     fig = _figure(6.4, 0.45 * len(rows) + 1.2)
     ax = fig.add_subplot(1, 1, 1)
@@ -136,17 +136,20 @@ def plot_tradeoff(
 
 
 def plot_training_curves(path: Path, history: Sequence[Mapping[str, float]]) -> Path:
-    """Loss-like series on the left, validation metrics on the right, against the epoch."""
+    """Loss series on the left, validation metrics on the right, against the epoch."""
     epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
     keys = sorted({k for h in history for k, v in h.items() if k != "epoch" and _number(v)})
     valid = [k for k in keys if k.startswith("valid")]
-    other = [k for k in keys if k not in valid]
+    losses = [k for k in keys if "loss" in k and k not in valid]  # not seconds, rates ...
     fig = _figure(9.0, 3.4)
-    for j, (group, title) in enumerate(((other, "training"), (valid, "validation"))):
+    from matplotlib.ticker import MaxNLocator
+
+    for j, (group, title) in enumerate(((losses, "training loss"), (valid, "validation"))):
         ax = fig.add_subplot(1, 2, j + 1)
         for k in group:
             ax.plot(epochs, [h.get(k, np.nan) for h in history], marker=".", label=k)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title, fontsize=10)
         if group:
             ax.legend(fontsize=7)
@@ -155,6 +158,11 @@ def plot_training_curves(path: Path, history: Sequence[Mapping[str, float]]) -> 
 
 def _number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
 
 
 def _pca(x: np.ndarray, dims: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +178,7 @@ def _pca(x: np.ndarray, dims: int = 2) -> tuple[np.ndarray, np.ndarray]:
 def plot_item_map(path: Path, m: ItemMap, max_points: int = 4000, seed: int = 0) -> Path:
     """PCA map of item vectors coloured by category, one user's history, top-K and interests."""
     rng = np.random.default_rng(seed)
-    vec = np.asarray(m.vectors, dtype=np.float64)
+    vec = _unit(np.asarray(m.vectors, dtype=np.float64))  # directions: what a dot product ranks
     has = np.flatnonzero(np.linalg.norm(vec, axis=1) > 0)
     has = has[has > 0]
     marked = np.union1d(m.history, m.recommended[m.recommended > 0])
@@ -186,19 +194,28 @@ def plot_item_map(path: Path, m: ItemMap, max_points: int = 4000, seed: int = 0)
     for i, c in enumerate(top):
         pts = sample[m.labels[sample] == c]
         name = m.label_names[c - 1] if 0 < c <= len(m.label_names) else str(c)
-        ax.scatter(*xy[pts].T, s=4, alpha=0.35, color=f"C{i}", label=name)
+        ax.scatter(xy[pts][:, 0], xy[pts][:, 1], s=6, alpha=0.35, color=f"C{i}", label=name)
     rest = sample[~np.isin(m.labels[sample], top)]
-    ax.scatter(*xy[rest].T, s=4, alpha=0.2, color="lightgrey", label="other")
+    ax.scatter(xy[rest][:, 0], xy[rest][:, 1], s=6, alpha=0.2, color="lightgrey", label="other")
     hist = np.asarray(m.history, dtype=np.int64)
-    ax.scatter(*xy[hist].T, s=28, facecolors="none", edgecolors="black", label="history")
+    ax.scatter(
+        xy[hist][:, 0], xy[hist][:, 1], s=28, facecolors="none", edgecolors="black", label="history"
+    )
     rec = m.recommended[m.recommended > 0]
-    ax.scatter(*xy[rec].T, s=70, marker="*", color="red", label="top-K")
+    ax.scatter(xy[rec][:, 0], xy[rec][:, 1], s=70, marker="*", color="red", label="top-K")
     if m.interests is not None and len(m.interests):
-        ixy = (np.asarray(m.interests, dtype=np.float64) - mean) @ axes
+        ixy = (_unit(np.asarray(m.interests, dtype=np.float64)) - mean) @ axes
         w = m.interest_weights if m.interest_weights is not None else np.ones(len(ixy))
-        ax.scatter(*ixy.T, s=80 + 300 * np.asarray(w), marker="X", color="black", label="interests")
+        ax.scatter(
+            ixy[:, 0],
+            ixy[:, 1],
+            s=60 + 200 * np.asarray(w),
+            marker="X",
+            color="black",
+            label="interests",
+        )
         for i, (x, y) in enumerate(ixy):
             ax.annotate(f"I{i + 1}", (x, y), textcoords="offset points", xytext=(6, 6))
-    ax.set_title(f"PCA of {m.source}; user {m.user}", fontsize=10)
-    ax.legend(fontsize=7, markerscale=1.5, loc="best", ncol=2)
+    ax.set_title(f"PCA of L2-normalised {m.source}; user {m.user}", fontsize=10)
+    ax.legend(fontsize=7, loc="best", ncol=2)
     return _save(fig, path)

@@ -79,7 +79,8 @@ class Catalog:
         """How each beyond-accuracy metric was measured on this catalogue (for the reports)."""
         out: dict[str, str] = {}
         if self.vectors is not None:
-            out["ild"] = f"mean pairwise cosine distance of {self.vectors_source or 'item'} vectors"
+            src = self.vectors_source or "item"
+            out["ild"] = f"mean pairwise cosine distance (1 - cos, 0..2) of {src} vectors"
         elif self.categories is not None:
             out["ild"] = f"mean pairwise cosine distance of '{self.category_field}' sets"
         if self.categories is not None:
@@ -154,7 +155,7 @@ def category_diversity(topk: np.ndarray, categories: np.ndarray, k: int) -> np.n
         b = ids[s : s + step]
         safe = np.clip(b, 0, None)
         bags = np.where((b >= 0)[:, :, None], categories[safe], 0)
-        valid = (bags > 0).any(axis=2)
+        valid = np.asarray((bags > 0).any(axis=2))
         out[s : s + len(b)] = _mean_pairwise_distance(_bag_cosine(bags), valid)
     return out
 
@@ -363,7 +364,9 @@ def catalog_from_dataset(
     popularity = np.zeros(n + 1, dtype=np.int64)
     popularity[pop.get_column("item_idx").to_numpy()] = pop.get_column("users").to_numpy()
     picked = pick_category_field(ds.item_fields, ds.items_frame.columns)
-    bags, names, col = None, [], None
+    bags: np.ndarray | None = None
+    names: list[str] = []
+    col: str | None = None
     if picked is not None:
         col = picked[0]
         bags, names = category_bags(ds.items_frame, col, picked[1], n + 1)

@@ -47,6 +47,7 @@ class Ranker(Protocol):
         k: int = 10,
         filter_seen: bool = True,
         items: np.ndarray | None = None,
+        users: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
@@ -270,6 +271,7 @@ def evaluate_full(
     catalog: Catalog | None = None,
     slices: dict[str, np.ndarray] | None = None,
     interests: Sequence[np.ndarray] | None = None,
+    interests_source: str = "the user's given interest categories",
     sampled: int | None = None,
     seed: int = 0,
     batch_size: int = 1024,
@@ -286,6 +288,7 @@ def evaluate_full(
         slices: name -> (n,) boolean mask over the cases.
         interests: per user, category codes of their interests for ``interest_coverage``;
             ``None``: the categories of their held-out targets.
+        interests_source: what ``interests`` are, recorded in the definitions.
         sampled: rank among this many uniform negatives per user instead of all items.
         seed: seed of the sampled negatives.
         batch_size: users scored at once.
@@ -300,8 +303,10 @@ def evaluate_full(
     per_user = accuracy_metrics(hit_matrix(top, cases.targets), n_t, ks)
     definitions: dict[str, str] = {}
     if catalog is not None:
-        per_user.update(_beyond(top, ks, catalog, cases.targets, interests, definitions))
-    n_items = int(catalog.n_items if catalog is not None else rec.n_items)  # type: ignore[attr-defined]
+        per_user.update(
+            _beyond(top, ks, catalog, cases.targets, interests, interests_source, definitions)
+        )
+    n_items = int(catalog.n_items if catalog is not None else getattr(rec, "n_items", top.max()))
     means = slice_means(per_user, {"all": np.ones(len(top), dtype=bool)})["all"]
     means.pop("n_users")
     means.update(exposure_metrics(top, ks, n_items))
@@ -319,6 +324,7 @@ def _beyond(
     catalog: Catalog,
     targets: Sequence[np.ndarray],
     interests: Sequence[np.ndarray] | None,
+    interests_source: str,
     definitions: dict[str, str],
 ) -> dict[str, np.ndarray]:
     """Per-user beyond-accuracy arrays; records what each metric measured in ``definitions``."""
@@ -326,6 +332,6 @@ def _beyond(
         interests = target_categories(targets, catalog.categories)
         definitions["interest_coverage"] = "share of the held-out targets' categories in the list"
     elif interests is not None:
-        definitions["interest_coverage"] = "share of the user's given interests in the list"
+        definitions["interest_coverage"] = f"share of {interests_source} in the list"
     definitions.update(catalog.definitions())
     return beyond_accuracy(top, ks, catalog, interests)

@@ -98,7 +98,7 @@ def metrics_payload(
 # ----- per-user arrays and runs -----------------------------------------------------------------
 def save_per_user(path: Path, user_ids: Sequence[str], per_user: Mapping[str, np.ndarray]) -> Path:
     """``user_id`` (external ids) plus one float array per metric, as an ``.npz``."""
-    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in per_user.items()}
+    arrays: dict[str, Any] = {k: np.asarray(v, dtype=np.float64) for k, v in per_user.items()}
     np.savez(path, user_id=np.asarray([str(u) for u in user_ids], dtype=str), **arrays)
     return path
 

@@ -106,8 +106,11 @@ class PairedComparison:
 def _ttest(d: np.ndarray) -> float:
     from scipy import stats
 
-    if len(d) < 2 or np.all(d == d[0]):
-        return 1.0 if len(d) == 0 or d[0] == 0 else 0.0
+    if len(d) == 0:
+        return 1.0
+    if len(d) < 2 or np.ptp(d) <= 1e-12 * max(1.0, float(np.abs(d).max())):
+        # no spread: the t statistic is 0 (no difference) or infinite
+        return 1.0 if abs(float(d.mean())) <= 1e-12 else 0.0
     return float(stats.ttest_1samp(d, 0.0).pvalue)
 
 
