@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -100,7 +101,7 @@ def _print_encode(report: EncodeReport, cfg: ContentConfig) -> None:
     t.add_row("items", f"{f.n_rows - 1:,}")
     if text is not None:
         s = text.stats
-        t.add_row("text model", text.model_id)
+        t.add_row("text model", escape(text.model_id))
         t.add_row(
             "text vectors",
             f"{int(text.mask.sum()):,} x {text.vectors.shape[1]} ({cfg.cache_dtype})",
@@ -108,12 +109,12 @@ def _print_encode(report: EncodeReport, cfg: ContentConfig) -> None:
         t.add_row(
             "distinct texts", f"{s.n_unique:,} ({s.n_cached:,} cached, {s.n_encoded:,} encoded)"
         )
-        t.add_row("template", f.spec.text_template or "")
+        t.add_row("template", escape(f.spec.text_template or ""))
     else:
-        t.add_row("text", "none (no text field; set [content] text_template to add one)")
+        t.add_row("text", escape("none (no text field; set [content] text_template to add one)"))
     t.add_row("time", f"{report.seconds:.1f} s ({(f.n_rows - 1) / report.seconds:,.0f} items/s)")
     t.add_row("modalities", ", ".join(f"{m} {c:.0%}" for m, c in f.coverage().items()))
-    t.add_row("cache", str(report.cache_dir))
+    t.add_row("cache", escape(str(report.cache_dir)))
     console.print(t)
 
 
@@ -146,13 +147,13 @@ def similar(
         )
         return
     names = _names(ds, [item, *(n.item_id for n in neighbours)])
-    t = Table(title=f"items similar to {item}: {names.get(item, '')}")
+    t = Table(title=escape(f"items similar to {item}: {names.get(item, '')}"))
     t.add_column("#", justify="right")
     t.add_column("item_id")
     t.add_column("score", justify="right")
     t.add_column("item")
     for rank, n in enumerate(neighbours, 1):
-        t.add_row(str(rank), n.item_id, f"{n.score:.3f}", names.get(n.item_id, ""))
+        t.add_row(str(rank), escape(n.item_id), f"{n.score:.3f}", escape(names.get(n.item_id, "")))
     console.print(t)
 
 

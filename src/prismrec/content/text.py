@@ -121,6 +121,7 @@ def _fingerprint(root: Path) -> str:
 
 
 def _resolve_hub(name: str) -> ResolvedModel:
+    _offline_env()  # huggingface_hub reads HF_HUB_OFFLINE when first imported
     from huggingface_hub import try_to_load_from_cache
 
     candidates = [name] if "/" in name else [f"sentence-transformers/{name}", name]
