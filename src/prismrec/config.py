@@ -117,6 +117,12 @@ class ModelConfig(_Section):
     use_event_types: bool = True
     use_user_features: bool = True
     id_dropout: float = Field(0.1, ge=0.0, le=1.0)
+    cooc_weight: float | None = Field(
+        None,
+        ge=0.0,
+        description="prism: weight of the item co-occurrence prior added to the neural scores; "
+        "None tunes it on the validation split after training, 0 turns it off",
+    )
     modality_dropout: float = Field(0.1, ge=0.0, lt=1.0)
     # ItemKNN
     neighbours: int = Field(100, ge=1, description="ItemKNN: neighbours kept per item")

@@ -16,9 +16,11 @@ from torch import nn
 from prismrec.config import ModelConfig, TrainConfig
 from prismrec.data.dataset import PreparedDataset
 from prismrec.evaluation.protocol import evaluate
+from prismrec.models.fusion import ItemInputs, ItemTower
 from prismrec.models.interests import readout
 from prismrec.models.prism import PrismNet
-from prismrec.training.base import History, Recommender, register
+from prismrec.training.base import History, Recommender, item_array, register
+from prismrec.training.baselines import ItemKNN
 from prismrec.training.losses import next_item_loss
 from prismrec.training.trainer import Trainer, maybe_init_distributed, seed_everything
 from prismrec.training.windows import build_windows, pad_histories
@@ -87,6 +89,15 @@ def mixture_log_probs(
     return torch.logsumexp(logp, dim=1)
 
 
+def _standardise(s: np.ndarray) -> np.ndarray:
+    """Per-row z-scores over the real items (column 0 is padding)."""
+    body = s[:, 1:]
+    mu, sd = body.mean(1, keepdims=True), body.std(1, keepdims=True) + 1e-9
+    out = (s - mu) / sd
+    out[:, 0] = 0.0
+    return out
+
+
 @register
 class PrismRecommender(Recommender):
     """Multi-interest, content- and context-aware sequential recommender (the default model)."""
@@ -130,7 +141,39 @@ class PrismRecommender(Recommender):
                 else 0
             ),
         }
-        self.net = PrismNet(**self.net_kwargs)
+        self.tower_kwargs: dict[str, Any] | None = None
+        self.item_inputs: dict[str, Any] | None = None
+        if cfg.use_content:
+            self._content(data)
+        self.net = self._make_net()
+
+    def _content(self, data: PreparedDataset) -> None:
+        """Item content inputs (text vectors from the cache, categories, numbers, vectors)."""
+        from prismrec.content import load_item_features
+
+        feats = load_item_features(data)
+        text_dim = int(feats.text.shape[1]) if feats.text is not None else None
+        sizes = feats.spec.tower_sizes(text_dim)
+        if not (text_dim or sizes["categorical_sizes"] or sizes["numeric_dim"]
+                or sizes["vector_dims"]):
+            log.info("no item content in %s: using ID embeddings only", data.root)
+            return
+        counts = np.bincount(data.split_frame("valid").get_column("item_idx").to_numpy(),
+                             minlength=data.n_items + 1)
+        # items never seen in training get no ID: their vector comes from content alone
+        ids = np.where(counts > 0, np.arange(data.n_items + 1), 0)
+        cfg = self._effective()
+        self.tower_kwargs = {**sizes, "n_items": data.n_items, "id_dropout": cfg.id_dropout,
+                             "modality_dropout": cfg.modality_dropout}
+        self.item_inputs = {**feats.to_tensors(), "item_ids": torch.as_tensor(ids)}
+        self.feature_spec = feats.spec.to_dict()
+
+    def _make_net(self) -> PrismNet:
+        tower = inputs = None
+        if self.tower_kwargs is not None and self.item_inputs is not None:
+            tower = ItemTower(self.net_kwargs["embedding_dim"], **self.tower_kwargs)
+            inputs = ItemInputs(**self.item_inputs)
+        return PrismNet(**self.net_kwargs, item_tower=tower, item_inputs=inputs)
 
     def _fit(self, data: PreparedDataset, upto: str) -> None:
         tc = self.train_config
@@ -154,11 +197,35 @@ class PrismRecommender(Recommender):
             res = evaluate(self, cases, ks=(10,), metrics=("ndcg", "recall"), split="valid")
             return res.metrics["ndcg@10"], res.metrics
 
+        self.cooc: ItemKNN | None = None
+        self.cooc_weight = 0.0
         trainer = Trainer(step, windows, tc, validate, self.checkpoint_dir)
         self.history = trainer.fit()
         self.best_valid_ndcg = trainer.best_score
         self.seconds_to_best = trainer.seconds_to_best
         self.net.eval()
+        self._fit_cooc(data, upto, cases)
+
+    def _fit_cooc(self, data: PreparedDataset, upto: str, cases: Any) -> None:
+        """The co-occurrence prior: item-to-item transitions, weighted on the validation split."""
+        w = self._effective().cooc_weight
+        if w == 0.0:
+            return
+        knn = ItemKNN(self.model_config, self.train_config)
+        knn.n_items = data.n_items
+        knn._fit(data, upto)
+        knn.fitted = True
+        self.cooc = knn
+        if w is not None:
+            self.cooc_weight = float(w)
+            return
+        best = (-1.0, 0.0)
+        for cand in (0.0, 0.25, 0.5, 1.0, 2.0, 4.0):
+            self.cooc_weight = cand
+            ndcg = evaluate(self, cases, ks=(10,), metrics=("ndcg",)).metrics["ndcg@10"]
+            best = max(best, (ndcg, cand))
+        self.cooc_weight = best[1]
+        log.info("co-occurrence prior weight %.2f (valid ndcg@10 %.4f)", best[1], best[0])
 
     # ---- inference ---------------------------------------------------------------------------
     def _batch(self, histories: Sequence[History], users: np.ndarray | None) -> tuple[dict, dict]:
@@ -208,18 +275,30 @@ class PrismRecommender(Recommender):
             scores[:, 0] = 0.0
         else:
             scores = torch.einsum("bkd,nd->bkn", last, out["items"]).amax(dim=1)  # (B, N+1)
-        return scores.numpy() + self.popularity
+        s = scores.numpy()
+        cooc = getattr(self, "cooc", None)
+        if cooc is not None and self.cooc_weight > 0:
+            prior = np.log(cooc.score([item_array(h) for h in histories]) + 1e-4)
+            s = _standardise(s) + self.cooc_weight * _standardise(prior)
+        return s + self.popularity
 
     # ---- persistence -------------------------------------------------------------------------
     def _save_state(self, path: Path) -> None:
         torch.save(self.net.state_dict(), path / "weights.pt")
+        if self.item_inputs is not None:
+            torch.save(self.item_inputs, path / "item_inputs.pt")
         meta = {
             "net": self.net_kwargs,
             "seq_len": self.seq_len,
+            "tower": self.tower_kwargs,
+            "feature_spec": getattr(self, "feature_spec", None),
             "best_valid_ndcg": getattr(self, "best_valid_ndcg", None),
             "seconds_to_best": getattr(self, "seconds_to_best", None),
+            "cooc_weight": self.cooc_weight,
         }
         (path / "net.json").write_text(json.dumps(meta, indent=2))
+        if self.cooc is not None:
+            self.cooc._save_state(path)
         np.savez(
             path / "arrays.npz",
             popularity=self.popularity,
@@ -230,9 +309,21 @@ class PrismRecommender(Recommender):
         meta = json.loads((path / "net.json").read_text())
         self.net_kwargs, self.seq_len = meta["net"], meta["seq_len"]
         self.feature_sizes = self.net_kwargs["feature_sizes"]
-        self.net = PrismNet(**self.net_kwargs)
+        self.tower_kwargs, self.feature_spec = meta.get("tower"), meta.get("feature_spec")
+        self.item_inputs = (
+            torch.load(path / "item_inputs.pt", weights_only=False)
+            if self.tower_kwargs is not None
+            else None
+        )
+        self.net = self._make_net()
         self.net.load_state_dict(torch.load(path / "weights.pt", weights_only=True))
         self.net.eval()
+        self.cooc_weight = float(meta.get("cooc_weight") or 0.0)
+        self.cooc = None
+        if (path / "similarity.npz").is_file():
+            self.cooc = ItemKNN(self.model_config, self.train_config)
+            self.cooc.n_items, self.cooc.fitted = self.n_items, True
+            self.cooc._load_state(path)
         arrays = np.load(path / "arrays.npz")
         self.popularity = arrays["popularity"]
         self.user_attr_arrays = {k[5:]: arrays[k] for k in arrays.files if k.startswith("user_")}
@@ -252,5 +343,6 @@ class SASRec(PrismRecommender):
                 "use_context": False,
                 "use_event_types": False,
                 "use_user_features": False,
+                "cooc_weight": 0.0,
             }
         )
