@@ -13,6 +13,7 @@ from typing import Any, Literal
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from prismrec.content.config import ContentConfig
 from prismrec.errors import ConfigError
 
 __all__ = [
@@ -163,6 +164,7 @@ class PrismConfig(_Section):
     """The whole configuration file."""
 
     data: DataConfig = Field(default_factory=DataConfig)
+    content: ContentConfig = Field(default_factory=ContentConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
 

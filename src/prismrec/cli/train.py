@@ -42,6 +42,8 @@ def train(
             (ckpt / "last.pt").unlink()
         if hasattr(rec, "checkpoint_dir"):
             rec.checkpoint_dir = ckpt
+        if hasattr(rec, "content_config") and config is not None:
+            rec.content_config = cfg.content
         rec.fit(ds, upto="valid")
         from prismrec.training.trainer import dist_info
 

@@ -104,6 +104,7 @@ class PrismRecommender(Recommender):
 
     name = "prism"
     checkpoint_dir: Path | None = None
+    content_config: Any = None  # a ContentConfig; None: what `content encode` recorded
 
     def _effective(self) -> ModelConfig:
         return self.model_config
@@ -151,7 +152,7 @@ class PrismRecommender(Recommender):
         """Item content inputs (text vectors from the cache, categories, numbers, vectors)."""
         from prismrec.content import load_item_features
 
-        feats = load_item_features(data)
+        feats = load_item_features(data, self.content_config)
         text_dim = int(feats.text.shape[1]) if feats.text is not None else None
         sizes = feats.spec.tower_sizes(text_dim)
         if not (text_dim or sizes["categorical_sizes"] or sizes["numeric_dim"]
