@@ -13,7 +13,7 @@ from typing import Any, Literal
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from prismrec.content.config import ContentConfig
+from prismrec._content_config import ContentConfig
 from prismrec.errors import ConfigError
 
 __all__ = [

@@ -1,1 +1,52 @@
-"""prismrec.retrieval."""
+"""Retrieval: item indexes (exact oracle, FAISS), multi-interest merge, re-ranking, explanations.
+
+Imports training, evaluation, models, content and data; never serving or cli.
+"""
+
+from prismrec.retrieval._faiss import FaissIndex
+from prismrec.retrieval.explain import interest_labels, label_from_items, top_events
+from prismrec.retrieval.index import (
+    ExactIndex,
+    IndexSettings,
+    ItemIndex,
+    index_item_table,
+    load_index,
+    make_index,
+)
+from prismrec.retrieval.multi import (
+    Candidates,
+    gather,
+    merge_by_quota,
+    quota_counts,
+    retrieve,
+    steer_weights,
+)
+from prismrec.retrieval.pipeline import ItemMetadata, Request, Retriever, UserInterests
+from prismrec.retrieval.rerank import dpp, filter_candidates, mmr, rerank
+
+__all__ = [
+    "Candidates",
+    "ExactIndex",
+    "FaissIndex",
+    "IndexSettings",
+    "ItemIndex",
+    "ItemMetadata",
+    "Request",
+    "Retriever",
+    "UserInterests",
+    "dpp",
+    "filter_candidates",
+    "gather",
+    "index_item_table",
+    "interest_labels",
+    "label_from_items",
+    "load_index",
+    "make_index",
+    "merge_by_quota",
+    "mmr",
+    "quota_counts",
+    "rerank",
+    "retrieve",
+    "steer_weights",
+    "top_events",
+]

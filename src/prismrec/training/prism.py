@@ -205,6 +205,7 @@ class PrismRecommender(Recommender):
         self.best_valid_ndcg = trainer.best_score
         self.seconds_to_best = trainer.seconds_to_best
         self.net.eval()
+        self.fitted = True  # every rank (rank 0 alone validated under DDP)
         self._fit_cooc(data, upto, cases)
 
     def _fit_cooc(self, data: PreparedDataset, upto: str, cases: Any) -> None:

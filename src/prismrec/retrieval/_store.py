@@ -1,0 +1,218 @@
+"""Shared pieces of the item indexes: settings, input checks, the live vector store, file IO."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from prismrec.errors import ConfigError, UnknownIdError
+
+__all__ = [
+    "META_FILE",
+    "Exclude",
+    "IndexKind",
+    "IndexSettings",
+    "VectorStore",
+    "check_items",
+    "check_queries",
+    "empty_result",
+    "lookup",
+    "read_meta",
+    "write_meta",
+]
+
+IndexKind = Literal["auto", "exact", "flat", "hnsw", "ivf"]
+Exclude = Sequence[Collection[int] | None] | None
+META_FILE = "index.json"
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """How an index is built and searched (stored with every saved index).
+
+    Attributes:
+        kind: ``exact``, ``flat`` (FAISS brute force), ``hnsw``, ``ivf`` or ``auto``.
+        exact_below: ``auto`` uses the exact index below this many items, HNSW from there.
+        hnsw_m: HNSW graph degree ``M``.
+        ef_construction: HNSW build beam width.
+        ef_search: HNSW search beam width (raised to the fetch size when that is larger).
+        nlist: IVF lists; ``None``: ``4 * sqrt(N)``, capped at ``N / 39`` (faiss' minimum
+            training points per list).
+        nprobe: IVF lists visited per query; ``None``: ``max(8, nlist // 16)``.
+        train_per_list: IVF trains on at most this many sampled vectors per list.
+        rebuild_share: rebuild once stale entries (HNSW: removed or replaced vectors still in
+            the graph; IVF: vectors added after training) exceed this share of the live items.
+        background_rebuild: start that rebuild in a background thread automatically.
+        threads: OpenMP threads for FAISS (``faiss.omp_set_num_threads``).
+        seed: seed of the IVF training sample and k-means.
+    """
+
+    kind: IndexKind = "auto"
+    exact_below: int = 20_000
+    hnsw_m: int = 32
+    ef_construction: int = 80
+    ef_search: int = 128
+    nlist: int | None = None
+    nprobe: int | None = None
+    train_per_list: int = 50
+    rebuild_share: float = 0.2
+    background_rebuild: bool = True
+    threads: int = 1
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> IndexSettings:
+        """Settings from a dict, ignoring unknown keys (older or newer saved indexes)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# ----- validation shared by every index -------------------------------------------------------
+def check_items(ids: Any, vectors: Any, dim: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) int64 ids and (n, D) C-contiguous float32 vectors, or a ``ValueError`` naming why."""
+    id_arr = np.asarray(ids, dtype=np.int64).reshape(-1)
+    vec = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+    if vec.ndim != 2 or len(vec) != len(id_arr):
+        raise ValueError(f"expected vectors of shape ({len(id_arr)}, D), got {vec.shape}")
+    if dim is not None and vec.shape[1] != dim:
+        raise ValueError(f"vectors have dimension {vec.shape[1]}, the index has {dim}")
+    if len(np.unique(id_arr)) != len(id_arr):
+        raise ValueError("duplicate ids in one call; pass each id once")
+    if (id_arr < 0).any():
+        raise ValueError(f"item ids must be >= 0, got {id_arr[id_arr < 0][:5].tolist()}")
+    if not np.isfinite(vec).all():
+        bad = id_arr[~np.isfinite(vec).all(axis=1)][:5].tolist()
+        raise ValueError(f"vectors of ids {bad} contain NaN or inf")
+    return id_arr, vec
+
+
+def check_queries(queries: Any, dim: int, k: int, exclude: Exclude) -> np.ndarray:
+    """(Q, D) float32 queries; validates ``k`` and the length of ``exclude``."""
+    q = np.ascontiguousarray(np.asarray(queries, dtype=np.float32))
+    if q.ndim == 1:
+        q = q[None, :]
+    if q.ndim != 2 or q.shape[1] != dim:
+        raise ValueError(f"expected queries of shape (Q, {dim}), got {np.shape(queries)}")
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    if exclude is not None and len(exclude) != len(q):
+        raise ValueError(f"exclude has {len(exclude)} entries for {len(q)} queries")
+    return q
+
+
+def empty_result(n_queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ids all ``-1`` and scores all ``-inf``."""
+    return np.full((n_queries, k), -1, np.int64), np.full((n_queries, k), -np.inf, np.float32)
+
+
+class VectorStore:
+    """Live ids and vectors in contiguous rows; removal moves the last row into the hole."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self._ids = np.zeros(0, np.int64)
+        self._vecs = np.zeros((0, dim), np.float32)
+        self._n = 0
+        self._row: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._ids[: self._n]
+
+    @property
+    def matrix(self) -> np.ndarray:
+        return self._vecs[: self._n]
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """Row of each id, ``-1`` where absent."""
+        get = self._row.get
+        return np.fromiter((get(int(i), -1) for i in ids), np.int64, count=len(ids))
+
+    def _grow(self, extra: int) -> None:
+        need = self._n + extra
+        if need <= len(self._ids):
+            return
+        cap = max(need, 2 * len(self._ids), 64)
+        ids = np.zeros(cap, np.int64)
+        vecs = np.zeros((cap, self.dim), np.float32)
+        ids[: self._n], vecs[: self._n] = self.ids, self.matrix
+        self._ids, self._vecs = ids, vecs
+
+    def append(self, ids: np.ndarray, vecs: np.ndarray) -> None:
+        """Append ids that are not present (the caller checked)."""
+        self._grow(len(ids))
+        start = self._n
+        self._ids[start : start + len(ids)] = ids
+        self._vecs[start : start + len(ids)] = vecs
+        self._row.update(zip(ids.tolist(), range(start, start + len(ids)), strict=True))
+        self._n += len(ids)
+
+    def upsert(self, ids: np.ndarray, vecs: np.ndarray) -> None:
+        rows = self.rows(ids)
+        old = rows >= 0
+        self._vecs[rows[old]] = vecs[old]
+        self.append(ids[~old], vecs[~old])
+
+    def remove(self, ids: np.ndarray) -> np.ndarray:
+        """Remove present ids; returns the ids that were removed."""
+        gone = []
+        for i in ids.tolist():
+            r = self._row.pop(i, None)
+            if r is None:
+                continue
+            gone.append(i)
+            last = self._n - 1
+            if r != last:
+                moved = int(self._ids[last])
+                self._ids[r], self._vecs[r] = moved, self._vecs[last]
+                self._row[moved] = r
+            self._n -= 1
+        return np.asarray(gone, dtype=np.int64)
+
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the live ids and vectors."""
+        return self.ids.copy(), self.matrix.copy()
+
+    def save(self, path: Path) -> None:
+        np.save(path / "ids.npy", self.ids)
+        np.save(path / "vectors.npy", self.matrix)
+
+    @classmethod
+    def load(cls, path: Path) -> VectorStore:
+        ids, vecs = np.load(path / "ids.npy"), np.load(path / "vectors.npy")
+        store = cls(int(vecs.shape[1]))
+        store.append(ids.astype(np.int64), vecs.astype(np.float32))
+        return store
+
+
+def lookup(store: VectorStore, ids: Any) -> np.ndarray:
+    """Vectors of ``ids`` from a store, raising ``UnknownIdError`` for absent ids."""
+    arr = np.asarray(ids, dtype=np.int64).reshape(-1)
+    rows = store.rows(arr)
+    if (rows < 0).any():
+        raise UnknownIdError(f"item ids not in the index: {arr[rows < 0][:10].tolist()}")
+    return store.matrix[rows].copy()
+
+
+def write_meta(path: str | Path, cls: str, kind: str, settings: IndexSettings, dim: int) -> Path:
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"class": cls, "kind": kind, "dim": dim, "settings": asdict(settings), "version": 1}
+    (out / META_FILE).write_text(json.dumps(meta, indent=2))
+    return out
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    f = Path(path) / META_FILE
+    if not f.is_file():
+        raise ConfigError(f"{path}: not an index directory (no {META_FILE}); write one with save()")
+    meta: dict[str, Any] = json.loads(f.read_text())
+    return meta

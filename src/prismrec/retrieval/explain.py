@@ -1,0 +1,104 @@
+"""Explanations: what each interest is about, and which past events formed it.
+
+* An interest's *label* is the categories (or keywords: any bag of codes works) that weigh most
+  among the items nearest its vector; item ``r`` of the nearest (0-based rank) weighs
+  ``1 / log2(r + 2)``, split equally over the item's categories.
+* An interest's *events* are the history positions its attention (K, L) weighs most. The model
+  reads the last ``L`` events left-padded, so attention column ``L - m + j`` belongs to the
+  ``j``-th of the last ``m`` events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from prismrec.retrieval.index import ItemIndex
+
+__all__ = ["interest_labels", "label_from_items", "top_events"]
+
+
+def label_from_items(
+    items: np.ndarray,
+    item_categories: np.ndarray,
+    category_names: Sequence[str],
+    top: int = 3,
+) -> dict[str, Any]:
+    """Label of one interest from its nearest items (best first; ``-1`` entries are skipped).
+
+    Returns:
+        ``{"label": "A / B", "categories": [{"name", "code", "share"}, ...]}`` with the ``top``
+        categories by rank-discounted weight; ``share`` is the category's part of all weight.
+    """
+    ids = np.asarray(items, dtype=np.int64)
+    ids = ids[(ids >= 0) & (ids < len(item_categories))]
+    weight = 1.0 / np.log2(np.arange(len(ids)) + 2.0)
+    totals: dict[int, float] = {}
+    for w, bag in zip(weight, np.asarray(item_categories)[ids], strict=True):
+        codes = bag[bag > 0]
+        for c in codes.tolist():
+            totals[c] = totals.get(c, 0.0) + float(w) / len(codes)
+    grand = sum(totals.values())
+    best = sorted(totals.items(), key=lambda t: (-t[1], t[0]))[:top]
+    cats = [
+        {"name": _name(c, category_names), "code": int(c), "share": round(v / grand, 4)}
+        for c, v in best
+    ]
+    return {"label": " / ".join(str(c["name"]) for c in cats), "categories": cats}
+
+
+def _name(code: int, names: Sequence[str]) -> str:
+    return names[code - 1] if 0 < code <= len(names) else str(code)
+
+
+def interest_labels(
+    index: ItemIndex,
+    interests: np.ndarray,
+    item_categories: np.ndarray,
+    category_names: Sequence[str],
+    *,
+    n_items: int = 50,
+    top: int = 3,
+) -> list[dict[str, Any]]:
+    """A label per interest vector (K, D), from its ``n_items`` nearest items in ``index``."""
+    ids, _ = index.search(np.asarray(interests, dtype=np.float32), n_items)
+    return [label_from_items(row, item_categories, category_names, top) for row in ids]
+
+
+def top_events(
+    attention: np.ndarray | None, history: np.ndarray, top: int = 3
+) -> list[dict[str, Any]]:
+    """The ``top`` past events one interest attends to most, heaviest first.
+
+    Args:
+        attention: (L,) this interest's attention over the model's left-padded input window
+            (``None``: the model has none, and the answer is empty).
+        history: the user's item ids in time order (the window holds its last ``L``).
+        top: how many events.
+
+    Returns:
+        ``[{"item", "position", "events_ago", "weight"}, ...]``: ``position`` indexes
+        ``history``; ``events_ago`` is 0 for the latest event. Zero-weight events are left out.
+    """
+    if attention is None:
+        return []
+    att = np.asarray(attention, dtype=np.float64).reshape(-1)
+    hist = np.asarray(history, dtype=np.int64).reshape(-1)
+    m = min(len(att), len(hist))
+    if m == 0:
+        return []
+    w = att[len(att) - m :]
+    start = len(hist) - m
+    order = np.argsort(-w, kind="stable")[:top]
+    return [
+        {
+            "item": int(hist[start + j]),
+            "position": int(start + j),
+            "events_ago": int(m - 1 - j),
+            "weight": round(float(w[j]), 4),
+        }
+        for j in order
+        if w[j] > 0
+    ]

@@ -1,0 +1,215 @@
+"""Multi-interest retrieval: one search per interest vector, merged by interest-weight quotas.
+
+A user has K interest vectors with weights summing to 1. Each interest is searched on its own;
+an item found by several interests belongs to the one that scores it highest. Interest ``i``
+then gets about ``weights[i] * k`` of the ``k`` slots (largest-remainder rounding), and slots an
+interest cannot fill go to the others. Steering for one request: ``focus`` multiplies an
+interest's weight by ``focus_boost``; ``mute`` sets it to 0 *and* drops the items that interest
+would have claimed, so muting removes that taste from the list rather than only its slots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from prismrec.retrieval.index import ItemIndex
+
+__all__ = [
+    "Candidates",
+    "as_indices",
+    "gather",
+    "merge_by_quota",
+    "quota_counts",
+    "retrieve",
+    "steer_weights",
+]
+
+Steer = int | Sequence[int] | None
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Retrieved items, best score first.
+
+    Attributes:
+        items: (M,) item ids.
+        scores: (M,) inner product of each item with the interest that retrieved it.
+        interests: (M,) index of that interest.
+        weights: (K,) interest weights after steering (sum 1).
+    """
+
+    items: np.ndarray
+    scores: np.ndarray
+    interests: np.ndarray
+    weights: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def take(self, which: np.ndarray) -> Candidates:
+        """The candidates at positions (or where a boolean mask is True), in that order."""
+        return Candidates(
+            self.items[which], self.scores[which], self.interests[which], self.weights
+        )
+
+    def per_interest(self) -> np.ndarray:
+        """(K,) number of candidates of each interest."""
+        return np.bincount(self.interests, minlength=len(self.weights))
+
+
+def as_indices(which: Steer, n_interests: int, name: str) -> list[int]:
+    """``focus``/``mute`` as a list of interest indices, checked against ``n_interests``."""
+    if which is None:
+        return []
+    out = [int(which)] if isinstance(which, int | np.integer) else [int(i) for i in which]
+    bad = [i for i in out if not 0 <= i < n_interests]
+    if bad:
+        raise ValueError(f"{name}={bad}: the user has interests 0..{n_interests - 1}")
+    return out
+
+
+def steer_weights(
+    weights: np.ndarray, focus: Steer = None, mute: Steer = None, focus_boost: float = 4.0
+) -> np.ndarray:
+    """Interest weights for one request: focused ones times ``focus_boost``, muted ones 0.
+
+    A focused weight is first raised to at least ``1 / K``. The result sums to 1: with four
+    equal interests and the default boost, the focused one gets 4/7 of the slots.
+
+    Raises:
+        ValueError: an index is out of range, an interest is both focused and muted, or every
+            interest is muted.
+    """
+    w = np.clip(np.asarray(weights, dtype=np.float64).reshape(-1), 0.0, None)
+    k = len(w)
+    up, down = as_indices(focus, k, "focus"), as_indices(mute, k, "mute")
+    if set(up) & set(down):
+        raise ValueError(f"interest(s) {sorted(set(up) & set(down))} both focused and muted")
+    if len(set(down)) >= k:
+        raise ValueError("every interest is muted; leave at least one")
+    if w.sum() <= 0:
+        w = np.ones(k)
+    # a focused interest the model barely weighs still gets a real share
+    w[up] = np.maximum(w[up], 1.0 / k) * focus_boost
+    w[down] = 0.0
+    if w.sum() <= 0:  # only zero-weight interests left: share the slots equally among them
+        w = np.ones(k)
+        w[down] = 0.0
+    return w / w.sum()
+
+
+def _largest_remainder(weights: np.ndarray, k: int) -> np.ndarray:
+    raw = weights / weights.sum() * k
+    base = np.floor(raw + 1e-9).astype(np.int64)
+    rest = k - int(base.sum())
+    if rest > 0:
+        order = np.lexsort((np.arange(len(raw)), -(raw - base)))
+        base[order[:rest]] += 1
+    return base
+
+
+def quota_counts(weights: np.ndarray, k: int, available: np.ndarray | None = None) -> np.ndarray:
+    """(K,) slots per interest: about ``weights * k`` (largest remainder), within ``available``.
+
+    Slots an interest cannot fill go to the interests with candidates to spare, again in
+    proportion to their weights (equally when those weights are all 0).
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    avail = np.full(len(w), k) if available is None else np.asarray(available, dtype=np.int64)
+    k = min(k, int(avail.sum()))
+    quota = np.zeros(len(w), np.int64)
+    while quota.sum() < k:
+        spare = avail - quota > 0
+        ws = np.where(spare, w, 0.0)
+        if ws.sum() <= 0:
+            ws = spare.astype(np.float64)
+        quota = np.minimum(quota + _largest_remainder(ws, k - int(quota.sum())), avail)
+    return quota
+
+
+def gather(
+    index: ItemIndex,
+    interests: np.ndarray,
+    n_per_interest: int,
+    exclude_ids: Collection[int] | None = None,
+    muted: Sequence[int] = (),
+    weights: np.ndarray | None = None,
+) -> Candidates:
+    """Every distinct item found by the interests, each owned by the interest scoring it best.
+
+    Items owned by a muted interest are dropped. ``weights`` (the steered weights) are only
+    carried along in the result.
+    """
+    vecs = np.asarray(interests, dtype=np.float32)
+    k_int = len(vecs)
+    excl = [exclude_ids] * k_int if exclude_ids else None
+    ids, scores = index.search(vecs, n_per_interest, excl)  # (K, n)
+    owner = np.repeat(np.arange(k_int), ids.shape[1])
+    flat_ids, flat_scores = ids.ravel(), scores.ravel()
+    ok = flat_ids >= 0
+    flat_ids, flat_scores, owner = flat_ids[ok], flat_scores[ok], owner[ok]
+    # an item found by several interests keeps its best (score, then lower interest index)
+    order = np.lexsort((owner, -flat_scores))
+    flat_ids, flat_scores, owner = flat_ids[order], flat_scores[order], owner[order]
+    _, first = np.unique(flat_ids, return_index=True)
+    keep = np.sort(first)
+    if len(muted):
+        keep = keep[~np.isin(owner[keep], np.asarray(muted))]
+    w = np.full(k_int, 1.0 / max(k_int, 1)) if weights is None else np.asarray(weights)
+    return Candidates(
+        flat_ids[keep].astype(np.int64),
+        flat_scores[keep].astype(np.float32),
+        owner[keep].astype(np.int64),
+        w,
+    )
+
+
+def merge_by_quota(cands: Candidates, quotas: np.ndarray) -> Candidates:
+    """The best ``quotas[i]`` candidates of each interest ``i``, best score first."""
+    rank = np.zeros(len(cands), np.int64)
+    for i in range(len(quotas)):
+        mine = cands.interests == i
+        rank[mine] = np.arange(int(mine.sum()))
+    keep = rank < np.asarray(quotas)[cands.interests]
+    return cands.take(np.flatnonzero(keep))
+
+
+def retrieve(
+    index: ItemIndex,
+    interests: np.ndarray,
+    weights: np.ndarray,
+    k: int,
+    *,
+    candidates_per_interest: int | None = None,
+    exclude_ids: Collection[int] | None = None,
+    focus: Steer = None,
+    mute: Steer = None,
+    focus_boost: float = 4.0,
+) -> Candidates:
+    """Up to ``k`` items for one user, merged from the K interests by weight quotas.
+
+    Args:
+        index: the item index.
+        interests: (K, D) interest vectors.
+        weights: (K,) interest weights.
+        k: number of items.
+        candidates_per_interest: search depth per interest (default ``2 * k``).
+        exclude_ids: items never to return (e.g. the user's history).
+        focus: interest index (or indices) to boost for this request.
+        mute: interest index (or indices) to leave out for this request.
+        focus_boost: factor on a focused interest's weight.
+
+    Returns:
+        The candidates, best score first, each with the interest that retrieved it.
+    """
+    vecs = np.asarray(interests, dtype=np.float32)
+    if vecs.ndim != 2 or len(vecs) != len(np.ravel(weights)):
+        raise ValueError(f"interests {vecs.shape} and weights {np.shape(weights)} do not match")
+    w = steer_weights(weights, focus, mute, focus_boost)
+    depth = candidates_per_interest or 2 * k
+    muted = as_indices(mute, len(vecs), "mute")
+    cands = gather(index, vecs, depth, exclude_ids, muted, w)
+    return merge_by_quota(cands, quota_counts(w, k, cands.per_interest()))

@@ -1,0 +1,264 @@
+"""One user's request end to end: retrieve per interest, filter, re-rank, explain.
+
+>>> out = model.interests(histories=[history])
+>>> retriever = Retriever.from_model(model, ItemMetadata.from_catalog(catalog))
+>>> retriever.recommend(UserInterests.from_model(out), history, k=10, diversity=0.3, focus=1)
+[{"item": 42, "score": 3.1, "interest": 1, "explanation": None}, ...]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from prismrec.retrieval.explain import interest_labels, top_events
+from prismrec.retrieval.index import ExactIndex, IndexSettings, ItemIndex, index_item_table
+from prismrec.retrieval.multi import (
+    Candidates,
+    Steer,
+    as_indices,
+    gather,
+    quota_counts,
+    steer_weights,
+)
+from prismrec.retrieval.rerank import RerankMethod, filter_candidates, rerank
+
+if TYPE_CHECKING:
+    from prismrec.evaluation.beyond import Catalog
+
+__all__ = ["ItemMetadata", "Request", "Retriever", "UserInterests"]
+
+
+@dataclass(frozen=True)
+class ItemMetadata:
+    """Item side information, indexed by item id (row 0 is padding).
+
+    Attributes:
+        categories: (N+1, L) category (or keyword) codes, 0 = padding; ``None``: no category
+            filters and no interest labels.
+        category_names: name of code ``c`` at position ``c - 1``.
+        content: (N+1, Dc) content vectors for the re-ranking similarity; ``None``: the
+            index's own vectors are used.
+    """
+
+    categories: np.ndarray | None = None
+    category_names: Sequence[str] = ()
+    content: np.ndarray | None = None
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog) -> ItemMetadata:
+        """From the evaluation catalogue (categories and, when present, its vectors)."""
+        return cls(catalog.categories, list(catalog.category_names), catalog.vectors)
+
+
+@dataclass(frozen=True)
+class UserInterests:
+    """One user's interests: vectors (K, D), weights (K,), attention (K, L) or ``None``."""
+
+    vectors: np.ndarray
+    weights: np.ndarray
+    attention: np.ndarray | None = None
+
+    @classmethod
+    def from_model(cls, out: dict[str, Any], row: int = 0) -> UserInterests:
+        """Row ``row`` of ``PrismRecommender.interests()``' output."""
+        att = out.get("attention")
+        return cls(out["vectors"][row], out["weights"][row], None if att is None else att[row])
+
+
+@dataclass(frozen=True)
+class Request:
+    """Options of one recommendation request.
+
+    Attributes:
+        k: list length.
+        diversity: re-ranking strength in [0, 1] (0: plain score order).
+        method: ``"mmr"`` or ``"dpp"``.
+        exclude_categories: categories (codes, or names from ``ItemMetadata``) to drop.
+        allow_list: when given, only these items may be recommended.
+        max_per_category: at most this many items share one category.
+        focus: interest index (or indices) to boost for this request.
+        mute: interest index (or indices) to leave out for this request.
+        explain: attach an explanation to every item.
+        filter_seen: leave out the items of the history.
+    """
+
+    k: int = 10
+    diversity: float = 0.0
+    method: RerankMethod = "mmr"
+    exclude_categories: Collection[int | str] = ()
+    allow_list: Collection[int] | None = None
+    max_per_category: int | None = None
+    focus: Steer = None
+    mute: Steer = None
+    explain: bool = False
+    filter_seen: bool = True
+
+
+class Retriever:
+    """Multi-interest retrieval, filters, diversity re-ranking and explanations for one user.
+
+    Args:
+        index: the item index (model item vectors).
+        metadata: item categories, names and content vectors.
+        candidates_per_interest: search depth per interest (at least ``3 * k`` is used).
+        focus_boost: factor on a focused interest's weight.
+        label_items: nearest items that make an interest's label.
+        label_top: categories per label.
+        n_events: past events per explanation.
+    """
+
+    def __init__(
+        self,
+        index: ItemIndex,
+        metadata: ItemMetadata | None = None,
+        *,
+        candidates_per_interest: int = 100,
+        focus_boost: float = 4.0,
+        label_items: int = 50,
+        label_top: int = 3,
+        n_events: int = 3,
+    ) -> None:
+        self.index = index
+        self.metadata = metadata or ItemMetadata()
+        self.candidates_per_interest = candidates_per_interest
+        self.focus_boost = focus_boost
+        self.label_items, self.label_top, self.n_events = label_items, label_top, n_events
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        metadata: ItemMetadata | None = None,
+        settings: IndexSettings | None = None,
+        **kwargs: Any,
+    ) -> Retriever:
+        """Index a trained ``PrismRecommender``'s item table (ids 1..N) and wrap it."""
+        import torch
+
+        with torch.inference_mode():
+            table = model.net.item_table().detach().cpu().numpy()
+        return cls(index_item_table(table, settings=settings), metadata, **kwargs)
+
+    def recommend(
+        self,
+        interests: UserInterests,
+        history: Sequence[int] | np.ndarray,
+        request: Request | None = None,
+        **options: Any,
+    ) -> list[dict[str, Any]]:
+        """The list for one user, best first.
+
+        Args:
+            interests: the user's interest vectors, weights and attention.
+            history: the user's item ids in time order.
+            request: request options; keyword ``options`` override its fields.
+
+        Returns:
+            ``[{"item", "score", "interest", "explanation"}, ...]``; ``score`` is the inner
+            product with the retrieving interest; ``explanation`` is ``None`` unless asked for.
+        """
+        req = dataclasses.replace(request or Request(), **options)
+        if req.k < 0:
+            raise ValueError(f"k must be >= 0, got {req.k}")
+        vecs = np.asarray(interests.vectors, dtype=np.float32)
+        w = steer_weights(interests.weights, req.focus, req.mute, self.focus_boost)
+        hist = np.asarray(history, dtype=np.int64).reshape(-1)
+        seen = set(hist.tolist()) if req.filter_seen else set()
+        source = self.index if req.allow_list is None else self._allowed(req.allow_list)
+        depth = max(self.candidates_per_interest, 3 * req.k)
+        cands = gather(source, vecs, depth, seen, as_indices(req.mute, len(vecs), "mute"), w)
+        keep = filter_candidates(
+            cands.items,
+            item_categories=self.metadata.categories,
+            seen=seen,
+            excluded_categories=self._codes(req.exclude_categories),
+            allow_list=req.allow_list,
+            max_per_category=req.max_per_category,
+        )
+        cands = cands.take(np.flatnonzero(keep))
+        quotas = quota_counts(w, req.k, cands.per_interest())
+        order = rerank(
+            req.method,
+            cands.scores,
+            self._similarity_vectors(cands.items, source),
+            req.k,
+            req.diversity,
+            groups=cands.interests,
+            quotas=quotas,
+        )
+        picked = cands.take(order)
+        notes = self._explain(picked, interests, w, hist) if req.explain else None
+        return [
+            {
+                "item": int(picked.items[i]),
+                "score": float(picked.scores[i]),
+                "interest": int(picked.interests[i]),
+                "explanation": None if notes is None else notes[i],
+            }
+            for i in range(len(picked))
+        ]
+
+    def _codes(self, categories: Collection[int | str]) -> list[int]:
+        """Category codes from codes or names; an unknown name is a ``ValueError``."""
+        names = {n: i + 1 for i, n in enumerate(self.metadata.category_names)}
+        out = []
+        for c in categories:
+            if isinstance(c, str):
+                if c not in names:
+                    raise ValueError(f"unknown category {c!r}; known: {sorted(names)[:20]}")
+                out.append(names[c])
+            else:
+                out.append(int(c))
+        return out
+
+    def _allowed(self, allow_list: Collection[int]) -> ItemIndex:
+        """An exact index over the allow-listed items (searching it beats over-fetching)."""
+        ids = np.asarray([i for i in allow_list if i in self.index], dtype=np.int64)
+        sub = ExactIndex(self.index.dim)
+        if len(ids):
+            sub.add(ids, self.index.vectors(ids))
+        return sub
+
+    def _similarity_vectors(self, items: np.ndarray, source: ItemIndex) -> np.ndarray:
+        content = self.metadata.content
+        if content is None:
+            return source.vectors(items) if len(items) else np.zeros((0, source.dim))
+        inside = items < len(content)
+        out = np.zeros((len(items), content.shape[1]), dtype=np.float64)
+        out[inside] = content[items[inside]]
+        return out
+
+    def _explain(
+        self, picked: Candidates, interests: UserInterests, w: np.ndarray, hist: np.ndarray
+    ) -> list[dict[str, Any]]:
+        used = sorted(set(picked.interests.tolist()))
+        labels: dict[int, dict[str, Any]] = {}
+        meta = self.metadata
+        if meta.categories is not None and used:
+            vecs = np.asarray(interests.vectors, dtype=np.float32)[used]
+            found = interest_labels(
+                self.index,
+                vecs,
+                meta.categories,
+                meta.category_names,
+                n_items=self.label_items,
+                top=self.label_top,
+            )
+            labels = dict(zip(used, found, strict=True))
+        att = interests.attention
+        events = {i: top_events(None if att is None else att[i], hist, self.n_events) for i in used}
+        empty: dict[str, Any] = {"label": None, "categories": []}
+        return [
+            {
+                "interest": i,
+                "interest_weight": round(float(w[i]), 4),
+                **labels.get(i, empty),
+                "events": events[i],
+            }
+            for i in picked.interests.tolist()
+        ]

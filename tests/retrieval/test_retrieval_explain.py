@@ -1,0 +1,135 @@
+"""Explanations and the full per-user pipeline on a tiny planted catalogue."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from prismrec.retrieval import (
+    ExactIndex,
+    ItemMetadata,
+    Request,
+    Retriever,
+    UserInterests,
+    label_from_items,
+    top_events,
+)
+
+E = np.eye(4, dtype=np.float32)
+NAMES = ["Comedy", "Drama", "Horror"]
+
+
+def _catalogue() -> tuple[np.ndarray, np.ndarray]:
+    """(26, 4) item table and (26, 1) categories: 1..10 comedy (e0), 11..20 drama (e1),
+    21..25 horror along e0 with lower scores; row 0 is padding."""
+    table = np.zeros((26, 4), np.float32)
+    ramp = np.linspace(2.0, 1.0, 10)[:, None]
+    table[1:11] = ramp * E[0] + 0.1 * E[2]
+    table[11:21] = ramp * E[1] + 0.1 * E[3]
+    table[21:26] = np.linspace(0.9, 0.5, 5)[:, None] * E[0]
+    cats = np.zeros((26, 1), np.int64)
+    cats[1:11], cats[11:21], cats[21:26] = 1, 2, 3
+    return table, cats
+
+
+HISTORY = np.array([3, 12, 5, 14, 7])
+# a left-padded window of 6: column j + 1 is history[j]
+ATTENTION = np.array([[0, 0.1, 0, 0.6, 0, 0.3], [0, 0, 0.7, 0, 0.3, 0]])
+USER = UserInterests(E[:2].copy(), np.array([0.5, 0.5]), ATTENTION)
+
+
+def _retriever() -> Retriever:
+    table, cats = _catalogue()
+    idx = ExactIndex(4)
+    idx.add(np.arange(1, 26), table[1:])
+    content = table.copy()
+    content[21:26] = E[3] + 0.1 * E[2]  # horror reads unlike comedy in content
+    return Retriever(idx, ItemMetadata(cats, NAMES, content), label_items=10)
+
+
+def test_top_events_align_the_window_with_the_history() -> None:
+    got = top_events(ATTENTION[0], HISTORY, top=2)
+    assert got == [
+        {"item": 5, "position": 2, "events_ago": 2, "weight": 0.6},
+        {"item": 7, "position": 4, "events_ago": 0, "weight": 0.3},
+    ]
+    # a history longer than the window: only its last 6 events were read
+    long = np.arange(100, 110)
+    assert [e["item"] for e in top_events(ATTENTION[1], long)] == [106, 108]
+    assert top_events(None, HISTORY) == [] and top_events(ATTENTION[0], np.zeros(0)) == []
+
+
+def test_label_from_items_weighs_the_nearest_most() -> None:
+    _, cats = _catalogue()
+    label = label_from_items(np.array([1, 2, 21, -1]), cats, NAMES)
+    assert label["label"] == "Comedy / Horror"
+    assert [c["code"] for c in label["categories"]] == [1, 3]
+    assert sum(c["share"] for c in label["categories"]) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_explanations_name_the_interest_its_label_and_events() -> None:
+    recs = _retriever().recommend(USER, HISTORY, k=6, explain=True)
+    assert len(recs) == 6 and not {r["item"] for r in recs} & set(HISTORY.tolist())
+    for r in recs:
+        want = 0 if r["item"] <= 10 or r["item"] > 20 else 1
+        assert r["interest"] == want
+        ex = r["explanation"]
+        assert ex["interest"] == want and ex["interest_weight"] == 0.5
+        if want == 0:
+            assert ex["label"].startswith("Comedy")
+            assert [e["item"] for e in ex["events"]] == [5, 7, 3]
+        else:
+            assert ex["label"] == "Drama"
+            assert [e["item"] for e in ex["events"]] == [12, 14]
+    assert _retriever().recommend(USER, HISTORY, k=2)[0]["explanation"] is None
+
+
+def test_request_filters_are_respected() -> None:
+    r = _retriever()
+    items = [x["item"] for x in r.recommend(USER, HISTORY, k=8, exclude_categories=["Comedy"])]
+    assert items and all(i > 10 for i in items)
+    allowed = {1, 2, 3, 15, 16, 99}
+    items = [x["item"] for x in r.recommend(USER, HISTORY, k=8, allow_list=allowed)]
+    assert sorted(items) == [1, 2, 15, 16]  # 3 was seen, 99 is not indexed
+    _, cats = _catalogue()
+    items = [x["item"] for x in r.recommend(USER, HISTORY, k=8, max_per_category=2)]
+    assert np.bincount(cats[items, 0]).max() <= 2
+    with pytest.raises(ValueError, match="unknown category 'Jazz'"):
+        r.recommend(USER, HISTORY, exclude_categories=["Jazz"])
+
+
+def drama(recs: list[dict]) -> int:
+    return sum(11 <= x["item"] <= 20 for x in recs)
+
+
+def horror(recs: list[dict]) -> int:
+    return sum(x["item"] > 20 for x in recs)
+
+
+def test_steering_and_diversity_through_the_pipeline() -> None:
+    r = _retriever()
+    base = Request(k=6)
+    assert drama(r.recommend(USER, HISTORY, base)) == 3
+    assert drama(r.recommend(USER, HISTORY, base, focus=1)) >= 4
+    muted = r.recommend(USER, HISTORY, base, mute=1)
+    assert drama(muted) == 0 and {x["interest"] for x in muted} == {0}
+    # re-ranking mixes in the lower-scored horror items, unlike comedy in content
+    assert horror(muted) == 0
+    for method in ("mmr", "dpp"):
+        diverse = r.recommend(USER, HISTORY, base, mute=1, diversity=0.7, method=method)
+        assert horror(diverse) >= 1 and {x["interest"] for x in diverse} == {0}
+
+
+def test_interests_from_a_model_and_retriever_from_a_model() -> None:
+    table, cats = _catalogue()
+    out = {"vectors": E[None, :2], "weights": np.array([[0.5, 0.5]]), "attention": None}
+    user = UserInterests.from_model(out)
+    assert user.attention is None and user.vectors.shape == (2, 4)
+    model = SimpleNamespace(net=SimpleNamespace(item_table=lambda: torch.from_numpy(table)))
+    r = Retriever.from_model(model, ItemMetadata(cats, NAMES))
+    assert len(r.index) == 25 and 0 not in r.index
+    recs = r.recommend(user, HISTORY, k=4, explain=True)
+    assert len(recs) == 4 and recs[0]["explanation"]["events"] == []

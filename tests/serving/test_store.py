@@ -1,0 +1,289 @@
+"""One contract for the event stores, run over SQLite and a real Redis server."""
+
+from __future__ import annotations
+
+import socket
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from prismrec.errors import ConfigError, DataError
+from prismrec.serving.store import (
+    Event,
+    EventStore,
+    RedisStore,
+    SQLiteStore,
+    open_store,
+    parse_store_url,
+)
+
+
+def ev(user: str, item: str, ts: int | None = 100, etype: str = "click", **ctx: str) -> Event:
+    return Event(user, item, etype, ts, ctx or None)
+
+
+def items(store: EventStore, user: str, limit: int | None = None) -> list[str]:
+    return [e.item_id for e in store.history(user, limit)]
+
+
+# ----------------------------------------------------------------------------- events
+
+
+def test_append_returns_increasing_sequence_numbers_and_history_keeps_fields(
+    store: EventStore,
+) -> None:
+    s1 = store.append([ev("u1", "a", 10, "view", page="home")])
+    s2 = store.append([ev("u1", "b", 20), ev("u2", "c", 5)])
+    assert s2 > s1 > 0
+    (a, b) = store.history("u1")
+    assert (a.seq, a.item_id, a.event_type, a.timestamp, a.context) == (
+        s1,
+        "a",
+        "view",
+        10,
+        {"page": "home"},
+    )
+    assert b.context == {} and b.to_dict()["item_id"] == "b"
+    assert items(store, "u2") == ["c"]
+    assert store.history("nobody") == []
+
+
+def test_missing_timestamp_gets_server_time(store: EventStore) -> None:
+    before = int(time.time())
+    store.append([ev("u", "a", None)])
+    (e,) = store.history("u")
+    assert before <= e.timestamp <= int(time.time()) + 1
+
+
+def test_history_is_time_ordered_with_ties_in_arrival_order(store: EventStore) -> None:
+    store.append([ev("u", "late", 300), ev("u", "tie1", 200)])
+    store.append([ev("u", "early", 100)])
+    store.append([ev("u", "tie2", 200), ev("u", "tie3", 200)])
+    assert items(store, "u") == ["early", "tie1", "tie2", "tie3", "late"]
+    assert items(store, "u", 2) == ["tie3", "late"]  # the latest two, still oldest first
+    assert items(store, "u", 0) == []
+    assert items(store, "u", 99) == ["early", "tie1", "tie2", "tie3", "late"]
+
+
+def test_users_lists_each_user_once_sorted(store: EventStore) -> None:
+    assert store.users() == []
+    store.append([ev("b", "x"), ev("a", "x"), ev("b", "y")])
+    assert store.users() == ["a", "b"]
+
+
+def test_odd_user_ids_are_kept_apart(store: EventStore) -> None:
+    odd = ["u:1", "u:1:events", "ü ser/1", "u", "%2F"]
+    store.append([ev(u, f"item-{i}") for i, u in enumerate(odd)])
+    for i, u in enumerate(odd):
+        assert items(store, u) == [f"item-{i}"]
+    assert store.users() == sorted(odd)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"user_id": ""}, "user_id"),
+        ({"user_id": 7}, "user_id"),
+        ({"item_id": "x" * 300}, "item_id"),
+        ({"event_type": None}, "event_type"),
+        ({"timestamp": 1_700_000_000_000}, "timestamp"),  # milliseconds
+        ({"timestamp": -1}, "timestamp"),
+        ({"timestamp": True}, "timestamp"),
+        ({"timestamp": 1.5}, "timestamp"),
+        ({"context": {"k": 1}}, "context['k']"),
+        ({"context": ["a"]}, "context"),
+    ],
+)
+def test_bad_events_are_rejected_with_the_field_named(kwargs: dict, field: str) -> None:
+    base = {"user_id": "u", "item_id": "i", "event_type": "click", "timestamp": 1}
+    with pytest.raises(DataError, match=f"'{field}'" if "[" not in field else "context"):
+        Event(**{**base, **kwargs})
+
+
+def test_event_from_dict_checks_keys() -> None:
+    e = Event.from_dict({"user_id": "u", "item_id": "i", "event_type": "view"})
+    assert e.timestamp is None and e.context is None
+    with pytest.raises(DataError, match="unknown event field.*'rating'"):
+        Event.from_dict({"user_id": "u", "item_id": "i", "event_type": "v", "rating": 5})
+    with pytest.raises(DataError, match="missing required field.*'item_id'"):
+        Event.from_dict({"user_id": "u", "event_type": "v"})
+    with pytest.raises(DataError, match="JSON object"):
+        Event.from_dict(["u"])  # type: ignore[arg-type]
+
+
+def test_append_rejects_empty_and_foreign_input(store: EventStore) -> None:
+    with pytest.raises(DataError, match="at least one event"):
+        store.append([])
+    with pytest.raises(DataError, match="Event objects"):
+        store.append([{"user_id": "u"}])  # type: ignore[list-item]
+    with pytest.raises(DataError, match="limit"):
+        store.history("u", -1)
+
+
+# ----------------------------------------------------------------------------- versions, state
+
+
+def test_versions_bump_on_every_append_and_only_for_that_user(store: EventStore) -> None:
+    assert store.version("u1") == 0
+    s1 = store.append([ev("u1", "a")])
+    assert store.version("u1") == s1
+    s2 = store.append([ev("u2", "b")])
+    assert store.version("u1") == s1 and store.version("u2") == s2
+    s3 = store.append([ev("u1", "c", 1)])  # an older timestamp still bumps the version
+    assert store.version("u1") == s3 > s1
+    snap = store.snapshot("u1")
+    assert snap.version == s3 and [e.item_id for e in snap.events] == ["c", "a"]
+
+
+def test_state_is_valid_only_for_the_version_it_was_computed_at(store: EventStore) -> None:
+    assert store.put_state("u", b"v0", 0) is False  # no events yet: nothing to cache
+    v1 = store.append([ev("u", "a")])
+    assert store.get_state("u") is None
+    assert store.put_state("u", b"\x00vec1", v1) is True
+    assert store.get_state("u") == b"\x00vec1"
+    assert store.put_state("u", b"vec1-again", v1) is True  # recompute at the same version
+
+    v2 = store.append([ev("u", "b")])  # a new event invalidates the cache
+    assert store.get_state("u") is None
+    assert store.put_state("u", b"stale", v1) is False  # computed before the event: refused
+    assert store.get_state("u") is None
+    assert store.put_state("u", b"vec2", v2) is True
+    store.append([ev("other", "x")])  # other users' events leave it alone
+    assert store.get_state("u") == b"vec2"
+
+
+def test_delete_user_removes_events_state_and_version(store: EventStore) -> None:
+    store.append([ev("gone", "a"), ev("gone", "b"), ev("kept", "c")])
+    old = store.version("gone")
+    assert store.put_state("gone", b"vec", old)
+    assert store.put_state("kept", b"kvec", store.version("kept"))
+
+    assert store.delete_user("gone") == 2
+    assert store.history("gone") == [] and store.version("gone") == 0
+    assert store.get_state("gone") is None and store.users() == ["kept"]
+    assert store.get_state("kept") == b"kvec" and items(store, "kept") == ["c"]
+    assert store.delete_user("gone") == 0 and store.delete_user("never") == 0
+
+    store.append([ev("gone", "new")])  # versions are never reused after a delete
+    assert store.version("gone") > old
+    assert store.put_state("gone", b"pre-delete vector", old) is False
+
+
+def test_two_instances_share_events_and_invalidations(store: EventStore, store_url: str) -> None:
+    other = open_store(store_url)  # a second API replica (or process) on the same store
+    try:
+        v = store.append([ev("u", "a")])
+        assert other.version("u") == v and [e.item_id for e in other.history("u")] == ["a"]
+        assert other.put_state("u", b"vec", v)
+        assert store.get_state("u") == b"vec"
+        other.append([ev("u", "b")])
+        assert store.get_state("u") is None
+    finally:
+        other.close()
+
+
+def test_reopening_recovers_everything(store: EventStore, store_url: str) -> None:
+    seqs = [store.append([ev(f"u{i % 3}", f"i{i}", i)]) for i in range(12)]
+    store.put_state("u0", b"vec", store.version("u0"))
+    store.close()
+    again = open_store(store_url)
+    try:
+        got = sorted(e.seq for u in again.users() for e in again.history(u))
+        assert got == seqs
+        assert again.get_state("u0") == b"vec"
+    finally:
+        again.close()
+
+
+def test_concurrent_appends_from_threads_lose_nothing(store: EventStore) -> None:
+    n_threads, per_thread = 4, 15
+    acked: list[list[int]] = [[] for _ in range(n_threads)]
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(per_thread):
+                acked[t].append(store.append([ev(f"u{i % 2}", f"t{t}-{i}", i)]))
+                store.history(f"u{i % 2}", 5)  # reads interleave with the writes
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(n_threads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    all_acked = sorted(s for a in acked for s in a)
+    assert len(set(all_acked)) == n_threads * per_thread
+    stored = sorted(e.seq for u in ("u0", "u1") for e in store.history(u))
+    assert stored == all_acked
+    for u in ("u0", "u1"):
+        assert store.version(u) == max(e.seq for e in store.history(u))
+
+
+# ----------------------------------------------------------------------------- URLs
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("", "empty store URL"),
+        ("state.db", "did you mean 'sqlite:state.db'"),
+        ("mysql://host/db", "unsupported store URL"),
+        ("sqlite:", "no file path"),
+        ("redis://:6379/0", "no host"),
+        ("redis://localhost:abc/0", "bad Redis URL"),
+        ("redis://localhost:6379/zero", "not a number"),
+    ],
+)
+def test_bad_store_urls_are_config_errors(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        open_store(url)
+
+
+def test_parse_store_url_and_redacted_passwords() -> None:
+    assert parse_store_url("sqlite:/tmp/x.db") == ("sqlite", "/tmp/x.db")
+    assert parse_store_url("sqlite:///tmp/x.db") == ("sqlite", "/tmp/x.db")
+    assert parse_store_url("redis://h:1/2") == ("redis", "redis://h:1/2")
+    with pytest.raises(ConfigError) as info:
+        parse_store_url("redis://user:hunter2@h:1/zero")
+    assert "hunter2" not in str(info.value)
+
+
+def test_unreachable_redis_and_unwritable_sqlite_are_config_errors(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ConfigError, match="cannot reach Redis"):
+        open_store(f"redis://127.0.0.1:{port}/0")
+    with pytest.raises(ConfigError, match="cannot open SQLite store"):
+        open_store(f"sqlite:{tmp_path / 'missing-dir' / 'x.db'}")
+    (tmp_path / "junk.db").write_bytes(b"not a database" * 100)
+    with pytest.raises(ConfigError, match="cannot open SQLite store"):
+        open_store(f"sqlite:{tmp_path / 'junk.db'}")
+
+
+def test_sqlite_file_is_private_and_in_wal_mode(tmp_path: Path) -> None:
+    s = SQLiteStore(tmp_path / "s.db")
+    s.append([ev("u", "a")])
+    conn = s.db.conn()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert stat.S_IMODE((tmp_path / "s.db").stat().st_mode) == 0o600
+    s.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        s.history("u")
+
+
+def test_redis_ping_warns_without_fsync_always(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = RedisStore(redis_url)
+    with caplog.at_level("WARNING"):
+        s.ping()
+    s.close()
+    assert "appendfsync always" in caplog.text
