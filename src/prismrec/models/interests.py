@@ -79,22 +79,24 @@ def _squash(z: torch.Tensor) -> torch.Tensor:
 class InterestEvolution(nn.Module):
     """Fuse each long-term interest ``v_k`` with the short-term interest ``e_t`` by a gate.
 
-    ``v_k^t = g * v_k + (1 - g) * e_t`` with ``g = sigmoid(W [v_k; e_t; v_k * e_t])``; interest
+    ``v_k^t = g * v_k + (1 - g) * e_t`` with ``g = sigmoid(W_v v_k + W_e e_t)``; interest
     weights come from how well each evolved interest matches the current state.
     """
 
     def __init__(self, embedding_dim: int) -> None:
         super().__init__()
-        self.gate = nn.Linear(3 * embedding_dim, embedding_dim)
+        self.gate_v = nn.Linear(embedding_dim, embedding_dim)
+        self.gate_e = nn.Linear(embedding_dim, embedding_dim, bias=False)
         self.query = nn.Linear(embedding_dim, embedding_dim)
 
     def forward(
         self, long_term: torch.Tensor, short: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """long_term (B, T, K, D), short (B, T, D) -> evolved (B, T, K, D), weights (B, T, K)."""
-        e = short[:, :, None, :].expand_as(long_term)  # (B, T, K, D)
-        g = torch.sigmoid(self.gate(torch.cat([long_term, e, long_term * e], dim=-1)))
-        evolved = g * long_term + (1 - g) * e
+        e = short[:, :, None, :]  # (B, T, 1, D)
+        # the e_t term is computed once per position, not once per interest
+        g = torch.sigmoid(self.gate_v(long_term) + self.gate_e(e))  # (B, T, K, D)
+        evolved = e + g * (long_term - e)
         q = self.query(short)[:, :, None, :]  # (B, T, 1, D)
         w = torch.softmax((evolved * q).sum(-1) / evolved.shape[-1] ** 0.5, dim=-1)
         return evolved, w

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import faiss
@@ -137,6 +138,17 @@ class FaissIndex(ItemIndex):
                     extra = max(extra, int((rows >= 0).sum()))
             found = self._backend.search(q, min(k + extra, n))
             return _rescore(found, q, self._store, exclude, k)
+
+    def set_search_params(self, ef_search: int | None = None, nprobe: int | None = None) -> None:
+        """Change the HNSW beam width or the IVF lists probed, for all later searches."""
+        with self._lock.write():
+            if ef_search:
+                self.settings = replace(self.settings, ef_search=ef_search)
+            if nprobe:
+                self.settings = replace(self.settings, nprobe=nprobe)
+                if hasattr(self._backend, "nprobe"):
+                    self._backend.nprobe = nprobe
+            self._backend.settings = self.settings
 
     # ----- rebuilds ---------------------------------------------------------------------------
     @property
