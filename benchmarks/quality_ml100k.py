@@ -38,12 +38,12 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "itemknn": ("itemknn", {}),
     "bpr": ("bpr", {}),
     "sasrec": ("sasrec", {}),
-    "prism-id-k1": ("prism", {"n_interests": 1, "use_content": False, "use_context": False,
-                              "use_event_types": False, "use_user_features": False}),
+    # sasrec is the ID-only, K=1 rung; each next rung adds one part
     "prism+content": ("prism", {"n_interests": 1, "use_context": False, "use_event_types": False,
-                                "use_user_features": False}),
+                                "use_user_features": False, "cooc_weight": 0.0}),
     "prism+multi-interest": ("prism", {"use_context": False, "use_event_types": False,
-                                       "use_user_features": False}),
+                                       "use_user_features": False, "cooc_weight": 0.0}),
+    "prism+context": ("prism", {"cooc_weight": 0.0}),
     "prism": ("prism", {}),
 }
 

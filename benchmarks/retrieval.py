@@ -153,7 +153,7 @@ def main() -> None:
     ap.add_argument("--ef-construction", type=int, default=80)
     ap.add_argument("--build-threads", type=int, default=2)
     args = ap.parse_args()
-    console = Console()
+    console = Console(width=120)
     load_before = list(np.round(np.array(__import__("os").getloadavg()), 2))
     rows: list[dict[str, Any]] = []
     for n in args.sizes:

@@ -107,8 +107,8 @@ class ModelConfig(_Section):
     max_seq_len: int | None = Field(None, ge=1, description="None: the dataset's max_seq_len")
     n_interests: int = Field(4, ge=1)
     extractor: Literal["sa", "dr"] = "sa"
-    readout: Literal["mixture", "hard", "soft"] = Field(
-        "mixture",
+    readout: Literal["hard", "soft", "mixture"] = Field(
+        "hard",
         description="training readout: mixture of per-interest softmaxes weighted by the "
         "interest weights (also used to score), the closest interest (hard, ComiRec) or "
         "label-aware attention (soft, MIND)",

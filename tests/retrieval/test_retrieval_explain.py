@@ -133,3 +133,10 @@ def test_interests_from_a_model_and_retriever_from_a_model() -> None:
     assert len(r.index) == 25 and 0 not in r.index
     recs = r.recommend(user, HISTORY, k=4, explain=True)
     assert len(recs) == 4 and recs[0]["explanation"]["events"] == []
+
+
+def test_search_goes_deeper_when_filters_empty_the_first_candidates() -> None:
+    r = _retriever()
+    r.candidates_per_interest = 1  # first round: 6 items per interest, all comedy for interest 0
+    recs = r.recommend(USER, HISTORY, k=2, mute=1, exclude_categories=["Comedy"])
+    assert [x["item"] for x in recs] == [21, 22]

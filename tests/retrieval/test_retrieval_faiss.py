@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from prismrec.retrieval import ExactIndex, FaissIndex, IndexSettings, _backends, make_index
 
@@ -41,7 +42,8 @@ def ml_vectors(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, np
     m = sp.csr_matrix((np.ones(len(items)), (items, users)), (ds.n_items, users.max() + 1))
     m.data[:] = 1.0  # repeated events count once
     gram = (m.T @ m).toarray()  # (users, users): SVD through the small side
-    values, vecs = np.linalg.eigh(gram)
+    with threadpool_limits(1, user_api="blas"):  # threaded BLAS crawls on a busy machine
+        values, vecs = np.linalg.eigh(gram)
     top = np.argsort(-values)[:64]
     item_vecs = np.asarray(m @ vecs[:, top], dtype=np.float32)  # U * S
     return item_vecs, vecs[:, top].astype(np.float32)
@@ -52,7 +54,10 @@ def test_recall_on_clustered_vectors(kind: str) -> None:
     items, queries = clustered(20_000, 64, seed=3)
     ids = np.arange(1, len(items) + 1)
     truth, _ = make_index(items, ids, "exact").search(queries, 10)
-    found, scores = make_index(items, ids, kind).search(queries, 10)  # type: ignore[arg-type]
+    index = make_index(items, ids, kind)  # type: ignore[arg-type]
+    assert isinstance(index, FaissIndex)
+    assert index.settings.transform == "ip"  # isotropic clusters: inner product as is wins
+    found, scores = index.search(queries, 10)
     assert recall_at(found, truth) >= RECALL
     # scores are exact inner products of the ids returned
     np.testing.assert_allclose(
@@ -65,8 +70,17 @@ def test_recall_on_real_item_vectors(kind: str, ml_vectors: tuple[np.ndarray, np
     items, users = ml_vectors
     ids = np.arange(1, len(items) + 1)
     truth, _ = make_index(items, ids, "exact").search(users, 10)
-    found, _ = make_index(items, ids, kind).search(users, 10)  # type: ignore[arg-type]
+    index = make_index(items, ids, kind)  # type: ignore[arg-type]
+    assert isinstance(index, FaissIndex)
+    assert index.settings.transform == "l2"  # many short vectors: the L2 transform wins
+    found, _ = index.search(users, 10)
     assert recall_at(found, truth) >= RECALL
+    for space in ("ip", "l2"):  # both spaces stay exact in what they return
+        fixed = make_index(items, ids, kind, IndexSettings(transform=space))  # type: ignore[arg-type]
+        got, scores = fixed.search(users[:20], 10)
+        np.testing.assert_allclose(
+            scores, np.einsum("qd,qkd->qk", users[:20], items[got - 1]), rtol=1e-4, atol=1e-4
+        )
 
 
 def _small(n: int = 2000, d: int = 16, **kw: object) -> tuple[FaissIndex, np.ndarray, np.ndarray]:

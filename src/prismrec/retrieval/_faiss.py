@@ -26,11 +26,12 @@ import faiss
 import numpy as np
 
 from prismrec.errors import ConfigError
-from prismrec.retrieval._backends import BACKENDS, Backend, RWLock
+from prismrec.retrieval._backends import BACKENDS, Backend, RWLock, choose_transform
 from prismrec.retrieval._store import (
     Exclude,
     IndexSettings,
     VectorStore,
+    blas_threads,
     check_items,
     check_queries,
     empty_result,
@@ -44,6 +45,7 @@ __all__ = ["FaissIndex"]
 
 log = logging.getLogger(__name__)
 KINDS = ("flat", "hnsw", "ivf")
+CALIBRATE_FROM = 1000  # items before transform="auto" is settled (plain "ip" until then)
 
 
 class FaissIndex(ItemIndex):
@@ -92,6 +94,7 @@ class FaissIndex(ItemIndex):
             self._store.append(id_arr, vec)
             self._backend.add(id_arr, vec)
             self._touch(id_arr)
+            self._settle_transform()
         self._maybe_rebuild()
 
     def update(self, ids: np.ndarray, vectors: np.ndarray) -> None:
@@ -100,6 +103,7 @@ class FaissIndex(ItemIndex):
             self._store.upsert(id_arr, vec)
             self._backend.upsert(id_arr, vec)
             self._touch(id_arr)
+            self._settle_transform()
         self._maybe_rebuild()
 
     def remove(self, ids: np.ndarray) -> int:
@@ -109,6 +113,21 @@ class FaissIndex(ItemIndex):
             self._touch(gone)
         self._maybe_rebuild()
         return len(gone)
+
+    def _settle_transform(self) -> None:
+        """Resolve ``transform="auto"`` once enough items are in (caller holds the write lock)."""
+        s = self.settings
+        if s.transform != "auto" or self.kind == "flat" or self.rebuilding:
+            return
+        if len(self._store) < CALIBRATE_FROM:
+            return
+        space = choose_transform(self.kind, s, self._store.matrix)
+        self.settings = replace(s, transform=space)
+        self._backend.settings = self.settings
+        if space == "l2":  # the structure so far searched inner products: build it again
+            fresh = BACKENDS[self.kind](self.dim, self.settings)
+            fresh.add(self._store.ids.copy(), self._store.matrix.copy())
+            self._backend = fresh
 
     def _touch(self, ids: np.ndarray) -> None:
         if self._pending is not None:
@@ -136,8 +155,9 @@ class FaissIndex(ItemIndex):
                 if ex:
                     rows = self._store.rows(np.fromiter(ex, np.int64, count=len(ex)))
                     extra = max(extra, int((rows >= 0).sum()))
-            found = self._backend.search(q, min(k + extra, n))
-            return _rescore(found, q, self._store, exclude, k)
+            with blas_threads(self.settings.threads):
+                found = self._backend.search(q, min(k + extra, n))
+                return _rescore(found, q, self._store, exclude, k)
 
     def set_search_params(self, ef_search: int | None = None, nprobe: int | None = None) -> None:
         """Change the HNSW beam width or the IVF lists probed, for all later searches."""

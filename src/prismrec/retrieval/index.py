@@ -26,6 +26,7 @@ from prismrec.retrieval._store import (
     IndexKind,
     IndexSettings,
     VectorStore,
+    blas_threads,
     check_items,
     check_queries,
     empty_result,
@@ -161,6 +162,19 @@ class ExactIndex(ItemIndex):
         if n == 0 or k == 0:
             return out_ids, out_scores
         step = max(1, _CHUNK_ELEMENTS // n)
+        with blas_threads(self.settings.threads):
+            self._search_blocks(q, k, exclude, step, out_ids, out_scores)
+        return out_ids, out_scores
+
+    def _search_blocks(
+        self,
+        q: np.ndarray,
+        k: int,
+        exclude: Exclude,
+        step: int,
+        out_ids: np.ndarray,
+        out_scores: np.ndarray,
+    ) -> None:
         for s in range(0, len(q), step):
             scores = q[s : s + step] @ self._store.matrix.T  # (Qc, n)
             if exclude is not None:
@@ -171,7 +185,6 @@ class ExactIndex(ItemIndex):
             ids, top = _topk(scores, self._store.ids, k)
             out_ids[s : s + step, : ids.shape[1]] = ids
             out_scores[s : s + step, : top.shape[1]] = top
-        return out_ids, out_scores
 
     def save(self, path: str | Path) -> Path:
         out = write_meta(path, "ExactIndex", self.kind, self.settings, self.dim)

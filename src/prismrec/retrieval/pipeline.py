@@ -170,17 +170,7 @@ class Retriever:
         hist = np.asarray(history, dtype=np.int64).reshape(-1)
         seen = set(hist.tolist()) if req.filter_seen else set()
         source = self.index if req.allow_list is None else self._allowed(req.allow_list)
-        depth = max(self.candidates_per_interest, 3 * req.k)
-        cands = gather(source, vecs, depth, seen, as_indices(req.mute, len(vecs), "mute"), w)
-        keep = filter_candidates(
-            cands.items,
-            item_categories=self.metadata.categories,
-            seen=seen,
-            excluded_categories=self._codes(req.exclude_categories),
-            allow_list=req.allow_list,
-            max_per_category=req.max_per_category,
-        )
-        cands = cands.take(np.flatnonzero(keep))
+        cands = self._candidates(source, vecs, w, seen, req)
         quotas = quota_counts(w, req.k, cands.per_interest())
         order = rerank(
             req.method,
@@ -202,6 +192,32 @@ class Retriever:
             }
             for i in range(len(picked))
         ]
+
+    def _candidates(
+        self,
+        source: ItemIndex,
+        vecs: np.ndarray,
+        w: np.ndarray,
+        seen: set[int],
+        req: Request,
+    ) -> Candidates:
+        """Filtered candidates; searches deeper (x4 per round) while fewer than ``k`` remain."""
+        depth = max(self.candidates_per_interest, 3 * req.k)
+        muted = as_indices(req.mute, len(vecs), "mute")
+        excluded = self._codes(req.exclude_categories)
+        while True:
+            cands = gather(source, vecs, depth, seen, muted, w)
+            keep = filter_candidates(
+                cands.items,
+                item_categories=self.metadata.categories,
+                seen=seen,
+                excluded_categories=excluded,
+                allow_list=req.allow_list,
+                max_per_category=req.max_per_category,
+            )
+            if keep.sum() >= req.k or depth >= len(source):
+                return cands.take(np.flatnonzero(keep))
+            depth *= 4
 
     def _codes(self, categories: Collection[int | str]) -> list[int]:
         """Category codes from codes or names; an unknown name is a ``ValueError``."""

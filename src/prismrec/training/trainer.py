@@ -178,9 +178,10 @@ class Trainer:
         while self.epoch < self.cfg.epochs and self.bad_epochs < self.cfg.patience:
             t0 = time.perf_counter()
             row = {"epoch": float(self.epoch + 1), **self.train_epoch()}
-            self._elapsed += time.perf_counter() - t0
             if self.validate is not None and (self.epoch + 1) % self.cfg.eval_every == 0:
                 score, metrics = self._validate()
+                # wall time includes validation, as RecBole's time to best does
+                self._elapsed += time.perf_counter() - t0
                 row.update({f"valid_{k}": v for k, v in metrics.items()})
                 if score > self.best_score:
                     self.best_score, self.bad_epochs = score, 0
@@ -188,6 +189,8 @@ class Trainer:
                     self.seconds_to_best = self._elapsed
                 else:
                     self.bad_epochs += 1
+            else:
+                self._elapsed += time.perf_counter() - t0
             row["seconds"] = self._elapsed
             self.history.append(row)
             self._log(row)
