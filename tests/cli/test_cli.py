@@ -140,3 +140,24 @@ def test_console_script_help_is_fast_and_errors_have_no_traceback(tmp_path: Path
     code = "import sys, prismrec.cli.main; print('torch' in sys.modules, 'polars' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout.split() == ["False", "False"]  # --help does not pay for heavy imports
+
+
+def test_train_prism_default_with_resume_and_restart(tiny_csv: Path, tmp_path: Path) -> None:
+    data, model = tmp_path / "data", tmp_path / "model"
+    assert run("data", "prepare", tiny_csv, "--out", data).exit_code == 0
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[model]\nembedding_dim = 8\nn_layers = 1\nn_heads = 1\nn_interests = 2\n"
+                   "[train]\nbatch_size = 2\n")
+    r = run("train", "--data", data, "--config", cfg, "--epochs", "2", "--out", model)
+    assert r.exit_code == 0, r.output
+    meta = json.loads((model / "model.json").read_text())
+    assert meta["name"] == "prism" and len(meta["history"]) == 2
+    assert (model / "checkpoint" / "last.pt").is_file()
+    # the same command again resumes from the checkpoint: nothing left to train
+    r = run("train", "--data", data, "--config", cfg, "--epochs", "2", "--out", model)
+    assert r.exit_code == 0 and len(json.loads((model / "model.json").read_text())["history"]) == 2
+    r = run("train", "--data", data, "--config", cfg, "--epochs", "1", "--restart", "--out", model)
+    assert r.exit_code == 0 and len(json.loads((model / "model.json").read_text())["history"]) == 1
+    out = tmp_path / "r.jsonl"
+    r = run("recommend", "--model", model, "--data", data, "-k", "2", "--out", out)
+    assert r.exit_code == 0 and len(out.read_text().splitlines()) == 3
