@@ -120,27 +120,41 @@ def run_size(n: int, args: argparse.Namespace, console: Console) -> list[dict[st
     ]
     for kind, settings, knob, values in plans:
         gc.collect()
-        t0 = time.perf_counter()
-        index = make_index(items, ids, kind, settings)  # type: ignore[arg-type]
-        build = time.perf_counter() - t0
-        assert isinstance(index, FaissIndex)
-        faiss.omp_set_num_threads(1)  # search on one thread, as served
-        value, rec, curve = tune(index, knob, values, queries, truth, args.target)
-        lat = latency(index, queries[: args.latency_queries])
-        rows.append(
-            {
-                "n": n,
-                "index": kind,
-                "build_s": build,
-                "param": f"{knob}={value}",
-                "recall@10": rec,
-                "recall_curve": curve,
-                **lat,
-            }
+        rows.append(faiss_row(kind, settings, (knob, values), items, queries, truth, args))
+        r = rows[-1]
+        console.print(
+            f"[{n}] {kind} built in {r['build_s']:.1f}s, {r['param']} recall {r['recall@10']:.3f}"
         )
-        console.print(f"[{n}] {kind} built in {build:.1f}s, {knob}={value} recall {rec:.3f}")
-        del index
     return rows
+
+
+def faiss_row(
+    kind: str,
+    settings: IndexSettings,
+    knob: tuple[str, tuple[int, ...]],
+    items: np.ndarray,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Build one FAISS index, tune its search knob to the target recall, time it."""
+    t0 = time.perf_counter()
+    ids = np.arange(1, len(items) + 1, dtype=np.int64)
+    index = make_index(items, ids, kind, settings)  # type: ignore[arg-type]
+    build = time.perf_counter() - t0
+    assert isinstance(index, FaissIndex)
+    faiss.omp_set_num_threads(1)  # search on one thread, as served
+    value, rec, curve = tune(index, knob[0], knob[1], queries, truth, args.target)
+    return {
+        "n": len(items),
+        "index": kind,
+        "transform": index.settings.transform,
+        "build_s": build,
+        "param": f"{knob[0]}={value}",
+        "recall@10": rec,
+        "recall_curve": curve,
+        **latency(index, queries[: args.latency_queries]),
+    }
 
 
 def main() -> None:
@@ -159,12 +173,14 @@ def main() -> None:
     for n in args.sizes:
         rows.extend(run_size(n, args, console))
     t = Table(title=f"inner-product top-{K}, D={D}, single queries on one thread")
-    for c in ("items", "index", "build s", "setting", "recall@10", "p50 ms", "p99 ms", "q/s"):
+    cols = ("items", "index", "space", "build s", "setting", "recall@10", "p50 ms", "p99 ms", "q/s")
+    for c in cols:
         t.add_column(c, justify="right")
     for r in rows:
         t.add_row(
             f"{r['n']:,}",
             r["index"],
+            r.get("transform", "-"),
             f"{r['build_s']:.1f}",
             r["param"],
             f"{r['recall@10']:.3f}",

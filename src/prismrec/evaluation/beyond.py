@@ -316,6 +316,11 @@ def pick_category_field(fields: ItemFields, columns: Sequence[str]) -> tuple[str
         for f, m in known:
             if f == name:
                 return f, m
+    # then a column whose name says it (RecBole's ml-100k calls its genres "class")
+    for hint in ("categor", "genre", "class", "topic"):
+        for f, m in known:
+            if hint in f.lower():
+                return f, m
     return known[0] if known else None
 
 
