@@ -20,6 +20,8 @@ install: $(BIN)/prismrec
 demo: $(BIN)/prismrec
 	$(BIN)/prismrec data check bundled:ml-latest-small
 	$(BIN)/prismrec data prepare bundled:ml-latest-small --out $(OUT)/data
+	$(BIN)/prismrec content encode --data $(OUT)/data
+	$(BIN)/prismrec content similar --data $(OUT)/data --item 1 -k 5
 	$(BIN)/prismrec train --data $(OUT)/data --model pop --out $(OUT)/pop
 	$(BIN)/prismrec train --data $(OUT)/data --model itemknn --out $(OUT)/itemknn
 	$(BIN)/prismrec evaluate --model $(OUT)/pop --data $(OUT)/data --split test --report $(OUT)/report-pop
