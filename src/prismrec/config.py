@@ -14,6 +14,7 @@ import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from prismrec._content_config import ContentConfig
+from prismrec._content_config import _format as _format_validation
 from prismrec.errors import ConfigError
 
 __all__ = [
@@ -177,14 +178,6 @@ class PrismConfig(_Section):
         except ValidationError as exc:
             raise ConfigError(_format_validation(exc, section)) from None
         return self.model_copy(update={section: new_section})
-
-
-def _format_validation(exc: ValidationError, where: str) -> str:
-    lines = [f"invalid configuration in {where}:"]
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})")
-    return "\n".join(lines)
 
 
 def load_config(path: str | Path | None) -> PrismConfig:
