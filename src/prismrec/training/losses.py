@@ -4,6 +4,10 @@
 - ``sampled``: sampled softmax with in-batch + uniform negatives and logQ correction.
 - ``bce``: the sigmoid objective ``log sigma(<h, v+>) + sum log sigma(-<h, v->)`` with uniform
   negatives.
+
+``candidates`` (N+1,) bool limits the items a loss may use as negatives to those known at
+training time: an item that only arrives later (a cold item) must not be taught to lose, so its
+content-only vector stays comparable with the warm items'.
 """
 
 from __future__ import annotations
@@ -14,10 +18,31 @@ import torch.nn.functional as F
 __all__ = ["bce_loss", "full_ce_loss", "next_item_loss", "sampled_softmax_loss"]
 
 
-def full_ce_loss(user: torch.Tensor, items: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _draw(
+    n_items: int,
+    shape: tuple[int, ...],
+    candidates: torch.Tensor | None,
+    generator: torch.Generator | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """Uniform negatives over 1..N, or over the candidate items only."""
+    if candidates is None:
+        return torch.randint(1, n_items + 1, shape, generator=generator, device=device)
+    pool = torch.nonzero(candidates, as_tuple=False).flatten()
+    return pool[torch.randint(0, len(pool), shape, generator=generator, device=device)]
+
+
+def full_ce_loss(
+    user: torch.Tensor,
+    items: torch.Tensor,
+    target: torch.Tensor,
+    candidates: torch.Tensor | None = None,
+) -> torch.Tensor:
     """user (M, D), items (N+1, D), target (M,) in 1..N."""
     logits = user @ items.T  # (M, N+1)
     logits[:, 0] = float("-inf")
+    if candidates is not None:
+        logits = logits.masked_fill(~candidates, float("-inf"))
     return F.cross_entropy(logits, target)
 
 
@@ -28,17 +53,19 @@ def sampled_softmax_loss(
     n_negatives: int,
     item_freq: torch.Tensor,
     generator: torch.Generator | None = None,
+    candidates: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """In-batch + uniform negatives, each logit corrected by ``-log Q`` (its sampling rate).
 
     ``item_freq`` (N+1,) is each item's share of training targets (in-batch sampling rate per
-    draw); uniform draws pick each of the N items with probability ``1/N``.
+    draw); uniform draws pick each of the n candidate items with probability ``1/n``.
     """
     M, n = target.shape[0], items.shape[0] - 1
-    neg = torch.randint(1, n + 1, (n_negatives,), generator=generator, device=target.device)
+    neg = _draw(n, (n_negatives,), candidates, generator, target.device)
+    n_pool = int(candidates.sum()) if candidates is not None else n
     cand = torch.cat([target, neg])  # (M + S,)
     logits = user @ items[cand].T  # (M, M + S)
-    q = M * item_freq[cand] + n_negatives / n  # expected draws of each candidate
+    q = M * item_freq[cand] + n_negatives / n_pool  # expected draws of each candidate
     logits = logits - torch.log(q.clamp_min(1e-12))[None]
     # a candidate equal to the row's own target is only the positive on the diagonal
     hit = cand[None, :] == target[:, None]
@@ -53,11 +80,12 @@ def bce_loss(
     target: torch.Tensor,
     n_negatives: int,
     generator: torch.Generator | None = None,
+    candidates: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Binary cross-entropy with one positive and ``n_negatives`` uniform negatives per row."""
     M, n = target.shape[0], items.shape[0] - 1
     pos = (user * items[target]).sum(-1)  # (M,)
-    neg_idx = torch.randint(1, n + 1, (M, n_negatives), generator=generator, device=target.device)
+    neg_idx = _draw(n, (M, n_negatives), candidates, generator, target.device)
     neg = torch.einsum("md,mnd->mn", user, items[neg_idx])  # (M, S)
     neg = neg.masked_fill(neg_idx == target[:, None], float("-inf"))
     return -(F.logsigmoid(pos).mean() + F.logsigmoid(-neg).sum(-1).mean())
@@ -71,14 +99,16 @@ def next_item_loss(
     n_negatives: int = 256,
     item_freq: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    candidates: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Dispatch on ``kind`` (``ce`` | ``sampled`` | ``bce``)."""
     if kind == "ce":
-        return full_ce_loss(user, items, target)
+        return full_ce_loss(user, items, target, candidates)
     if kind == "sampled":
         if item_freq is None:
             raise ValueError("sampled softmax needs item_freq")
-        return sampled_softmax_loss(user, items, target, n_negatives, item_freq, generator)
+        return sampled_softmax_loss(user, items, target, n_negatives, item_freq, generator,
+                                    candidates)
     if kind == "bce":
-        return bce_loss(user, items, target, n_negatives, generator)
+        return bce_loss(user, items, target, n_negatives, generator, candidates)
     raise ValueError(f"unknown loss {kind!r}; expected ce, sampled or bce")

@@ -46,6 +46,8 @@ class _TrainStep(nn.Module):
         self.net, self.cfg, self.read, self.columns = net, cfg, read, columns
         self.user_attrs = user_attrs
         self.register_buffer("item_freq", item_freq)
+        # only items seen in training compete in the softmax; later (cold) items stay neutral
+        self.register_buffer("candidates", item_freq > 0)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         feats = {c: batch[c] for c in self.columns}
@@ -56,7 +58,7 @@ class _TrainStep(nn.Module):
         target = batch["target"][mask]  # (M,)
         items = out["items"]
         if self.read == "mixture" and interests.shape[1] > 1 and self.cfg.loss == "ce":
-            logp = mixture_log_probs(interests, out["weights"][mask], items)  # (M, N+1)
+            logp = mixture_log_probs(interests, out["weights"][mask], items, self.candidates)
             loss = F.nll_loss(logp, target)
         else:
             read = "hard" if self.read == "mixture" else self.read
@@ -66,7 +68,8 @@ class _TrainStep(nn.Module):
                 else readout(interests, items[target], read)
             )
             loss = next_item_loss(
-                self.cfg.loss, user, items, target, self.cfg.n_negatives, self.item_freq
+                self.cfg.loss, user, items, target, self.cfg.n_negatives, self.item_freq,
+                candidates=self.candidates,
             )
         stats = {"loss": float(loss.detach())}
         ev_logits = self.net.next_event_logits(out["states"][mask])
@@ -78,12 +81,17 @@ class _TrainStep(nn.Module):
 
 
 def mixture_log_probs(
-    interests: torch.Tensor, weights: torch.Tensor, items: torch.Tensor
+    interests: torch.Tensor,
+    weights: torch.Tensor,
+    items: torch.Tensor,
+    candidates: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """log sum_k w_k softmax(<v_k, items>): (M, K, D), (M, K), (N+1, D) -> (M, N+1)."""
     logits = torch.einsum("mkd,nd->mkn", interests, items)
     pad = torch.zeros(items.shape[0], dtype=torch.bool, device=items.device)
     pad[0] = True
+    if candidates is not None:
+        pad = pad | ~candidates
     logits = logits.masked_fill(pad, -1e9)  # finite: -inf in every mixture term gives NaN grads
     logp = torch.log_softmax(logits, dim=-1) + torch.log(weights.clamp_min(1e-9))[:, :, None]
     return torch.logsumexp(logp, dim=1)
