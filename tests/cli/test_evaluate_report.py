@@ -75,7 +75,7 @@ def test_report_directory_and_flat_keys(setup: dict[str, Path]) -> None:
     assert payload == json.loads((rep / "metrics.json").read_text())
     html = (rep / "report.html").read_text()
     pngs = {p.name for p in rep.glob("*.png")}
-    assert {"metrics.png", "item_map.png"} <= pngs
+    assert {"metrics.png", "item_map.png", "tradeoff.png"} <= pngs  # MMR strength curve
     assert set(re.findall(r"href='([^']+\.png)'", html)) == pngs
     assert "no re-ranker" in html
     run = json.loads((rep / "run.json").read_text())

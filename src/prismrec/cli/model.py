@@ -314,9 +314,45 @@ def _write_eval_report(
         history=getattr(rec, "history", None),
         baselines=runs,
         item_map=_item_map(rec, ds, cases, catalog, res.topk),
+        curve=_diversity_curve(rec, cases, catalog, bool(res.protocol.get("seen_items_masked"))),
         seed=seed,
     )
     return dict(json.loads((out / "metrics.json").read_text()))
+
+
+def _diversity_curve(rec: Any, cases: Any, catalog: Any, filter_seen: bool) -> Any:
+    """(strength, NDCG@10, ILD@10) as MMR re-ranks each user's top-100 with growing strength."""
+    import numpy as np
+
+    from prismrec.evaluation.beyond import intra_list_diversity
+    from prismrec.evaluation.metrics import accuracy_metrics, hit_matrix
+    from prismrec.evaluation.protocol import rank_cases
+    from prismrec.retrieval.rerank import mmr
+
+    vectors = catalog.vectors
+    if vectors is None and catalog.categories is not None:
+        bags = catalog.categories  # (N+1, L) codes, 0 = none: one multi-hot row per item
+        vectors = np.zeros((bags.shape[0], len(catalog.category_names) + 1), dtype=np.float32)
+        rows = np.repeat(np.arange(bags.shape[0]), bags.shape[1])
+        vectors[rows, bags.ravel()] = 1.0
+        vectors[:, 0] = 0.0
+    if vectors is None:
+        return None
+    ids, scores = rank_cases(rec, cases, 100, filter_seen)
+    n_t = np.fromiter((len(t) for t in cases.targets), dtype=np.int64, count=len(cases.targets))
+    curve = []
+    for d in (0.0, 0.25, 0.5, 0.75, 1.0):
+        top = np.full((len(ids), 10), -1, dtype=np.int64)
+        for u in range(len(ids)):
+            ok = np.isfinite(scores[u])
+            cand, sc = ids[u][ok], scores[u][ok]
+            if len(cand):
+                pick = mmr(sc, vectors[cand], 10, d)
+                top[u, : len(pick)] = cand[pick]
+        ndcg = accuracy_metrics(hit_matrix(top, cases.targets), n_t, (10,), ("ndcg",))["ndcg@10"]
+        ild = intra_list_diversity(top, vectors, 10)
+        curve.append((d, float(np.mean(ndcg)), float(np.nanmean(ild))))
+    return curve
 
 
 def _item_map(rec: Any, ds: Any, cases: Any, catalog: Any, topk: Any) -> Any:
