@@ -77,7 +77,7 @@ def test_report_directory_and_flat_keys(setup: dict[str, Path]) -> None:
     pngs = {p.name for p in rep.glob("*.png")}
     assert {"metrics.png", "item_map.png", "tradeoff.png"} <= pngs  # MMR strength curve
     assert set(re.findall(r"href='([^']+\.png)'", html)) == pngs
-    assert "no re-ranker" in html
+    assert "no re-ranker" not in html and "tradeoff.png" in html
     run = json.loads((rep / "run.json").read_text())
     assert run["data"]["source_md5"] and run["data"]["split_seed"] == 42
     assert run["model"]["name"] == "itemknn" and "git_commit" in run["code"]
