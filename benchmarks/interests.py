@@ -40,8 +40,12 @@ def datasets(tmp: Path) -> list[tuple[str, PreparedDataset, Any]]:
     cfg = load_config(raw / "prismrec.toml").data
     syn = prepare(raw, tmp / "syn", "parquet", cfg)
     facets = pl.read_parquet(raw / "truth" / "facets.parquet")
-    mls = prepare("bundled:ml-latest-small", tmp / "mls", None,
-                  DataConfig(split="temporal", valid_cut=0.8, test_cut=0.9))
+    mls = prepare(
+        "bundled:ml-latest-small",
+        tmp / "mls",
+        None,
+        DataConfig(split="temporal", valid_cut=0.8, test_cut=0.9),
+    )
     return [("synthetic (planted facets)", syn, facets), ("ml-latest-small (temporal)", mls, None)]
 
 
@@ -55,8 +59,12 @@ def run(ds: PreparedDataset, facets: Any, k: int, epochs: int) -> dict[str, Any]
         users = ds.user_vocab.external(cases.users)
         interests = facet_interests(users, facets, catalog.category_names)
     res = evaluate_full(rec, cases, (10, 20), catalog=catalog, interests=interests)
-    return {"k": k, "seconds": time.perf_counter() - t0, "cooc_weight": rec.cooc_weight,
-            **{key: res.metrics.get(key) for key in KEYS}}
+    return {
+        "k": k,
+        "seconds": time.perf_counter() - t0,
+        "cooc_weight": rec.cooc_weight,
+        **{key: res.metrics.get(key) for key in KEYS},
+    }
 
 
 def main() -> None:

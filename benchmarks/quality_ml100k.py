@@ -30,7 +30,9 @@ from prismrec.data.dataset import PreparedDataset, prepare
 from prismrec.evaluation.protocol import evaluate
 from prismrec.training import registry
 
-DATA = Path(os.environ.get("PRISMREC_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = Path(
+    os.environ.get("PRISMREC_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 KEYS = ("ndcg@10", "recall@10", "mrr@10", "ndcg@20", "recall@20")
 # the ablation ladder: what each part of prism adds over ID-only SASRec
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -39,10 +41,25 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "bpr": ("bpr", {}),
     "sasrec": ("sasrec", {}),
     # sasrec is the ID-only, K=1 rung; each next rung adds one part
-    "prism+content": ("prism", {"n_interests": 1, "use_context": False, "use_event_types": False,
-                                "use_user_features": False, "cooc_weight": 0.0}),
-    "prism+multi-interest": ("prism", {"use_context": False, "use_event_types": False,
-                                       "use_user_features": False, "cooc_weight": 0.0}),
+    "prism+content": (
+        "prism",
+        {
+            "n_interests": 1,
+            "use_context": False,
+            "use_event_types": False,
+            "use_user_features": False,
+            "cooc_weight": 0.0,
+        },
+    ),
+    "prism+multi-interest": (
+        "prism",
+        {
+            "use_context": False,
+            "use_event_types": False,
+            "use_user_features": False,
+            "cooc_weight": 0.0,
+        },
+    ),
     "prism+context": ("prism", {"cooc_weight": 0.0}),
     "prism": ("prism", {}),
 }
@@ -73,11 +90,14 @@ def recbole_rows() -> list[dict[str, Any]]:
     rows = []
     for name, r in json.loads(f.read_text())["models"].items():
         test = r.get("test", {})
-        row: dict[str, Any] = {"model": f"RecBole {name}", "source": "recbole",
-                               "train_seconds": r.get("train_seconds_total"),
-                               "seconds_per_epoch": r.get("seconds_per_epoch"),
-                               "seconds_to_best": r.get("time_to_best_s"),
-                               "epochs": r.get("epochs_run")}
+        row: dict[str, Any] = {
+            "model": f"RecBole {name}",
+            "source": "recbole",
+            "train_seconds": r.get("train_seconds_total"),
+            "seconds_per_epoch": r.get("seconds_per_epoch"),
+            "seconds_to_best": r.get("time_to_best_s"),
+            "epochs": r.get("epochs_run"),
+        }
         rule = "masked" if r.get("history_masked") else "unmasked"
         row[rule] = {k: test.get(k) for k in KEYS}
         if "test_masked" in r:
@@ -107,8 +127,13 @@ def main() -> None:
         t.add_column(c, justify="right")
     for r in rows:
         vals = [_fmt((r.get(rule) or {}).get(k)) for rule in ("masked", "unmasked") for k in KEYS]
-        t.add_row(r["model"], *vals, _fmt(r.get("train_seconds")), _fmt(r.get("seconds_per_epoch")),
-                  _fmt(r.get("seconds_to_best")))
+        t.add_row(
+            r["model"],
+            *vals,
+            _fmt(r.get("train_seconds")),
+            _fmt(r.get("seconds_per_epoch")),
+            _fmt(r.get("seconds_to_best")),
+        )
     Console().print(t)
     summary = _summary(rows)
     Console().print(summary)
@@ -122,16 +147,21 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     if prism is None or not peers:
         return out
     for rule in ("masked", "unmasked"):
-        best = max((r for r in peers if r.get(rule)), key=lambda r: r[rule]["ndcg@10"] or 0,
-                   default=None)
+        best = max(
+            (r for r in peers if r.get(rule)), key=lambda r: r[rule]["ndcg@10"] or 0, default=None
+        )
         if best is not None:
             out[f"ndcg@10 ratio vs best RecBole ({rule})"] = {
-                "prism": prism[rule]["ndcg@10"], "best": best["model"],
+                "prism": prism[rule]["ndcg@10"],
+                "best": best["model"],
                 "best_ndcg@10": best[rule]["ndcg@10"],
-                "ratio": prism[rule]["ndcg@10"] / best[rule]["ndcg@10"]}
+                "ratio": prism[rule]["ndcg@10"] / best[rule]["ndcg@10"],
+            }
     sas = next((r for r in peers if r["model"] == "RecBole SASRec"), None)
     if sas and sas.get("seconds_to_best") and prism.get("seconds_to_best"):
-        out["time to best: RecBole SASRec / prism"] = sas["seconds_to_best"] / prism["seconds_to_best"]
+        out["time to best: RecBole SASRec / prism"] = (
+            sas["seconds_to_best"] / prism["seconds_to_best"]
+        )
     return out
 
 

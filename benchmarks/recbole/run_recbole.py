@@ -78,7 +78,9 @@ class _OutOfTime(Exception):
     """Raised from the per-epoch callback to stop a run that would overrun its time budget."""
 
 
-def model_config(name: str, args: argparse.Namespace, data_path: str, ckpt_dir: str) -> dict[str, Any]:
+def model_config(
+    name: str, args: argparse.Namespace, data_path: str, ckpt_dir: str
+) -> dict[str, Any]:
     cfg: dict[str, Any] = {
         "data_path": data_path,
         "checkpoint_dir": ckpt_dir,
@@ -134,7 +136,9 @@ def _raw_user_items(dataset: Any, inter_file: Path) -> dict[int, list[int]]:
     return out
 
 
-def _history_mask(user_items: dict[int, list[int]], exclude: dict[int, set[int]]) -> dict[int, np.ndarray]:
+def _history_mask(
+    user_items: dict[int, list[int]], exclude: dict[int, set[int]]
+) -> dict[int, np.ndarray]:
     """uid -> np.array of every item of the user minus the held-out items in exclude[uid]."""
     return {
         u: np.array(sorted(set(items) - exclude.get(u, set())), dtype=np.int64)
@@ -142,7 +146,9 @@ def _history_mask(user_items: dict[int, list[int]], exclude: dict[int, set[int]]
     }
 
 
-def _eval_with_mask(trainer: Any, data: Any, hist: dict[int, np.ndarray], uid_field: str) -> dict[str, float]:
+def _eval_with_mask(
+    trainer: Any, data: Any, hist: dict[int, np.ndarray], uid_field: str
+) -> dict[str, float]:
     """RecBole's own evaluate() with a history mask added to each scored batch."""
     orig = trainer._full_sort_batch_eval
 
@@ -156,7 +162,9 @@ def _eval_with_mask(trainer: Any, data: Any, hist: dict[int, np.ndarray], uid_fi
                 rows.append(np.full(len(h), r, dtype=np.int64))
                 cols.append(h)
         if rows:
-            scores[torch.from_numpy(np.concatenate(rows)), torch.from_numpy(np.concatenate(cols))] = -np.inf
+            scores[
+                torch.from_numpy(np.concatenate(rows)), torch.from_numpy(np.concatenate(cols))
+            ] = -np.inf
         # The target must stay rankable: a masked positive would mean a repeat, not a history item.
         assert torch.isfinite(scores[pos_u, pos_i]).all(), "history mask hit a positive item"
         return interaction, scores, pos_u, pos_i
@@ -180,7 +188,9 @@ def _split_items(data: Any, uid_field: str, iid_field: str) -> dict[int, int]:
     return out
 
 
-def check_split(dataset: Any, valid: dict[int, int], test: dict[int, int], split_file: Path) -> dict[str, Any]:
+def check_split(
+    dataset: Any, valid: dict[int, int], test: dict[int, int], split_file: Path
+) -> dict[str, Any]:
     """Compare RecBole's held-out items (mapped back to raw tokens) with recbole_loo_split.tsv."""
     if not split_file.exists():
         return {"checked": False, "reason": f"{split_file} not found"}
@@ -208,7 +218,9 @@ def check_split(dataset: Any, valid: dict[int, int], test: dict[int, int], split
 
 def run_model(name: str, args: argparse.Namespace, data_path: str, workdir: Path) -> dict[str, Any]:
     ckpt_dir = str(workdir / "saved")
-    cfg = Config(model=name, dataset="ml-100k", config_dict=model_config(name, args, data_path, ckpt_dir))
+    cfg = Config(
+        model=name, dataset="ml-100k", config_dict=model_config(name, args, data_path, ckpt_dir)
+    )
     init_seed(cfg["seed"], cfg["reproducibility"])
     init_logger(cfg)
     torch.set_num_threads(1)
@@ -237,10 +249,18 @@ def run_model(name: str, args: argparse.Namespace, data_path: str, workdir: Path
         user_items = _raw_user_items(dataset, Path(args.inter_file))
         n_pairs = sum(len(v) for v in user_items.values())
         n_unique = sum(len(set(v)) for v in user_items.values())
-        n_inter = n_pairs  # sequential models: inter_feat holds augmented prefixes, count the raw file
-        assert n_pairs == n_unique, "repeat consumption present: 'history minus target' is ambiguous"
-        assert all(test_items[u] in user_items[u] and valid_items[u] in user_items[u] for u in test_items)
-        hist_valid = _history_mask(user_items, {u: {valid_items[u], test_items[u]} for u in test_items})
+        n_inter = (
+            n_pairs  # sequential models: inter_feat holds augmented prefixes, count the raw file
+        )
+        assert n_pairs == n_unique, (
+            "repeat consumption present: 'history minus target' is ambiguous"
+        )
+        assert all(
+            test_items[u] in user_items[u] and valid_items[u] in user_items[u] for u in test_items
+        )
+        hist_valid = _history_mask(
+            user_items, {u: {valid_items[u], test_items[u]} for u in test_items}
+        )
         hist_test = _history_mask(user_items, {u: {test_items[u]} for u in test_items})
 
     # Per-epoch timing: wrap the trainer's own epoch functions.
@@ -249,15 +269,24 @@ def run_model(name: str, args: argparse.Namespace, data_path: str, workdir: Path
     masked_ckpt = workdir / f"{name}-best-masked.pt"
     orig_train, orig_valid = trainer._train_epoch, trainer._valid_epoch
 
-    def timed_train(train_data: Any, epoch_idx: int, loss_func: Any = None, show_progress: bool = False) -> Any:
+    def timed_train(
+        train_data: Any, epoch_idx: int, loss_func: Any = None, show_progress: bool = False
+    ) -> Any:
         t, c = time.perf_counter(), time.process_time()
         loss = orig_train(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
         dt, dc = time.perf_counter() - t, time.process_time() - c
         total = sum(loss) if isinstance(loss, tuple) else loss
         # cpu_s: this process's CPU time. On a shared machine the wall time (train_s) also holds
         # the time this niced job waited for a core; cpu_s is close to the wall time on an idle core.
-        epochs.append({"epoch": epoch_idx, "train_s": dt, "train_cpu_s": dc, "loss": float(total),
-                       "loadavg_1m": os.getloadavg()[0]})
+        epochs.append(
+            {
+                "epoch": epoch_idx,
+                "train_s": dt,
+                "train_cpu_s": dc,
+                "loss": float(total),
+                "loadavg_1m": os.getloadavg()[0],
+            }
+        )
         return loss
 
     def timed_valid(valid_data: Any, show_progress: bool = False) -> Any:
@@ -278,7 +307,11 @@ def run_model(name: str, args: argparse.Namespace, data_path: str, workdir: Path
                 torch.save(trainer.model.state_dict(), masked_ckpt)
             rec["masked_eval_s"] = time.perf_counter() - tm
         # Wall time since fit start, not counting the extra masked evaluation above.
-        rec["wall_s"] = time.perf_counter() - state["fit_start"] - sum(e.get("masked_eval_s", 0.0) for e in epochs)
+        rec["wall_s"] = (
+            time.perf_counter()
+            - state["fit_start"]
+            - sum(e.get("masked_eval_s", 0.0) for e in epochs)
+        )
         return score, result
 
     trainer._train_epoch, trainer._valid_epoch = timed_train, timed_valid
@@ -299,12 +332,16 @@ def run_model(name: str, args: argparse.Namespace, data_path: str, workdir: Path
         trainer.fit(train_data, valid_data, saved=True, show_progress=False, callback_fn=callback)
     except _OutOfTime:
         capped = True
-    fit_s = time.perf_counter() - state["fit_start"] - sum(e.get("masked_eval_s", 0.0) for e in epochs)
+    fit_s = (
+        time.perf_counter() - state["fit_start"] - sum(e.get("masked_eval_s", 0.0) for e in epochs)
+    )
 
     test_res = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
     test_res = {k: float(v) for k, v in test_res.items()}
 
-    best = max(epochs, key=lambda e: (e.get("valid_ndcg@10", -1.0), -e["epoch"])) if epochs else None
+    best = (
+        max(epochs, key=lambda e: (e.get("valid_ndcg@10", -1.0), -e["epoch"])) if epochs else None
+    )
     n_ep = len(epochs)
     train_s = [e["train_s"] for e in epochs]
     out: dict[str, Any] = {
@@ -323,16 +360,26 @@ def run_model(name: str, args: argparse.Namespace, data_path: str, workdir: Path
         "train_seconds_total_note": "wall time of trainer.fit: every epoch's training plus its validation",
         "seconds_per_epoch": float(np.mean(train_s)) if train_s else None,
         "seconds_per_epoch_with_valid": fit_s / n_ep if n_ep else None,
-        "cpu_seconds_per_epoch": float(np.mean([e["train_cpu_s"] for e in epochs])) if n_ep else None,
+        "cpu_seconds_per_epoch": float(np.mean([e["train_cpu_s"] for e in epochs]))
+        if n_ep
+        else None,
         "cpu_seconds_per_epoch_note": "process CPU time of one training epoch (1 thread): the wall time it would take on an idle core",
-        "cpu_seconds_to_best": sum(e["train_cpu_s"] + e.get("valid_s", 0.0) for e in epochs if best and e["epoch"] <= best["epoch"]),
+        "cpu_seconds_to_best": sum(
+            e["train_cpu_s"] + e.get("valid_s", 0.0)
+            for e in epochs
+            if best and e["epoch"] <= best["epoch"]
+        ),
         "mean_loadavg_1m": float(np.mean([e["loadavg_1m"] for e in epochs])) if n_ep else None,
-        "valid_seconds_per_epoch": float(np.mean([e.get("valid_s", 0.0) for e in epochs])) if n_ep else None,
+        "valid_seconds_per_epoch": float(np.mean([e.get("valid_s", 0.0) for e in epochs]))
+        if n_ep
+        else None,
         "epochs_run": n_ep,
         "best_epoch": best["epoch"] if best else None,
         "time_to_best_s": best.get("wall_s") if best else None,
         "time_to_best_note": "wall time from fit start to the end of the best epoch's validation",
-        "train_seconds_to_best": sum(e["train_s"] for e in epochs if best and e["epoch"] <= best["epoch"]),
+        "train_seconds_to_best": sum(
+            e["train_s"] for e in epochs if best and e["epoch"] <= best["epoch"]
+        ),
         "capped_by_time_budget": capped,
         "converged": (not capped) and n_ep < cfg["epochs"] if name != "Pop" else True,
         "train_batch_size": cfg["train_batch_size"],
@@ -393,7 +440,9 @@ def merge_write(path: Path, results: dict[str, dict[str, Any]], meta: dict[str, 
         _merge_write_locked(path, results, meta)
 
 
-def _merge_write_locked(path: Path, results: dict[str, dict[str, Any]], meta: dict[str, Any]) -> None:
+def _merge_write_locked(
+    path: Path, results: dict[str, dict[str, Any]], meta: dict[str, Any]
+) -> None:
     doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     doc.setdefault("models", {})
     doc["protocol"] = meta["protocol"]
@@ -401,7 +450,10 @@ def _merge_write_locked(path: Path, results: dict[str, dict[str, Any]], meta: di
         res["run"] = meta["run"]
         doc["models"][name] = res
     order = ["Pop", "BPR", "GRU4Rec", "SASRec", "BERT4Rec"]
-    doc["models"] = {k: doc["models"][k] for k in sorted(doc["models"], key=lambda m: (order.index(m) if m in order else 99, m))}
+    doc["models"] = {
+        k: doc["models"][k]
+        for k in sorted(doc["models"], key=lambda m: (order.index(m) if m in order else 99, m))
+    }
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     tmp.replace(path)
@@ -409,50 +461,91 @@ def _merge_write_locked(path: Path, results: dict[str, dict[str, Any]], meta: di
 
 def print_table(path: Path, markdown: bool = False) -> None:
     doc = json.loads(path.read_text())
-    cols = ["model", "history masked", "NDCG@10", "Recall@10", "MRR@10", "NDCG@20", "Recall@20",
-            "train s", "s/epoch", "CPU s/epoch", "epochs", "best epoch", "time to best s", "capped"]
+    cols = [
+        "model",
+        "history masked",
+        "NDCG@10",
+        "Recall@10",
+        "MRR@10",
+        "NDCG@20",
+        "Recall@20",
+        "train s",
+        "s/epoch",
+        "CPU s/epoch",
+        "epochs",
+        "best epoch",
+        "time to best s",
+        "capped",
+    ]
     rows = []
     for name, r in doc["models"].items():
         views = [("yes" if r["history_masked"] else "no", r["test"])]
         if "test_history_masked" in r:
             views.append(("yes (ours)", r["test_history_masked"]))
         for masked, t in views:
-            rows.append([
-                name, masked, f"{t['ndcg@10']:.4f}", f"{t['recall@10']:.4f}", f"{t['mrr@10']:.4f}",
-                f"{t['ndcg@20']:.4f}", f"{t['recall@20']:.4f}", f"{r['train_seconds_total']:.0f}",
-                f"{r['seconds_per_epoch'] or 0:.1f}", f"{r.get('cpu_seconds_per_epoch') or 0:.1f}",
-                str(r["epochs_run"]), str(r["best_epoch"]), f"{r['time_to_best_s'] or 0:.0f}",
-                "yes" if r.get("capped_by_time_budget") else "no",
-            ])
+            rows.append(
+                [
+                    name,
+                    masked,
+                    f"{t['ndcg@10']:.4f}",
+                    f"{t['recall@10']:.4f}",
+                    f"{t['mrr@10']:.4f}",
+                    f"{t['ndcg@20']:.4f}",
+                    f"{t['recall@20']:.4f}",
+                    f"{r['train_seconds_total']:.0f}",
+                    f"{r['seconds_per_epoch'] or 0:.1f}",
+                    f"{r.get('cpu_seconds_per_epoch') or 0:.1f}",
+                    str(r["epochs_run"]),
+                    str(r["best_epoch"]),
+                    f"{r['time_to_best_s'] or 0:.0f}",
+                    "yes" if r.get("capped_by_time_budget") else "no",
+                ]
+            )
     if markdown:
         print("| " + " | ".join(cols) + " |")
         print("|" + "---|" * len(cols))
         for row in rows:
             print("| " + " | ".join(row) + " |")
     else:
-        widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)] if rows else [len(c) for c in cols]
+        widths = (
+            [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
+            if rows
+            else [len(c) for c in cols]
+        )
         print("  ".join(c.rjust(w) for c, w in zip(cols, widths)))
         for row in rows:
             print("  ".join(v.rjust(w) for v, w in zip(row, widths)))
-    print("history masked 'yes (ours)': RecBole's trained sequential model and evaluator, every earlier "
-          "item of the user masked by run_recbole.py (same checkpoint). Epochs are 0-based.")
+    print(
+        "history masked 'yes (ours)': RecBole's trained sequential model and evaluator, every earlier "
+        "item of the user masked by run_recbole.py (same checkpoint). Epochs are 0-based."
+    )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["Pop", "BPR", "GRU4Rec", "SASRec", "BERT4Rec"])
-    p.add_argument("--epochs", type=int, default=300, help="upper bound; early stopping ends the run")
+    p.add_argument(
+        "--epochs", type=int, default=300, help="upper bound; early stopping ends the run"
+    )
     p.add_argument("--stopping-step", type=int, default=10)
     p.add_argument("--seq-batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--shared", default=str(DEFAULT_SHARED), help="the project's shared/ folder")
     p.add_argument("--split-file", default=None)
-    p.add_argument("--deadline", type=float, default=None,
-                   help="unix time: stop training (keeping the best checkpoint) before an epoch would end past it")
-    p.add_argument("--budget-min", type=float, default=None, help="like --deadline, in minutes from now")
+    p.add_argument(
+        "--deadline",
+        type=float,
+        default=None,
+        help="unix time: stop training (keeping the best checkpoint) before an epoch would end past it",
+    )
+    p.add_argument(
+        "--budget-min", type=float, default=None, help="like --deadline, in minutes from now"
+    )
     p.add_argument("--workdir", default=None, help="scratch dir for RecBole's logs and checkpoints")
     p.add_argument("--out", default=str(RESULTS))
-    p.add_argument("--print-only", action="store_true", help="print the table from the JSON and exit")
+    p.add_argument(
+        "--print-only", action="store_true", help="print the table from the JSON and exit"
+    )
     p.add_argument("--markdown", action="store_true", help="with --print-only: a markdown table")
     args = p.parse_args()
     command = " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
@@ -483,7 +576,12 @@ def main() -> None:
         "protocol": {
             "dataset": "ml-100k (RecBole atomic files, identical to recbole/dataset_example/ml-100k)",
             "data_path": str(shared_data),
-            "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "full"},
+            "eval_args": {
+                "split": {"LS": "valid_and_test"},
+                "order": "TO",
+                "group_by": "user",
+                "mode": "full",
+            },
             "MAX_ITEM_LIST_LENGTH": 50,
             "metrics": ["NDCG", "Recall", "MRR", "Hit"],
             "topk": TOPK,
@@ -504,10 +602,16 @@ def main() -> None:
         res = run_model(name, args, str(workdir / "data"), workdir)
         merge_write(out, {name: res}, meta)  # write after each model so a later crash keeps it
         t = res["test"]
-        print(f"{name}: test NDCG@10 {t['ndcg@10']:.4f} Recall@10 {t['recall@10']:.4f} "
-              f"epochs {res['epochs_run']} best {res['best_epoch']} fit {res['train_seconds_total']:.0f}s", flush=True)
+        print(
+            f"{name}: test NDCG@10 {t['ndcg@10']:.4f} Recall@10 {t['recall@10']:.4f} "
+            f"epochs {res['epochs_run']} best {res['best_epoch']} fit {res['train_seconds_total']:.0f}s",
+            flush=True,
+        )
         if "test_history_masked" in res:
-            print(f"{name} (history masked): NDCG@10 {res['test_history_masked']['ndcg@10']:.4f}", flush=True)
+            print(
+                f"{name} (history masked): NDCG@10 {res['test_history_masked']['ndcg@10']:.4f}",
+                flush=True,
+            )
     print_table(out)
 
 

@@ -146,8 +146,10 @@ def test_train_prism_default_with_resume_and_restart(tiny_csv: Path, tmp_path: P
     data, model = tmp_path / "data", tmp_path / "model"
     assert run("data", "prepare", tiny_csv, "--out", data).exit_code == 0
     cfg = tmp_path / "c.toml"
-    cfg.write_text("[model]\nembedding_dim = 8\nn_layers = 1\nn_heads = 1\nn_interests = 2\n"
-                   "[train]\nbatch_size = 2\n")
+    cfg.write_text(
+        "[model]\nembedding_dim = 8\nn_layers = 1\nn_heads = 1\nn_interests = 2\n"
+        "[train]\nbatch_size = 2\n"
+    )
     r = run("train", "--data", data, "--config", cfg, "--epochs", "2", "--out", model)
     assert r.exit_code == 0, r.output
     meta = json.loads((model / "model.json").read_text())

@@ -1,4 +1,4 @@
-"""Run by tests/training/test_ddp.py under torchrun: train on tiny data, dump this rank's weights."""
+"""Run by tests/training/test_ddp.py under torchrun: train tiny data, dump this rank's weights."""
 
 from __future__ import annotations
 

@@ -8,10 +8,10 @@ import os
 import typer
 
 from prismrec import __version__
-from prismrec.cli import data as data_cmd
-from prismrec.cli import model as model_cmd
 from prismrec.cli import compare as compare_cmd
+from prismrec.cli import data as data_cmd
 from prismrec.cli import keys as keys_cmd
+from prismrec.cli import model as model_cmd
 from prismrec.cli import train as train_cmd
 
 app = typer.Typer(

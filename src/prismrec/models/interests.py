@@ -59,7 +59,8 @@ class CapsuleExtractor(nn.Module):
         u = self.bilinear(states)  # (B, S, D)
         B, L, _ = states.shape
         mask = _prefix_mask(valid)[:, :, None, :]  # (B, T, 1, S)
-        b = self.init_logits.expand(self.k, L)[None, None].expand(B, L, self.k, L).clone()
+        init: torch.Tensor = self.init_logits  # type: ignore[assignment]
+        b = init.expand(self.k, L)[None, None].expand(B, L, self.k, L).clone()
         u_detached = u.detach()
         for i in range(self.iterations):
             c = torch.softmax(b, dim=2) * mask  # (B, T, K, S): each event split over interests

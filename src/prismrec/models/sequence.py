@@ -42,7 +42,8 @@ class EventEncoder(nn.Module):
         self.norm = nn.LayerNorm(embedding_dim)
         self.dropout = nn.Dropout(dropout)
         # same scale as the item vectors, so no feature drowns the item signal at the start
-        for emb in [*self.features.values(), self.position]:
+        embeddings: list[nn.Embedding] = [*self.features.values(), self.position]  # type: ignore[list-item]
+        for emb in embeddings:
             nn.init.normal_(emb.weight, std=0.02)
             if emb.padding_idx is not None:
                 with torch.no_grad():
@@ -54,7 +55,8 @@ class EventEncoder(nn.Module):
         x = item_vectors  # (B, L, D)
         for name, emb in self.features.items():
             if name in batch:
-                x = x + emb(batch[name].clamp(0, emb.num_embeddings - 1))
+                n = int(emb.num_embeddings)  # type: ignore[arg-type]
+                x = x + emb(batch[name].clamp(0, n - 1))
         L = items.shape[1]
         # position 0 = newest event, so left padding never shifts real positions
         pos = torch.arange(L - 1, -1, -1, device=items.device)
@@ -107,7 +109,7 @@ class CausalEncoder(nn.Module):
         block = causal[None] | ~valid[:, None, :]  # (B, L, L)
         eye = torch.eye(L, dtype=torch.bool, device=x.device)[None]
         block = block & ~(eye & ~valid[:, :, None])
-        heads = self.blocks[0].attn.num_heads if len(self.blocks) else 1
+        heads = int(self.blocks[0].attn.num_heads) if len(self.blocks) else 1  # type: ignore[union-attr,arg-type]
         mask = torch.zeros(B, L, L, device=x.device).masked_fill(block, float("-inf"))
         mask = mask.repeat_interleave(heads, dim=0)  # (B*H, L, L)
         for blk in self.blocks:

@@ -214,7 +214,7 @@ def _save_histories(path: Path, histories: dict[int, dict[str, np.ndarray]]) -> 
         )
         for c in first
     }
-    np.savez_compressed(path, users=users, lengths=lengths, **arrays)
+    np.savez_compressed(path, users=users, lengths=lengths, **arrays)  # type: ignore[arg-type]
 
 
 def _load_histories(path: Path) -> dict[int, dict[str, np.ndarray]]:

@@ -107,8 +107,9 @@ def next_item_loss(
     if kind == "sampled":
         if item_freq is None:
             raise ValueError("sampled softmax needs item_freq")
-        return sampled_softmax_loss(user, items, target, n_negatives, item_freq, generator,
-                                    candidates)
+        return sampled_softmax_loss(
+            user, items, target, n_negatives, item_freq, generator, candidates
+        )
     if kind == "bce":
         return bce_loss(user, items, target, n_negatives, generator, candidates)
     raise ValueError(f"unknown loss {kind!r}; expected ce, sampled or bce")

@@ -45,6 +45,8 @@ class _TrainStep(nn.Module):
         super().__init__()
         self.net, self.cfg, self.read, self.columns = net, cfg, read, columns
         self.user_attrs = user_attrs
+        self.item_freq: torch.Tensor
+        self.candidates: torch.Tensor
         self.register_buffer("item_freq", item_freq)
         # only items seen in training compete in the softmax; later (cold) items stay neutral
         self.register_buffer("candidates", item_freq > 0)
@@ -68,7 +70,12 @@ class _TrainStep(nn.Module):
                 else readout(interests, items[target], read)
             )
             loss = next_item_loss(
-                self.cfg.loss, user, items, target, self.cfg.n_negatives, self.item_freq,
+                self.cfg.loss,
+                user,
+                items,
+                target,
+                self.cfg.n_negatives,
+                self.item_freq,
                 candidates=self.candidates,
             )
         stats = {"loss": float(loss.detach())}
@@ -121,9 +128,8 @@ class PrismRecommender(Recommender):
         cfg = self._effective()
         keep = {}
         for name, size in data_sizes.items():
-            if name == "event_idx" and cfg.use_event_types:
-                keep[name] = size
-            elif name != "event_idx" and cfg.use_context:
+            is_event = name == "event_idx"
+            if (is_event and cfg.use_event_types) or (not is_event and cfg.use_context):
                 keep[name] = size
         return keep
 
@@ -163,17 +169,23 @@ class PrismRecommender(Recommender):
         feats = load_item_features(data, self.content_config)
         text_dim = int(feats.text.shape[1]) if feats.text is not None else None
         sizes = feats.spec.tower_sizes(text_dim)
-        if not (text_dim or sizes["categorical_sizes"] or sizes["numeric_dim"]
-                or sizes["vector_dims"]):
+        if not (
+            text_dim or sizes["categorical_sizes"] or sizes["numeric_dim"] or sizes["vector_dims"]
+        ):
             log.info("no item content in %s: using ID embeddings only", data.root)
             return
-        counts = np.bincount(data.split_frame("valid").get_column("item_idx").to_numpy(),
-                             minlength=data.n_items + 1)
+        counts = np.bincount(
+            data.split_frame("valid").get_column("item_idx").to_numpy(), minlength=data.n_items + 1
+        )
         # items never seen in training get no ID: their vector comes from content alone
         ids = np.where(counts > 0, np.arange(data.n_items + 1), 0)
         cfg = self._effective()
-        self.tower_kwargs = {**sizes, "n_items": data.n_items, "id_dropout": cfg.id_dropout,
-                             "modality_dropout": cfg.modality_dropout}
+        self.tower_kwargs = {
+            **sizes,
+            "n_items": data.n_items,
+            "id_dropout": cfg.id_dropout,
+            "modality_dropout": cfg.modality_dropout,
+        }
         self.item_inputs = {**feats.to_tensors(), "item_ids": torch.as_tensor(ids)}
         self.feature_spec = feats.spec.to_dict()
 
@@ -309,11 +321,9 @@ class PrismRecommender(Recommender):
         (path / "net.json").write_text(json.dumps(meta, indent=2))
         if self.cooc is not None:
             self.cooc._save_state(path)
-        np.savez(
-            path / "arrays.npz",
-            popularity=self.popularity,
-            **{f"user_{k}": v for k, v in self.user_attr_arrays.items()},
-        )
+        arrays = {"popularity": self.popularity}
+        arrays.update({f"user_{k}": v for k, v in self.user_attr_arrays.items()})
+        np.savez(path / "arrays.npz", **arrays)  # type: ignore[arg-type]
 
     def _load_state(self, path: Path) -> None:
         meta = json.loads((path / "net.json").read_text())

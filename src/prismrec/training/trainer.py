@@ -97,7 +97,8 @@ class Trainer:
             self.model = nn.parallel.DistributedDataParallel(
                 self.module, find_unused_parameters=True
             )
-        decay, no_decay = [], []
+        decay: list[nn.Parameter] = []
+        no_decay: list[nn.Parameter] = []
         for name, p in self.module.named_parameters():
             (no_decay if p.ndim < 2 or "norm" in name or "ln" in name else decay).append(p)
         self.optim = torch.optim.AdamW(

@@ -45,8 +45,9 @@ class Windows:
             yield out
 
 
-def build_windows(frame: pl.DataFrame, columns: tuple[str, ...], max_seq_len: int,
-                  stride: int | None = None) -> Windows:
+def build_windows(
+    frame: pl.DataFrame, columns: tuple[str, ...], max_seq_len: int, stride: int | None = None
+) -> Windows:
     """Rows from a (user_idx, pos)-sorted frame of training events.
 
     With ``stride < max_seq_len`` targets are cut into chunks of ``stride`` and each row keeps
