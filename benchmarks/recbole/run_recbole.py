@@ -435,7 +435,7 @@ def versions() -> dict[str, str]:
 def merge_write(path: Path, results: dict[str, dict[str, Any]], meta: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Several runs (e.g. one per model, in parallel) may merge into the same file: lock it.
-    with open(path.with_suffix(".json.lock"), "w") as lock:
+    with open(Path(tempfile.gettempdir()) / f"{path.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         _merge_write_locked(path, results, meta)
 
