@@ -7,7 +7,7 @@ the ``[content]`` table of a TOML file on its own (other sections are ignored).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -78,6 +78,17 @@ def _format(exc: ValidationError, where: str) -> str:
     return "\n".join(lines)
 
 
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML config file; ConfigError when it is missing or not TOML."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+
+
 def load_content_config(path: str | Path | None) -> ContentConfig:
     """Read the ``[content]`` table of a TOML config; ``None`` (or no such table) gives defaults.
 
@@ -87,12 +98,7 @@ def load_content_config(path: str | Path | None) -> ContentConfig:
     if path is None:
         return ContentConfig()
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    raw = read_toml(p)
     section = raw.get("content", {})
     if not isinstance(section, dict):
         raise ConfigError(f"{p}: 'content' must be a table ([content]), got {section!r}")

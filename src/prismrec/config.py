@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from prismrec._content_config import ContentConfig
+from prismrec._content_config import ContentConfig, read_toml
 from prismrec._content_config import _format as _format_validation
 from prismrec.errors import ConfigError
 
@@ -189,12 +188,7 @@ def load_config(path: str | Path | None) -> PrismConfig:
     if path is None:
         return PrismConfig()
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    raw = read_toml(p)
     try:
         return PrismConfig(**raw)
     except ValidationError as exc:
