@@ -163,3 +163,23 @@ def test_train_prism_default_with_resume_and_restart(tiny_csv: Path, tmp_path: P
     out = tmp_path / "r.jsonl"
     r = run("recommend", "--model", model, "--data", data, "-k", "2", "--out", out)
     assert r.exit_code == 0 and len(out.read_text().splitlines()) == 3
+
+
+def test_one_off_recommend_for_a_user_or_a_raw_history(tiny_csv: Path, tmp_path: Path) -> None:
+    data, model = tmp_path / "data", tmp_path / "model"
+    assert run("data", "prepare", tiny_csv, "--out", data).exit_code == 0
+    assert run("train", "--data", data, "--model", "itemknn", "--out", model).exit_code == 0
+    r = run("recommend", "--model", model, "--user", "u1", "-k", "2")
+    assert r.exit_code == 0, r.output
+    ans = json.loads(r.stdout)
+    assert ans["user_id"] == "u1" and 0 < len(ans["items"]) <= 2
+    assert not {x["item_id"] for x in ans["items"]} & {"a", "b", "c"}  # u1's history is filtered
+    r = run("recommend", "--model", model, "--user", "newcomer", "--history", "a,b", "-k", "3")
+    assert r.exit_code == 0, r.output
+    assert {x["item_id"] for x in json.loads(r.stdout)["items"]} <= {"c", "d", "e"}
+    r = run("recommend", "--model", model, "--history", "a,zzz")
+    assert r.exit_code == 1 and "unknown item id(s) in --history: zzz" in r.output
+    r = run("recommend", "--model", model, "--user", "nobody")
+    assert r.exit_code == 1 and "unknown user 'nobody'" in r.output
+    r = run("recommend", "--model", model)
+    assert r.exit_code == 1 and "--data and --out" in r.output

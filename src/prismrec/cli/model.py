@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from prismrec.cli._common import console, guard, print_json
+from prismrec.cli._common import console, fail, guard, print_json
 
 
 class EvalSplit(str, Enum):
@@ -64,41 +64,96 @@ def _cell(value: float | None) -> str:
 
 def recommend(
     model: ModelDirOpt,
-    data: DataOpt,
-    out: Annotated[Path, typer.Option("--out", "-o", help="JSON-lines file to write")],
+    data: Annotated[
+        Path | None, typer.Option("--data", "-d", help="prepared dataset (batch mode)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="JSON-lines file to write (batch mode)")
+    ] = None,
     split: Annotated[
         EvalSplit, typer.Option(help="whose target position to score")
     ] = EvalSplit.test,
     k: Annotated[int, typer.Option("-k", min=1, help="list length")] = 10,
     filter_seen: Annotated[bool, typer.Option("--filter-seen/--no-filter-seen")] = True,
+    user: Annotated[
+        str | None, typer.Option("--user", help="one user's external id (one-off answer)")
+    ] = None,
+    history: Annotated[
+        str | None, typer.Option("--history", help="comma-separated item ids, oldest first")
+    ] = None,
 ) -> None:
-    """Write the top-K per user at the split's target position (external ids) as JSON lines."""
-    from prismrec.data.dataset import PreparedDataset
-    from prismrec.evaluation.protocol import rank_cases
+    """Top-K lists: every user of a split as JSON lines (--data, --out), or one answer for
+    --user ID and/or --history ITEM,ITEM,... printed as JSON (external ids)."""
     from prismrec.training import load_model
 
+    if user is None and history is None:
+        if data is None or out is None:
+            raise fail("give --data and --out (every user of a split), or --user / --history")
+        with guard():
+            n = _recommend_split(load_model(model), data, out, split.value, k, filter_seen)
+        console.print(f"wrote top-{k} for {n:,} users to {out}")
+        return
     with guard():
-        rec = load_model(model)
-        ds = PreparedDataset.load(data)
-        _check_same_items(rec, ds)
-        cases = ds.eval_cases(split.value)
-        ids, scores = rank_cases(rec, cases, k, filter_seen)
-        users = ds.user_vocab.external(cases.users)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w") as fh:
-            for u, row, sc in zip(users, ids, scores, strict=True):
-                ok = sc > -float("inf")
-                fh.write(
-                    json.dumps(
-                        {
-                            "user_id": u,
-                            "items": ds.item_vocab.external(row[ok]),
-                            "scores": [round(float(x), 6) for x in sc[ok]],
-                        }
-                    )
-                    + "\n"
-                )
-    console.print(f"wrote top-{k} for {len(users):,} users to {out}")
+        print_json(_recommend_one(load_model(model), model, user, history, k, filter_seen))
+
+
+def _recommend_split(rec: Any, data: Path, out: Path, split: str, k: int, seen: bool) -> int:
+    from prismrec.data.dataset import PreparedDataset
+    from prismrec.evaluation.protocol import rank_cases
+
+    ds = PreparedDataset.load(data)
+    _check_same_items(rec, ds)
+    cases = ds.eval_cases(split)
+    ids, scores = rank_cases(rec, cases, k, seen)
+    users = ds.user_vocab.external(cases.users)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w") as fh:
+        for u, row, sc in zip(users, ids, scores, strict=True):
+            ok = sc > -float("inf")
+            line = {
+                "user_id": u,
+                "items": ds.item_vocab.external(row[ok]),
+                "scores": [round(float(x), 6) for x in sc[ok]],
+            }
+            fh.write(json.dumps(line) + "\n")
+    return len(users)
+
+
+def _recommend_one(
+    rec: Any, model_dir: Path, user: str | None, history: str | None, k: int, seen: bool
+) -> dict[str, Any]:
+    """One user's list from the model directory alone (its vocabularies and stored histories)."""
+    import numpy as np
+    import polars as pl
+
+    from prismrec.data.vocab import Vocabulary
+    from prismrec.errors import UnknownIdError
+
+    items = pl.read_parquet(model_dir / "items.parquet").sort("item_idx")
+    item_vocab = Vocabulary(items.get_column("item_id").to_list(), offset=1, name="item")
+    users = Vocabulary.load(model_dir / "vocab" / "users.parquet", 0, "user")
+    u = users.index(user) if user is not None and user in users else -1
+    if history is not None:
+        ext = [x.strip() for x in history.split(",") if x.strip()]
+        idx = item_vocab.lookup(ext)
+        unknown = [e for e, i in zip(ext, idx, strict=True) if i < 0]
+        if unknown:
+            raise UnknownIdError(f"unknown item id(s) in --history: {', '.join(unknown[:10])}")
+        ids, scores = rec.recommend([np.asarray(idx)], k=k, filter_seen=seen, users=[u])
+    elif u >= 0:
+        ids, scores = rec.recommend(users=[u], k=k, filter_seen=seen)
+    else:
+        raise UnknownIdError(
+            f"unknown user {user!r}: pass --history ITEM,ITEM,... for a user the model has not seen"
+        )
+    ok = scores[0] > -float("inf")
+    return {
+        "user_id": user,
+        "items": [
+            {"item_id": i, "score": round(float(s), 6)}
+            for i, s in zip(item_vocab.external(ids[0][ok]), scores[0][ok], strict=True)
+        ],
+    }
 
 
 def evaluate(
