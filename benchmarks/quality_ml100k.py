@@ -113,8 +113,11 @@ def _fmt(x: Any) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", nargs="+", default=list(VARIANTS))
-    ap.add_argument("--reuse-prismrec", action="store_true",
-                    help="take prismrec's rows from the last results file (after RecBole re-runs)")
+    ap.add_argument(
+        "--reuse-prismrec",
+        action="store_true",
+        help="take prismrec's rows from the last results file (after RecBole re-runs)",
+    )
     args = ap.parse_args()
     if args.reuse_prismrec:
         last = json.loads((RESULTS / "quality_ml100k.json").read_text())
