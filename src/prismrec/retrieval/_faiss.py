@@ -39,7 +39,7 @@ from prismrec.retrieval._store import (
     read_meta,
     write_meta,
 )
-from prismrec.retrieval.index import ItemIndex
+from prismrec.retrieval.index import StoreBackedIndex
 
 __all__ = ["FaissIndex"]
 
@@ -48,7 +48,7 @@ KINDS = ("flat", "hnsw", "ivf")
 CALIBRATE_FROM = 1000  # items before transform="auto" is settled (plain "ip" until then)
 
 
-class FaissIndex(ItemIndex):
+class FaissIndex(StoreBackedIndex):
     """A FAISS index (``kind`` ``"hnsw"``, ``"ivf"`` or ``"flat"``) over custom int64 ids.
 
     Live ids and vectors are also kept in a :class:`VectorStore` (the source of rebuilds and
@@ -71,16 +71,6 @@ class FaissIndex(ItemIndex):
         self._pending: set[int] | None = None  # ids changed while a rebuild runs
         self._thread: threading.Thread | None = None
         self.rebuilds = 0
-
-    @property
-    def dim(self) -> int:
-        return self._store.dim
-
-    def __len__(self) -> int:
-        return len(self._store)
-
-    def __contains__(self, item_id: object) -> bool:
-        return isinstance(item_id, int | np.integer) and int(item_id) in self._store._row
 
     # ----- changes ----------------------------------------------------------------------------
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:

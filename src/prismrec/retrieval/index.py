@@ -109,18 +109,10 @@ class ItemIndex(ABC):
         return bool(np.isin(np.asarray([item_id]), self.ids()).any())
 
 
-# ----- the exact oracle -----------------------------------------------------------------------
-class ExactIndex(ItemIndex):
-    """Exact inner-product search by one matmul per block of queries (the test oracle).
+class StoreBackedIndex(ItemIndex):
+    """An index whose live vectors sit in a :class:`VectorStore` (``self._store``)."""
 
-    Ties are broken by the lower id, so results are deterministic.
-    """
-
-    kind = "exact"
-
-    def __init__(self, dim: int, settings: IndexSettings | None = None) -> None:
-        self.settings = settings or IndexSettings(kind="exact")
-        self._store = VectorStore(dim)
+    _store: VectorStore
 
     @property
     def dim(self) -> int:
@@ -131,6 +123,20 @@ class ExactIndex(ItemIndex):
 
     def __contains__(self, item_id: object) -> bool:
         return isinstance(item_id, int | np.integer) and int(item_id) in self._store._row
+
+
+# ----- the exact oracle -----------------------------------------------------------------------
+class ExactIndex(StoreBackedIndex):
+    """Exact inner-product search by one matmul per block of queries (the test oracle).
+
+    Ties are broken by the lower id, so results are deterministic.
+    """
+
+    kind = "exact"
+
+    def __init__(self, dim: int, settings: IndexSettings | None = None) -> None:
+        self.settings = settings or IndexSettings(kind="exact")
+        self._store = VectorStore(dim)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         id_arr, vec = check_items(ids, vectors, self.dim)
