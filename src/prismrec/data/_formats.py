@@ -363,16 +363,20 @@ def _items_from_events(inter: pl.DataFrame, col: str) -> pl.DataFrame:
     )
 
 
-def load_seqtxt(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
-    """``user item1 item2 ...`` per line, items in time order, no timestamps."""
-    lines = read_lines(path)
-    parts = lines.with_columns(
+def _tokens(path: Path) -> pl.DataFrame:
+    """Each line of a whitespace-separated text file with its non-empty tokens (``tok``)."""
+    return read_lines(path).with_columns(
         pl.col("line")
         .str.strip_chars()
         .str.split(" ")
         .list.eval(pl.element().filter(pl.element() != ""))
         .alias("tok")
     )
+
+
+def load_seqtxt(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
+    """``user item1 item2 ...`` per line, items in time order, no timestamps."""
+    parts = _tokens(path)
     empty = parts.filter(pl.col("tok").list.len() < 2)
     problems.add_rows(
         "empty_id",
@@ -392,14 +396,7 @@ def load_seqtxt(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset
 
 def load_pairtxt(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
     """``user item`` per line, in time order."""
-    lines = read_lines(path)
-    parts = lines.with_columns(
-        pl.col("line")
-        .str.strip_chars()
-        .str.split(" ")
-        .list.eval(pl.element().filter(pl.element() != ""))
-        .alias("tok")
-    )
+    parts = _tokens(path)
     blank = pl.col("line").str.strip_chars() == ""
     bad = parts.filter(~blank & (pl.col("tok").list.len() != 2))
     problems.add_rows("bad_row", path, bad, "line", "exactly two fields: user item")
