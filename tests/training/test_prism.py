@@ -100,11 +100,11 @@ def test_unknown_user_raw_history_and_interests(trained, chains) -> None:
 def test_resume_after_interruption_matches_uninterrupted(
     chains, tmp_path: Path, monkeypatch
 ) -> None:
-    import prismrec.training.prism as prism_mod
+    import prismrec.evaluation.protocol as protocol_mod  # what validation calls
 
     cfg = FAST.model_copy(update={"epochs": 4})
     full = PrismRecommender(SMALL, cfg).fit(chains)
-    real_evaluate, calls = prism_mod.evaluate, {"n": 0}
+    real_evaluate, calls = protocol_mod.evaluate, {"n": 0}
 
     def crash_in_epoch_3(*args, **kwargs):
         calls["n"] += 1
@@ -112,12 +112,12 @@ def test_resume_after_interruption_matches_uninterrupted(
             raise KeyboardInterrupt  # after epoch 2's checkpoint, during epoch 3
         return real_evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(prism_mod, "evaluate", crash_in_epoch_3)
+    monkeypatch.setattr(protocol_mod, "evaluate", crash_in_epoch_3)
     part = PrismRecommender(SMALL, cfg)
     part.checkpoint_dir = tmp_path / "ckpt"
     with pytest.raises(KeyboardInterrupt):
         part.fit(chains)
-    monkeypatch.setattr(prism_mod, "evaluate", real_evaluate)
+    monkeypatch.setattr(protocol_mod, "evaluate", real_evaluate)
     resumed = PrismRecommender(SMALL, cfg)
     resumed.checkpoint_dir = tmp_path / "ckpt"
     resumed.fit(chains)

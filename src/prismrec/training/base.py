@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -132,6 +132,17 @@ class Recommender(ABC):
             cols = np.concatenate(seen) if rows.size else np.zeros(0, np.int64)
             scores[rows, cols] = -np.inf
         return _topk(scores, k)
+
+    def validation_callback(self, cases: Any) -> Callable[[], tuple[float, dict[str, float]]]:
+        """The trainer's early-stopping signal: NDCG@10 (and Recall@10) on ``cases``."""
+        from prismrec.evaluation.protocol import evaluate
+
+        def validate() -> tuple[float, dict[str, float]]:
+            self.fitted = True  # scoring mid-training is allowed
+            res = evaluate(self, cases, ks=(10,), metrics=("ndcg", "recall"), split="valid")
+            return res.metrics["ndcg@10"], res.metrics
+
+        return validate
 
     def _check_fitted(self) -> None:
         if not self.fitted:

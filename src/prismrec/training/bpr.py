@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from prismrec.data.dataset import PreparedDataset
-from prismrec.evaluation.protocol import evaluate
 from prismrec.models.mf import MatrixFactorization
 from prismrec.training.base import History, Recommender, item_array, register
 from prismrec.training.trainer import Trainer, maybe_init_distributed, seed_everything
@@ -77,11 +76,7 @@ class BPRMF(Recommender):
         )
         cases = data.eval_cases("valid" if upto == "valid" else "test")
 
-        def validate() -> tuple[float, dict[str, float]]:
-            self.fitted = True
-            res = evaluate(self, cases, ks=(10,), metrics=("ndcg", "recall"), split="valid")
-            return res.metrics["ndcg@10"], res.metrics
-
+        validate = self.validation_callback(cases)
         trainer = Trainer(_Step(self.mf), pairs, tc, validate, self.checkpoint_dir)  # type: ignore[arg-type]
         self.history = trainer.fit()
         self.best_valid_ndcg = trainer.best_score

@@ -213,11 +213,7 @@ class PrismRecommender(Recommender):
         step = _TrainStep(self.net, tc, self._effective().readout, cols, attrs, freq)
         cases = data.eval_cases("valid") if upto == "valid" else data.eval_cases("test")
 
-        def validate() -> tuple[float, dict[str, float]]:
-            self.fitted = True
-            res = evaluate(self, cases, ks=(10,), metrics=("ndcg", "recall"), split="valid")
-            return res.metrics["ndcg@10"], res.metrics
-
+        validate = self.validation_callback(cases)
         self.cooc: ItemKNN | None = None
         self.cooc_weight = 0.0
         trainer = Trainer(step, windows, tc, validate, self.checkpoint_dir)
