@@ -18,6 +18,7 @@ from prismrec.serving.store import (
     SQLiteStore,
     open_store,
     parse_store_url,
+    user_tombstone,
 )
 
 
@@ -287,3 +288,35 @@ def test_redis_ping_warns_without_fsync_always(
         s.ping()
     s.close()
     assert "appendfsync always" in caplog.text
+
+
+def test_delete_user_leaves_only_a_tombstone_hash(store: EventStore, store_url: str) -> None:
+    store.append([Event("alice", "i1", "click", 10)])
+    assert not store.is_deleted("alice")
+    store.delete_user("alice")
+    assert store.is_deleted("alice") and not store.is_deleted("bob")
+    assert user_tombstone("alice") != "alice" and "alice" not in user_tombstone("alice")
+    # a new event after deletion starts a fresh history; the tombstone stays
+    store.append([Event("alice", "i2", "click", 20)])
+    assert [e.item_id for e in store.history("alice")] == ["i2"]
+    assert store.is_deleted("alice")
+    if store_url.startswith("sqlite:"):
+        raw = Path(store_url[len("sqlite:") :]).read_bytes()
+        assert b"i1" not in raw  # secure_delete zeroes the removed row
+
+
+def test_item_log_keeps_the_latest_record_per_item_in_order(store: EventStore) -> None:
+    s1 = store.put_item("new-1", {"title": "Alpha", "genres": ["Drama"]})
+    s2 = store.put_item("new-2", {"title": "Beta ünïcode"})
+    s3 = store.put_item("new-1", {"title": "Alpha 2"})
+    assert s1 < s2 < s3
+    changes = store.item_changes()
+    assert [(c.item_id, c.fields) for c in changes] == [
+        ("new-2", {"title": "Beta ünïcode"}),
+        ("new-1", {"title": "Alpha 2"}),
+    ]
+    s4 = store.put_item("new-2", None)
+    assert [(c.seq, c.item_id, c.fields) for c in store.item_changes(after=s3)] == [
+        (s4, "new-2", None)
+    ]
+    assert store.item_changes(after=s4) == []

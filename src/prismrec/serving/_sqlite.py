@@ -1,0 +1,253 @@
+"""The embedded event store: one SQLite file in WAL mode, fsynced on every commit."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from prismrec.errors import ConfigError
+from prismrec.serving._events import (
+    Event,
+    ItemChange,
+    Snapshot,
+    StoredEvent,
+    _check_limit,
+    _prepare,
+    user_tombstone,
+)
+
+__all__ = ["SQLiteDB", "SQLiteStore"]
+
+
+class SQLiteDB:
+    """Per-thread connections to one SQLite file in WAL mode with ``synchronous=FULL``."""
+
+    def __init__(self, path: str | Path, schema: str, timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self._schema = schema
+        self._timeout = timeout_s
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conns: list[sqlite3.Connection] = []
+        self._closed = False
+
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection, opened (and the schema created) on first use."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and not self._closed:
+            return conn
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"SQLite store {self.path} is closed")
+            conn = self._open()
+            self._conns.append(conn)
+        self._local.conn = conn
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            if not self.path.exists():  # events are personal data: owner-only file
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            conn = sqlite3.connect(
+                self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA secure_delete=ON")  # deleted users' rows are zeroed
+            conn.executescript(self._schema)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(
+                f"cannot open SQLite store {self.path}: {exc}; check that its folder exists and "
+                "is writable and that the file is a prismrec store"
+            ) from exc
+        if str(mode).lower() != "wal":
+            conn.close()
+            raise ConfigError(f"SQLite store {self.path} cannot use WAL mode (got {mode!r})")
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, committed (and fsynced) when the block exits cleanly."""
+        conn = self.conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every thread's connection; the object cannot be used afterwards."""
+        with self._lock:
+            self._closed = True
+            conns, self._conns = self._conns, []
+        for c in conns:
+            c.close()
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: never reused, even after deletes
+    user_id TEXT NOT NULL, item_id TEXT NOT NULL, event_type TEXT NOT NULL,
+    timestamp INTEGER NOT NULL, context TEXT
+);
+CREATE INDEX IF NOT EXISTS events_user_time ON events (user_id, timestamp, seq);
+CREATE TABLE IF NOT EXISTS deleted_users (tombstone TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS items (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, item_id TEXT NOT NULL UNIQUE, fields TEXT
+);
+CREATE TABLE IF NOT EXISTS user_state (
+    user_id TEXT PRIMARY KEY, version INTEGER NOT NULL, state BLOB, state_version INTEGER
+) WITHOUT ROWID;
+"""
+_COLS = "seq, user_id, item_id, event_type, timestamp, context"
+
+
+def _row_event(row: tuple[Any, ...]) -> StoredEvent:
+    seq, user, item, etype, ts, ctx = row
+    return StoredEvent(seq, user, item, etype, ts, json.loads(ctx) if ctx else {})
+
+
+class SQLiteStore:
+    """The embedded :class:`EventStore`: one SQLite file, safe across threads and processes.
+
+    Args:
+        path: database file; created (mode 0600) on first use.
+        timeout_s: how long a writer waits for another writer's lock.
+    """
+
+    def __init__(self, path: str | Path, *, timeout_s: float = 30.0) -> None:
+        self.db = SQLiteDB(path, _SCHEMA, timeout_s)
+
+    def append(self, events: Sequence[Event]) -> int:
+        """Store events in one fsynced transaction; return the last sequence number."""
+        ready = _prepare(events)
+        latest: dict[str, int] = {}
+        with self.db.write() as conn:
+            for e in ready:
+                cur = conn.execute(
+                    "INSERT INTO events (user_id, item_id, event_type, timestamp, context) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (e.user_id, e.item_id, e.event_type, e.timestamp, _ctx_json(e)),
+                )
+                assert cur.lastrowid is not None
+                latest[e.user_id] = cur.lastrowid
+            conn.executemany(
+                "INSERT INTO user_state (user_id, version) VALUES (?, ?) ON CONFLICT (user_id) "
+                "DO UPDATE SET version = excluded.version, state = NULL, state_version = NULL",
+                latest.items(),
+            )
+        return max(latest.values())
+
+    def history(self, user_id: str, limit: int | None = None) -> list[StoredEvent]:
+        """The user's latest ``limit`` events (all if None), ordered by (timestamp, seq)."""
+        _check_limit(limit)
+        rows = self.db.conn().execute(
+            f"SELECT {_COLS} FROM events WHERE user_id = ? "
+            "ORDER BY timestamp DESC, seq DESC LIMIT ?",
+            (user_id, -1 if limit is None else limit),
+        )
+        return [_row_event(r) for r in reversed(rows.fetchall())]
+
+    def snapshot(self, user_id: str, limit: int | None = None) -> Snapshot:
+        """Version and history from one read transaction."""
+        conn = self.db.conn()
+        conn.execute("BEGIN")
+        try:
+            return Snapshot(self.version(user_id), self.history(user_id, limit))
+        finally:
+            conn.execute("COMMIT")
+
+    def version(self, user_id: str) -> int:
+        """Sequence number of the user's latest event; 0 when unknown."""
+        row = (
+            self.db.conn()
+            .execute("SELECT version FROM user_state WHERE user_id = ?", (user_id,))
+            .fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    def users(self) -> list[str]:
+        """All users with events, sorted."""
+        rows = self.db.conn().execute("SELECT user_id FROM user_state ORDER BY user_id")
+        return [r[0] for r in rows]
+
+    def delete_user(self, user_id: str) -> int:
+        """Delete the user's events, version and state; return how many events went."""
+        with self.db.write() as conn:
+            n = conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
+            conn.execute("DELETE FROM user_state WHERE user_id = ?", (user_id,))
+            conn.execute(
+                "INSERT OR IGNORE INTO deleted_users (tombstone) VALUES (?)",
+                (user_tombstone(user_id),),
+            )
+        return n
+
+    def is_deleted(self, user_id: str) -> bool:
+        """Whether ``delete_user`` was called for this id."""
+        row = (
+            self.db.conn()
+            .execute("SELECT 1 FROM deleted_users WHERE tombstone = ?", (user_tombstone(user_id),))
+            .fetchone()
+        )
+        return row is not None
+
+    def put_item(self, item_id: str, fields: dict[str, Any] | None) -> int:
+        """Log the item's record (``None``: removed) in one fsynced transaction."""
+        body = None if fields is None else json.dumps(fields, ensure_ascii=False)
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM items WHERE item_id = ?", (item_id,))
+            cur = conn.execute("INSERT INTO items (item_id, fields) VALUES (?, ?)", (item_id, body))
+        assert cur.lastrowid is not None
+        return int(cur.lastrowid)
+
+    def item_changes(self, after: int = 0) -> list[ItemChange]:
+        """Latest record of each item changed after ``after``, oldest first."""
+        rows = self.db.conn().execute(
+            "SELECT seq, item_id, fields FROM items WHERE seq > ? ORDER BY seq", (after,)
+        )
+        return [ItemChange(q, i, None if f is None else json.loads(f)) for q, i, f in rows]
+
+    def get_state(self, user_id: str) -> bytes | None:
+        """Cached state if it was computed at the user's current version."""
+        row = (
+            self.db.conn()
+            .execute(
+                "SELECT state FROM user_state WHERE user_id = ? AND state_version = version",
+                (user_id,),
+            )
+            .fetchone()
+        )
+        return bytes(row[0]) if row and row[0] is not None else None
+
+    def put_state(self, user_id: str, state: bytes, version: int) -> bool:
+        """Cache ``state`` if ``version`` is still current; return whether it was stored."""
+        with self.db.write() as conn:
+            cur = conn.execute(
+                "UPDATE user_state SET state = ?, state_version = version "
+                "WHERE user_id = ? AND version = ?",
+                (bytes(state), user_id, version),
+            )
+        return cur.rowcount == 1
+
+    def ping(self) -> None:
+        """Open the file and create the schema now."""
+        self.db.conn()
+
+    def close(self) -> None:
+        """Close all connections."""
+        self.db.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.db.path)!r})"
+
+
+def _ctx_json(e: Event) -> str | None:
+    return json.dumps(dict(e.context), ensure_ascii=False) if e.context else None
