@@ -135,3 +135,177 @@ def store(store_url: str) -> Iterator[EventStore]:
         s = RedisStore(store_url)
     yield s
     s.close()
+
+
+# ----------------------------------------------------------------------------- served model
+GENRES = ("Action", "Comedy", "Drama")
+
+
+def write_genre_world(root: Path, n_items: int = 60, n_users: int = 60, seed: int = 0) -> Path:
+    """A catalogue of titled items in three genres; each user mostly watches one genre.
+
+    Returns the raw folder (``interactions.csv``, ``items.csv``, ``users.csv``).
+    """
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    genre = [GENRES[i % 3] for i in range(n_items)]
+    words = {"Action": "explosive chase", "Comedy": "funny laughs", "Drama": "tearful family"}
+    items = pl.DataFrame(
+        {
+            "item_id": [f"m{i}" for i in range(n_items)],
+            "title": [f"{words[g]} story number {i}" for i, g in enumerate(genre)],
+            "genres": [g for g in genre],
+        }
+    )
+    items.write_csv(root / "items.csv")
+    rows = []
+    for u in range(n_users):
+        fav = u % 3
+        t = 1_700_000_000 + int(rng.integers(0, 86400))
+        for _ in range(14):
+            g = fav if rng.random() < 0.85 else int(rng.integers(0, 3))
+            i = int(rng.choice(np.arange(g, n_items, 3)))
+            t += int(rng.integers(60, 7200))
+            rows.append((f"u{u}", f"m{i}", t, "click" if rng.random() < 0.7 else "view"))
+    pl.DataFrame(
+        rows, schema=["user_id", "item_id", "timestamp", "event_type"], orient="row"
+    ).write_csv(root / "interactions.csv")
+    pl.DataFrame(
+        {
+            "user_id": [f"u{u}" for u in range(n_users)],
+            "gender": ["F" if u % 2 else "M" for u in range(n_users)],
+        }
+    ).write_csv(root / "users.csv")
+    return root
+
+
+@pytest.fixture(scope="session")
+def served_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small prism model with a content tower (MiniLM titles + genres), trained for real."""
+    from prismrec.config import DataConfig, ModelConfig, TrainConfig
+    from prismrec.data.dataset import prepare
+    from prismrec.training import PrismRecommender
+
+    base = tmp_path_factory.mktemp("served")
+    raw = write_genre_world(base / "raw")
+    cfg = DataConfig(
+        item_text_fields=["title"],
+        item_multi_fields=["genres"],
+        user_columns=["gender"],
+        dedup=False,
+    )
+    ds = prepare(raw, base / "data", "csv", cfg)
+    model = ModelConfig(embedding_dim=32, n_layers=1, n_interests=2, dropout=0.1, id_dropout=0.3)
+    rec = PrismRecommender(model, TrainConfig(epochs=8, batch_size=32, patience=8)).fit(ds)
+    return rec.save(base / "model")
+
+
+class ApiServer:
+    """``prismrec serve`` in a subprocess (real uvicorn), with an admin, a write and a read key."""
+
+    def __init__(
+        self,
+        model: Path,
+        store: str,
+        workdir: Path,
+        keys: dict[str, str] | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> None:
+        self.model, self.store, self.workdir, self.extra = model, store, workdir, extra
+        self.port = free_port()
+        self.keys = keys
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 120.0) -> ApiServer:
+        import sys
+
+        import httpx
+
+        from prismrec.serving.auth import create_key
+
+        if self.keys is None:
+            self.keys = {r: create_key(self.store, r) for r in ("read", "write", "admin")}
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        exe = Path(sys.executable).parent / "prismrec"
+        args = [
+            str(exe),
+            "serve",
+            "--model",
+            str(self.model),
+            "--store",
+            self.store,
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            *self.extra,
+        ]
+        log = open(self.workdir / f"serve-{self.port}.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                text = (self.workdir / f"serve-{self.port}.log").read_text(errors="replace")
+                pytest.fail(f"prismrec serve did not start:\n{text[-3000:]}", pytrace=False)
+            time.sleep(0.2)
+
+    def client(self, role: str = "admin") -> httpx.Client:  # noqa: F821
+        import httpx
+
+        assert self.keys is not None
+        return httpx.Client(
+            base_url=self.url, timeout=30, headers={"Authorization": f"Bearer {self.keys[role]}"}
+        )
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture
+def api_factory(tmp_path: Path, served_model: Path) -> Iterator[Callable[..., ApiServer]]:
+    servers: list[ApiServer] = []
+
+    def make(store: str | None = None, **kwargs: object) -> ApiServer:
+        url = store or f"sqlite:{tmp_path / 'state.db'}"
+        server = ApiServer(served_model, url, tmp_path, **kwargs).start()  # type: ignore[arg-type]
+        servers.append(server)
+        return server
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory, served_model: Path) -> Iterator[ApiServer]:
+    """One server (SQLite store) shared by the tests of a module that need no fresh one."""
+    work = tmp_path_factory.mktemp("api")
+    server = ApiServer(served_model, f"sqlite:{work / 'state.db'}", work).start()
+    yield server
+    server.stop()

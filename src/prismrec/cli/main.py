@@ -12,6 +12,7 @@ from prismrec.cli import compare as compare_cmd
 from prismrec.cli import data as data_cmd
 from prismrec.cli import keys as keys_cmd
 from prismrec.cli import model as model_cmd
+from prismrec.cli import serve as serve_cmd
 from prismrec.cli import train as train_cmd
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app.command()(train_cmd.train)
 app.command()(model_cmd.recommend)
 app.command()(model_cmd.evaluate)
 app.command()(compare_cmd.compare)
+app.command()(serve_cmd.serve)
 app.add_typer(keys_cmd.app, name="keys", help="Create, list and revoke API keys.")
 
 try:  # the content commands arrive with the content package

@@ -188,6 +188,8 @@ class SQLiteStore:
                 "INSERT OR IGNORE INTO deleted_users (tombstone) VALUES (?)",
                 (user_tombstone(user_id),),
             )
+        # the WAL still holds the old pages until a checkpoint copies the zeroed ones back
+        self.db.conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return n
 
     def is_deleted(self, user_id: str) -> bool:

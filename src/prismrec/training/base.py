@@ -161,6 +161,8 @@ class Recommender(ABC):
             shutil.copy2(self.data_root / "schema.json", out / "schema.json")
             shutil.copytree(self.data_root / "vocab", out / "vocab", dirs_exist_ok=True)
             shutil.copy2(self.data_root / "items.parquet", out / "items.parquet")
+            if (self.data_root / "users.parquet").is_file():  # static attributes (serving)
+                shutil.copy2(self.data_root / "users.parquet", out / "users.parquet")
         meta = {
             "name": self.name,
             "prismrec_version": __version__,

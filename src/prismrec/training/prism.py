@@ -165,8 +165,11 @@ class PrismRecommender(Recommender):
     def _content(self, data: PreparedDataset) -> None:
         """Item content inputs (text vectors from the cache, categories, numbers, vectors)."""
         from prismrec.content import load_item_features
+        from prismrec.content._items import config_for
 
         feats = load_item_features(data, self.content_config)
+        # serving encodes new items with the same text model and settings
+        self.content_settings = config_for(data.root, self.content_config).model_dump()
         text_dim = int(feats.text.shape[1]) if feats.text is not None else None
         sizes = feats.spec.tower_sizes(text_dim)
         if not (
@@ -310,6 +313,7 @@ class PrismRecommender(Recommender):
             "seq_len": self.seq_len,
             "tower": self.tower_kwargs,
             "feature_spec": getattr(self, "feature_spec", None),
+            "content": getattr(self, "content_settings", None),
             "best_valid_ndcg": getattr(self, "best_valid_ndcg", None),
             "seconds_to_best": getattr(self, "seconds_to_best", None),
             "cooc_weight": self.cooc_weight,
@@ -326,6 +330,7 @@ class PrismRecommender(Recommender):
         self.net_kwargs, self.seq_len = meta["net"], meta["seq_len"]
         self.feature_sizes = self.net_kwargs["feature_sizes"]
         self.tower_kwargs, self.feature_spec = meta.get("tower"), meta.get("feature_spec")
+        self.content_settings = meta.get("content")
         self.item_inputs = (
             torch.load(path / "item_inputs.pt", weights_only=False)
             if self.tower_kwargs is not None

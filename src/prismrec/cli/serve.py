@@ -1,0 +1,83 @@
+"""``prismrec serve``: the HTTP API over a trained model."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from prismrec.cli._common import err_console, fail, guard
+
+
+class Quantize(str, Enum):
+    none = "none"
+    int8 = "int8"
+
+
+class IndexKind(str, Enum):
+    auto = "auto"
+    exact = "exact"
+    hnsw = "hnsw"
+    ivf = "ivf"
+
+
+def serve(
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="trained prism/sasrec model directory")
+    ],
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port")] = 8000,
+    store: Annotated[
+        str, typer.Option(help="events and state: sqlite:PATH or redis://HOST:PORT/DB")
+    ] = "sqlite:prismrec-state.db",
+    keys: Annotated[str | None, typer.Option(help="API keys store (default: --store)")] = None,
+    auth: Annotated[
+        bool, typer.Option("--auth/--no-auth", help="require 'Authorization: Bearer KEY'")
+    ] = True,
+    quantize: Annotated[
+        Quantize, typer.Option(help="int8: dynamic int8 interest model")
+    ] = Quantize.none,
+    index: Annotated[
+        IndexKind, typer.Option(help="item index (auto: exact below 20k items)")
+    ] = IndexKind.auto,
+    rate: Annotated[float, typer.Option(min=0.0, help="requests/s per key (0: unlimited)")] = 200.0,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Serve recommendations over HTTP (OpenAPI at /docs); events change the next answer."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from prismrec.serving.app import create_app
+    from prismrec.serving.service import Service
+    from prismrec.serving.settings import ServeSettings
+
+    with guard():
+        if not (model / "model.json").is_file():
+            raise fail(f"{model}: not a model directory (train one with 'prismrec train')")
+        try:
+            settings = ServeSettings(
+                model_dir=model,
+                store=store,
+                keys=keys,
+                auth=auth,
+                quantize=quantize.value,
+                index=index.value,
+                rate_per_s=rate,
+            )
+        except ValidationError as exc:
+            raise fail(f"bad settings: {exc.errors()[0]['msg']}") from None
+        from prismrec.serving.store import parse_store_url
+
+        parse_store_url(settings.store)
+        parse_store_url(settings.keys_url)
+        service = Service(settings).start()  # load before binding: errors exit cleanly
+        if not auth:
+            err_console.print("[bold yellow]warning:[/] authentication is off", highlight=False)
+        err_console.print(
+            f"prismrec serving {model} on http://{host}:{port} (docs: /docs, store {store})",
+            highlight=False,
+        )
+        uvicorn.run(create_app(settings, service), host=host, port=port, log_level=log_level)
+        service.close()

@@ -1,0 +1,109 @@
+"""The FastAPI application: ``create_app(settings)``; the lifespan loads model and index once.
+
+Run it with ``prismrec serve --model DIR`` (or any ASGI server on ``create_app(settings)``).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from prismrec import __version__
+from prismrec.errors import ConfigError, DataError, UnknownIdError
+from prismrec.serving.auth import KeyStore
+from prismrec.serving.metrics import Metrics, MetricsMiddleware
+from prismrec.serving.privacy import install_filter
+from prismrec.serving.ratelimit import RateLimiter, RedisRateLimiter
+from prismrec.serving.routes import events, items, ops, users
+from prismrec.serving.service import Service
+from prismrec.serving.settings import ServeSettings
+from prismrec.serving.store import parse_store_url
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def _limiter(settings: ServeSettings) -> Any:
+    if settings.rate_per_s <= 0:
+        return None
+    kind, target = parse_store_url(settings.keys_url)
+    if kind == "redis":  # replicas share the buckets
+        return RedisRateLimiter(target, settings.rate_per_s, settings.rate_burst)
+    return RateLimiter(settings.rate_per_s, settings.rate_burst)
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def create_app(settings: ServeSettings, service: Service | None = None) -> FastAPI:
+    """The app; ``service`` (already started) skips loading in the lifespan (tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_filter(settings.log_secret or secrets.token_hex(16))
+        svc = service or Service(settings).start()
+        app.state.service = svc
+        log.info("ready: %d items", len(svc.catalog))
+        try:
+            yield
+        finally:
+            app.state.keys.close()
+            if service is None:
+                svc.close()
+
+    app = FastAPI(
+        title="prismrec",
+        version=__version__,
+        description="Multi-interest, content-aware, event-fresh recommendations.",
+        lifespan=lifespan,
+    )
+    metrics = Metrics()
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.keys = KeyStore(settings.keys_url)
+    app.state.limiter = _limiter(settings)
+    app.state.service = None
+    for router in (events, users, items, ops):
+        app.include_router(router)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for e in exc.errors():
+            loc = tuple(e.get("loc", ()))
+            if e.get("type") == "json_invalid":  # loc holds the character offset
+                errors.append(
+                    {"where": "body", "problem": f"malformed JSON at character {loc[-1]}"}
+                )
+            else:
+                errors.append({"where": _where(loc), "problem": e.get("msg", "")})
+        first = errors[0] if errors else {"where": "request", "problem": "invalid"}
+        detail = f"{first['where']}: {first['problem']}"
+        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
+
+    @app.exception_handler(DataError)
+    async def bad_data(_: Request, exc: DataError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(UnknownIdError)
+    async def unknown(_: Request, exc: UnknownIdError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(ConfigError)
+    async def config(_: Request, exc: ConfigError) -> JSONResponse:
+        log.error("configuration problem: %s", exc)
+        return JSONResponse(
+            {"detail": "service misconfigured; see the server log"}, status_code=503
+        )
+
+    return app

@@ -1,0 +1,70 @@
+"""Request dependencies: the service, the caller's key and role, the rate limit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from prismrec.serving.auth import Principal, Role
+from prismrec.serving.service import Service
+
+__all__ = ["ServiceDep", "get_service", "require"]
+
+_bearer = HTTPBearer(auto_error=False, description="an API key from 'prismrec keys create'")
+_ANONYMOUS = Principal("anonymous", Role.admin)
+
+
+def get_service(request: Request) -> Service:
+    """The app's service (503 until it has finished loading)."""
+    service: Service | None = getattr(request.app.state, "service", None)
+    if service is None or not service.ready:
+        raise HTTPException(503, "the service is starting; retry shortly")
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def require(role: str) -> Callable[..., Principal]:
+    """A dependency that checks the bearer key, its role and its rate limit."""
+    needed = Role.parse(role)
+
+    def check(
+        request: Request,
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        state: Any = request.app.state
+        if not state.settings.auth:
+            return _ANONYMOUS
+        if creds is None or creds.scheme.lower() != "bearer":
+            raise HTTPException(
+                401,
+                "missing API key: send 'Authorization: Bearer KEY' (create one with "
+                "'prismrec keys create --role read')",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        who = state.keys.verify(creds.credentials)
+        if who is None:
+            raise HTTPException(
+                401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+            )
+        if not who.can(needed):
+            raise HTTPException(
+                403, f"this key has role {who.role.value!r}; this request needs {needed.value!r}"
+            )
+        limiter = state.limiter
+        if limiter is not None:
+            ok, retry = limiter.allow(who.key_id)
+            if not ok:
+                raise HTTPException(
+                    429,
+                    f"rate limit exceeded for key {who.key_id}; retry in {retry:.2f} s",
+                    headers={"Retry-After": str(max(1, round(retry + 0.5)))},
+                )
+        request.state.key_id = who.key_id
+        return who
+
+    return check

@@ -1,0 +1,208 @@
+"""HTTP routes, one router per resource; CPU-bound handlers are plain ``def`` (thread pool)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from prismrec.errors import DataError
+from prismrec.retrieval.pipeline import Request as RecRequest
+from prismrec.serving._events import MAX_TIMESTAMP
+from prismrec.serving.deps import ServiceDep, require
+from prismrec.serving.store import Event
+
+__all__ = ["events", "items", "ops", "users"]
+
+UserId = Annotated[str, Path(min_length=1, max_length=256)]
+ItemId = Annotated[str, Path(min_length=1, max_length=256)]
+Read, Write, Admin = Depends(require("read")), Depends(require("write")), Depends(require("admin"))
+
+
+class EventIn(BaseModel):
+    """One behaviour event."""
+
+    model_config = ConfigDict(extra="forbid")
+    user_id: str = Field(min_length=1, max_length=256)
+    item_id: str = Field(min_length=1, max_length=256)
+    event_type: str = Field(min_length=1, max_length=256, examples=["click"])
+    timestamp: int | None = Field(None, ge=0, le=MAX_TIMESTAMP, description="unix seconds")
+    context: dict[str, str] | None = Field(None, examples=[{"device": "mobile"}])
+
+
+class EventsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[EventIn] = Field(min_length=1)
+
+
+def _pairs(values: list[str], name: str) -> dict[str, str]:
+    """``key:value`` query values (repeated or comma-separated) -> a dict."""
+    out = {}
+    for part in (p for v in values for p in v.split(",")):
+        key, sep, value = part.partition(":")
+        if not sep or not key:
+            raise DataError(
+                f"{name} must be key:value pairs, e.g. {name}=device:mobile; got {part!r}"
+            )
+        out[key] = value
+    return out
+
+
+def _list(values: list[str]) -> list[str]:
+    return [p for v in values for p in v.split(",") if p]
+
+
+def _ints(values: list[str], name: str) -> list[int] | None:
+    try:
+        out = [int(v) for v in _list(values)]
+    except ValueError:
+        raise DataError(f"{name} takes interest indices (integers), got {values}") from None
+    return out or None
+
+
+# ---- events -----------------------------------------------------------------------------
+events = APIRouter(prefix="/v1", tags=["events"])
+
+
+@events.post("/events", dependencies=[Write])
+def post_events(body: EventsIn, service: ServiceDep) -> dict[str, Any]:
+    """Store a batch of events; answers once they are durable."""
+    limit = service.settings.max_events
+    if len(body.events) > limit:
+        raise DataError(f"at most {limit} events per request, got {len(body.events)}")
+    return service.ingest([Event(**e.model_dump()) for e in body.events])
+
+
+# ---- users ------------------------------------------------------------------------------
+users = APIRouter(prefix="/v1/users", tags=["users"])
+
+
+@users.get("/{user_id}/recommendations", dependencies=[Read])
+def recommendations(
+    user_id: UserId,
+    service: ServiceDep,
+    k: Annotated[int, Query(ge=1, description="list length")] = 10,
+    diversity: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
+    method: Literal["mmr", "dpp"] = "mmr",
+    exclude_categories: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies it)
+    max_per_category: Annotated[int | None, Query(ge=1)] = None,
+    allow: Annotated[list[str], Query(description="only these item ids")] = [],  # noqa: B006
+    focus: Annotated[list[str], Query(description="interest index(es) to boost")] = [],  # noqa: B006
+    mute: Annotated[list[str], Query(description="interest index(es) to leave out")] = [],  # noqa: B006
+    explain: bool = False,
+    filter_seen: bool = True,
+    context: Annotated[list[str], Query(description="key:value, e.g. device:mobile")] = [],  # noqa: B006
+    profile: Annotated[list[str], Query(description="key:value, e.g. gender:F")] = [],  # noqa: B006
+) -> dict[str, Any]:
+    """The user's top-k; new users get popular items for their context and profile."""
+    if k > service.settings.max_k:
+        raise DataError(f"k must be at most {service.settings.max_k}, got {k}")
+    req = RecRequest(
+        k=k,
+        diversity=diversity,
+        method=method,
+        exclude_categories=_list(exclude_categories),
+        allow_list=service.item_rows(_list(allow)) if allow else None,
+        max_per_category=max_per_category,
+        focus=_ints(focus, "focus"),
+        mute=_ints(mute, "mute"),
+        explain=explain,
+        filter_seen=filter_seen,
+    )
+    try:
+        return service.recommend(
+            user_id, req, _pairs(context, "context"), _pairs(profile, "profile")
+        )
+    except ValueError as exc:  # bad focus/mute index or category name
+        raise DataError(str(exc)) from None
+
+
+@users.get("/{user_id}/interests", dependencies=[Read])
+def interests(user_id: UserId, service: ServiceDep) -> dict[str, Any]:
+    """The user's K interests: weight, label (top categories) and nearest items."""
+    return service.interests(user_id)
+
+
+@users.delete("/{user_id}", dependencies=[Admin])
+def delete_user(user_id: UserId, service: ServiceDep) -> dict[str, Any]:
+    """Erase the user's events, state and cache entries on every replica's shared store."""
+    return service.delete_user(user_id)
+
+
+# ---- items ------------------------------------------------------------------------------
+items = APIRouter(prefix="/v1/items", tags=["items"])
+
+
+@items.get("/{item_id}/similar", dependencies=[Read])
+def similar(
+    item_id: ItemId, service: ServiceDep, k: Annotated[int, Query(ge=1)] = 10
+) -> dict[str, Any]:
+    """Nearest items in the model's item space."""
+    if k > service.settings.max_k:
+        raise DataError(f"k must be at most {service.settings.max_k}, got {k}")
+    return service.similar(item_id, k)
+
+
+@items.put("/{item_id}", dependencies=[Write])
+def put_item(
+    item_id: ItemId,
+    service: ServiceDep,
+    fields: Annotated[
+        dict[str, Any], Body(examples=[{"title": "Arrival (2016)", "genres": ["Drama", "Sci-Fi"]}])
+    ],
+) -> dict[str, Any]:
+    """Add or replace an item from its catalogue fields; recommendable when this returns."""
+    return service.put_item(item_id, fields)
+
+
+@items.delete("/{item_id}", dependencies=[Write])
+def delete_item(item_id: ItemId, service: ServiceDep) -> dict[str, Any]:
+    """Remove an item from recommendations."""
+    return service.delete_item(item_id)
+
+
+# ---- operations -------------------------------------------------------------------------
+ops = APIRouter(tags=["operations"])
+
+
+@ops.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process answers."""
+    return {"status": "ok"}
+
+
+@ops.get("/readyz")
+def readyz(request: Request) -> dict[str, Any]:
+    """The model is loaded and the store answers."""
+    service = getattr(request.app.state, "service", None)
+    if service is None or not service.ready:
+        raise HTTPException(503, "loading")
+    try:
+        assert service.store is not None
+        service.store.ping()
+    except Exception as exc:  # noqa: BLE001 (any store failure means not ready)
+        raise HTTPException(503, f"store unavailable: {type(exc).__name__}") from None
+    return {"status": "ready", "items": len(service.catalog)}
+
+
+@ops.get("/metrics", response_class=PlainTextResponse)
+def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus text format."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    state = request.app.state
+    m = state.metrics
+    service = getattr(state, "service", None)
+    if service is not None and service.ready:
+        m.index_size.set(len(service.index))
+        m.cache_hits.set(service.stats["cache_hits"])
+        m.cache_misses.set(service.stats["cache_misses"])
+    return PlainTextResponse(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@ops.get("/v1/noop", dependencies=[Read])
+def noop() -> dict[str, bool]:
+    """Does nothing behind the same auth and middleware: the HTTP floor for benchmarks."""
+    return {"ok": True}

@@ -1,0 +1,410 @@
+"""The recommender service: model, item index, live events and caches behind plain methods.
+
+The HTTP layer (:mod:`prismrec.serving.app`) only parses requests and calls these methods, so the
+service is usable (and tested) without HTTP as well.
+
+Freshness: a user's interest vectors are cached with the store version they were computed at; a
+request reads the current version (one indexed lookup) and recomputes only when an event arrived
+since, on this replica or on any other sharing the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from prismrec.data.vocab import Vocabulary
+from prismrec.errors import DataError, UnknownIdError
+from prismrec.retrieval._backends import RWLock
+from prismrec.retrieval.explain import interest_labels
+from prismrec.retrieval.index import IndexSettings, index_item_table
+from prismrec.retrieval.pipeline import Request, Retriever, UserInterests
+from prismrec.retrieval.rerank import mmr
+from prismrec.serving._encoder import InterestEncoder
+from prismrec.serving._history import Featurizer, concat
+from prismrec.serving.catalog import Catalog, ItemEncoder, check_item_fields, load_items
+from prismrec.serving.coldstart import PopularityPrior
+from prismrec.serving.settings import ServeSettings
+from prismrec.serving.store import Event, EventStore, ItemChange, open_store
+
+__all__ = ["Service", "UserState"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UserState:
+    """A user's history (item rows, oldest first) and interests at a store version."""
+
+    version: int
+    history: np.ndarray
+    interests: UserInterests | None
+    user_row: int
+
+
+class Service:
+    """Loads everything once (``start``), then answers requests from many threads."""
+
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.ready = False
+        self.store: EventStore | None = None
+        self._cache: OrderedDict[str, UserState] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._items_lock = RWLock()
+        self._item_seq = 0
+        self._synced_at = 0.0
+        self.stats = {"events": 0, "cache_hits": 0, "cache_misses": 0}
+
+    # ---- start-up ------------------------------------------------------------------------------
+    def start(self) -> Service:
+        import torch
+
+        from prismrec.training import load_model
+
+        s = self.settings
+        torch.set_num_threads(s.threads)
+        path = Path(s.model_dir)
+        model: Any = load_model(path)
+        self.model = model
+        self.encoder = InterestEncoder(model, s.quantize)
+        schema = json.loads((path / "schema.json").read_text())
+        fields = schema.get("item_fields", {})
+        self.catalog = Catalog(load_items(path), fields)
+        self.featurizer = Featurizer.from_model_dir(path, list(model.feature_sizes), schema)
+        self.users = Vocabulary.load(path / "vocab" / "users.parquet", 0, "user")
+        self.prior = PopularityPrior(
+            model.user_histories, model.user_attr_arrays, self.catalog.n_rows
+        )
+        self.profile_vocab = _profile_vocab(path, list(model.user_attr_arrays))
+        self.item_encoder = (
+            ItemEncoder(model, fields) if getattr(model, "tower_kwargs", None) else None
+        )
+        if self.item_encoder is not None:
+            self.item_encoder.text_encoder()  # load the text model now, not on the first PUT
+        settings = IndexSettings(exact_below=s.exact_below)
+        self.index = index_item_table(self.encoder.item_vectors(), s.index, settings)
+        self.retriever = Retriever(self.index, self.catalog.metadata)
+        self.store = open_store(s.store)
+        self.sync_items(force=True)
+        self.ready = True
+        log.info(
+            "serving %s: %d items, index %s", path, len(self.catalog), type(self.index).__name__
+        )
+        return self
+
+    def close(self) -> None:
+        self.ready = False
+        if self.store is not None:
+            self.store.close()
+
+    # ---- items ----------------------------------------------------------------------------------
+    def sync_items(self, force: bool = False) -> None:
+        """Apply item changes other replicas logged since the last sync."""
+        now = time.monotonic()
+        if not force and now - self._synced_at < self.settings.item_sync_s:
+            return
+        self._synced_at = now
+        assert self.store is not None
+        changes = self.store.item_changes(self._item_seq)
+        if changes:
+            self._apply(changes)
+
+    def _apply(self, changes: Sequence[ItemChange]) -> None:
+        with self._items_lock.write():
+            upserts = [c for c in changes if c.fields is not None]
+            if upserts and self.item_encoder is None:
+                log.warning(
+                    "ignoring %d logged items: this model cannot encode content", len(upserts)
+                )
+                upserts = []
+            records = []
+            for c in upserts:
+                row, _ = self.catalog.upsert(c.item_id, c.fields or {})
+                records.append((row, c.item_id, c.fields or {}))
+            if records:
+                assert self.item_encoder is not None
+                vecs = self.item_encoder.encode(records)
+                rows = np.asarray([r for r, _, _ in records], np.int64)
+                self.encoder.set_items(rows, vecs)
+                present = np.asarray([r in self.index for r in rows.tolist()])
+                if present.any():
+                    self.index.update(rows[present], vecs[present])
+                if (~present).any():
+                    self.index.add(rows[~present], vecs[~present])
+                self.prior.grow(self.catalog.n_rows)
+            for c in changes:
+                if c.fields is None:
+                    row = self.catalog.remove(c.item_id)
+                    if row and row in self.index:
+                        self.index.remove(np.asarray([row]))
+            self.retriever.metadata = self.catalog.metadata
+            self._item_seq = max(self._item_seq, max(c.seq for c in changes))
+
+    def put_item(self, item_id: str, fields: Any) -> dict[str, Any]:
+        """Add or replace an item from its catalogue fields; searchable when this returns."""
+        _check_id("item_id", item_id)
+        if self.item_encoder is None:
+            raise DataError(
+                "this model has no content tower, so items cannot be added from content; "
+                "train prism on a catalogue with item content"
+            )
+        clean = check_item_fields(fields, self.catalog)
+        assert self.store is not None
+        existed = self.catalog.is_live(self.catalog.index(item_id))
+        seq = self.store.put_item(item_id, clean)
+        self._apply([ItemChange(seq, item_id, clean)])
+        return {"item_id": item_id, "created": not existed, "n_items": len(self.catalog)}
+
+    def delete_item(self, item_id: str) -> dict[str, Any]:
+        if not self.catalog.is_live(self.catalog.index(item_id)):
+            raise UnknownIdError(f"unknown item {item_id!r}")
+        assert self.store is not None
+        seq = self.store.put_item(item_id, None)
+        self._apply([ItemChange(seq, item_id, None)])
+        return {"item_id": item_id, "deleted": True, "n_items": len(self.catalog)}
+
+    def item_rows(self, item_ids: Sequence[str]) -> list[int]:
+        """Rows of live items (for allow-lists); unknown ids are a ``DataError``."""
+        rows = [self.catalog.index(i) for i in item_ids]
+        unknown = [i for i, r in zip(item_ids, rows, strict=True) if not self.catalog.is_live(r)]
+        if unknown:
+            raise DataError(f"unknown item id(s) in allow: {unknown[:10]}")
+        return rows
+
+    def similar(self, item_id: str, k: int) -> dict[str, Any]:
+        self.sync_items()
+        row = self.catalog.index(item_id)
+        if not self.catalog.is_live(row):
+            raise UnknownIdError(f"unknown item {item_id!r}")
+        with self._items_lock.read():
+            vec = self.index.vectors(np.asarray([row]))
+            ids, scores = self.index.search(vec, k, [[row]])
+        ok = ids[0] >= 0
+        return {
+            "item_id": item_id,
+            "items": [
+                {"item_id": i, "score": round(float(s), 6)}
+                for i, s in zip(self.catalog.external(ids[0][ok]), scores[0][ok], strict=True)
+            ],
+        }
+
+    # ---- events and users ------------------------------------------------------------------
+    def ingest(self, events: Sequence[Event]) -> dict[str, Any]:
+        """Store events durably (the call returns after the commit)."""
+        assert self.store is not None
+        last = self.store.append(events)
+        self.stats["events"] += len(events)
+        unknown = sum(1 for e in events if not self.catalog.index(e.item_id))
+        return {"accepted": len(events), "unknown_items": unknown, "last_seq": last}
+
+    def delete_user(self, user_id: str) -> dict[str, Any]:
+        """Erase the user's events, cached state and in-memory entries."""
+        _check_id("user_id", user_id)
+        assert self.store is not None
+        n = self.store.delete_user(user_id)
+        with self._cache_lock:
+            self._cache.pop(user_id, None)
+        return {"user_id": user_id, "deleted_events": n}
+
+    def state(self, user_id: str) -> UserState:
+        """The user's history and interests, from cache while no event arrived since."""
+        _check_id("user_id", user_id)
+        assert self.store is not None
+        version = self.store.version(user_id)
+        with self._cache_lock:
+            hit = self._cache.get(user_id)
+            if hit is not None:
+                self._cache.move_to_end(user_id)
+        trained = self.users.index(user_id) if user_id in self.users else -1
+        # a user known only from training has version 0 before and after a deletion
+        if (
+            hit is not None
+            and hit.version == version
+            and (version or trained < 0 or not self.store.is_deleted(user_id))
+        ):
+            self.stats["cache_hits"] += 1
+            return hit
+        self.stats["cache_misses"] += 1
+        snap = self.store.snapshot(user_id, self.encoder.seq_len)
+        deleted = trained >= 0 and self.store.is_deleted(user_id)
+        base = None if trained < 0 or deleted else self.model.user_histories.get(trained)
+        live = self.featurizer.features(snap.events, self._live_row)
+        hist = concat(base, live, self.encoder.seq_len)
+        interests = (
+            self.encoder.encode(hist, -1 if deleted else trained) if len(hist["item_idx"]) else None
+        )
+        st = UserState(snap.version, hist["item_idx"], interests, -1 if deleted else trained)
+        if self.settings.user_cache:
+            with self._cache_lock:
+                self._cache[user_id] = st
+                while len(self._cache) > self.settings.user_cache:
+                    self._cache.popitem(last=False)
+        return st
+
+    def _live_row(self, item_id: str) -> int:
+        row = self.catalog.index(item_id)
+        return row if 0 < row < len(self.encoder.table) else 0
+
+    # ---- recommendations -------------------------------------------------------------------
+    def recommend(
+        self,
+        user_id: str,
+        request: Request,
+        context: dict[str, str] | None = None,
+        profile: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        self.sync_items()
+        self._check_profile(profile or {})
+        st = self.state(user_id)
+        if st.interests is None:
+            return self._cold(user_id, st, request, context or {}, profile or {})
+        with self._items_lock.read():
+            picked = self.retriever.recommend(st.interests, st.history, request)
+        items = []
+        for p in picked:
+            out: dict[str, Any] = {
+                "item_id": self.catalog.external([p["item"]])[0],
+                "score": round(p["score"], 6),
+                "interest": p["interest"],
+            }
+            if request.explain and p["explanation"] is not None:
+                out["explanation"] = self._external_explanation(p["explanation"])
+            items.append(out)
+        return {"user_id": user_id, "source": "personalised", "items": items}
+
+    def _external_explanation(self, note: dict[str, Any]) -> dict[str, Any]:
+        events = [
+            {**e, "item_id": self.catalog.external([e["item"]])[0]} for e in note.get("events", [])
+        ]
+        for e in events:
+            e.pop("item", None)
+        return {**note, "events": events}
+
+    def _cold(
+        self,
+        user_id: str,
+        st: UserState,
+        request: Request,
+        context: dict[str, str],
+        profile: dict[str, str],
+    ) -> dict[str, Any]:
+        """Popular items lifted by the request's context and the user's profile, diversified."""
+        segments = self.featurizer.context_codes(context, int(time.time()))
+        segments.update(self._profile_codes(st.user_row, profile))
+        scores = self.prior.scores(segments)
+        n_rows = self.catalog.n_rows
+        scores = (
+            scores[:n_rows]
+            if len(scores) >= n_rows
+            else np.pad(scores, (0, n_rows - len(scores)), constant_values=-np.inf)
+        )
+        with self._items_lock.read():
+            live = np.asarray([self.catalog.is_live(r) for r in range(n_rows)])
+            scores = np.where(live, scores, -np.inf)
+            if request.exclude_categories:
+                meta = self.catalog.metadata
+                codes = self.retriever._codes(request.exclude_categories)
+                if meta.categories is not None and codes:
+                    scores[np.isin(meta.categories, codes).any(1)] = -np.inf
+            pool = np.argsort(-scores)[: max(request.k * 5, 50)]
+            pool = pool[np.isfinite(scores[pool])]
+            vecs = self.index.vectors(pool) if len(pool) else np.zeros((0, self.encoder.dim))
+        diversity = request.diversity if request.diversity > 0 else self.settings.cold_diversity
+        order: Any = mmr(scores[pool], vecs, request.k, diversity) if len(pool) else []
+        items = [
+            {
+                "item_id": self.catalog.external([pool[j]])[0],
+                "score": round(float(scores[pool[j]]), 6),
+            }
+            for j in order
+        ]
+        return {
+            "user_id": user_id,
+            "source": "popular",
+            "lifted_by": self.prior.applicable(segments),
+            "items": items,
+        }
+
+    def _check_profile(self, profile: dict[str, str]) -> None:
+        unknown = sorted(set(profile) - {k[5:] for k in self.model.user_attr_arrays})
+        if unknown:
+            known = sorted(k[5:] for k in self.model.user_attr_arrays)
+            raise DataError(f"unknown profile attribute(s) {unknown}; this model knows {known}")
+
+    def _profile_codes(self, user_row: int, profile: dict[str, str]) -> dict[str, int]:
+        out = {}
+        for name, arr in self.model.user_attr_arrays.items():
+            if 0 <= user_row < len(arr) and arr[user_row] > 0:
+                out[name] = int(arr[user_row])
+        for key, value in profile.items():
+            vocab = self.profile_vocab.get(f"user_{key}", {})
+            if value in vocab:
+                out[f"user_{key}"] = vocab[value]
+        return out
+
+    def interests(self, user_id: str, top_items: int = 5) -> dict[str, Any]:
+        st = self.state(user_id)
+        if st.interests is None:
+            raise UnknownIdError(f"unknown user {user_id!r} (no events)")
+        vecs = np.asarray(st.interests.vectors, np.float32)
+        meta = self.catalog.metadata
+        with self._items_lock.read():
+            ids, _ = self.index.search(vecs, top_items)
+            labels = (
+                interest_labels(self.index, vecs, meta.categories, meta.category_names)
+                if meta.categories is not None
+                else [{"label": None, "categories": []}] * len(vecs)
+            )
+        return {
+            "user_id": user_id,
+            "n_events": int(len(st.history)),
+            "interests": [
+                {
+                    "weight": round(float(w), 4),
+                    "label": lab["label"],
+                    "categories": lab["categories"],
+                    "top_items": self.catalog.external(row[row >= 0]),
+                }
+                for w, lab, row in zip(st.interests.weights, labels, ids, strict=True)
+            ],
+        }
+
+
+def _check_id(name: str, value: str) -> None:
+    if not value or len(value) > 256:
+        raise DataError(f"{name} must be 1 to 256 characters, got {len(value)}")
+
+
+def _profile_vocab(path: Path, attrs: list[str]) -> dict[str, dict[str, int]]:
+    """Value -> code of each static user attribute, as training coded them (sorted values)."""
+    if not attrs:
+        return {}
+    import polars as pl
+
+    users = path / "users.parquet"
+    if not users.is_file():
+        meta = json.loads((path / "model.json").read_text())
+        users = Path(meta.get("data_root") or path) / "users.parquet"
+    if not users.is_file():
+        log.info(
+            "no users.parquet next to the training data: profile attributes of new users unknown"
+        )
+        return {}
+    frame = pl.read_parquet(users)
+    out = {}
+    for name in attrs:
+        col = name[5:]
+        if col in frame.columns:
+            values = sorted(frame.get_column(col).cast(pl.String).drop_nulls().unique().to_list())
+            out[name] = {v: i + 1 for i, v in enumerate(values)}
+    return out

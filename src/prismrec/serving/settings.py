@@ -1,0 +1,69 @@
+"""Service settings: from arguments, ``PRISMREC_*`` environment variables or a ``[serve]`` table."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServeSettings", "get_settings"]
+
+
+class ServeSettings(BaseSettings):
+    """Everything ``prismrec serve`` can be told.
+
+    Attributes:
+        model_dir: a trained prism (or sasrec) model directory.
+        store: events, item log and state: ``sqlite:PATH`` or ``redis://HOST:PORT/DB``.
+        keys: where API keys live (default: ``store``).
+        auth: require ``Authorization: Bearer KEY`` (turn off only on a trusted laptop).
+        quantize: ``int8``: dynamic int8 quantisation of the interest model's linear layers.
+        index: item index kind (``auto``: exact below ``exact_below`` items, HNSW above).
+        exact_below: catalogue size from which ``auto`` uses HNSW.
+        max_k: largest list a request may ask for.
+        max_body_bytes: larger request bodies are refused with 413.
+        max_events: most events one ``POST /v1/events`` may carry.
+        rate_per_s: requests per second per key (token bucket; 0 = unlimited).
+        rate_burst: bucket size.
+        user_cache: interest vectors kept in memory (least recently used go first).
+        item_sync_s: how often a replica reads items other replicas added or removed.
+        cold_diversity: diversity of the popular lists new users get.
+        log_secret: secret of the pseudonyms that replace user ids in logs (default: random
+            per process, so pseudonyms do not link across restarts).
+        threads: torch threads for inference.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="PRISMREC_", frozen=True, extra="forbid", protected_namespaces=()
+    )
+
+    model_dir: Path
+    store: str = "sqlite:prismrec-state.db"
+    keys: str | None = None
+    auth: bool = True
+    quantize: Literal["none", "int8"] = "none"
+    index: Literal["auto", "exact", "hnsw", "ivf"] = "auto"
+    exact_below: int = Field(20_000, ge=1)
+    max_k: int = Field(200, ge=1)
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_events: int = Field(1000, ge=1)
+    rate_per_s: float = Field(200.0, ge=0.0)
+    rate_burst: float = Field(400.0, ge=1.0)
+    user_cache: int = Field(100_000, ge=0)
+    item_sync_s: float = Field(1.0, ge=0.0)
+    cold_diversity: float = Field(0.5, ge=0.0, le=1.0)
+    log_secret: str | None = None
+    threads: int = Field(1, ge=1)
+
+    @property
+    def keys_url(self) -> str:
+        return self.keys or self.store
+
+
+@lru_cache
+def get_settings() -> ServeSettings:
+    """Settings from the environment (``PRISMREC_MODEL_DIR`` ...), read once per process."""
+    return ServeSettings()  # type: ignore[call-arg]
