@@ -32,6 +32,7 @@ __all__ = [
 IndexKind = Literal["auto", "exact", "flat", "hnsw", "ivf"]
 Exclude = Sequence[Collection[int] | None] | None
 META_FILE = "index.json"
+_DENSE_MAX = 50_000_000  # ids below this are looked up through a dense array
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ class VectorStore:
         self._vecs = np.zeros((0, dim), np.float32)
         self._n = 0
         self._row: dict[int, int] = {}
+        self._dense: np.ndarray | None = np.full(64, -1, np.int64)
 
     def __len__(self) -> int:
         return self._n
@@ -142,8 +144,27 @@ class VectorStore:
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """Row of each id, ``-1`` where absent."""
+        arr = np.asarray(ids, dtype=np.int64).reshape(-1)
+        dense = self._dense
+        if dense is not None:  # item rows are small ints: one gather instead of a dict loop
+            inside = (arr >= 0) & (arr < len(dense))
+            return np.where(inside, dense[np.where(inside, arr, 0)], -1)
         get = self._row.get
-        return np.fromiter((get(int(i), -1) for i in ids), np.int64, count=len(ids))
+        return np.fromiter((get(int(i), -1) for i in arr), np.int64, count=len(arr))
+
+    def _index_dense(self, ids: np.ndarray, rows: np.ndarray) -> None:
+        """Keep the id -> row array while ids stay below ``_DENSE_MAX`` (else: dict only)."""
+        if self._dense is None or not len(ids):
+            return
+        top = int(ids.max())
+        if int(ids.min()) < 0 or top >= _DENSE_MAX:
+            self._dense = None
+            return
+        if top >= len(self._dense):
+            grown = np.full(max(top + 1, 2 * len(self._dense)), -1, np.int64)
+            grown[: len(self._dense)] = self._dense
+            self._dense = grown
+        self._dense[ids] = rows
 
     def _grow(self, extra: int) -> None:
         need = self._n + extra
@@ -162,6 +183,7 @@ class VectorStore:
         self._ids[start : start + len(ids)] = ids
         self._vecs[start : start + len(ids)] = vecs
         self._row.update(zip(ids.tolist(), range(start, start + len(ids)), strict=True))
+        self._index_dense(ids, np.arange(start, start + len(ids)))
         self._n += len(ids)
 
     def upsert(self, ids: np.ndarray, vecs: np.ndarray) -> None:
@@ -183,6 +205,9 @@ class VectorStore:
                 moved = int(self._ids[last])
                 self._ids[r], self._vecs[r] = moved, self._vecs[last]
                 self._row[moved] = r
+                self._index_dense(np.asarray([moved]), np.asarray([r]))
+            if self._dense is not None:
+                self._dense[i] = -1
             self._n -= 1
         return np.asarray(gone, dtype=np.int64)
 

@@ -87,8 +87,37 @@ def mmr(
     m = len(candidate_scores)
     k = min(k, m)
     rel = _relevance(candidate_scores)
-    if diversity == 0.0 and groups is None:
-        return np.argsort(-np.asarray(candidate_scores), kind="stable")[:k]
+    if diversity == 0.0:
+        return _by_score(rel, k, groups, quotas)
+    return _mmr_loop(rel, candidate_vectors, k, diversity, groups, quotas)
+
+
+def _by_score(
+    rel: np.ndarray, k: int, groups: np.ndarray | None, quotas: np.ndarray | None
+) -> np.ndarray:
+    """What the greedy loop picks at diversity 0, without the loop: best score first within
+    each group's quota, then (quotas exhausted) the best of the rest."""
+    order = np.lexsort((np.arange(len(rel)), -rel))
+    if groups is None or quotas is None:
+        return order[:k].astype(np.int64)
+    g = np.asarray(groups)[order]
+    rank = np.zeros(len(order), np.int64)
+    for grp in np.unique(g):
+        mine = g == grp
+        rank[mine] = np.arange(int(mine.sum()))
+    inside = rank < np.asarray(quotas, np.int64)[g]
+    return np.concatenate([order[inside], order[~inside]])[:k].astype(np.int64)
+
+
+def _mmr_loop(
+    rel: np.ndarray,
+    candidate_vectors: np.ndarray,
+    k: int,
+    diversity: float,
+    groups: np.ndarray | None,
+    quotas: np.ndarray | None,
+) -> np.ndarray:
+    m = len(rel)
     unit, _ = _unit(candidate_vectors)
     closest = np.full(m, -np.inf)
     slots, out = _Slots(m, groups, quotas), []

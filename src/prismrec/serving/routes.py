@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from prismrec.errors import DataError
@@ -79,44 +80,55 @@ def post_events(body: EventsIn, service: ServiceDep) -> dict[str, Any]:
 users = APIRouter(prefix="/v1/users", tags=["users"])
 
 
+class RecParams(BaseModel):
+    """Query parameters of a recommendation request (validated in one step)."""
+
+    model_config = ConfigDict(extra="forbid")
+    k: int = Field(10, ge=1, description="list length")
+    diversity: float = Field(0.0, ge=0.0, le=1.0, description="0: by score; 1: most diverse")
+    method: Literal["mmr", "dpp"] = "mmr"
+    exclude_categories: list[str] = Field([], description="category names to leave out")
+    max_per_category: int | None = Field(None, ge=1)
+    allow: list[str] = Field([], description="only these item ids")
+    focus: list[str] = Field([], description="interest index(es) to boost")
+    mute: list[str] = Field([], description="interest index(es) to leave out")
+    explain: bool = False
+    filter_seen: bool = True
+    context: list[str] = Field([], description="key:value, e.g. device:mobile")
+    profile: list[str] = Field([], description="key:value, e.g. gender:F")
+
+
 @users.get("/{user_id}/recommendations", dependencies=[Read])
 def recommendations(
-    user_id: UserId,
-    service: ServiceDep,
-    k: Annotated[int, Query(ge=1, description="list length")] = 10,
-    diversity: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
-    method: Literal["mmr", "dpp"] = "mmr",
-    exclude_categories: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies it)
-    max_per_category: Annotated[int | None, Query(ge=1)] = None,
-    allow: Annotated[list[str], Query(description="only these item ids")] = [],  # noqa: B006
-    focus: Annotated[list[str], Query(description="interest index(es) to boost")] = [],  # noqa: B006
-    mute: Annotated[list[str], Query(description="interest index(es) to leave out")] = [],  # noqa: B006
-    explain: bool = False,
-    filter_seen: bool = True,
-    context: Annotated[list[str], Query(description="key:value, e.g. device:mobile")] = [],  # noqa: B006
-    profile: Annotated[list[str], Query(description="key:value, e.g. gender:F")] = [],  # noqa: B006
-) -> dict[str, Any]:
+    user_id: UserId, service: ServiceDep, q: Annotated[RecParams, Query()]
+) -> Response:
     """The user's top-k; new users get popular items for their context and profile."""
-    if k > service.settings.max_k:
-        raise DataError(f"k must be at most {service.settings.max_k}, got {k}")
+    if q.k > service.settings.max_k:
+        raise DataError(f"k must be at most {service.settings.max_k}, got {q.k}")
     req = RecRequest(
-        k=k,
-        diversity=diversity,
-        method=method,
-        exclude_categories=_list(exclude_categories),
-        allow_list=service.item_rows(_list(allow)) if allow else None,
-        max_per_category=max_per_category,
-        focus=_ints(focus, "focus"),
-        mute=_ints(mute, "mute"),
-        explain=explain,
-        filter_seen=filter_seen,
+        k=q.k,
+        diversity=q.diversity,
+        method=q.method,
+        exclude_categories=_list(q.exclude_categories),
+        allow_list=service.item_rows(_list(q.allow)) if q.allow else None,
+        max_per_category=q.max_per_category,
+        focus=_ints(q.focus, "focus"),
+        mute=_ints(q.mute, "mute"),
+        explain=q.explain,
+        filter_seen=q.filter_seen,
     )
     try:
-        return service.recommend(
-            user_id, req, _pairs(context, "context"), _pairs(profile, "profile")
+        out = service.recommend(
+            user_id, req, _pairs(q.context, "context"), _pairs(q.profile, "profile")
         )
     except ValueError as exc:  # bad focus/mute index or category name
         raise DataError(str(exc)) from None
+    return _json(out)
+
+
+def _json(obj: dict[str, Any]) -> Response:
+    """Plain ``json.dumps`` of a JSON-ready dict (skips FastAPI's generic encoder)."""
+    return Response(json.dumps(obj, ensure_ascii=False), media_type="application/json")
 
 
 @users.get("/{user_id}/interests", dependencies=[Read])

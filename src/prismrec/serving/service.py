@@ -73,6 +73,11 @@ class Service:
 
         s = self.settings
         torch.set_num_threads(s.threads)
+        # many request threads each calling a multi-threaded BLAS thrash two cores (at 16
+        # connections: 6x the latency); one thread per request is the fast setting
+        from threadpoolctl import threadpool_limits
+
+        self._thread_limits = threadpool_limits(s.threads)
         path = Path(s.model_dir)
         model: Any = load_model(path)
         self.model = model

@@ -1,0 +1,295 @@
+"""The HTTP service under load, beside its own floor, at 10k, 100k and 1M synthetic items.
+
+For each catalogue size: synthesise a behaviour log, train prism on it (ID embeddings, K=4,
+one epoch of sampled softmax: this measures serving, not accuracy), start ``prismrec serve`` in a
+subprocess (real uvicorn, SQLite store, API keys on) and measure over real HTTP with 16
+keep-alive connections:
+
+- the floor: ``GET /v1/noop`` (same app, same auth and middleware, no work);
+- recommendations: ``GET /v1/users/{id}/recommendations?k=10`` for users whose interest
+  vectors are cached (nothing happened since their last request);
+- event-to-fresh: ``POST /v1/events`` then ``GET .../recommendations`` on one connection, the
+  wall time until a list computed with the new event is back (the interests are recomputed);
+- recall@10: the served top-10 vs the same pipeline over an exact index, same users.
+
+Floor and recommendations alternate (3 rounds each); medians of the rounds are reported.
+
+Run: .venv/bin/python benchmarks/serve.py [--sizes 10000 100000 1000000]
+Writes benchmarks/results/serve.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _common import write_result
+from rich.console import Console
+from rich.table import Table
+
+from prismrec.config import ModelConfig, TrainConfig, load_config
+from prismrec.data.dataset import prepare
+from prismrec.data.synth import synthesize
+from prismrec.serving.auth import create_key
+from prismrec.training import PrismRecommender
+
+CONNECTIONS = 16
+THREAD_ENV: dict[str, str] = {}  # the service caps BLAS threads itself
+ROUNDS = 3
+
+
+# ---- a minimal keep-alive HTTP/1.1 load generator (lighter than any client library) --------
+async def _request(reader: Any, writer: Any, raw: bytes) -> tuple[int, bytes]:
+    writer.write(raw)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    body = await reader.readexactly(length)
+    return status, body
+
+
+def _get(path: str, key: str) -> bytes:
+    return (f"GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n\r\n").encode()
+
+
+def _post(path: str, key: str, payload: dict[str, Any]) -> bytes:
+    body = json.dumps(payload).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _load(port: int, requests: list[bytes], connections: int) -> dict[str, float]:
+    """Send ``requests`` over ``connections`` keep-alive connections; latency stats."""
+    queue = list(reversed(requests))
+    lat: list[float] = []
+    errors = 0
+
+    async def worker() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while queue:
+            raw = queue.pop()
+            t0 = time.perf_counter()
+            status, _ = await _request(reader, writer, raw)
+            lat.append(time.perf_counter() - t0)
+            errors += status != 200
+        writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    wall = time.perf_counter() - t0
+    arr = np.asarray(lat) * 1000
+    return {
+        "p50_ms": float(np.percentile(arr, 50)),
+        "p99_ms": float(np.percentile(arr, 99)),
+        "rps": len(lat) / wall,
+        "errors": errors,
+        "n": len(lat),
+    }
+
+
+# ---- model and server ------------------------------------------------------------------------
+def build_model(n_items: int, work: Path) -> tuple[Path, PrismRecommender]:
+    n_users = 2000
+    raw = work / "raw"
+    synthesize(n_users, n_items, max(100_000, n_items // 5), seed=1, out_dir=raw)
+    ds = prepare(raw, work / "data", "parquet", load_config(raw / "prismrec.toml").data)
+    model = ModelConfig(use_content=False, cooc_weight=0.0)
+    train = TrainConfig(epochs=1, loss="sampled", n_negatives=256, batch_size=256)
+    rec = PrismRecommender(model, train)
+    # serving is measured, not accuracy: skip the full-ranking validation (2000 x 1M scores)
+    rec.validation_callback = lambda cases: lambda: (0.0, {})  # type: ignore[method-assign]
+    rec.fit(ds)
+    return rec.save(work / "model"), rec
+
+
+class Server:
+    def __init__(self, model: Path, work: Path, port: int) -> None:
+        self.port = port
+        self.store = f"sqlite:{work / 'state.db'}"
+        self.key = create_key(self.store, "write")
+        exe = Path(sys.executable).parent / "prismrec"
+        args = [str(exe), "serve", "--model", str(model), "--store", self.store]
+        args += ["--port", str(port), "--rate", "0", "--log-level", "warning"]
+        self.log = open(work / "serve.log", "wb")  # noqa: SIM115
+        env = {**os.environ, **THREAD_ENV}
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        t0 = time.perf_counter()
+        while True:
+            try:
+                status, _ = asyncio.run(_one(port, _get("/readyz", self.key)))
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise SystemExit((work / "serve.log").read_text()[-3000:])
+            time.sleep(0.5)
+        self.startup_s = time.perf_counter() - t0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+        self.log.close()
+
+
+async def _one(port: int, raw: bytes) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        return await _request(reader, writer, raw)
+    finally:
+        writer.close()
+
+
+def _fresh(port: int, key: str, users: list[str], items: list[str], n: int) -> dict[str, float]:
+    async def run() -> list[float]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        out = []
+        rng = np.random.default_rng(0)
+        for j in range(n):
+            u = users[j % len(users)]
+            ev = {
+                "user_id": u,
+                "item_id": items[int(rng.integers(len(items)))],
+                "event_type": "click",
+            }
+            t0 = time.perf_counter()
+            s1, _ = await _request(reader, writer, _post("/v1/events", key, {"events": [ev]}))
+            s2, body = await _request(
+                reader, writer, _get(f"/v1/users/{u}/recommendations?k=10", key)
+            )
+            out.append(time.perf_counter() - t0)
+            assert s1 == 200 and s2 == 200, body
+        writer.close()
+        return out
+
+    arr = np.asarray(asyncio.run(run())) * 1000
+    return {"p50_ms": float(np.percentile(arr, 50)), "p99_ms": float(np.percentile(arr, 99))}
+
+
+def _recall(rec: PrismRecommender, port: int, key: str, users: list[str], ds: Any) -> float:
+    """Served top-10 vs the same multi-interest pipeline over an exact index."""
+    from prismrec.retrieval.index import ExactIndex
+    from prismrec.retrieval.pipeline import Request, Retriever
+    from prismrec.serving._encoder import InterestEncoder
+
+    enc = InterestEncoder(rec)
+    table = enc.item_vectors()
+    exact = ExactIndex(table.shape[1])
+    exact.add(np.arange(1, len(table)), table[1:])
+    retriever = Retriever(exact)
+    hits = []
+    for u in users:
+        row = ds.user_vocab.index(u)
+        hist = rec.user_histories[row]
+        want = retriever.recommend(enc.encode(hist, row), hist["item_idx"], Request(k=10))
+        _, body = asyncio.run(_one(port, _get(f"/v1/users/{u}/recommendations?k=10", key)))
+        got = {x["item_id"] for x in json.loads(body)["items"]}
+        want_ids = set(ds.item_vocab.external([w["item"] for w in want]))
+        hits.append(len(got & want_ids) / max(1, len(want_ids)))
+    return float(np.mean(hits))
+
+
+def run_size(n_items: int, port: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        t0 = time.perf_counter()
+        model_dir, rec = build_model(n_items, work)
+        train_s = time.perf_counter() - t0
+        server = Server(model_dir, work, port)
+        try:
+            from prismrec.data.dataset import PreparedDataset
+
+            ds = PreparedDataset.load(work / "data")
+            users = ds.user_vocab.external(np.arange(min(ds.n_users, 1000)))
+            items = ds.item_vocab.external(np.arange(1, ds.n_items + 1))
+            key = server.key
+            recs = [_get(f"/v1/users/{u}/recommendations?k=10", key) for u in users]
+            asyncio.run(_load(port, recs, CONNECTIONS))  # warm: every user's vectors cached
+            floors, served = [], []
+            for _ in range(ROUNDS):
+                floors.append(asyncio.run(_load(port, [_get("/v1/noop", key)] * 3000, CONNECTIONS)))
+                served.append(asyncio.run(_load(port, recs * 3, CONNECTIONS)))
+            recall = _recall(rec, port, key, users[:200], ds)
+            fresh = _fresh(port, key, users[200:400], items, 300)
+        finally:
+            server.stop()
+        med = lambda runs, k: statistics.median(r[k] for r in runs)  # noqa: E731
+        return {
+            "n_items": n_items,
+            "index": _index_kind(n_items),
+            "train_s": train_s,
+            "startup_s": server.startup_s,
+            "floor": {k: med(floors, k) for k in ("p50_ms", "p99_ms", "rps")},
+            "recommend": {k: med(served, k) for k in ("p50_ms", "p99_ms", "rps")},
+            "errors": sum(r["errors"] for r in floors + served),
+            "event_to_fresh": fresh,
+            "recall@10": recall,
+        }
+
+
+def _index_kind(n: int) -> str:
+    return "exact" if n < 20_000 else "hnsw"  # the service's "auto" rule
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--port", type=int, default=8791)
+    args = ap.parse_args()
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    rows = [run_size(n, args.port) for n in args.sizes]
+    t = Table(title=f"prismrec serve over HTTP, {CONNECTIONS} connections, medians of {ROUNDS}")
+    cols = [
+        "items",
+        "index",
+        "floor p50",
+        "floor p99",
+        "rec p50",
+        "rec p99",
+        "p99 ratio",
+        "rec req/s",
+        "event->fresh p50",
+        "p99",
+        "recall@10",
+    ]
+    for c in cols:
+        t.add_column(c, justify="right")
+    for r in rows:
+        f, s = r["floor"], r["recommend"]
+        t.add_row(
+            f"{r['n_items']:,}",
+            r["index"],
+            f"{f['p50_ms']:.1f}",
+            f"{f['p99_ms']:.1f}",
+            f"{s['p50_ms']:.1f}",
+            f"{s['p99_ms']:.1f}",
+            f"{s['p99_ms'] / f['p99_ms']:.2f}x",
+            f"{s['rps']:.0f}",
+            f"{r['event_to_fresh']['p50_ms']:.1f}",
+            f"{r['event_to_fresh']['p99_ms']:.1f}",
+            f"{r['recall@10']:.3f}",
+        )
+    Console().print(t)
+    print(f"wrote {write_result('serve', {'connections': CONNECTIONS, 'rows': rows})}")
+
+
+if __name__ == "__main__":
+    main()
