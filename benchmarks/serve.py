@@ -186,10 +186,13 @@ def _fresh(port: int, key: str, users: list[str], items: list[str], n: int) -> d
 
 def _recall(rec: PrismRecommender, port: int, key: str, users: list[str], ds: Any) -> float:
     """Served top-10 vs the same multi-interest pipeline over an exact index."""
+    import torch
+
     from prismrec.retrieval.index import ExactIndex
     from prismrec.retrieval.pipeline import Request, Retriever
     from prismrec.serving._encoder import InterestEncoder
 
+    torch.set_num_threads(1)  # as the server: same float summation order
     enc = InterestEncoder(rec)
     table = enc.item_vectors()
     exact = ExactIndex(table.shape[1])

@@ -80,3 +80,23 @@ def test_max_per_category_keeps_the_best_of_each() -> None:
     assert ITEMS[keep].tolist() == [1, 2, 3, 4, 6]
     beyond = filter_candidates(np.array([1, 50, 51]), item_categories=BAGS, max_per_category=1)
     assert beyond.tolist() == [True, True, True]  # items newer than the table have no category
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_diversity_zero_fast_path_equals_the_greedy_loop(seed: int) -> None:
+    from prismrec.retrieval.rerank import _by_score, _mmr_loop, _relevance
+
+    rng = np.random.default_rng(seed)
+    m = int(rng.integers(1, 40))
+    scores = rng.integers(0, 6, m).astype(float)  # many ties
+    vecs = rng.normal(size=(m, 4))
+    groups = rng.integers(0, 3, m)
+    quotas = rng.integers(0, 5, 3)
+    k = int(rng.integers(1, m + 3))
+    rel = _relevance(scores)
+    loop = _mmr_loop(rel, vecs, min(k, m), 0.0, groups, quotas)
+    assert _by_score(rel, min(k, m), groups, quotas).tolist() == loop.tolist()
+    assert (
+        _by_score(rel, min(k, m), None, None).tolist()
+        == _mmr_loop(rel, vecs, min(k, m), 0.0, None, None).tolist()
+    )

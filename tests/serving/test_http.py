@@ -149,7 +149,8 @@ def test_bad_keys_get_401_and_weak_roles_403(api) -> None:
         ('{"events": []}', "body.events"),
         ('{"events": [{"user_id": "a", "item_id": "m1"}]}', "event_type"),
         (
-            '{"events": [{"user_id": "a", "item_id": "m1", "event_type": "x", "timestamp": "soon"}]}',
+            '{"events": [{"user_id": "a", "item_id": "m1", "event_type": "x", '
+            '"timestamp": "soon"}]}',
             "timestamp",
         ),
         (
@@ -158,7 +159,8 @@ def test_bad_keys_get_401_and_weak_roles_403(api) -> None:
         ),
         ('{"events": [{"user_id": 7, "item_id": "m1", "event_type": "x"}]}', "user_id"),
         (
-            '{"events": [{"user_id": "a", "item_id": "m1", "event_type": "x", "context": {"d": 1}}]}',
+            '{"events": [{"user_id": "a", "item_id": "m1", "event_type": "x", '
+            '"context": {"d": 1}}]}',
             "context",
         ),
     ],

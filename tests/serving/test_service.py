@@ -1,0 +1,130 @@
+"""The service without HTTP: features, cold-start prior, caches, quantisation, the CLI."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from prismrec.cli.main import app as cli
+from prismrec.data.vocab import Vocabulary
+from prismrec.retrieval.pipeline import Request
+from prismrec.serving._encoder import InterestEncoder, quantize_int8
+from prismrec.serving._history import Featurizer, concat
+from prismrec.serving.catalog import Catalog, check_item_fields
+from prismrec.serving.coldstart import PopularityPrior
+from prismrec.serving.service import Service
+from prismrec.serving.settings import ServeSettings
+from prismrec.serving.store import Event, StoredEvent
+
+
+def test_featurizer_reproduces_training_time_features() -> None:
+    events = Vocabulary(["click", "view"], offset=1, name="event type")
+    ctx = {"device": Vocabulary(["mobile", "tv"], offset=1, name="device")}
+    f = Featurizer(
+        ("event_idx", "hour", "weekday", "gap_bucket", "ctx_device"), events, ctx, [0, 60, 3600]
+    )
+    t0 = 1_700_000_000  # 2023-11-14 22:13:20 UTC, a Tuesday
+    stored = [
+        StoredEvent(1, "u", "a", "view", t0, {"device": "tv"}),
+        StoredEvent(2, "u", "zzz", "click", t0 + 10),  # unknown item: skipped
+        StoredEvent(3, "u", "b", "click", t0 + 30, {"device": "phone"}),
+        StoredEvent(4, "u", "a", "buy", t0 + 7200),
+    ]
+    out = f.features(stored, lambda i: {"a": 1, "b": 2}.get(i, 0))
+    assert out["item_idx"].tolist() == [1, 2, 1]
+    assert out["event_idx"].tolist() == [2, 1, 0]  # unknown type -> 0
+    assert out["hour"].tolist() == [23, 23, 1]  # hour + 1
+    assert out["weekday"].tolist() == [2, 2, 3]  # ISO weekday, as polars
+    # gaps 30 s -> bucket of 60 (2), 7170 s -> beyond 3600 (4); the first has none (0)
+    assert out["gap_bucket"].tolist() == [0, 2, 4]
+    assert out["ctx_device"].tolist() == [2, 0, 0]
+    base = {"item_idx": np.array([5, 6]), "hour": np.array([3, 4])}
+    joined = concat(base, {"item_idx": np.array([1]), "hour": np.array([9])}, limit=2)
+    assert joined["item_idx"].tolist() == [6, 1] and joined["hour"].tolist() == [4, 9]
+
+
+def test_popularity_prior_lift_matches_a_hand_computation() -> None:
+    # item 1: 6 events, 1 at hour code 5; item 2: 4 events, all at hour code 5
+    histories = {
+        0: {"item_idx": np.array([1, 1, 1, 2, 2]), "hour": np.array([5, 3, 3, 5, 5])},
+        1: {"item_idx": np.array([1, 1, 1, 2, 2]), "hour": np.array([3, 3, 3, 5, 5])},
+    }
+    prior = PopularityPrior(histories, {}, n_rows=3, smoothing=2.0)
+    plain = prior.scores({})
+    assert plain[1] > plain[2] and plain[0] == -math.inf
+    lifted = prior.scores({"hour": 5})
+    p1, p2 = (6 + 1e-3) / 10, (4 + 1e-3) / 10
+    n, m = 5.0, 2.0
+    assert lifted[1] == pytest.approx(math.log(p1) + math.log((1 + m * p1) / ((n + m) * p1)))
+    assert lifted[2] == pytest.approx(math.log(p2) + math.log((4 + m * p2) / ((n + m) * p2)))
+    assert lifted[2] > lifted[1]  # the hour's favourite overtakes the global one
+    assert prior.scores({"hour": 99}).tolist() == plain.tolist()  # unknown segment: no change
+
+
+def test_catalog_grows_and_removes_and_checks_fields() -> None:
+    import polars as pl
+
+    items = pl.DataFrame({"item_idx": [1, 2], "item_id": ["a", "b"], "genres": [["X"], ["Y", "X"]]})
+    cat = Catalog(items, {"text": ["title"], "multi": ["genres"]})
+    assert cat.index("b") == 2 and cat.metadata.categories[2, :2].tolist() == [2, 1]
+    row, new = cat.upsert("c", {"genres": ["Z"]})
+    assert (row, new) == (3, True) and cat.metadata.category_names[-1] == "Z"
+    assert cat.upsert("a", {"genres": ["Z"]}) == (1, False)
+    assert cat.remove("b") == 2 and not cat.is_live(2) and cat.remove("b") == 0 and len(cat) == 2
+    assert check_item_fields({"title": "T", "genres": "X|Y"}, cat) == {
+        "title": "T",
+        "genres": ["X", "Y"],
+    }
+    for bad in ({"colour": 1}, {"title": ["x"]}, {"genres": [1]}, {}, [1]):
+        with pytest.raises(Exception, match="item"):
+            check_item_fields(bad, cat)
+
+
+@pytest.fixture(scope="module")
+def service(served_model: Path, tmp_path_factory: pytest.TempPathFactory):
+    db = tmp_path_factory.mktemp("svc") / "s.db"
+    svc = Service(ServeSettings(model_dir=served_model, store=f"sqlite:{db}")).start()
+    yield svc
+    svc.close()
+
+
+def test_cached_interests_are_reused_until_an_event_arrives(service: Service) -> None:
+    service.recommend("u2", Request(k=5))
+    hits = service.stats["cache_hits"]
+    a = service.recommend("u2", Request(k=5))
+    assert service.stats["cache_hits"] == hits + 1
+    service.ingest([Event("u2", "m5", "click"), Event("u2", "m8", "click")])
+    misses = service.stats["cache_misses"]
+    b = service.recommend("u2", Request(k=5))
+    assert service.stats["cache_misses"] == misses + 1
+    assert a != b
+    assert service.ingest([Event("u2", "unknown-item", "click")])["unknown_items"] == 1
+
+
+def test_int8_interests_stay_close_to_float(service: Service) -> None:
+    model = service.model
+    fp = InterestEncoder(model)
+    q = InterestEncoder(model, "int8")
+    assert any("quantized" in type(m).__module__ for m in q.net.modules())
+    for user in range(10):
+        h = model.user_histories[user]
+        a, b = fp.encode(h, user).vectors, q.encode(h, user).vectors
+        cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+        assert cos.min() > 0.98
+    assert not any("quantized" in type(m).__module__ for m in model.net.modules())  # a copy
+    assert quantize_int8(model.net) is not model.net
+
+
+def test_serve_cli_rejects_bad_input_cleanly(tmp_path: Path, served_model: Path) -> None:
+    runner = CliRunner()
+    r = runner.invoke(cli, ["serve", "--model", str(tmp_path)])
+    assert r.exit_code == 1 and "not a model directory" in r.output
+    r = runner.invoke(cli, ["serve", "--model", str(served_model), "--store", "postgres://x"])
+    assert r.exit_code == 1 and "unsupported store URL" in r.output
+    r = runner.invoke(cli, ["serve", "--model", str(served_model), "--quantize", "int4"])
+    assert r.exit_code == 2 and "int4" in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
