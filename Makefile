@@ -6,8 +6,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 OUT    ?= demo-out
+PORT   ?= 8000
+DEMO_EPOCHS ?= 5
 
-.PHONY: demo test lint bench-data clean install
+.PHONY: demo test lint bench-data clean install serve serve-bg stop
 
 $(BIN)/prismrec: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +30,26 @@ demo: $(BIN)/prismrec
 	$(BIN)/prismrec evaluate --model $(OUT)/itemknn --data $(OUT)/data --split test --report $(OUT)/report --baseline $(OUT)/report-pop
 	$(BIN)/prismrec compare $(OUT)/report-pop $(OUT)/report --metric ndcg@10 --metric ild@10 --metric novelty@10
 	$(BIN)/prismrec recommend --model $(OUT)/itemknn --data $(OUT)/data --split test -k 10 --out $(OUT)/recommendations.jsonl
+	$(BIN)/prismrec train --data $(OUT)/data --model prism --epochs $(DEMO_EPOCHS) --out $(OUT)/prism
 	@echo "demo done: report in $(OUT)/report/report.html (metrics.json, per_user.npz, run.json), top-10 lists in $(OUT)/recommendations.jsonl"
+	@scripts/serve-demo.sh $(BIN) $(OUT) $(PORT)
+
+$(OUT)/prism/model.json: | $(BIN)/prismrec
+	test -d $(OUT)/data || $(BIN)/prismrec data prepare bundled:ml-latest-small --out $(OUT)/data
+	$(BIN)/prismrec content encode --data $(OUT)/data
+	$(BIN)/prismrec train --data $(OUT)/data --model prism --epochs $(DEMO_EPOCHS) --out $(OUT)/prism
+
+# the API in the foreground on the demo model (trained first when missing); key: make key
+serve: $(OUT)/prism/model.json
+	$(BIN)/prismrec keys create --role write --store sqlite:$(OUT)/state.db > $(OUT)/api-key.txt
+	@echo "write key in $(OUT)/api-key.txt"
+	$(BIN)/prismrec serve --model $(OUT)/prism --store sqlite:$(OUT)/state.db --port $(PORT)
+
+serve-bg: $(OUT)/prism/model.json
+	@scripts/serve-demo.sh $(BIN) $(OUT) $(PORT)
+
+stop:
+	@if [ -f $(OUT)/serve.pid ]; then kill $$(cat $(OUT)/serve.pid) 2>/dev/null || true; rm -f $(OUT)/serve.pid; echo stopped; fi
 
 test: $(BIN)/prismrec
 	$(BIN)/python -m pytest -q
@@ -41,5 +62,5 @@ lint: $(BIN)/prismrec
 bench-data: $(BIN)/prismrec
 	$(BIN)/python benchmarks/data_prepare.py
 
-clean:
+clean: stop
 	rm -rf $(OUT) .pytest_cache

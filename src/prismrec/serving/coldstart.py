@@ -9,11 +9,16 @@ Counts come from the training histories stored in the model directory.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PopularityPrior"]
+__all__ = ["PopularityPrior", "profile_vocab"]
+
+log = logging.getLogger(__name__)
 
 
 class PopularityPrior:
@@ -91,3 +96,28 @@ class PopularityPrior:
     def applicable(self, segments: Mapping[str, int]) -> list[str]:
         """Which of ``segments`` have counts (what the list was lifted by)."""
         return [c for c, v in segments.items() if (c, int(v)) in self.segments]
+
+
+def profile_vocab(path: Path, attrs: list[str]) -> dict[str, dict[str, int]]:
+    """Value -> code of each static user attribute, as training coded them (sorted values)."""
+    if not attrs:
+        return {}
+    import polars as pl
+
+    users = path / "users.parquet"
+    if not users.is_file():
+        meta = json.loads((path / "model.json").read_text())
+        users = Path(meta.get("data_root") or path) / "users.parquet"
+    if not users.is_file():
+        log.info(
+            "no users.parquet next to the training data: profile attributes of new users unknown"
+        )
+        return {}
+    frame = pl.read_parquet(users)
+    out = {}
+    for name in attrs:
+        col = name[5:]
+        if col in frame.columns:
+            values = sorted(frame.get_column(col).cast(pl.String).drop_nulls().unique().to_list())
+            out[name] = {v: i + 1 for i, v in enumerate(values)}
+    return out

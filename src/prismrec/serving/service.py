@@ -32,7 +32,7 @@ from prismrec.retrieval.rerank import mmr
 from prismrec.serving._encoder import InterestEncoder
 from prismrec.serving._history import Featurizer, concat
 from prismrec.serving.catalog import Catalog, ItemEncoder, check_item_fields, load_items
-from prismrec.serving.coldstart import PopularityPrior
+from prismrec.serving.coldstart import PopularityPrior, profile_vocab
 from prismrec.serving.settings import ServeSettings
 from prismrec.serving.store import Event, EventStore, ItemChange, open_store
 
@@ -90,7 +90,7 @@ class Service:
         self.prior = PopularityPrior(
             model.user_histories, model.user_attr_arrays, self.catalog.n_rows
         )
-        self.profile_vocab = _profile_vocab(path, list(model.user_attr_arrays))
+        self.profile_vocab = profile_vocab(path, list(model.user_attr_arrays))
         self.item_encoder = (
             ItemEncoder(model, fields) if getattr(model, "tower_kwargs", None) else None
         )
@@ -98,7 +98,9 @@ class Service:
             self.item_encoder.text_encoder()  # load the text model now, not on the first PUT
         settings = IndexSettings(exact_below=s.exact_below)
         self.index = index_item_table(self.encoder.item_vectors(), s.index, settings)
-        self.retriever = Retriever(self.index, self.catalog.metadata)
+        self.retriever = Retriever(
+            self.index, self.catalog.metadata, candidates_per_interest=s.candidates_per_interest
+        )
         self.store = open_store(s.store)
         self.sync_items(force=True)
         self.ready = True
@@ -388,28 +390,3 @@ class Service:
 def _check_id(name: str, value: str) -> None:
     if not value or len(value) > 256:
         raise DataError(f"{name} must be 1 to 256 characters, got {len(value)}")
-
-
-def _profile_vocab(path: Path, attrs: list[str]) -> dict[str, dict[str, int]]:
-    """Value -> code of each static user attribute, as training coded them (sorted values)."""
-    if not attrs:
-        return {}
-    import polars as pl
-
-    users = path / "users.parquet"
-    if not users.is_file():
-        meta = json.loads((path / "model.json").read_text())
-        users = Path(meta.get("data_root") or path) / "users.parquet"
-    if not users.is_file():
-        log.info(
-            "no users.parquet next to the training data: profile attributes of new users unknown"
-        )
-        return {}
-    frame = pl.read_parquet(users)
-    out = {}
-    for name in attrs:
-        col = name[5:]
-        if col in frame.columns:
-            values = sorted(frame.get_column(col).cast(pl.String).drop_nulls().unique().to_list())
-            out[name] = {v: i + 1 for i, v in enumerate(values)}
-    return out
