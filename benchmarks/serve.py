@@ -49,7 +49,7 @@ from prismrec.training import PrismRecommender
 
 CONNECTIONS = 16
 RATE = 100.0  # requests/s of the open-loop runs
-THREAD_ENV: dict[str, str] = {}  # the service caps BLAS threads itself
+THREAD_ENV: dict[str, str] = {}  # extra server environment (the service caps BLAS itself)
 ROUNDS = 3
 
 
@@ -300,12 +300,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--port", type=int, default=8791)
+    ap.add_argument("--ef-search", type=int, help="HNSW beam of the service (default: its own)")
+    ap.add_argument("--out", default="serve", help="results/<out>.json")
     args = ap.parse_args()
+    if args.ef_search:
+        THREAD_ENV["PRISMREC_EF_SEARCH"] = str(args.ef_search)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     rows = []
     for n in args.sizes:
         rows.append(run_size(n, args.port))
-        out = write_result("serve", {"connections": CONNECTIONS, "rate_per_s": RATE, "rows": rows})
+        meta = {"connections": CONNECTIONS, "rate_per_s": RATE, "ef_search": args.ef_search}
+        out = write_result(args.out, {**meta, "rows": rows})
     t = Table(title=f"prismrec serve over HTTP, {CONNECTIONS} connections, medians of {ROUNDS}")
     cols = [
         "items",

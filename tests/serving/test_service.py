@@ -128,3 +128,17 @@ def test_serve_cli_rejects_bad_input_cleanly(tmp_path: Path, served_model: Path)
     r = runner.invoke(cli, ["serve", "--model", str(served_model), "--quantize", "int4"])
     assert r.exit_code == 2 and "int4" in r.output
     assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+def test_serve_refuses_a_model_without_interests(served_model: Path, tmp_path: Path) -> None:
+    import json
+
+    from prismrec.data.dataset import PreparedDataset
+    from prismrec.training import ItemKNN
+
+    data = json.loads((served_model / "model.json").read_text())["data_root"]
+    knn = ItemKNN().fit(PreparedDataset.load(data)).save(tmp_path / "knn")
+    r = CliRunner().invoke(
+        cli, ["serve", "--model", str(knn), "--store", f"sqlite:{tmp_path}/s.db"]
+    )
+    assert r.exit_code == 1 and "needs a sequence model" in r.output

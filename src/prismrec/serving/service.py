@@ -96,7 +96,7 @@ class Service:
         )
         if self.item_encoder is not None:
             self.item_encoder.text_encoder()  # load the text model now, not on the first PUT
-        settings = IndexSettings(exact_below=s.exact_below)
+        settings = IndexSettings(exact_below=s.exact_below, ef_search=s.ef_search)
         self.index = index_item_table(self.encoder.item_vectors(), s.index, settings)
         self.retriever = Retriever(
             self.index, self.catalog.metadata, candidates_per_interest=s.candidates_per_interest
