@@ -142,3 +142,25 @@ def test_serve_refuses_a_model_without_interests(served_model: Path, tmp_path: P
         cli, ["serve", "--model", str(knn), "--store", f"sqlite:{tmp_path}/s.db"]
     )
     assert r.exit_code == 1 and "needs a sequence model" in r.output
+
+
+def test_a_built_index_is_cached_with_the_model_and_reloaded(served_model: Path, tmp_path: Path):
+    def start(db: str) -> Service:
+        settings = ServeSettings(model_dir=served_model, store=f"sqlite:{tmp_path / db}")
+        return Service(settings.model_copy(update={"index": "hnsw"})).start()
+
+    first = start("a.db")
+    second = start("b.db")
+    try:
+        assert (first.index_source, second.index_source) == ("built", "cache")
+        for user in ("u1", "u7", "u30"):
+            assert first.recommend(user, Request(k=8)) == second.recommend(user, Request(k=8))
+        # another search setting reuses the same build; another build setting does not
+        third = Service(
+            ServeSettings(model_dir=served_model, store=f"sqlite:{tmp_path / 'c.db'}", index="ivf")
+        ).start()
+        assert third.index_source == "built" and type(third.index).__name__ == "FaissIndex"
+        third.close()
+    finally:
+        first.close()
+        second.close()

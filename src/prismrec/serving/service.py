@@ -26,11 +26,12 @@ from prismrec.data.vocab import Vocabulary
 from prismrec.errors import DataError, UnknownIdError
 from prismrec.retrieval._backends import RWLock
 from prismrec.retrieval.explain import interest_labels
-from prismrec.retrieval.index import IndexSettings, index_item_table
+from prismrec.retrieval.index import IndexSettings
 from prismrec.retrieval.pipeline import Request, Retriever, UserInterests
 from prismrec.retrieval.rerank import mmr
 from prismrec.serving._encoder import InterestEncoder
 from prismrec.serving._history import Featurizer, concat
+from prismrec.serving._index import item_index
 from prismrec.serving.catalog import Catalog, ItemEncoder, check_item_fields, load_items
 from prismrec.serving.coldstart import PopularityPrior, profile_vocab
 from prismrec.serving.settings import ServeSettings
@@ -97,7 +98,8 @@ class Service:
         if self.item_encoder is not None:
             self.item_encoder.text_encoder()  # load the text model now, not on the first PUT
         settings = IndexSettings(exact_below=s.exact_below, ef_search=s.ef_search)
-        self.index = index_item_table(self.encoder.item_vectors(), s.index, settings)
+        table = self.encoder.item_vectors()
+        self.index, self.index_source = item_index(table, s.index, settings, path)
         self.retriever = Retriever(
             self.index, self.catalog.metadata, candidates_per_interest=s.candidates_per_interest
         )
@@ -105,7 +107,11 @@ class Service:
         self.sync_items(force=True)
         self.ready = True
         log.info(
-            "serving %s: %d items, index %s", path, len(self.catalog), type(self.index).__name__
+            "serving %s: %d items, %s index (%s)",
+            path,
+            len(self.catalog),
+            type(self.index).__name__,
+            self.index_source,
         )
         return self
 
