@@ -117,6 +117,12 @@ class ModelConfig(_Section):
     use_context: bool = True
     use_event_types: bool = True
     use_user_features: bool = True
+    use_repeat: bool = Field(
+        True,
+        description="prism: learn a logit bias on items already in the history, by how long ago "
+        "they occurred (repeat vs explore; trained by the 'ce' loss, so it turns negative on "
+        "data without re-consumption and positive on data with it)",
+    )
     id_dropout: float = Field(0.1, ge=0.0, le=1.0)
     cooc_weight: float | None = Field(
         None,
