@@ -117,6 +117,12 @@ class ModelConfig(_Section):
     use_context: bool = True
     use_event_types: bool = True
     use_user_features: bool = True
+    interest_quota: bool = Field(
+        False,
+        description="prism, K > 1: serve each list merged from the interests' best items, "
+        "every interest getting slots in proportion to its weight (as multi-interest "
+        "retrievers serve); scoring only, no effect on training",
+    )
     use_repeat: bool = Field(
         True,
         description="prism: learn a logit bias on items already in the history, by how long ago "

@@ -212,3 +212,17 @@ def test_repeat_bias_learns_repeats(repeats) -> None:
     cases = repeats.eval_cases("test")
     hr = [evaluate(r, cases, ks=(3,), filter_seen=False).metrics["hr@3"] for r in (m, off)]
     assert hr[0] > 0.5 and hr[0] >= hr[1]
+
+
+def test_interest_quota_serves_valid_lists(trained, chains) -> None:
+    cases = chains.eval_cases("test")
+    plain = trained.model_config
+    try:
+        trained.model_config = plain.model_copy(update={"interest_quota": True})
+        ids, scores = trained.recommend(cases.inputs(), k=5, users=cases.users)
+        one, _ = trained.recommend(cases.inputs()[:1], k=5, users=cases.users[:1])
+    finally:
+        trained.model_config = plain
+    assert all(len(set(row)) == 5 for row in ids) and (ids > 0).all()
+    np.testing.assert_array_equal(ids[:1], one)
+    assert np.isfinite(scores).all() and (np.diff(scores, axis=1) <= 0).all()

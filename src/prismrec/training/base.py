@@ -131,7 +131,17 @@ class Recommender(ABC):
             rows = np.repeat(np.arange(len(seen)), [len(h) for h in seen])
             cols = np.concatenate(seen) if rows.size else np.zeros(0, np.int64)
             scores[rows, cols] = -np.inf
-        return _topk(scores, k)
+        ranked = self._rerank(hist, user_arr, scores, k)
+        if ranked is None:
+            return _topk(scores, k)
+        ids, _ = _topk(ranked, k)
+        return ids, np.take_along_axis(scores, ids, axis=1)
+
+    def _rerank(
+        self, histories: list[History], users: np.ndarray | None, scores: np.ndarray, k: int
+    ) -> np.ndarray | None:
+        """Optional list-level re-ranking of filtered scores for a ``k``-long list (None: off)."""
+        return None
 
     def validation_callback(self, cases: Any) -> Callable[[], tuple[float, dict[str, float]]]:
         """The trainer's early-stopping signal: NDCG@10 (and Recall@10) on ``cases``."""

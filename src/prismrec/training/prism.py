@@ -22,6 +22,7 @@ from prismrec.models.prism import PrismNet
 from prismrec.training.base import History, Recommender, item_array, register
 from prismrec.training.baselines import ItemKNN
 from prismrec.training.losses import next_item_loss
+from prismrec.training.quota import quota_rerank
 from prismrec.training.trainer import Trainer, maybe_init_distributed, seed_everything
 from prismrec.training.windows import build_windows, pad_histories
 
@@ -321,6 +322,18 @@ class PrismRecommender(Recommender):
         elif rep is not None:
             s = s + rep
         return s + self.popularity
+
+    @torch.inference_mode()
+    def _rerank(
+        self, histories: list[History], users: np.ndarray | None, scores: np.ndarray, k: int
+    ) -> np.ndarray | None:
+        """With ``interest_quota`` and K > 1: the list merged from the interests by quotas."""
+        if not self._effective().interest_quota or self.net.k < 2:
+            return None
+        feats, ub = self._batch(histories, users)
+        out = self.net(feats, user_batch=ub)
+        logits = torch.einsum("bkd,nd->bkn", out["interests"][:, -1], out["items"])
+        return quota_rerank(scores, logits.numpy(), out["weights"][:, -1].numpy(), k)
 
     def _repeat_bias(self, histories: Sequence[History], n_cols: int) -> np.ndarray | None:
         """(B, N+1) learned repeat/explore bias over each whole history, or None."""
