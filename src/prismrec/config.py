@@ -182,7 +182,8 @@ class PrismConfig(_Section):
 
     def with_overrides(self, section: str, **values: Any) -> PrismConfig:
         """Return a copy with keys of one section replaced (validated again)."""
-        current = getattr(self, section).model_dump()
+        # only the keys set so far: a model's own defaults still apply to the rest
+        current = getattr(self, section).model_dump(exclude_unset=True)
         current.update({k: v for k, v in values.items() if v is not None})
         try:
             new_section = type(getattr(self, section))(**current)

@@ -56,10 +56,14 @@ class Recommender(ABC):
     """Base class of every recommender; subclasses implement ``_fit``, ``score`` and state IO."""
 
     name: ClassVar[str] = "base"
+    # this model's own tuned [train] defaults, used for every key the caller did not set
+    train_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, model: ModelConfig | None = None, train: TrainConfig | None = None) -> None:
         self.model_config = model or ModelConfig()
-        self.train_config = train or TrainConfig()
+        tc = train or TrainConfig()
+        unset = {k: v for k, v in self.train_defaults.items() if k not in tc.model_fields_set}
+        self.train_config = tc.model_copy(update=unset) if unset else tc
         self.n_items = 0
         self.fitted = False
         self.user_histories: dict[int, dict[str, np.ndarray]] = {}
