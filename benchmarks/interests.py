@@ -5,9 +5,11 @@ Trains prism with one interest and with K interests (everything else equal) on
   facets among the top-20's categories), and
 - the bundled ml-latest-small with a temporal split (coverage = share of the genres of the
   user's later, held-out movies among the top-20's genres),
-and prints NDCG@10/@20, interest_coverage@20, ILD@20 and category_coverage@20 side by side.
+and prints NDCG@10/@20, interest_coverage@20, ILD@20 and category_coverage@20 side by side. The
+K-interest model is scored twice without retraining: plain (its usual scores) and with
+``interest_quota`` serving (each interest gets list slots in proportion to its weight).
 
-Run: .venv/bin/python benchmarks/interests.py [--k 4] [--epochs 30]
+Run: .venv/bin/python benchmarks/interests.py [--k 4] [--epochs 30] [--only synthetic]
 Writes benchmarks/results/interests.json.
 """
 
@@ -34,24 +36,31 @@ from prismrec.training import PrismRecommender
 KEYS = ("ndcg@10", "ndcg@20", "interest_coverage@20", "ild@20", "category_coverage@20")
 
 
-def datasets(tmp: Path) -> list[tuple[str, PreparedDataset, Any]]:
+def datasets(tmp: Path, only: str | None = None) -> list[tuple[str, PreparedDataset, Any]]:
+    out: list[tuple[str, PreparedDataset, Any]] = []
+    if only in (None, "synthetic"):
+        out.append(("synthetic (planted facets)", *_synthetic(tmp)))
+    if only in (None, "ml-latest-small"):
+        mls = prepare(
+            "bundled:ml-latest-small",
+            tmp / "mls",
+            None,
+            DataConfig(split="temporal", valid_cut=0.8, test_cut=0.9),
+        )
+        out.append(("ml-latest-small (temporal)", mls, None))
+    return out
+
+
+def _synthetic(tmp: Path) -> tuple[PreparedDataset, Any]:
     raw = tmp / "synth"
     synthesize(3000, 3000, 150_000, seed=7, out_dir=raw)
     cfg = load_config(raw / "prismrec.toml").data
     syn = prepare(raw, tmp / "syn", "parquet", cfg)
     facets = pl.read_parquet(raw / "truth" / "facets.parquet")
-    mls = prepare(
-        "bundled:ml-latest-small",
-        tmp / "mls",
-        None,
-        DataConfig(split="temporal", valid_cut=0.8, test_cut=0.9),
-    )
-    return [("synthetic (planted facets)", syn, facets), ("ml-latest-small (temporal)", mls, None)]
+    return syn, facets
 
 
-def run(ds: PreparedDataset, facets: Any, k: int, epochs: int) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    rec = PrismRecommender(ModelConfig(n_interests=k), TrainConfig(epochs=epochs)).fit(ds)
+def _metrics(rec: PrismRecommender, ds: PreparedDataset, facets: Any) -> dict[str, Any]:
     cases = ds.eval_cases("test")
     catalog = catalog_from_dataset(ds, "test")
     interests = None
@@ -59,31 +68,49 @@ def run(ds: PreparedDataset, facets: Any, k: int, epochs: int) -> dict[str, Any]
         users = ds.user_vocab.external(cases.users)
         interests = facet_interests(users, facets, catalog.category_names)
     res = evaluate_full(rec, cases, (10, 20), catalog=catalog, interests=interests)
-    return {
-        "k": k,
-        "seconds": time.perf_counter() - t0,
-        "cooc_weight": rec.cooc_weight,
-        **{key: res.metrics.get(key) for key in KEYS},
-    }
+    return {key: res.metrics.get(key) for key in KEYS}
+
+
+def run(ds: PreparedDataset, facets: Any, k: int, epochs: int) -> list[dict[str, Any]]:
+    """One training; for K > 1 two rows: plain scoring and interest-quota serving."""
+    t0 = time.perf_counter()
+    rec = PrismRecommender(ModelConfig(n_interests=k), TrainConfig(epochs=epochs)).fit(ds)
+    seconds = time.perf_counter() - t0
+    base = {"k": k, "seconds": seconds, "cooc_weight": rec.cooc_weight}
+    rows = [{**base, "serving": "plain", **_metrics(rec, ds, facets)}]
+    if k > 1:  # the same trained model, served with per-interest quotas
+        rec.model_config = rec.model_config.model_copy(update={"interest_quota": True})
+        rows.append({**base, "serving": "quota", **_metrics(rec, ds, facets)})
+    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--only", choices=["synthetic", "ml-latest-small"], help="one dataset")
+    ap.add_argument("--no-write", action="store_true", help="print only (for quick trials)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, ds, facets in datasets(Path(tmp)):
+        for name, ds, facets in datasets(Path(tmp), args.only):
             for k in (1, args.k):
-                rows.append({"dataset": name, **run(ds, facets, k, args.epochs)})
+                rows += [{"dataset": name, **r} for r in run(ds, facets, k, args.epochs)]
     t = Table(title="interest coverage: K interests vs one (prism, same settings otherwise)")
-    for c in ("dataset", "K", *KEYS, "train s"):
+    for c in ("dataset", "K", "serving", *KEYS, "train s"):
         t.add_column(c, justify="right")
     for r in rows:
-        t.add_row(r["dataset"], str(r["k"]), *[f"{r[k]:.4f}" for k in KEYS], f"{r['seconds']:.0f}")
-    Console().print(t)
-    print(f"wrote {write_result('interests', {'rows': rows})}")
+        t.add_row(
+            r["dataset"],
+            str(r["k"]),
+            r["serving"],
+            *[f"{r[k]:.4f}" for k in KEYS],
+            f"{r['seconds']:.0f}",
+        )
+    Console(width=200).print(t)
+    if not args.no_write:
+        out = {"epochs": args.epochs, "rows": rows}
+        print(f"wrote {write_result('interests', out)}")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
             "use_context": False,
             "use_event_types": False,
             "use_user_features": False,
+            "use_repeat": False,
             "cooc_weight": 0.0,
         },
     ),
@@ -57,10 +58,14 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
             "use_context": False,
             "use_event_types": False,
             "use_user_features": False,
+            "use_repeat": False,
             "cooc_weight": 0.0,
         },
     ),
-    "prism+context": ("prism", {"cooc_weight": 0.0}),
+    "prism+context": ("prism", {"use_repeat": False, "cooc_weight": 0.0}),
+    # the learned repeat/explore bias on history items: moves the unmasked numbers only
+    "prism+repeat": ("prism", {"cooc_weight": 0.0}),
+    # + the co-occurrence prior (weight tuned on validation): the default model
     "prism": ("prism", {}),
 }
 

@@ -117,6 +117,18 @@ class ModelConfig(_Section):
     use_context: bool = True
     use_event_types: bool = True
     use_user_features: bool = True
+    interest_quota: bool = Field(
+        False,
+        description="prism, K > 1: serve each list merged from the interests' best items, "
+        "every interest getting slots in proportion to its weight (as multi-interest "
+        "retrievers serve); scoring only, no effect on training",
+    )
+    use_repeat: bool = Field(
+        True,
+        description="prism: learn a logit bias on items already in the history, by how long ago "
+        "they occurred (repeat vs explore; trained by the 'ce' loss, so it turns negative on "
+        "data without re-consumption and positive on data with it)",
+    )
     id_dropout: float = Field(0.1, ge=0.0, le=1.0)
     cooc_weight: float | None = Field(
         None,
@@ -170,7 +182,8 @@ class PrismConfig(_Section):
 
     def with_overrides(self, section: str, **values: Any) -> PrismConfig:
         """Return a copy with keys of one section replaced (validated again)."""
-        current = getattr(self, section).model_dump()
+        # only the keys set so far: a model's own defaults still apply to the rest
+        current = getattr(self, section).model_dump(exclude_unset=True)
         current.update({k: v for k, v in values.items() if v is not None})
         try:
             new_section = type(getattr(self, section))(**current)

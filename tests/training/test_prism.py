@@ -165,3 +165,64 @@ def test_bpr_learns_co_preferences(tmp_path: Path) -> None:
     m.save(tmp_path / "m")
     back = load_model(tmp_path / "m")
     np.testing.assert_array_equal(back.recommend(cases.inputs(), k=2, users=cases.users)[0], ids)
+
+
+def test_repeat_bias_learns_no_repeats(chains) -> None:
+    # chains never revisit an item within a user's 12 events: history items should sink
+    train = FAST.model_copy(update={"epochs": 100, "patience": 100})
+    on = PrismRecommender(SMALL.model_copy(update={"cooc_weight": 0.0}), train).fit(chains)
+    assert on.net.repeat is not None
+    assert on.net.repeat.values()[:4].max() < 0  # distances 0..14 all occur
+    no = SMALL.model_copy(update={"cooc_weight": 0.0, "use_repeat": False})
+    off = PrismRecommender(no, train).fit(chains)
+    cases = chains.eval_cases("test")
+
+    def seen_in_top3(m: PrismRecommender) -> int:
+        ids, _ = m.recommend(cases.inputs(), k=3, users=cases.users, filter_seen=False)
+        return sum(
+            len(set(row) & set(h.tolist())) for row, h in zip(ids, cases.histories, strict=True)
+        )
+
+    assert seen_in_top3(on) < seen_in_top3(off)
+
+
+@pytest.fixture(scope="module")
+def repeats(tmp_path_factory: pytest.TempPathFactory):
+    """Each user mostly re-consumes three favourite items (of 60), now and then a random one."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for u in range(60):
+        fav = rng.choice(60, 3, replace=False)
+        for t in range(15):
+            it = rng.choice(fav) if rng.random() < 0.8 else int(rng.integers(0, 60))
+            rows.append((f"u{u}", f"i{it}", 1_700_000_000 + 3600 * t))
+    d = tmp_path_factory.mktemp("repeats")
+    p = d / "e.csv"
+    pl.DataFrame(rows, schema=["user_id", "item_id", "timestamp"], orient="row").write_csv(p)
+    return prepare(p, d / "prep", "csv")
+
+
+def test_repeat_bias_learns_repeats(repeats) -> None:
+    m = PrismRecommender(SMALL, FAST.model_copy(update={"epochs": 20})).fit(repeats)
+    assert m.net.repeat is not None
+    assert m.net.repeat.values()[:3].min() > 0
+    off = PrismRecommender(
+        SMALL.model_copy(update={"use_repeat": False}), FAST.model_copy(update={"epochs": 20})
+    ).fit(repeats)
+    cases = repeats.eval_cases("test")
+    hr = [evaluate(r, cases, ks=(3,), filter_seen=False).metrics["hr@3"] for r in (m, off)]
+    assert hr[0] > 0.5 and hr[0] >= hr[1]
+
+
+def test_interest_quota_serves_valid_lists(trained, chains) -> None:
+    cases = chains.eval_cases("test")
+    plain = trained.model_config
+    try:
+        trained.model_config = plain.model_copy(update={"interest_quota": True})
+        ids, scores = trained.recommend(cases.inputs(), k=5, users=cases.users)
+        one, _ = trained.recommend(cases.inputs()[:1], k=5, users=cases.users[:1])
+    finally:
+        trained.model_config = plain
+    assert all(len(set(row)) == 5 for row in ids) and (ids > 0).all()
+    np.testing.assert_array_equal(ids[:1], one)
+    assert np.isfinite(scores).all() and (np.diff(scores, axis=1) <= 0).all()

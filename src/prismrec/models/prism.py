@@ -14,6 +14,7 @@ from torch import nn
 
 from prismrec.models.fusion import ItemInputs, ItemTower
 from prismrec.models.interests import CapsuleExtractor, InterestEvolution, SelfAttentiveExtractor
+from prismrec.models.repeat import RepeatBias
 from prismrec.models.sequence import CausalEncoder, EventEncoder, EventFeatures
 
 __all__ = ["PrismNet"]
@@ -36,6 +37,7 @@ class PrismNet(nn.Module):
         item_inputs: the tower's inputs for all N+1 item rows.
         use_id: add an ID embedding (when there is a tower, the tower owns it).
         n_event_types: > 0 adds the auxiliary next-behaviour-type head.
+        use_repeat: add the learned repeat/explore bias on history items (``repeat``).
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class PrismNet(nn.Module):
         item_tower: ItemTower | None = None,
         item_inputs: ItemInputs | None = None,
         n_event_types: int = 0,
+        use_repeat: bool = False,
     ) -> None:
         super().__init__()
         d = embedding_dim
@@ -80,6 +83,7 @@ class PrismNet(nn.Module):
         )
         self.user_proj = nn.Linear(d, n_interests * d) if self.user_features else None
         self.event_head = nn.Linear(d, n_event_types) if n_event_types > 0 else None
+        self.repeat = RepeatBias() if use_repeat else None
 
     def item_table(self) -> torch.Tensor:
         """(N+1, D) vectors of every item (row 0: padding)."""

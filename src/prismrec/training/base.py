@@ -56,10 +56,14 @@ class Recommender(ABC):
     """Base class of every recommender; subclasses implement ``_fit``, ``score`` and state IO."""
 
     name: ClassVar[str] = "base"
+    # this model's own tuned [train] defaults, used for every key the caller did not set
+    train_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, model: ModelConfig | None = None, train: TrainConfig | None = None) -> None:
         self.model_config = model or ModelConfig()
-        self.train_config = train or TrainConfig()
+        tc = train or TrainConfig()
+        unset = {k: v for k, v in self.train_defaults.items() if k not in tc.model_fields_set}
+        self.train_config = tc.model_copy(update=unset) if unset else tc
         self.n_items = 0
         self.fitted = False
         self.user_histories: dict[int, dict[str, np.ndarray]] = {}
@@ -131,7 +135,17 @@ class Recommender(ABC):
             rows = np.repeat(np.arange(len(seen)), [len(h) for h in seen])
             cols = np.concatenate(seen) if rows.size else np.zeros(0, np.int64)
             scores[rows, cols] = -np.inf
-        return _topk(scores, k)
+        ranked = self._rerank(hist, user_arr, scores, k)
+        if ranked is None:
+            return _topk(scores, k)
+        ids, _ = _topk(ranked, k)
+        return ids, np.take_along_axis(scores, ids, axis=1)
+
+    def _rerank(
+        self, histories: list[History], users: np.ndarray | None, scores: np.ndarray, k: int
+    ) -> np.ndarray | None:
+        """Optional list-level re-ranking of filtered scores for a ``k``-long list (None: off)."""
+        return None
 
     def validation_callback(self, cases: Any) -> Callable[[], tuple[float, dict[str, float]]]:
         """The trainer's early-stopping signal: NDCG@10 (and Recall@10) on ``cases``."""

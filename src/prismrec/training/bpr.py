@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -58,6 +59,15 @@ class BPRMF(Recommender):
 
     name = "bpr"
     checkpoint_dir: Path | None = None
+    # measured on ml-100k (RecBole LOO split, masked NDCG@10): the shared defaults (batch 128,
+    # lr 2e-3, weight decay 0.01) gave 0.0443; these 0.0553 (lr 1e-3 without decay 0.0483)
+    train_defaults: ClassVar[dict[str, Any]] = {
+        "batch_size": 2048,
+        "learning_rate": 5e-3,
+        "weight_decay": 0.1,
+        "epochs": 100,
+        "patience": 10,
+    }
 
     def _fit(self, data: PreparedDataset, upto: str) -> None:
         tc = self.train_config

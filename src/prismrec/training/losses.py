@@ -37,9 +37,12 @@ def full_ce_loss(
     items: torch.Tensor,
     target: torch.Tensor,
     candidates: torch.Tensor | None = None,
+    logit_bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """user (M, D), items (N+1, D), target (M,) in 1..N."""
+    """user (M, D), items (N+1, D), target (M,) in 1..N; ``logit_bias`` (M, N+1) is added."""
     logits = user @ items.T  # (M, N+1)
+    if logit_bias is not None:
+        logits = logits + logit_bias
     logits[:, 0] = float("-inf")
     if candidates is not None:
         logits = logits.masked_fill(~candidates, float("-inf"))
@@ -100,10 +103,11 @@ def next_item_loss(
     item_freq: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     candidates: torch.Tensor | None = None,
+    logit_bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Dispatch on ``kind`` (``ce`` | ``sampled`` | ``bce``)."""
+    """Dispatch on ``kind`` (``ce`` | ``sampled`` | ``bce``); ``logit_bias`` is ``ce`` only."""
     if kind == "ce":
-        return full_ce_loss(user, items, target, candidates)
+        return full_ce_loss(user, items, target, candidates, logit_bias)
     if kind == "sampled":
         if item_freq is None:
             raise ValueError("sampled softmax needs item_freq")

@@ -22,6 +22,7 @@ from prismrec.models.prism import PrismNet
 from prismrec.training.base import History, Recommender, item_array, register
 from prismrec.training.baselines import ItemKNN
 from prismrec.training.losses import next_item_loss
+from prismrec.training.quota import quota_rerank
 from prismrec.training.trainer import Trainer, maybe_init_distributed, seed_everything
 from prismrec.training.windows import build_windows, pad_histories
 
@@ -59,8 +60,12 @@ class _TrainStep(nn.Module):
         interests = out["interests"][mask]  # (M, K, D)
         target = batch["target"][mask]  # (M,)
         items = out["items"]
+        bias = None
+        if self.net.repeat is not None and self.cfg.loss == "ce":
+            idx, vals = self.net.repeat(feats["item_idx"])  # (B, T, S) each
+            bias = self.net.repeat.dense(idx[mask], vals[mask], items.shape[0])  # (M, N+1)
         if self.read == "mixture" and interests.shape[1] > 1 and self.cfg.loss == "ce":
-            logp = mixture_log_probs(interests, out["weights"][mask], items, self.candidates)
+            logp = mixture_log_probs(interests, out["weights"][mask], items, self.candidates, bias)
             loss = F.nll_loss(logp, target)
         else:
             read = "hard" if self.read == "mixture" else self.read
@@ -77,6 +82,7 @@ class _TrainStep(nn.Module):
                 self.cfg.n_negatives,
                 self.item_freq,
                 candidates=self.candidates,
+                logit_bias=bias,
             )
         stats = {"loss": float(loss.detach())}
         ev_logits = self.net.next_event_logits(out["states"][mask])
@@ -92,9 +98,15 @@ def mixture_log_probs(
     weights: torch.Tensor,
     items: torch.Tensor,
     candidates: torch.Tensor | None = None,
+    logit_bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """log sum_k w_k softmax(<v_k, items>): (M, K, D), (M, K), (N+1, D) -> (M, N+1)."""
+    """log sum_k w_k softmax(<v_k, items> + bias): (M, K, D), (M, K), (N+1, D) -> (M, N+1).
+
+    ``logit_bias`` (M, N+1) is shared by every interest (the repeat/explore bias).
+    """
     logits = torch.einsum("mkd,nd->mkn", interests, items)
+    if logit_bias is not None:
+        logits = logits + logit_bias[:, None, :]
     pad = torch.zeros(items.shape[0], dtype=torch.bool, device=items.device)
     pad[0] = True
     if candidates is not None:
@@ -104,13 +116,13 @@ def mixture_log_probs(
     return torch.logsumexp(logp, dim=1)
 
 
-def _standardise(s: np.ndarray) -> np.ndarray:
-    """Per-row z-scores over the real items (column 0 is padding)."""
+def _standardise(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row z-scores over the real items (column 0 is padding), and the rows' spreads."""
     body = s[:, 1:]
     mu, sd = body.mean(1, keepdims=True), body.std(1, keepdims=True) + 1e-9
     out = (s - mu) / sd
     out[:, 0] = 0.0
-    return out
+    return out, sd
 
 
 @register
@@ -150,6 +162,7 @@ class PrismRecommender(Recommender):
             "extractor": cfg.extractor,
             "feature_sizes": self.feature_sizes,
             "user_feature_sizes": sizes,
+            "use_repeat": cfg.use_repeat,
             "n_event_types": (
                 len(data.schema["event_types"]) + 1
                 if cfg.use_event_types and self.train_config.aux_weight > 0
@@ -206,6 +219,8 @@ class PrismRecommender(Recommender):
         if tc.threads:
             torch.set_num_threads(tc.threads)
         self._build_net(data)
+        if self.net.repeat is not None and tc.loss != "ce":
+            log.warning("the repeat bias is trained by loss='ce' only; with %r it stays 0", tc.loss)
         cols = ("item_idx", *self.feature_sizes)
         frame = data.split_frame(upto)
         windows = build_windows(frame, cols, self.seq_len, tc.window_stride)
@@ -297,11 +312,44 @@ class PrismRecommender(Recommender):
         else:
             scores = torch.einsum("bkd,nd->bkn", last, out["items"]).amax(dim=1)  # (B, N+1)
         s = scores.numpy()
+        rep = self._repeat_bias(histories, s.shape[1])
         cooc = getattr(self, "cooc", None)
         if cooc is not None and self.cooc_weight > 0:
             prior = np.log(cooc.score([item_array(h) for h in histories]) + 1e-4)
-            s = _standardise(s) + self.cooc_weight * _standardise(prior)
+            z, sd = _standardise(s)
+            s = z + self.cooc_weight * _standardise(prior)[0]
+            # the repeat bias is in the net's logit units: same units after z-scoring, and
+            # added after the prior, so the prior cannot undo what the model learned about repeats
+            if rep is not None:
+                s = s + rep / sd
+        elif rep is not None:
+            s = s + rep
         return s + self.popularity
+
+    @torch.inference_mode()
+    def _rerank(
+        self, histories: list[History], users: np.ndarray | None, scores: np.ndarray, k: int
+    ) -> np.ndarray | None:
+        """With ``interest_quota`` and K > 1: the list merged from the interests by quotas."""
+        if not self._effective().interest_quota or self.net.k < 2:
+            return None
+        feats, ub = self._batch(histories, users)
+        out = self.net(feats, user_batch=ub)
+        logits = torch.einsum("bkd,nd->bkn", out["interests"][:, -1], out["items"])
+        return quota_rerank(scores, logits.numpy(), out["weights"][:, -1].numpy(), k)
+
+    def _repeat_bias(self, histories: Sequence[History], n_cols: int) -> np.ndarray | None:
+        """(B, N+1) learned repeat/explore bias over each whole history, or None."""
+        rep = getattr(self.net, "repeat", None)
+        if rep is None:
+            return None
+        seqs = [item_array(h) for h in histories]
+        width = max([1, *(len(h) for h in seqs)])
+        mat = np.zeros((len(seqs), width), dtype=np.int64)
+        for i, h in enumerate(seqs):
+            if len(h):
+                mat[i, width - len(h) :] = h
+        return rep.last(torch.from_numpy(mat), n_cols).numpy()
 
     # ---- persistence -------------------------------------------------------------------------
     def _save_state(self, path: Path) -> None:
@@ -364,6 +412,7 @@ class SASRec(PrismRecommender):
                 "use_context": False,
                 "use_event_types": False,
                 "use_user_features": False,
+                "use_repeat": False,
                 "cooc_weight": 0.0,
             }
         )
