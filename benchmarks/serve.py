@@ -16,7 +16,7 @@ keep-alive connections:
 - recall@10: the served top-10 vs the same pipeline over an exact index, same users.
 
 Floor and recommendations alternate (3 rounds each); medians of the rounds are reported.
-The whole run takes about 15 minutes (the 1M case: HNSW build about 5).
+The whole run takes about 17 minutes (the 1M case: HNSW build about 5).
 
 Run: .venv/bin/python benchmarks/serve.py [--sizes 10000 100000 1000000]
 Writes benchmarks/results/serve.json.
