@@ -36,7 +36,31 @@ def redis_server_bin() -> str:
     return path
 
 
-class RedisServer:
+class _Process:
+    """A child process the tests start, SIGKILL (``kill``) or stop gracefully (``stop``)."""
+
+    proc: subprocess.Popen[bytes] | None = None
+    stop_timeout = 10.0
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final fsync."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+class RedisServer(_Process):
     """A redis-server process on 127.0.0.1:<port> keeping its files in ``workdir``."""
 
     def __init__(self, workdir: Path, port: int | None = None, durable: bool = False) -> None:
@@ -68,23 +92,6 @@ class RedisServer:
                 time.sleep(0.05)
         client.close()
         return self
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no final fsync, no RDB save."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
 
 
 @pytest.fixture(scope="session")
@@ -203,8 +210,10 @@ def served_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return rec.save(base / "model")
 
 
-class ApiServer:
+class ApiServer(_Process):
     """``prismrec serve`` in a subprocess (real uvicorn), with an admin, a write and a read key."""
+
+    stop_timeout = 20.0
 
     def __init__(
         self,
@@ -269,22 +278,6 @@ class ApiServer:
         return httpx.Client(
             base_url=self.url, timeout=30, headers={"Authorization": f"Bearer {self.keys[role]}"}
         )
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
 
 
 @pytest.fixture
