@@ -100,3 +100,9 @@ def test_diversity_zero_fast_path_equals_the_greedy_loop(seed: int) -> None:
         _by_score(rel, min(k, m), None, None).tolist()
         == _mmr_loop(rel, vecs, min(k, m), 0.0, None, None).tolist()
     )
+    # DPP's gain at diversity 0 is the relevance alone: the same greedy picks
+    assert dpp(scores, vecs, k, 0.0, groups=groups, quotas=quotas).tolist() == loop.tolist()
+    assert (
+        dpp(scores, vecs, k, 0.0).tolist()
+        == _mmr_loop(rel, vecs, min(k, m), 0.0, None, None).tolist()
+    )

@@ -153,8 +153,8 @@ def dpp(
     m = len(candidate_scores)
     k = min(k, m)
     rel = _relevance(candidate_scores)
-    if diversity == 0.0 and groups is None:
-        return np.argsort(-np.asarray(candidate_scores), kind="stable")[:k]
+    if diversity == 0.0:  # the gain is the relevance alone: the same picks as MMR's
+        return _by_score(rel, k, groups, quotas)
     unit, has = _unit(candidate_vectors)
     resid = np.full(m, 1.0 + jitter)  # kernel S = U U^T (+ identity rows for no-content items)
     chol = np.zeros((k, m))
