@@ -71,6 +71,14 @@ class Catalog:
     def is_live(self, row: int) -> bool:
         return 0 < row < len(self._ids) and row not in self.removed
 
+    def live_mask(self) -> np.ndarray:
+        """(n_rows,) True for the rows that may be recommended (not padding, not removed)."""
+        mask = np.ones(len(self._ids), bool)
+        mask[0] = False
+        if self.removed:
+            mask[np.fromiter(self.removed, np.int64)] = False
+        return mask
+
     def external(self, rows: np.ndarray | list[int]) -> list[str]:
         ids = self._ids
         return [ids[int(r)] for r in rows]

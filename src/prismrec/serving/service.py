@@ -25,7 +25,7 @@ import numpy as np
 from prismrec.data.vocab import Vocabulary
 from prismrec.errors import DataError, UnknownIdError
 from prismrec.retrieval._backends import RWLock
-from prismrec.retrieval.explain import interest_labels
+from prismrec.retrieval.explain import label_from_items
 from prismrec.retrieval.index import IndexSettings
 from prismrec.retrieval.pipeline import Request, Retriever, UserInterests
 from prismrec.retrieval.rerank import mmr
@@ -322,8 +322,7 @@ class Service:
             else np.pad(scores, (0, n_rows - len(scores)), constant_values=-np.inf)
         )
         with self._items_lock.read():
-            live = np.asarray([self.catalog.is_live(r) for r in range(n_rows)])
-            scores = np.where(live, scores, -np.inf)
+            scores = np.where(self.catalog.live_mask(), scores, -np.inf)
             if request.exclude_categories:
                 meta = self.catalog.metadata
                 codes = self.retriever._codes(request.exclude_categories)
@@ -371,13 +370,18 @@ class Service:
             raise UnknownIdError(f"unknown user {user_id!r} (no events)")
         vecs = np.asarray(st.interests.vectors, np.float32)
         meta = self.catalog.metadata
-        with self._items_lock.read():
-            ids, _ = self.index.search(vecs, top_items)
-            labels = (
-                interest_labels(self.index, vecs, meta.categories, meta.category_names)
-                if meta.categories is not None
-                else [{"label": None, "categories": []}] * len(vecs)
-            )
+        r = self.retriever
+        with self._items_lock.read():  # one search serves the labels and the top items
+            found, _ = self.index.search(vecs, max(r.label_items, top_items))
+        labels = (
+            [
+                label_from_items(row, meta.categories, meta.category_names, r.label_top)
+                for row in found
+            ]
+            if meta.categories is not None
+            else [{"label": None, "categories": []}] * len(vecs)
+        )
+        ids = found[:, :top_items]
         return {
             "user_id": user_id,
             "n_events": int(len(st.history)),
