@@ -16,6 +16,7 @@ Writes benchmarks/results/interests.json.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -71,10 +72,13 @@ def _metrics(rec: PrismRecommender, ds: PreparedDataset, facets: Any) -> dict[st
     return {key: res.metrics.get(key) for key in KEYS}
 
 
-def run(ds: PreparedDataset, facets: Any, k: int, epochs: int) -> list[dict[str, Any]]:
+def run(
+    ds: PreparedDataset, facets: Any, k: int, epochs: int, model: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """One training; for K > 1 two rows: plain scoring and interest-quota serving."""
     t0 = time.perf_counter()
-    rec = PrismRecommender(ModelConfig(n_interests=k), TrainConfig(epochs=epochs)).fit(ds)
+    cfg = ModelConfig(**{**(model or {}), "n_interests": k})
+    rec = PrismRecommender(cfg, TrainConfig(epochs=epochs)).fit(ds)
     seconds = time.perf_counter() - t0
     base = {"k": k, "seconds": seconds, "cooc_weight": rec.cooc_weight}
     rows = [{**base, "serving": "plain", **_metrics(rec, ds, facets)}]
@@ -90,12 +94,17 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--only", choices=["synthetic", "ml-latest-small"], help="one dataset")
     ap.add_argument("--no-write", action="store_true", help="print only (for quick trials)")
+    ap.add_argument("--ks", type=int, nargs="+", help="interest counts (default: 1, --k)")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="model config override"
+    )
     args = ap.parse_args()
+    model = {kv.split("=", 1)[0]: json.loads(kv.split("=", 1)[1]) for kv in args.set}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, ds, facets in datasets(Path(tmp), args.only):
-            for k in (1, args.k):
-                rows += [{"dataset": name, **r} for r in run(ds, facets, k, args.epochs)]
+            for k in args.ks or (1, args.k):
+                rows += [{"dataset": name, **r} for r in run(ds, facets, k, args.epochs, model)]
     t = Table(title="interest coverage: K interests vs one (prism, same settings otherwise)")
     for c in ("dataset", "K", "serving", *KEYS, "train s"):
         t.add_column(c, justify="right")
@@ -109,7 +118,7 @@ def main() -> None:
         )
     Console(width=200).print(t)
     if not args.no_write:
-        out = {"epochs": args.epochs, "rows": rows}
+        out = {"epochs": args.epochs, "model": model, "rows": rows}
         print(f"wrote {write_result('interests', out)}")
 
 

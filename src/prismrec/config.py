@@ -123,6 +123,12 @@ class ModelConfig(_Section):
         "every interest getting slots in proportion to its weight (as multi-interest "
         "retrievers serve); scoring only, no effect on training",
     )
+    quota_depth: int | None = Field(
+        4,
+        ge=1,
+        description="interest_quota: each interest picks among the overall best "
+        "quota_depth * k items (None: among every item it owns)",
+    )
     use_repeat: bool = Field(
         True,
         description="prism: learn a logit bias on items already in the history, by how long ago "

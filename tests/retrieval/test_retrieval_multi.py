@@ -1,4 +1,4 @@
-"""Multi-interest merge: weight quotas, the best interest owns an item, focus and mute."""
+"""Multi-interest merge: weight quotas, the likeliest interest owns an item, focus and mute."""
 
 from __future__ import annotations
 
@@ -47,6 +47,17 @@ def test_an_item_found_by_two_interests_keeps_the_best() -> None:
     assert (got.items == 99).sum() == 1
     assert got.interests[got.items == 99][0] == 0  # 30 (interest 0) beats 25 (interest 1)
     assert _counts(got.items[got.items != 99]) == (3, 4)
+
+
+def test_a_long_interest_vector_does_not_own_what_another_prefers() -> None:
+    # interest 0 is 20x longer: it scores item 99 at 30 (its 20th best), interest 1 at 25 (its
+    # best); by raw score 0 would own it (and leave it out), by likelihood 1 owns it
+    idx = _index()
+    idx.add(np.array([99]), np.array([[1.5, 25.0, 0, 0]], np.float32))
+    vecs = np.stack([20 * E[0], E[1]])
+    got = retrieve(idx, vecs, np.array([0.5, 0.5]), 8, candidates_per_interest=30)
+    assert got.interests[got.items == 99][0] == 1
+    assert (np.diff(got.scores[got.interests == 1]) <= 0).all()
 
 
 def test_focus_and_mute_move_the_list_the_expected_way() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from prismrec.training.base import _topk
-from prismrec.training.quota import quota_rerank, slot_quotas
+from prismrec.training.quota import interest_posteriors, quota_rerank, slot_quotas
 
 
 def test_slot_quotas_largest_remainder() -> None:
@@ -39,3 +39,28 @@ def test_short_interest_and_filtered_items() -> None:
     # interest 1 wants 3 slots but has one live item: its spare slots go to the best others
     assert ids[0].tolist() == [1, 2, 3, 4]
     assert np.isneginf(out[0, 5])
+
+
+def test_posteriors_do_not_let_a_long_vector_own_every_item() -> None:
+    # interest 0 has a 10x longer vector: by raw logits it would own items 3-4 too
+    logits = np.array([[[0.0, 10.0, 9.0, 6.0, 5.0], [0.0, 0.1, 0.2, 0.9, 0.8]]])
+    weights = np.array([[0.5, 0.5]])
+    assert logits.argmax(1)[0, 1:].tolist() == [0, 0, 0, 0]
+    post = interest_posteriors(logits, weights)
+    assert post.argmax(1)[0, 1:].tolist() == [0, 0, 1, 1]
+    # log posteriors: log w_k + log softmax_k, computed by hand for one entry
+    p = np.exp(0.9) / np.exp([0.1, 0.2, 0.9, 0.8]).sum()
+    assert np.isclose(post[0, 1, 3], np.log(0.5) + np.log(p))
+
+
+def test_depth_limits_the_items_an_interest_may_pick() -> None:
+    scores, owner = _setup()
+    scores = np.concatenate([scores, [[1.0]]], axis=1)  # item 6: interest 1, ranked last
+    owner = np.concatenate([owner, [[[0.0], [1.0]]]], axis=2)
+    owner[0, 1, 4:6] = 0.0
+    owner[0, 0, 4:6] = 1.0  # now interest 1 owns only item 6
+    w = np.array([[0.5, 0.5]])
+    ids, _ = _topk(quota_rerank(scores, owner, w, 2, depth=None), 2)
+    assert ids[0].tolist() == [1, 6]  # any depth: interest 1's only item gets its slot
+    ids, _ = _topk(quota_rerank(scores, owner, w, 2, depth=2), 2)
+    assert ids[0].tolist() == [1, 2]  # outside the best 4: its slot goes to the best others

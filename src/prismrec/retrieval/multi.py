@@ -138,24 +138,31 @@ def gather(
     muted: Sequence[int] = (),
     weights: np.ndarray | None = None,
 ) -> Candidates:
-    """Every distinct item found by the interests, each owned by the interest scoring it best.
+    """Every distinct item found by the interests, each owned by its likeliest interest.
 
-    Items owned by a muted interest are dropped. ``weights`` (the steered weights) are only
-    carried along in the result.
+    Ownership compares ``score - lse_k``, interest ``k``'s log-softmax with its normaliser
+    estimated from the head it retrieved: an interest whose vector is longer does not own every
+    item it scores well (the offline scorer does the same with the exact normaliser, see
+    ``training.quota.interest_posteriors``). Weights play no part, so steering changes slots,
+    not owners. Items owned by a muted interest are dropped. ``weights`` (the steered weights)
+    are only carried along in the result.
     """
     vecs = np.asarray(interests, dtype=np.float32)
     k_int = len(vecs)
     excl = [exclude_ids] * k_int if exclude_ids else None
     ids, scores = index.search(vecs, n_per_interest, excl)  # (K, n)
     owner = np.repeat(np.arange(k_int), ids.shape[1])
+    head = np.where(ids >= 0, scores, -np.inf).astype(np.float64)  # (K, n)
+    top = np.max(head, axis=1, keepdims=True, initial=-1e30)
+    lse = (top + np.log(np.exp(head - top).sum(axis=1, keepdims=True) + 1e-300)).ravel()
     flat_ids, flat_scores = ids.ravel(), scores.ravel()
     ok = flat_ids >= 0
     flat_ids, flat_scores, owner = flat_ids[ok], flat_scores[ok], owner[ok]
-    # an item found by several interests keeps its best (score, then lower interest index)
-    order = np.lexsort((owner, -flat_scores))
+    # an item found by several interests goes to the best log-likelihood (then lower index)
+    order = np.lexsort((owner, -(flat_scores - lse[owner])))
     flat_ids, flat_scores, owner = flat_ids[order], flat_scores[order], owner[order]
     _, first = np.unique(flat_ids, return_index=True)
-    keep = np.sort(first)
+    keep = first[np.lexsort((owner[first], -flat_scores[first]))]  # best score first
     if len(muted):
         keep = keep[~np.isin(owner[keep], np.asarray(muted))]
     w = np.full(k_int, 1.0 / max(k_int, 1)) if weights is None else np.asarray(weights)

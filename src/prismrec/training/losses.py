@@ -49,6 +49,38 @@ def full_ce_loss(
     return F.cross_entropy(logits, target)
 
 
+def mixture_ce_loss(
+    interests: torch.Tensor,
+    weights: torch.Tensor,
+    items: torch.Tensor,
+    target: torch.Tensor,
+    candidates: torch.Tensor | None = None,
+    logit_bias: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``-log sum_k w_k softmax_k(target)``: the mixture-of-softmaxes NLL over the full catalogue.
+
+    interests (M, K, D), weights (M, K), items (N+1, D), target (M,) in 1..N; ``logit_bias``
+    (M, N+1) is shared by every interest. Only the target's log-probability is formed, so the
+    (M, K, N+1) logits are read once by a log-sum-exp instead of being normalised in full.
+    """
+    excluded = torch.zeros(items.shape[0], dtype=torch.bool, device=items.device)
+    excluded[0] = True
+    if candidates is not None:
+        excluded = excluded | ~candidates
+    # the exclusion rides along the matmul as one more dimension: no separate masking pass
+    mask_col = excluded.to(items.dtype)[:, None] * -1e9  # (N+1, 1)
+    ones = torch.ones(interests.shape[:2] + (1,), dtype=interests.dtype, device=items.device)
+    logits = torch.einsum(
+        "mkd,nd->mkn", torch.cat([interests, ones], -1), torch.cat([items, mask_col], -1)
+    )  # (M, K, N+1)
+    if logit_bias is not None:
+        logits = logits + logit_bias[:, None, :]
+    lse = torch.logsumexp(logits, dim=-1)  # (M, K)
+    tgt = logits.gather(2, target[:, None, None].expand(-1, logits.shape[1], 1))[..., 0]
+    logp = torch.logsumexp(torch.log(weights.clamp_min(1e-9)) + tgt - lse, dim=1)  # (M,)
+    return -logp.mean()
+
+
 def sampled_softmax_loss(
     user: torch.Tensor,
     items: torch.Tensor,

@@ -21,8 +21,8 @@ from prismrec.models.interests import readout
 from prismrec.models.prism import PrismNet
 from prismrec.training.base import History, Recommender, item_array, register
 from prismrec.training.baselines import ItemKNN
-from prismrec.training.losses import next_item_loss
-from prismrec.training.quota import quota_rerank
+from prismrec.training.losses import mixture_ce_loss, next_item_loss
+from prismrec.training.quota import interest_posteriors, quota_rerank
 from prismrec.training.trainer import Trainer, maybe_init_distributed, seed_everything
 from prismrec.training.windows import build_windows, pad_histories
 
@@ -65,8 +65,8 @@ class _TrainStep(nn.Module):
             idx, vals = self.net.repeat(feats["item_idx"])  # (B, T, S) each
             bias = self.net.repeat.dense(idx[mask], vals[mask], items.shape[0])  # (M, N+1)
         if self.read == "mixture" and interests.shape[1] > 1 and self.cfg.loss == "ce":
-            logp = mixture_log_probs(interests, out["weights"][mask], items, self.candidates, bias)
-            loss = F.nll_loss(logp, target)
+            w = out["weights"][mask]
+            loss = mixture_ce_loss(interests, w, items, target, self.candidates, bias)
         else:
             read = "hard" if self.read == "mixture" else self.read
             user = (
@@ -335,8 +335,10 @@ class PrismRecommender(Recommender):
             return None
         feats, ub = self._batch(histories, users)
         out = self.net(feats, user_batch=ub)
-        logits = torch.einsum("bkd,nd->bkn", out["interests"][:, -1], out["items"])
-        return quota_rerank(scores, logits.numpy(), out["weights"][:, -1].numpy(), k)
+        logits = torch.einsum("bkd,nd->bkn", out["interests"][:, -1], out["items"]).numpy()
+        weights = out["weights"][:, -1].numpy()
+        owners = interest_posteriors(logits, weights)
+        return quota_rerank(scores, owners, weights, k, self._effective().quota_depth)
 
     def _repeat_bias(self, histories: Sequence[History], n_cols: int) -> np.ndarray | None:
         """(B, N+1) learned repeat/explore bias over each whole history, or None."""

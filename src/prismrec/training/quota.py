@@ -2,18 +2,20 @@
 
 Multi-interest retrievers (MIND, ComiRec) serve one list from K interest vectors by giving each
 interest about ``weight * k`` of the ``k`` slots, so one dominant interest cannot crowd out the
-others. Here the candidates are the best ``depth * k`` items by the model's final score (after
-history filtering); each belongs to the interest that scores it highest; interest ``i`` keeps its
-best ``quota[i]`` candidates and slots an interest cannot fill go to the best remaining
-candidates. The chosen items keep their final-score order. (``retrieval.multi`` does the same
-over ANN searches; this version works on dense score matrices, batched.)
+others. Each item belongs to one interest (the argmax of ``owner_logits``; for a mixture model
+the posterior ``log w_k + log p_k(item)``, see :func:`interest_posteriors`); interest ``i`` keeps
+its best ``quota[i]`` items by the model's final score (after history filtering), slots an
+interest cannot fill go to the best remaining items, and the chosen items keep their final-score
+order. ``depth`` limits the items an interest may pick from to the overall best ``depth * k``
+(``None``: every item). (``retrieval.multi`` does the same over ANN searches; this version works
+on dense score matrices, batched.)
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["quota_rerank", "slot_quotas"]
+__all__ = ["interest_posteriors", "quota_rerank", "slot_quotas"]
 
 
 def slot_quotas(weights: np.ndarray, k: int) -> np.ndarray:
@@ -29,8 +31,34 @@ def slot_quotas(weights: np.ndarray, k: int) -> np.ndarray:
     return base + (ranks < rest[:, None])
 
 
+def interest_posteriors(logits: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``log w_k + log softmax_k(item)``: which interest of a mixture most likely gave each item.
+
+    logits (B, K, N+1) per-interest item logits (column 0 is padding), weights (B, K) ->
+    (B, K, N+1) unnormalised log posteriors. Unlike raw logits, an interest whose vector has a
+    larger norm does not own every item.
+    """
+    body = logits[:, :, 1:]
+    top = body.max(axis=2, keepdims=True)
+    lse = top + np.log(np.exp(body - top).sum(axis=2, keepdims=True))
+    return logits - lse + np.log(np.clip(weights, 1e-12, None))[:, :, None]
+
+
+def _top_sorted(s: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``m`` best columns per row, best first: (B, m) indices and scores."""
+    m = min(m, s.shape[1])
+    idx = np.argpartition(-s, m - 1, axis=1)[:, :m]
+    val = np.take_along_axis(s, idx, axis=1)
+    order = np.argsort(-val, axis=1, kind="stable")
+    return np.take_along_axis(idx, order, 1), np.take_along_axis(val, order, 1)
+
+
 def quota_rerank(
-    scores: np.ndarray, owner_logits: np.ndarray, weights: np.ndarray, k: int, depth: int = 4
+    scores: np.ndarray,
+    owner_logits: np.ndarray,
+    weights: np.ndarray,
+    k: int,
+    depth: int | None = 4,
 ) -> np.ndarray:
     """Scores whose top ``k`` is the quota-merged list.
 
@@ -39,31 +67,35 @@ def quota_rerank(
         owner_logits: (B, K, N+1) per-interest scores; an item belongs to its argmax interest.
         weights: (B, K) interest weights.
         k: list length the quotas shape.
-        depth: candidates per slot considered.
+        depth: an interest picks among the overall best ``depth * k`` items (None: all).
 
     Returns:
         (B, N+1) scores: the chosen ``k`` items lifted above the rest, in their original order.
     """
     B, n = scores.shape
-    d = min(n, depth * k)
-    pool = np.argpartition(-scores, d - 1, axis=1)[:, :d]  # (B, d)
-    pool_s = np.take_along_axis(scores, pool, axis=1)
-    order = np.argsort(-pool_s, axis=1, kind="stable")
-    pool, pool_s = np.take_along_axis(pool, order, 1), np.take_along_axis(pool_s, order, 1)
-    live = np.isfinite(pool_s)
-    owner = np.take_along_axis(owner_logits, pool[:, None, :], axis=2).argmax(1)  # (B, d)
-    K = owner_logits.shape[1]
-    onehot = (owner[:, :, None] == np.arange(K)) & live[:, :, None]  # (B, d, K)
-    rank_in_own = (np.cumsum(onehot, axis=1) - 1)[np.arange(B)[:, None], np.arange(d), owner]
-    quota = slot_quotas(weights, k)
-    chosen = live & (rank_in_own < np.take_along_axis(quota, owner, axis=1))
-    # slots left (an interest short of candidates): the best remaining candidates
+    live = np.isfinite(scores)
+    if depth is not None and depth * k < n:
+        pool, _ = _top_sorted(np.where(live, scores, -np.inf), depth * k)
+        in_pool = np.zeros_like(live)
+        np.put_along_axis(in_pool, pool, True, axis=1)
+        live &= in_pool
+    owner = owner_logits.argmax(axis=1)  # (B, N+1)
+    quota = slot_quotas(weights, k)  # (B, K)
+    chosen = np.zeros_like(live)
+    rows = np.arange(B)[:, None]
+    for j in range(owner_logits.shape[1]):
+        m = int(quota[:, j].max())
+        if m == 0:
+            continue
+        idx, val = _top_sorted(np.where(live & (owner == j), scores, -np.inf), m)
+        take = np.isfinite(val) & (np.arange(idx.shape[1]) < quota[:, j : j + 1])
+        chosen[np.broadcast_to(rows, idx.shape)[take], idx[take]] = True
+    # slots left (an interest short of candidates): the best remaining items
     left = k - chosen.sum(1, keepdims=True)
-    extra = live & ~chosen & (np.cumsum(live & ~chosen, axis=1) <= left)
-    chosen |= extra
+    idx, val = _top_sorted(np.where(live & ~chosen, scores, -np.inf), k)
+    take = np.isfinite(val) & (np.arange(idx.shape[1]) < left)
+    chosen[np.broadcast_to(rows, idx.shape)[take], idx[take]] = True
     out = scores.astype(np.float64, copy=True)
     lift = np.abs(np.where(np.isfinite(scores), scores, 0.0)).max() * 2 + 1.0
-    rows = np.repeat(np.arange(B), d)[chosen.ravel()]
-    cols = pool.ravel()[chosen.ravel()]
-    out[rows, cols] += lift
+    out[chosen] += lift
     return out
