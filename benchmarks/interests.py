@@ -80,11 +80,13 @@ def run(
     cfg = ModelConfig(**{**(model or {}), "n_interests": k})
     rec = PrismRecommender(cfg, TrainConfig(epochs=epochs)).fit(ds)
     seconds = time.perf_counter() - t0
-    base = {"k": k, "seconds": seconds, "cooc_weight": rec.cooc_weight}
-    rows = [{**base, "serving": "plain", **_metrics(rec, ds, facets)}]
-    if k > 1:  # the same trained model, served with per-interest quotas
-        rec.model_config = rec.model_config.model_copy(update={"interest_quota": True})
-        rows.append({**base, "serving": "quota", **_metrics(rec, ds, facets)})
+    base = {"k": k, "seconds": seconds, "cooc_weight": rec.cooc_weight, "epochs": len(rec.history)}
+    rows = []
+    # the same trained model served both ways: plain scores, and per-interest quotas
+    for serving in ("plain", "quota") if k > 1 else ("plain",):
+        update = {"interest_quota": serving == "quota"}
+        rec.model_config = rec.model_config.model_copy(update=update)
+        rows.append({**base, "serving": serving, **_metrics(rec, ds, facets)})
     return rows
 
 

@@ -61,3 +61,18 @@ def test_mixture_weight_moves_the_loss_toward_the_right_interest() -> None:
     wrong = mixture_ce_loss(v, torch.tensor([[0.1, 0.9]]), items, target)
     assert float(right) < float(wrong)
     assert float(right) < float(F.cross_entropy(torch.zeros(1, 2), torch.tensor([0])))
+
+
+def test_low_precision_logits_stay_close_to_float32() -> None:
+    g = torch.Generator().manual_seed(2)
+    v = torch.randn(64, 3, 16, generator=g, requires_grad=True)
+    w = torch.softmax(torch.randn(64, 3, generator=g), dim=1)
+    items = torch.randn(200, 16, generator=g)
+    target = torch.randint(1, 200, (64,), generator=g)
+    exact = mixture_ce_loss(v, w, items, target)
+    (g32,) = torch.autograd.grad(exact, v)
+    low = mixture_ce_loss(v, w, items, target, low_precision=True)
+    (g16,) = torch.autograd.grad(low, v)
+    assert abs(float(low.detach()) - float(exact.detach())) < 0.02 * float(exact.detach())
+    cos = F.cosine_similarity(g32.flatten(), g16.flatten(), dim=0)
+    assert float(cos) > 0.99

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from prismrec.training.base import _topk
-from prismrec.training.quota import interest_posteriors, quota_rerank, slot_quotas
+from prismrec.training.quota import (
+    guaranteed_slots,
+    interest_posteriors,
+    quota_rerank,
+    slot_quotas,
+)
 
 
 def test_slot_quotas_largest_remainder() -> None:
@@ -64,3 +69,12 @@ def test_depth_limits_the_items_an_interest_may_pick() -> None:
     assert ids[0].tolist() == [1, 6]  # any depth: interest 1's only item gets its slot
     ids, _ = _topk(quota_rerank(scores, owner, w, 2, depth=2), 2)
     assert ids[0].tolist() == [1, 2]  # outside the best 4: its slot goes to the best others
+
+
+def test_short_lists_are_the_plain_top_list() -> None:
+    # interest 1 owns the best item but has the smaller weight: k=1 still serves it
+    scores, owner = _setup()
+    scores[0, 4] = 10.0
+    ids, _ = _topk(quota_rerank(scores, owner, np.array([[0.7, 0.3]]), 1), 1)
+    assert ids[0].tolist() == [4]
+    assert guaranteed_slots(np.array([[0.7, 0.3], [0.5, 0.5]]), 3).tolist() == [[2, 0], [1, 1]]

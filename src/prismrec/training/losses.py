@@ -15,7 +15,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["bce_loss", "full_ce_loss", "next_item_loss", "sampled_softmax_loss"]
+__all__ = [
+    "bce_loss",
+    "bf16_is_native",
+    "full_ce_loss",
+    "mixture_ce_loss",
+    "next_item_loss",
+    "sampled_softmax_loss",
+]
 
 
 def _draw(
@@ -32,21 +39,44 @@ def _draw(
     return pool[torch.randint(0, len(pool), shape, generator=generator, device=device)]
 
 
+def bf16_is_native() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16 / AMX), via oneDNN."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _matmul(users: torch.Tensor, items: torch.Tensor, low_precision: bool) -> torch.Tensor:
+    """``users (M, K, D) x items (N, D)`` -> (M, K, N) logits.
+
+    With ``low_precision`` the product runs in bfloat16 and the logits stay bfloat16 through the
+    log-sum-exp (which accumulates in float32): on CPUs with native bf16 the output layer, the
+    costliest part of a full-softmax step, takes less than half the time. The logits then carry
+    about 3 significant digits, as in mixed-precision LLM training.
+    """
+    if not low_precision:
+        return torch.einsum("mkd,nd->mkn", users, items)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        return torch.einsum("mkd,nd->mkn", users, items)
+
+
 def full_ce_loss(
     user: torch.Tensor,
     items: torch.Tensor,
     target: torch.Tensor,
     candidates: torch.Tensor | None = None,
     logit_bias: torch.Tensor | None = None,
+    low_precision: bool = False,
 ) -> torch.Tensor:
-    """user (M, D), items (N+1, D), target (M,) in 1..N; ``logit_bias`` (M, N+1) is added."""
-    logits = user @ items.T  # (M, N+1)
-    if logit_bias is not None:
-        logits = logits + logit_bias
-    logits[:, 0] = float("-inf")
-    if candidates is not None:
-        logits = logits.masked_fill(~candidates, float("-inf"))
-    return F.cross_entropy(logits, target)
+    """user (M, D), items (N+1, D), target (M,) in 1..N; ``logit_bias`` (M, N+1) is added.
+
+    The one-interest case of :func:`mixture_ce_loss` (same formula, same code path).
+    """
+    ones = torch.ones(user.shape[0], 1, dtype=user.dtype, device=user.device)
+    return mixture_ce_loss(
+        user[:, None], ones, items, target, candidates, logit_bias, low_precision
+    )
 
 
 def mixture_ce_loss(
@@ -56,12 +86,14 @@ def mixture_ce_loss(
     target: torch.Tensor,
     candidates: torch.Tensor | None = None,
     logit_bias: torch.Tensor | None = None,
+    low_precision: bool = False,
 ) -> torch.Tensor:
     """``-log sum_k w_k softmax_k(target)``: the mixture-of-softmaxes NLL over the full catalogue.
 
     interests (M, K, D), weights (M, K), items (N+1, D), target (M,) in 1..N; ``logit_bias``
     (M, N+1) is shared by every interest. Only the target's log-probability is formed, so the
     (M, K, N+1) logits are read once by a log-sum-exp instead of being normalised in full.
+    ``low_precision``: the logits in bfloat16 (see :func:`_matmul`).
     """
     excluded = torch.zeros(items.shape[0], dtype=torch.bool, device=items.device)
     excluded[0] = True
@@ -70,13 +102,13 @@ def mixture_ce_loss(
     # the exclusion rides along the matmul as one more dimension: no separate masking pass
     mask_col = excluded.to(items.dtype)[:, None] * -1e9  # (N+1, 1)
     ones = torch.ones(interests.shape[:2] + (1,), dtype=interests.dtype, device=items.device)
-    logits = torch.einsum(
-        "mkd,nd->mkn", torch.cat([interests, ones], -1), torch.cat([items, mask_col], -1)
+    logits = _matmul(
+        torch.cat([interests, ones], -1), torch.cat([items, mask_col], -1), low_precision
     )  # (M, K, N+1)
     if logit_bias is not None:
-        logits = logits + logit_bias[:, None, :]
-    lse = torch.logsumexp(logits, dim=-1)  # (M, K)
-    tgt = logits.gather(2, target[:, None, None].expand(-1, logits.shape[1], 1))[..., 0]
+        logits = logits + logit_bias.to(logits.dtype)[:, None, :]
+    lse = torch.logsumexp(logits, dim=-1).float()  # (M, K)
+    tgt = logits.gather(2, target[:, None, None].expand(-1, logits.shape[1], 1))[..., 0].float()
     logp = torch.logsumexp(torch.log(weights.clamp_min(1e-9)) + tgt - lse, dim=1)  # (M,)
     return -logp.mean()
 
@@ -136,10 +168,12 @@ def next_item_loss(
     generator: torch.Generator | None = None,
     candidates: torch.Tensor | None = None,
     logit_bias: torch.Tensor | None = None,
+    low_precision: bool = False,
 ) -> torch.Tensor:
-    """Dispatch on ``kind`` (``ce`` | ``sampled`` | ``bce``); ``logit_bias`` is ``ce`` only."""
+    """Dispatch on ``kind`` (``ce`` | ``sampled`` | ``bce``); ``logit_bias`` and
+    ``low_precision`` are ``ce`` only."""
     if kind == "ce":
-        return full_ce_loss(user, items, target, candidates, logit_bias)
+        return full_ce_loss(user, items, target, candidates, logit_bias, low_precision)
     if kind == "sampled":
         if item_freq is None:
             raise ValueError("sampled softmax needs item_freq")

@@ -21,7 +21,7 @@ from prismrec.models.interests import readout
 from prismrec.models.prism import PrismNet
 from prismrec.training.base import History, Recommender, item_array, register
 from prismrec.training.baselines import ItemKNN
-from prismrec.training.losses import mixture_ce_loss, next_item_loss
+from prismrec.training.losses import bf16_is_native, mixture_ce_loss, next_item_loss
 from prismrec.training.quota import interest_posteriors, quota_rerank
 from prismrec.training.trainer import Trainer, maybe_init_distributed, seed_everything
 from prismrec.training.windows import build_windows, pad_histories
@@ -45,6 +45,9 @@ class _TrainStep(nn.Module):
     ) -> None:
         super().__init__()
         self.net, self.cfg, self.read, self.columns = net, cfg, read, columns
+        self.low_precision = cfg.precision == "bfloat16" or (
+            cfg.precision == "auto" and bf16_is_native()
+        )
         self.user_attrs = user_attrs
         self.item_freq: torch.Tensor
         self.candidates: torch.Tensor
@@ -66,7 +69,9 @@ class _TrainStep(nn.Module):
             bias = self.net.repeat.dense(idx[mask], vals[mask], items.shape[0])  # (M, N+1)
         if self.read == "mixture" and interests.shape[1] > 1 and self.cfg.loss == "ce":
             w = out["weights"][mask]
-            loss = mixture_ce_loss(interests, w, items, target, self.candidates, bias)
+            loss = mixture_ce_loss(
+                interests, w, items, target, self.candidates, bias, self.low_precision
+            )
         else:
             read = "hard" if self.read == "mixture" else self.read
             user = (
@@ -83,6 +88,7 @@ class _TrainStep(nn.Module):
                 self.item_freq,
                 candidates=self.candidates,
                 logit_bias=bias,
+                low_precision=self.low_precision,
             )
         stats = {"loss": float(loss.detach())}
         ev_logits = self.net.next_event_logits(out["states"][mask])

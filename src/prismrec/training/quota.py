@@ -4,9 +4,9 @@ Multi-interest retrievers (MIND, ComiRec) serve one list from K interest vectors
 interest about ``weight * k`` of the ``k`` slots, so one dominant interest cannot crowd out the
 others. Each item belongs to one interest (the argmax of ``owner_logits``; for a mixture model
 the posterior ``log w_k + log p_k(item)``, see :func:`interest_posteriors`); interest ``i`` keeps
-its best ``quota[i]`` items by the model's final score (after history filtering), slots an
-interest cannot fill go to the best remaining items, and the chosen items keep their final-score
-order. ``depth`` limits the items an interest may pick from to the overall best ``depth * k``
+its best ``floor(w_i * k)`` items by the model's final score (after history filtering), the
+remaining slots (and those an interest cannot fill) go to the best remaining items, and the
+chosen items keep their final-score order. ``depth`` limits the items an interest may pick from to the overall best ``depth * k``
 (``None``: every item). (``retrieval.multi`` does the same over ANN searches; this version works
 on dense score matrices, batched.)
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["interest_posteriors", "quota_rerank", "slot_quotas"]
+__all__ = ["guaranteed_slots", "interest_posteriors", "quota_rerank", "slot_quotas"]
 
 
 def slot_quotas(weights: np.ndarray, k: int) -> np.ndarray:
@@ -29,6 +29,18 @@ def slot_quotas(weights: np.ndarray, k: int) -> np.ndarray:
     order = np.argsort(-(raw - base), axis=1, kind="stable")
     ranks = np.argsort(order, axis=1, kind="stable")
     return base + (ranks < rest[:, None])
+
+
+def guaranteed_slots(weights: np.ndarray, k: int) -> np.ndarray:
+    """(B, K) weights -> (B, K) slots each interest is sure of: ``floor(w * k)``.
+
+    The rounded-down shares leave the remaining slots to the best items overall, so a short list
+    is the plain top list (``k = 1``: the single best item, whichever interest owns it) and a
+    long one follows the weights.
+    """
+    w = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
+    w = w / np.maximum(w.sum(1, keepdims=True), 1e-12)
+    return np.floor(w * k + 1e-9).astype(np.int64)
 
 
 def interest_posteriors(logits: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -80,7 +92,7 @@ def quota_rerank(
         np.put_along_axis(in_pool, pool, True, axis=1)
         live &= in_pool
     owner = owner_logits.argmax(axis=1)  # (B, N+1)
-    quota = slot_quotas(weights, k)  # (B, K)
+    quota = guaranteed_slots(weights, k)  # (B, K)
     chosen = np.zeros_like(live)
     rows = np.arange(B)[:, None]
     for j in range(owner_logits.shape[1]):
