@@ -5,9 +5,11 @@ Trains prism with one interest and with K interests (everything else equal) on
   facets among the top-20's categories), and
 - the bundled ml-latest-small with a temporal split (coverage = share of the genres of the
   user's later, held-out movies among the top-20's genres),
-and prints NDCG@10/@20, interest_coverage@20, ILD@20 and category_coverage@20 side by side. The
-K-interest model is scored twice without retraining: plain (its usual scores) and with
-``interest_quota`` serving (each interest gets list slots in proportion to its weight).
+and prints NDCG@10/@20, interest_coverage@20, ILD@20 and category_coverage@20 side by side, plus
+the paired (user by user) difference of each K > 1 row from K = 1 with a bootstrap interval. The
+K-interest model is scored twice without retraining: plain (its mixture scores) and with
+``interest_quota`` serving (the default: each interest is sure of slots in proportion to its
+weight).
 
 Run: .venv/bin/python benchmarks/interests.py [--k 4] [--epochs 30] [--only synthetic]
 Writes benchmarks/results/interests.json.
@@ -32,9 +34,11 @@ from prismrec.data.dataset import PreparedDataset, prepare
 from prismrec.data.synth import synthesize
 from prismrec.evaluation.beyond import catalog_from_dataset, facet_interests
 from prismrec.evaluation.protocol import evaluate_full
+from prismrec.evaluation.significance import paired_compare
 from prismrec.training import PrismRecommender
 
 KEYS = ("ndcg@10", "ndcg@20", "interest_coverage@20", "ild@20", "category_coverage@20")
+PAIRED = ("ndcg@10", "interest_coverage@20")  # K interests vs one, user by user
 
 
 def datasets(tmp: Path, only: str | None = None) -> list[tuple[str, PreparedDataset, Any]]:
@@ -69,7 +73,8 @@ def _metrics(rec: PrismRecommender, ds: PreparedDataset, facets: Any) -> dict[st
         users = ds.user_vocab.external(cases.users)
         interests = facet_interests(users, facets, catalog.category_names)
     res = evaluate_full(rec, cases, (10, 20), catalog=catalog, interests=interests)
-    return {key: res.metrics.get(key) for key in KEYS}
+    per_user = {key: res.per_user[key] for key in PAIRED}
+    return {**{key: res.metrics.get(key) for key in KEYS}, "_per_user": per_user}
 
 
 def run(
@@ -90,6 +95,20 @@ def run(
     return rows
 
 
+def _paired(rows: list[dict[str, Any]]) -> None:
+    """Each K > 1 row against its dataset's K=1 row: paired bootstrap of the difference."""
+    ones = {r["dataset"]: r for r in rows if r["k"] == 1}
+    for r in rows:
+        one = ones.get(r["dataset"])
+        if r["k"] > 1 and one is not None:
+            r["vs_k1"] = {
+                m: paired_compare(one["_per_user"][m], r["_per_user"][m], m).to_dict()
+                for m in PAIRED
+            }
+    for r in rows:
+        r.pop("_per_user", None)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--k", type=int, default=4)
@@ -107,6 +126,7 @@ def main() -> None:
         for name, ds, facets in datasets(Path(tmp), args.only):
             for k in args.ks or (1, args.k):
                 rows += [{"dataset": name, **r} for r in run(ds, facets, k, args.epochs, model)]
+    _paired(rows)
     t = Table(title="interest coverage: K interests vs one (prism, same settings otherwise)")
     for c in ("dataset", "K", "serving", *KEYS, "train s"):
         t.add_column(c, justify="right")
@@ -119,6 +139,23 @@ def main() -> None:
             f"{r['seconds']:.0f}",
         )
     Console(width=200).print(t)
+    p = Table(title="K interests minus one interest, paired over users (95% bootstrap interval)")
+    for c in ("dataset", "K", "serving", "metric", "K=1", "K", "diff", "interval", "p"):
+        p.add_column(c, justify="right")
+    for r in rows:
+        for metric, c in r.get("vs_k1", {}).items():
+            p.add_row(
+                r["dataset"],
+                str(r["k"]),
+                r["serving"],
+                metric,
+                f"{c['mean_a']:.4f}",
+                f"{c['mean_b']:.4f}",
+                f"{c['diff']:+.4f}",
+                f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]",
+                f"{c['p_permutation']:.3f}",
+            )
+    Console(width=200).print(p)
     if not args.no_write:
         out = {"epochs": args.epochs, "model": model, "rows": rows}
         print(f"wrote {write_result('interests', out)}")
