@@ -148,7 +148,7 @@ def main() -> None:
             _fmt(r.get("seconds_per_epoch")),
             _fmt(r.get("seconds_to_best")),
         )
-    Console().print(t)
+    Console(width=220).print(t)
     summary = _summary(rows)
     Console().print(summary)
     print(f"wrote {write_result('quality_ml100k', {'rows': rows, 'summary': summary})}")

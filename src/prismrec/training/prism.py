@@ -312,6 +312,8 @@ class PrismRecommender(Recommender):
         feats, ub = self._batch(histories, users)
         out = self.net(feats, user_batch=ub)
         last = out["interests"][:, -1]  # (B, K, D)
+        # the quota re-ranking of the same call reuses this pass instead of running the net again
+        self._last_pass = (histories, last, out["weights"][:, -1], out["items"])
         if last.shape[1] > 1 and self._effective().readout == "mixture":
             scores = mixture_log_probs(last, out["weights"][:, -1], out["items"])
             scores[:, 0] = 0.0
@@ -339,10 +341,15 @@ class PrismRecommender(Recommender):
         """With ``interest_quota`` and K > 1: the list merged from the interests by quotas."""
         if not self._effective().interest_quota or self.net.k < 2:
             return None
-        feats, ub = self._batch(histories, users)
-        out = self.net(feats, user_batch=ub)
-        logits = torch.einsum("bkd,nd->bkn", out["interests"][:, -1], out["items"]).numpy()
-        weights = out["weights"][:, -1].numpy()
+        cached, self._last_pass = getattr(self, "_last_pass", None), None
+        if cached is not None and cached[0] is histories:
+            last, weights_t, items = cached[1:]
+        else:
+            feats, ub = self._batch(histories, users)
+            out = self.net(feats, user_batch=ub)
+            last, weights_t, items = out["interests"][:, -1], out["weights"][:, -1], out["items"]
+        logits = torch.einsum("bkd,nd->bkn", last, items).numpy()
+        weights = weights_t.numpy()
         owners = interest_posteriors(logits, weights)
         return quota_rerank(scores, owners, weights, k, self._effective().quota_depth)
 
