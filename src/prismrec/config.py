@@ -129,6 +129,12 @@ class ModelConfig(_Section):
         description="interest_quota: each interest picks among the overall best "
         "quota_depth * k items (None: among every item it owns)",
     )
+    quota_temperature: float = Field(
+        1.0,
+        gt=0.0,
+        description="interest_quota: > 1 flattens the interest weights the slots follow "
+        "(w ** (1/T)), giving minor interests more of the list",
+    )
     use_repeat: bool = Field(
         True,
         description="prism: learn a logit bias on items already in the history, by how long ago "

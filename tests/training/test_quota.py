@@ -78,3 +78,10 @@ def test_short_lists_are_the_plain_top_list() -> None:
     ids, _ = _topk(quota_rerank(scores, owner, np.array([[0.7, 0.3]]), 1), 1)
     assert ids[0].tolist() == [4]
     assert guaranteed_slots(np.array([[0.7, 0.3], [0.5, 0.5]]), 3).tolist() == [[2, 0], [1, 1]]
+
+
+def test_temperature_flattens_the_shares() -> None:
+    w = np.array([[0.8, 0.2]])
+    assert guaranteed_slots(w, 10).tolist() == [[8, 2]]
+    # T = 2: sqrt weights 0.894 / 0.447 -> 2/3 and 1/3 of 10 slots
+    assert guaranteed_slots(w, 10, temperature=2.0).tolist() == [[6, 3]]

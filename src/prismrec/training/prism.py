@@ -137,6 +137,7 @@ class PrismRecommender(Recommender):
 
     name = "prism"
     checkpoint_dir: Path | None = None
+    _last_pass: tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     content_config: Any = None  # a ContentConfig; None: what `content encode` recorded
 
     def _effective(self) -> ModelConfig:
@@ -341,7 +342,7 @@ class PrismRecommender(Recommender):
         """With ``interest_quota`` and K > 1: the list merged from the interests by quotas."""
         if not self._effective().interest_quota or self.net.k < 2:
             return None
-        cached, self._last_pass = getattr(self, "_last_pass", None), None
+        cached, self._last_pass = self._last_pass, None
         if cached is not None and cached[0] is histories:
             last, weights_t, items = cached[1:]
         else:
@@ -351,7 +352,8 @@ class PrismRecommender(Recommender):
         logits = torch.einsum("bkd,nd->bkn", last, items).numpy()
         weights = weights_t.numpy()
         owners = interest_posteriors(logits, weights)
-        return quota_rerank(scores, owners, weights, k, self._effective().quota_depth)
+        cfg = self._effective()
+        return quota_rerank(scores, owners, weights, k, cfg.quota_depth, cfg.quota_temperature)
 
     def _repeat_bias(self, histories: Sequence[History], n_cols: int) -> np.ndarray | None:
         """(B, N+1) learned repeat/explore bias over each whole history, or None."""

@@ -6,9 +6,9 @@ others. Each item belongs to one interest (the argmax of ``owner_logits``; for a
 the posterior ``log w_k + log p_k(item)``, see :func:`interest_posteriors`); interest ``i`` keeps
 its best ``floor(w_i * k)`` items by the model's final score (after history filtering), the
 remaining slots (and those an interest cannot fill) go to the best remaining items, and the
-chosen items keep their final-score order. ``depth`` limits the items an interest may pick from to the overall best ``depth * k``
-(``None``: every item). (``retrieval.multi`` does the same over ANN searches; this version works
-on dense score matrices, batched.)
+chosen items keep their final-score order. ``depth`` limits the items an interest may pick
+from to the overall best ``depth * k`` (``None``: every item). (``retrieval.multi`` does the
+same over ANN searches; this version works on dense score matrices, batched.)
 """
 
 from __future__ import annotations
@@ -31,14 +31,15 @@ def slot_quotas(weights: np.ndarray, k: int) -> np.ndarray:
     return base + (ranks < rest[:, None])
 
 
-def guaranteed_slots(weights: np.ndarray, k: int) -> np.ndarray:
+def guaranteed_slots(weights: np.ndarray, k: int, temperature: float = 1.0) -> np.ndarray:
     """(B, K) weights -> (B, K) slots each interest is sure of: ``floor(w * k)``.
 
     The rounded-down shares leave the remaining slots to the best items overall, so a short list
     is the plain top list (``k = 1``: the single best item, whichever interest owns it) and a
-    long one follows the weights.
+    long one follows the weights. ``temperature`` > 1 flattens the weights first (``w ** (1/T)``,
+    renormalised): minor interests get more of the list.
     """
-    w = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
+    w = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None) ** (1.0 / temperature)
     w = w / np.maximum(w.sum(1, keepdims=True), 1e-12)
     return np.floor(w * k + 1e-9).astype(np.int64)
 
@@ -71,6 +72,7 @@ def quota_rerank(
     weights: np.ndarray,
     k: int,
     depth: int | None = 4,
+    temperature: float = 1.0,
 ) -> np.ndarray:
     """Scores whose top ``k`` is the quota-merged list.
 
@@ -80,6 +82,7 @@ def quota_rerank(
         weights: (B, K) interest weights.
         k: list length the quotas shape.
         depth: an interest picks among the overall best ``depth * k`` items (None: all).
+        temperature: flattens the weights the slots follow (see :func:`guaranteed_slots`).
 
     Returns:
         (B, N+1) scores: the chosen ``k`` items lifted above the rest, in their original order.
@@ -92,7 +95,7 @@ def quota_rerank(
         np.put_along_axis(in_pool, pool, True, axis=1)
         live &= in_pool
     owner = owner_logits.argmax(axis=1)  # (B, N+1)
-    quota = guaranteed_slots(weights, k)  # (B, K)
+    quota = guaranteed_slots(weights, k, temperature)  # (B, K)
     chosen = np.zeros_like(live)
     rows = np.arange(B)[:, None]
     for j in range(owner_logits.shape[1]):
