@@ -14,6 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import logsumexp
 
 from prismrec.retrieval.index import ItemIndex
 
@@ -153,8 +154,7 @@ def gather(
     ids, scores = index.search(vecs, n_per_interest, excl)  # (K, n)
     owner = np.repeat(np.arange(k_int), ids.shape[1])
     head = np.where(ids >= 0, scores, -np.inf).astype(np.float64)  # (K, n)
-    top = np.max(head, axis=1, keepdims=True, initial=-1e30)
-    lse = (top + np.log(np.exp(head - top).sum(axis=1, keepdims=True) + 1e-300)).ravel()
+    lse = logsumexp(head, axis=1) if head.shape[1] else np.zeros(k_int)
     flat_ids, flat_scores = ids.ravel(), scores.ravel()
     ok = flat_ids >= 0
     flat_ids, flat_scores, owner = flat_ids[ok], flat_scores[ok], owner[ok]

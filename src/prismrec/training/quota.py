@@ -14,6 +14,7 @@ same over ANN searches; this version works on dense score matrices, batched.)
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import logsumexp
 
 __all__ = ["guaranteed_slots", "interest_posteriors", "quota_rerank", "slot_quotas"]
 
@@ -51,9 +52,7 @@ def interest_posteriors(logits: np.ndarray, weights: np.ndarray) -> np.ndarray:
     (B, K, N+1) unnormalised log posteriors. Unlike raw logits, an interest whose vector has a
     larger norm does not own every item.
     """
-    body = logits[:, :, 1:]
-    top = body.max(axis=2, keepdims=True)
-    lse = top + np.log(np.exp(body - top).sum(axis=2, keepdims=True))
+    lse = logsumexp(logits[:, :, 1:], axis=2, keepdims=True)
     return logits - lse + np.log(np.clip(weights, 1e-12, None))[:, :, None]
 
 
