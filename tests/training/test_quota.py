@@ -9,14 +9,7 @@ from prismrec.training.quota import (
     guaranteed_slots,
     interest_posteriors,
     quota_rerank,
-    slot_quotas,
 )
-
-
-def test_slot_quotas_largest_remainder() -> None:
-    q = slot_quotas(np.array([[0.5, 0.25, 0.25], [0.9, 0.1, 0.0]]), 4)
-    assert q.tolist() == [[2, 1, 1], [4, 0, 0]]
-    assert slot_quotas(np.array([[0.9, 0.1]]), 3).tolist() == [[3, 0]]
 
 
 def _setup() -> tuple[np.ndarray, np.ndarray]:

@@ -16,20 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-__all__ = ["guaranteed_slots", "interest_posteriors", "quota_rerank", "slot_quotas"]
-
-
-def slot_quotas(weights: np.ndarray, k: int) -> np.ndarray:
-    """(B, K) weights -> (B, K) slot counts summing to ``k`` (largest remainder)."""
-    w = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
-    w = w / np.maximum(w.sum(1, keepdims=True), 1e-12)
-    raw = w * k
-    base = np.floor(raw + 1e-9).astype(np.int64)
-    rest = k - base.sum(1)  # (B,)
-    # hand the leftover slots to the largest remainders (ties: lower interest index)
-    order = np.argsort(-(raw - base), axis=1, kind="stable")
-    ranks = np.argsort(order, axis=1, kind="stable")
-    return base + (ranks < rest[:, None])
+__all__ = ["guaranteed_slots", "interest_posteriors", "quota_rerank"]
 
 
 def guaranteed_slots(weights: np.ndarray, k: int, temperature: float = 1.0) -> np.ndarray:
