@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.special import logsumexp
 from torch import nn
 
 from prismrec.config import ModelConfig, TrainConfig
@@ -99,29 +100,6 @@ class _TrainStep(nn.Module):
         return loss, stats
 
 
-def mixture_log_probs(
-    interests: torch.Tensor,
-    weights: torch.Tensor,
-    items: torch.Tensor,
-    candidates: torch.Tensor | None = None,
-    logit_bias: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """log sum_k w_k softmax(<v_k, items> + bias): (M, K, D), (M, K), (N+1, D) -> (M, N+1).
-
-    ``logit_bias`` (M, N+1) is shared by every interest (the repeat/explore bias).
-    """
-    logits = torch.einsum("mkd,nd->mkn", interests, items)
-    if logit_bias is not None:
-        logits = logits + logit_bias[:, None, :]
-    pad = torch.zeros(items.shape[0], dtype=torch.bool, device=items.device)
-    pad[0] = True
-    if candidates is not None:
-        pad = pad | ~candidates
-    logits = logits.masked_fill(pad, -1e9)  # finite: -inf in every mixture term gives NaN grads
-    logp = torch.log_softmax(logits, dim=-1) + torch.log(weights.clamp_min(1e-9))[:, :, None]
-    return torch.logsumexp(logp, dim=1)
-
-
 def _standardise(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-row z-scores over the real items (column 0 is padding), and the rows' spreads."""
     body = s[:, 1:]
@@ -137,7 +115,7 @@ class PrismRecommender(Recommender):
 
     name = "prism"
     checkpoint_dir: Path | None = None
-    _last_pass: tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    _last_pass: tuple[Any, np.ndarray, np.ndarray] | None = None
     content_config: Any = None  # a ContentConfig; None: what `content encode` recorded
 
     def _effective(self) -> ModelConfig:
@@ -313,14 +291,17 @@ class PrismRecommender(Recommender):
         feats, ub = self._batch(histories, users)
         out = self.net(feats, user_batch=ub)
         last = out["interests"][:, -1]  # (B, K, D)
-        # the quota re-ranking of the same call reuses this pass instead of running the net again
-        self._last_pass = (histories, last, out["weights"][:, -1], out["items"])
+        logits = torch.einsum("bkd,nd->bkn", last, out["items"]).numpy()  # (B, K, N+1)
+        if last.shape[1] > 1:
+            weights = out["weights"][:, -1].numpy()
+            post = interest_posteriors(logits, weights)  # log w_k + log softmax_k
+            # the quota re-ranking of the same call reuses these instead of running the net again
+            self._last_pass = (histories, post, weights)
         if last.shape[1] > 1 and self._effective().readout == "mixture":
-            scores = mixture_log_probs(last, out["weights"][:, -1], out["items"])
-            scores[:, 0] = 0.0
+            s = logsumexp(post, axis=1)  # log sum_k w_k softmax_k: the mixture's log-probability
+            s[:, 0] = 0.0
         else:
-            scores = torch.einsum("bkd,nd->bkn", last, out["items"]).amax(dim=1)  # (B, N+1)
-        s = scores.numpy()
+            s = logits.max(axis=1)  # (B, N+1)
         rep = self._repeat_bias(histories, s.shape[1])
         cooc = getattr(self, "cooc", None)
         if cooc is not None and self.cooc_weight > 0:
@@ -342,16 +323,11 @@ class PrismRecommender(Recommender):
         """With ``interest_quota`` and K > 1: the list merged from the interests by quotas."""
         if not self._effective().interest_quota or self.net.k < 2:
             return None
-        cached, self._last_pass = self._last_pass, None
-        if cached is not None and cached[0] is histories:
-            last, weights_t, items = cached[1:]
-        else:
-            feats, ub = self._batch(histories, users)
-            out = self.net(feats, user_batch=ub)
-            last, weights_t, items = out["interests"][:, -1], out["weights"][:, -1], out["items"]
-        logits = torch.einsum("bkd,nd->bkn", last, items).numpy()
-        weights = weights_t.numpy()
-        owners = interest_posteriors(logits, weights)
+        if self._last_pass is None or self._last_pass[0] is not histories:
+            self.score(histories, users)
+        assert self._last_pass is not None
+        _, owners, weights = self._last_pass
+        self._last_pass = None
         cfg = self._effective()
         return quota_rerank(scores, owners, weights, k, cfg.quota_depth, cfg.quota_temperature)
 
