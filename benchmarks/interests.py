@@ -50,9 +50,9 @@ def datasets(tmp: Path, only: str | None = None) -> list[tuple[str, PreparedData
             "bundled:ml-latest-small",
             tmp / "mls",
             None,
-            DataConfig(split="temporal", valid_cut=0.8, test_cut=0.9),
+            DataConfig(split="ratio", valid_cut=0.8, test_cut=0.9),
         )
-        out.append(("ml-latest-small (temporal)", mls, None))
+        out.append(("ml-latest-small (per-user 80/10/10)", mls, None))
     return out
 
 

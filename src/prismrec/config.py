@@ -82,9 +82,17 @@ class DataConfig(_Section):
         "format's default (recbole for RecBole atomic files, exact otherwise)",
     )
     # splits
-    split: Literal["loo", "temporal", "cold-items"] = "loo"
-    valid_cut: float = Field(0.8, description="temporal: time quantile (<=1) or unix time (>1)")
-    test_cut: float = Field(0.9, description="temporal: time quantile (<=1) or unix time (>1)")
+    split: Literal["loo", "ratio", "temporal", "cold-items"] = "loo"
+    valid_cut: float = Field(
+        0.8,
+        description="temporal: time quantile (<=1) or unix time (>1); ratio: share of each "
+        "user's events (in time order) before the validation part",
+    )
+    test_cut: float = Field(
+        0.9,
+        description="temporal: time quantile (<=1) or unix time (>1); ratio: share of each "
+        "user's events before the test part",
+    )
     cold_item_share: float = Field(0.1, gt=0.0, lt=1.0)
     seed: int = 42
 
@@ -134,6 +142,13 @@ class ModelConfig(_Section):
         gt=0.0,
         description="interest_quota: > 1 flattens the interest weights the slots follow "
         "(w ** (1/T)), giving minor interests more of the list",
+    )
+    interest_diversity: float = Field(
+        0.0,
+        ge=0.0,
+        description="prism, K > 1: weight of a training penalty on how alike the interests' "
+        "category distributions are (mean pairwise cosine of sum_i softmax_k(i) * categories(i); "
+        "item-level when the catalogue has no category field), so interests split by category",
     )
     use_repeat: bool = Field(
         True,

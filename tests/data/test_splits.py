@@ -1,4 +1,5 @@
-"""Splits: RecBole's leave-one-out exactly, temporal cuts, cold items withheld from training."""
+"""Splits: RecBole's leave-one-out exactly, per-user ratios as RecBole counts them, temporal cuts,
+cold items withheld from training."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 
 from prismrec.config import DataConfig
 from prismrec.data.dataset import PreparedDataset, prepare
+from prismrec.data.splits import ratio_counts
+from prismrec.errors import ConfigError
 
 
 def test_loo_matches_recbole_for_every_user(ml100k_recbole_prepared, data_dir: Path) -> None:
@@ -92,6 +96,54 @@ def test_temporal_split_cuts_by_global_time(tmp_path: Path) -> None:
     for h, u in zip(c.histories[:10], c.users[:10], strict=True):
         before = f.filter((pl.col("user_idx") == u) & (pl.col("split") < 2))
         assert len(h) == before.height
+
+
+def _recbole_split_ids(tot: int, ratios: list[float]) -> list[int]:
+    """RecBole 1.2.1 ``Dataset._calcu_split_ids``, restated."""
+    cnt = [int(ratios[i] * tot) for i in range(len(ratios))]
+    cnt[0] = tot - sum(cnt[1:])
+    for i in range(1, len(ratios)):
+        if cnt[0] <= 1:
+            break
+        if 0 < ratios[-i] * tot < 1:
+            cnt[-i] += 1
+            cnt[0] -= 1
+    return [int(x) for x in np.cumsum(cnt)[:-1]]
+
+
+def test_ratio_counts_match_recbole() -> None:
+    n = np.arange(1, 400)
+    for ratios in ([0.8, 0.1, 0.1], [0.7, 0.15, 0.15], [0.6, 0.0, 0.4]):
+        train_end, valid_end = ratio_counts(n, ratios[1], ratios[2])
+        for tot, a, b in zip(n, train_end, valid_end, strict=True):
+            assert [a, b] == _recbole_split_ids(int(tot), ratios), (tot, ratios)
+    # by hand, 80/10/10: one event trains; two: train + test; five: 3/1/1; ten: 8/1/1
+    ends = ratio_counts(np.array([1, 2, 5, 10, 25]), 0.1, 0.1)
+    assert ends[0].tolist() == [1, 1, 3, 8, 21] and ends[1].tolist() == [1, 1, 4, 9, 23]
+
+
+def test_ratio_split_takes_each_users_latest_events(tmp_path: Path) -> None:
+    p = _events(tmp_path)
+    ds = prepare(p, tmp_path / "out", "csv", DataConfig(split="ratio"))
+    f = ds.frame
+    assert ds.schema["split"]["kind"] == "ratio"
+    for u in range(0, ds.n_users, 7):
+        rows = f.filter(pl.col("user_idx") == u + 1).sort("pos")
+        if rows.height == 0:
+            continue
+        split = rows.get_column("split").to_numpy()
+        assert (np.diff(split) >= 0).all()  # train, then valid, then test, in time order
+        n = rows.height
+        assert (split == 2).sum() == max(n // 10, 1 if n >= 2 else 0)
+    c = ds.eval_cases("test")
+    assert len(c.users) == ds.n_users  # every user with two or more events is tested
+    assert all(len(h) > 0 for h in c.histories)
+
+
+def test_ratio_split_rejects_cuts_out_of_order(tmp_path: Path) -> None:
+    p = _events(tmp_path)
+    with pytest.raises(ConfigError, match="ratio"):
+        prepare(p, tmp_path / "o", "csv", DataConfig(split="ratio", valid_cut=0.9, test_cut=0.8))
 
 
 def test_cold_item_split_withholds_items_from_training(tmp_path: Path) -> None:

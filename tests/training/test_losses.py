@@ -1,4 +1,5 @@
-"""Losses against hand-written formulas: the mixture NLL, and its K=1 case equal to full CE."""
+"""Losses against hand-written formulas: the mixture NLL, its K=1 case equal to full CE, and
+the interest-overlap penalty."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from prismrec.training.losses import full_ce_loss, mixture_ce_loss
+from prismrec.training.losses import full_ce_loss, interest_overlap, mixture_ce_loss
 
 
 def _explicit_mixture_nll(interests, weights, items, target, allowed) -> float:
@@ -76,3 +77,77 @@ def test_low_precision_logits_stay_close_to_float32() -> None:
     assert abs(float(low.detach()) - float(exact.detach())) < 0.02 * float(exact.detach())
     cos = F.cosine_similarity(g32.flatten(), g16.flatten(), dim=0)
     assert float(cos) > 0.99
+
+
+def test_interest_overlap_known_answers() -> None:
+    # items 1, 2 lie along e0 (category 0), items 3, 4 along e1 (category 1)
+    items = torch.tensor([[0.0, 0.0], [5.0, 0.0], [5.0, 0.0], [0.0, 5.0], [0.0, 5.0]])
+    groups = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    e0, e1 = torch.tensor([4.0, 0.0]), torch.tensor([0.0, 4.0])
+    same = torch.stack([e0, e0])[None]  # (1, K=2, D)
+    apart = torch.stack([e0, e1])[None]
+    assert abs(float(interest_overlap(same, items, groups=groups)) - 1.0) < 1e-6
+    # softmax mass off an interest's own category is exp(-20) per item: cosine ~ 2 * exp(-20)
+    assert float(interest_overlap(apart, items, groups=groups)) < 1e-6
+    # by hand, item level: p = (.5, .5, 0, 0) and (.5, .5, 0, 0) -> cosine 1; flat vs peaked:
+    flat = torch.stack([torch.zeros(2), e0])[None]  # p = (1/4, ...) and ~(1/2, 1/2, 0, 0)
+    expect = (2 * 0.25 * 0.5) / (0.5 * np.sqrt(0.5))  # <p, q> / (|p| |q|)
+    assert abs(float(interest_overlap(flat, items)) - expect) < 1e-6
+    # items outside ``candidates`` carry no mass: with 3, 4 excluded every interest looks alike
+    cand = torch.tensor([True, True, True, False, False])
+    assert abs(float(interest_overlap(apart, items, cand, groups)) - 1.0) < 1e-6
+
+
+def test_interest_overlap_gradient_pushes_interests_apart() -> None:
+    g = torch.Generator().manual_seed(3)
+    items = torch.randn(30, 8, generator=g)
+    groups = F.one_hot(torch.arange(30) % 5, 5).float()
+    groups[0] = 0.0  # padding row
+    v = torch.randn(1, 1, 8, generator=g).expand(6, 3, 8)
+    v = (v + 0.05 * torch.randn(6, 3, 8, generator=g)).requires_grad_(True)
+    before = float(interest_overlap(v.detach(), items, groups=groups))
+    opt = torch.optim.SGD([v], lr=0.5)
+    for _ in range(50):
+        opt.zero_grad()
+        interest_overlap(v, items, groups=groups).backward()
+        opt.step()
+    after = float(interest_overlap(v.detach(), items, groups=groups))
+    assert before > 0.95 and after < before - 0.2
+
+
+def test_logit_bias_enters_every_interest_and_the_target() -> None:
+    g = torch.Generator().manual_seed(5)
+    items = torch.randn(12, 4, generator=g)
+    target = torch.tensor([1, 4, 7, 11, 2])
+    w = torch.softmax(torch.randn(5, 3, generator=g), dim=1)
+    v = torch.randn(5, 3, 4, generator=g)
+    bias = torch.randn(5, 12, generator=g) * 2
+    logits = torch.einsum("mkd,nd->mkn", v, items)[:, :, 1:] + bias[:, None, 1:]  # no padding
+    logp = torch.log_softmax(logits.double(), -1).gather(
+        2, (target - 1)[:, None, None].expand(-1, 3, 1)
+    )[..., 0]
+    expect = -torch.logsumexp(torch.log(w.double()) + logp, 1).mean()
+    for low, tol in ((False, 1e-5), (True, 3e-2)):
+        got = mixture_ce_loss(v, w, items, target, logit_bias=bias, low_precision=low)
+        assert abs(float(got) - float(expect)) < tol
+
+
+def test_sparse_logit_bias_equals_the_dense_one() -> None:
+    g = torch.Generator().manual_seed(5)
+    items = torch.randn(12, 4, generator=g)
+    target = torch.tensor([1, 4, 7, 11, 2])
+    w = torch.softmax(torch.randn(5, 3, generator=g), dim=1)
+    ids = torch.tensor([[3, 3, 0, 7], [1, 2, 4, 0], [0, 0, 0, 0], [11, 5, 11, 6], [2, 9, 8, 1]])
+    for low, tol in ((False, 1e-5), (True, 2e-2)):
+        grads = []
+        for sparse in (False, True):
+            v = torch.randn(5, 3, 4, generator=torch.Generator().manual_seed(6)).requires_grad_()
+            vals = torch.randn(5, 4, generator=torch.Generator().manual_seed(7)) * (ids > 0)
+            vals.requires_grad_()
+            # repeated ids add up; id 0 is padding
+            bias = (ids, vals) if sparse else torch.zeros(5, 12).scatter_add(1, ids, vals)
+            loss = mixture_ce_loss(v, w, items, target, logit_bias=bias, low_precision=low)
+            loss.backward()
+            grads.append((loss.detach(), v.grad, vals.grad))
+        for a, b in zip(*grads, strict=True):
+            assert torch.allclose(a, b, atol=tol)

@@ -29,6 +29,7 @@ class Format(str, Enum):
 
 class Split(str, Enum):
     loo = "loo"
+    ratio = "ratio"
     temporal = "temporal"
     cold_items = "cold-items"
 

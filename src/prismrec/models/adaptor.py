@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from prismrec.errors import ConfigError
+from prismrec.models.dropout import Dropout
 
 __all__ = ["LoRAEncoder", "MoEAdaptor", "ParametricWhitening"]
 
@@ -25,7 +26,7 @@ class ParametricWhitening(nn.Module):
 
     def __init__(self, in_dim: int, out_dim: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.bias = nn.Parameter(torch.zeros(in_dim))
         self.linear = nn.Linear(in_dim, out_dim, bias=False)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from prismrec.models.dropout import Dropout
+
 __all__ = ["CausalEncoder", "EventEncoder", "EventFeatures"]
 
 EventFeatures = dict[str, torch.Tensor]  # name -> (B, L) long; "item_idx" is required
@@ -40,7 +42,7 @@ class EventEncoder(nn.Module):
         )
         self.position = nn.Embedding(max_seq_len, embedding_dim)
         self.norm = nn.LayerNorm(embedding_dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         # same scale as the item vectors, so no feature drowns the item signal at the start
         embeddings: list[nn.Embedding] = [*self.features.values(), self.position]  # type: ignore[list-item]
         for emb in embeddings:
@@ -76,11 +78,11 @@ class _Block(nn.Module):
         self.ff = nn.Sequential(
             nn.Linear(d, 4 * d),
             nn.GELU(),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Linear(4 * d, d),
-            nn.Dropout(dropout),
+            Dropout(dropout),
         )
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
         h = self.ln1(x)

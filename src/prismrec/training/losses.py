@@ -19,10 +19,14 @@ __all__ = [
     "bce_loss",
     "bf16_is_native",
     "full_ce_loss",
+    "interest_overlap",
     "mixture_ce_loss",
     "next_item_loss",
     "sampled_softmax_loss",
 ]
+
+
+LogitBias = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
 def _draw(
@@ -66,10 +70,11 @@ def full_ce_loss(
     items: torch.Tensor,
     target: torch.Tensor,
     candidates: torch.Tensor | None = None,
-    logit_bias: torch.Tensor | None = None,
+    logit_bias: LogitBias | None = None,
     low_precision: bool = False,
 ) -> torch.Tensor:
-    """user (M, D), items (N+1, D), target (M,) in 1..N; ``logit_bias`` (M, N+1) is added.
+    """user (M, D), items (N+1, D), target (M,) in 1..N; ``logit_bias`` is added (dense
+    (M, N+1) or sparse, see :func:`mixture_ce_loss`).
 
     The one-interest case of :func:`mixture_ce_loss` (same formula, same code path).
     """
@@ -85,14 +90,16 @@ def mixture_ce_loss(
     items: torch.Tensor,
     target: torch.Tensor,
     candidates: torch.Tensor | None = None,
-    logit_bias: torch.Tensor | None = None,
+    logit_bias: LogitBias | None = None,
     low_precision: bool = False,
 ) -> torch.Tensor:
     """``-log sum_k w_k softmax_k(target)``: the mixture-of-softmaxes NLL over the full catalogue.
 
     interests (M, K, D), weights (M, K), items (N+1, D), target (M,) in 1..N; ``logit_bias``
-    (M, N+1) is shared by every interest. Only the target's log-probability is formed, so the
-    (M, K, N+1) logits are read once by a log-sum-exp instead of being normalised in full.
+    is shared by every interest: dense (M, N+1), or sparse ``(ids, values)`` (M, S) each, ids
+    in 0..N (repeated ids add up; 0, the padding row, stays excluded). Only the target's
+    log-probability is formed, so the (M, K, N+1) logits are read once by a log-sum-exp instead
+    of being normalised in full.
     ``low_precision``: the logits in bfloat16 (see :func:`_matmul`).
     """
     excluded = torch.zeros(items.shape[0], dtype=torch.bool, device=items.device)
@@ -105,12 +112,74 @@ def mixture_ce_loss(
     logits = _matmul(
         torch.cat([interests, ones], -1), torch.cat([items, mask_col], -1), low_precision
     )  # (M, K, N+1)
-    if logit_bias is not None:
+    if isinstance(logit_bias, tuple):
+        logits = _add_sparse(logits, *logit_bias)
+    elif logit_bias is not None:
         logits = logits + logit_bias.to(logits.dtype)[:, None, :]
     lse = torch.logsumexp(logits, dim=-1).float()  # (M, K)
-    tgt = logits.gather(2, target[:, None, None].expand(-1, logits.shape[1], 1))[..., 0].float()
+    # the target's logit straight from its vector: gathering it from the logits would cost a
+    # dense (M, K, N+1) scatter in the backward pass
+    tgt = _row_logits(interests, items[target][:, None], low_precision)[..., 0].float()
+    if isinstance(logit_bias, tuple):
+        ids, vals = logit_bias
+        tgt = tgt + (vals * (ids == target[:, None])).sum(-1).float()[:, None]
+    elif logit_bias is not None:
+        tgt = tgt + logit_bias.gather(1, target[:, None]).float()
     logp = torch.logsumexp(torch.log(weights.clamp_min(1e-9)) + tgt - lse, dim=1)  # (M,)
     return -logp.mean()
+
+
+def _add_sparse(logits: torch.Tensor, ids: torch.Tensor, vals: torch.Tensor) -> torch.Tensor:
+    """Add ``vals`` (M, S) at items ``ids`` (M, S) of every interest's logits (M, K, N+1).
+
+    One flat ``index_add`` into a copy of the logits: cheaper than building the dense (M, N+1)
+    bias and broadcasting it over the interests, and its backward passes the logits' gradient
+    through and gathers the values' (no reduction over K). Not in place: an in-place add on
+    the matmul's output view makes autograd copy the whole gradient back.
+    """
+    M, K, n = logits.shape
+    rows = torch.arange(M * K, device=logits.device).view(M, K, 1) * n
+    flat = (rows + ids[:, None, :]).reshape(-1)
+    src = vals.to(logits.dtype)[:, None, :].expand(-1, K, -1).reshape(-1)
+    return logits.reshape(-1).index_add(0, flat, src).view(M, K, n)
+
+
+def _row_logits(users: torch.Tensor, rows: torch.Tensor, low_precision: bool) -> torch.Tensor:
+    """``users (M, K, D) x rows (M, S, D)`` -> (M, K, S): each row's own few items."""
+    if not low_precision:
+        return torch.einsum("mkd,msd->mks", users, rows)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        return torch.einsum("mkd,msd->mks", users, rows)
+
+
+def interest_overlap(
+    interests: torch.Tensor,
+    items: torch.Tensor,
+    candidates: torch.Tensor | None = None,
+    groups: torch.Tensor | None = None,
+    low_precision: bool = False,
+) -> torch.Tensor:
+    """Mean pairwise cosine between the K interests' distributions over categories.
+
+    interests (M, K, D), items (N+1, D); ``groups`` (N+1, C) spreads each item's probability over
+    its categories (rows sum to 1, or 0 for an item without one); ``None`` compares the item
+    distributions themselves. 0 when every interest keeps to categories of its own, 1 when all
+    put their mass alike. Cosine rather than the raw overlap, so flattening the distributions
+    (ranking worse) does not lower it.
+    """
+    K = interests.shape[1]
+    logits = _matmul(interests, items, low_precision).float()  # (M, K, N+1)
+    excluded = torch.zeros(items.shape[0], dtype=torch.bool, device=items.device)
+    excluded[0] = True
+    if candidates is not None:
+        excluded = excluded | ~candidates
+    p = torch.softmax(logits.masked_fill(excluded, float("-inf")), dim=-1)
+    if groups is not None:
+        p = p @ groups  # (M, K, C)
+    p = F.normalize(p, dim=-1)
+    cos = torch.einsum("mkc,mjc->mkj", p, p)  # (M, K, K)
+    off = cos.sum((1, 2)) - cos.diagonal(dim1=1, dim2=2).sum(-1)
+    return (off / (K * (K - 1))).mean()
 
 
 def sampled_softmax_loss(
@@ -167,7 +236,7 @@ def next_item_loss(
     item_freq: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     candidates: torch.Tensor | None = None,
-    logit_bias: torch.Tensor | None = None,
+    logit_bias: LogitBias | None = None,
     low_precision: bool = False,
 ) -> torch.Tensor:
     """Dispatch on ``kind`` (``ce`` | ``sampled`` | ``bce``); ``logit_bias`` and

@@ -16,13 +16,19 @@ from torch import nn
 
 from prismrec.config import ModelConfig, TrainConfig
 from prismrec.data.dataset import PreparedDataset
+from prismrec.evaluation.beyond import category_bags, pick_category_field
 from prismrec.evaluation.protocol import evaluate
 from prismrec.models.fusion import ItemInputs, ItemTower
 from prismrec.models.interests import readout
 from prismrec.models.prism import PrismNet
 from prismrec.training.base import History, Recommender, item_array, register
 from prismrec.training.baselines import ItemKNN
-from prismrec.training.losses import bf16_is_native, mixture_ce_loss, next_item_loss
+from prismrec.training.losses import (
+    bf16_is_native,
+    interest_overlap,
+    mixture_ce_loss,
+    next_item_loss,
+)
 from prismrec.training.quota import interest_posteriors, quota_rerank
 from prismrec.training.trainer import Trainer, maybe_init_distributed, seed_everything
 from prismrec.training.windows import build_windows, pad_histories
@@ -43,8 +49,13 @@ class _TrainStep(nn.Module):
         columns: tuple[str, ...],
         user_attrs: dict[str, torch.Tensor],
         item_freq: torch.Tensor,
+        diversity: float = 0.0,
+        groups: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
+        self.diversity = diversity
+        self.groups: torch.Tensor | None
+        self.register_buffer("groups", groups)
         self.net, self.cfg, self.read, self.columns = net, cfg, read, columns
         self.low_precision = cfg.precision == "bfloat16" or (
             cfg.precision == "auto" and bf16_is_native()
@@ -67,7 +78,7 @@ class _TrainStep(nn.Module):
         bias = None
         if self.net.repeat is not None and self.cfg.loss == "ce":
             idx, vals = self.net.repeat(feats["item_idx"])  # (B, T, S) each
-            bias = self.net.repeat.dense(idx[mask], vals[mask], items.shape[0])  # (M, N+1)
+            bias = (idx[mask], vals[mask])  # sparse: (M, S) items and values
         if self.read == "mixture" and interests.shape[1] > 1 and self.cfg.loss == "ce":
             w = out["weights"][mask]
             loss = mixture_ce_loss(
@@ -92,12 +103,38 @@ class _TrainStep(nn.Module):
                 low_precision=self.low_precision,
             )
         stats = {"loss": float(loss.detach())}
+        if self.diversity > 0 and interests.shape[1] > 1:
+            # a random subset of positions is enough to steer the interests apart
+            rows = torch.randperm(interests.shape[0], device=interests.device)[:_OVERLAP_ROWS]
+            overlap = interest_overlap(
+                interests[rows], items, self.candidates, self.groups, self.low_precision
+            )
+            stats["overlap"] = float(overlap.detach())
+            loss = loss + self.diversity * overlap
         ev_logits = self.net.next_event_logits(out["states"][mask])
         if ev_logits is not None and self.cfg.aux_weight > 0:
             aux = F.cross_entropy(ev_logits, batch["target_event"][mask])
             stats["aux_loss"] = float(aux.detach())
             loss = loss + self.cfg.aux_weight * aux
         return loss, stats
+
+
+_OVERLAP_ROWS = 256
+
+
+def category_groups(data: PreparedDataset) -> torch.Tensor | None:
+    """(N+1, C) each item's categories, its row summing to 1 (0 without any); None: no field."""
+    picked = pick_category_field(data.item_fields, data.items_frame.columns)
+    if picked is None:
+        return None
+    bags, names = category_bags(data.items_frame, picked[0], picked[1], data.n_items + 1)
+    if not names:
+        return None
+    onehot = np.zeros((bags.shape[0], len(names) + 1), dtype=np.float32)
+    np.put_along_axis(onehot, bags, 1.0, axis=1)
+    onehot = onehot[:, 1:]  # code 0 is padding
+    onehot /= np.maximum(onehot.sum(1, keepdims=True), 1.0)
+    return torch.from_numpy(onehot)
 
 
 def _standardise(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -213,7 +250,10 @@ class PrismRecommender(Recommender):
         self.popularity = (np.log1p(counts) * 1e-6).astype(np.float32)
         freq = torch.as_tensor(counts / max(1, counts.sum()), dtype=torch.float32)
         attrs = {k: torch.as_tensor(v) for k, v in self.user_attr_arrays.items()}
-        step = _TrainStep(self.net, tc, self._effective().readout, cols, attrs, freq)
+        cfg = self._effective()
+        diversity = cfg.interest_diversity if cfg.n_interests > 1 else 0.0
+        groups = category_groups(data) if diversity > 0 else None
+        step = _TrainStep(self.net, tc, cfg.readout, cols, attrs, freq, diversity, groups)
         cases = data.eval_cases("valid") if upto == "valid" else data.eval_cases("test")
 
         validate = self.validation_callback(cases)
