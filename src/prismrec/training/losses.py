@@ -59,10 +59,21 @@ def _matmul(users: torch.Tensor, items: torch.Tensor, low_precision: bool) -> to
     costliest part of a full-softmax step, takes less than half the time. The logits then carry
     about 3 significant digits, as in mixed-precision LLM training.
     """
+    return _einsum("mkd,nd->mkn", users, items, low_precision)
+
+
+def _einsum(eq: str, a: torch.Tensor, b: torch.Tensor, low_precision: bool) -> torch.Tensor:
     if not low_precision:
-        return torch.einsum("mkd,nd->mkn", users, items)
+        return torch.einsum(eq, a, b)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        return torch.einsum("mkd,nd->mkn", users, items)
+        return torch.einsum(eq, a, b)
+
+
+def _excluded(items: torch.Tensor, candidates: torch.Tensor | None) -> torch.Tensor:
+    """(N+1,) True for the padding row and every item outside ``candidates``."""
+    excluded = torch.zeros(items.shape[0], dtype=torch.bool, device=items.device)
+    excluded[0] = True
+    return excluded if candidates is None else excluded | ~candidates
 
 
 def full_ce_loss(
@@ -102,10 +113,7 @@ def mixture_ce_loss(
     of being normalised in full.
     ``low_precision``: the logits in bfloat16 (see :func:`_matmul`).
     """
-    excluded = torch.zeros(items.shape[0], dtype=torch.bool, device=items.device)
-    excluded[0] = True
-    if candidates is not None:
-        excluded = excluded | ~candidates
+    excluded = _excluded(items, candidates)
     # the exclusion rides along the matmul as one more dimension: no separate masking pass
     mask_col = excluded.to(items.dtype)[:, None] * -1e9  # (N+1, 1)
     ones = torch.ones(interests.shape[:2] + (1,), dtype=interests.dtype, device=items.device)
@@ -119,7 +127,7 @@ def mixture_ce_loss(
     lse = torch.logsumexp(logits, dim=-1).float()  # (M, K)
     # the target's logit straight from its vector: gathering it from the logits would cost a
     # dense (M, K, N+1) scatter in the backward pass
-    tgt = _row_logits(interests, items[target][:, None], low_precision)[..., 0].float()
+    tgt = _einsum("mkd,msd->mks", interests, items[target][:, None], low_precision)[..., 0].float()
     if isinstance(logit_bias, tuple):
         ids, vals = logit_bias
         tgt = tgt + (vals * (ids == target[:, None])).sum(-1).float()[:, None]
@@ -144,14 +152,6 @@ def _add_sparse(logits: torch.Tensor, ids: torch.Tensor, vals: torch.Tensor) -> 
     return logits.reshape(-1).index_add(0, flat, src).view(M, K, n)
 
 
-def _row_logits(users: torch.Tensor, rows: torch.Tensor, low_precision: bool) -> torch.Tensor:
-    """``users (M, K, D) x rows (M, S, D)`` -> (M, K, S): each row's own few items."""
-    if not low_precision:
-        return torch.einsum("mkd,msd->mks", users, rows)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        return torch.einsum("mkd,msd->mks", users, rows)
-
-
 def interest_overlap(
     interests: torch.Tensor,
     items: torch.Tensor,
@@ -169,10 +169,7 @@ def interest_overlap(
     """
     K = interests.shape[1]
     logits = _matmul(interests, items, low_precision).float()  # (M, K, N+1)
-    excluded = torch.zeros(items.shape[0], dtype=torch.bool, device=items.device)
-    excluded[0] = True
-    if candidates is not None:
-        excluded = excluded | ~candidates
+    excluded = _excluded(items, candidates)
     p = torch.softmax(logits.masked_fill(excluded, float("-inf")), dim=-1)
     if groups is not None:
         p = p @ groups  # (M, K, C)
