@@ -14,7 +14,7 @@ K-interest model is scored twice without retraining: plain (its mixture scores) 
 weight).
 
 Run: .venv/bin/python benchmarks/interests.py [--k 4] [--epochs 30] [--only synthetic]
-Writes benchmarks/results/interests.json.
+Writes benchmarks/results/interests.json (with --only D: interests-D.json).
 """
 
 from __future__ import annotations
