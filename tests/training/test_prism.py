@@ -226,3 +226,46 @@ def test_interest_quota_serves_valid_lists(trained, chains) -> None:
     assert all(len(set(row)) == 5 for row in ids) and (ids > 0).all()
     np.testing.assert_array_equal(ids[:1], one)
     assert np.isfinite(scores).all() and (np.diff(scores, axis=1) <= 0).all()
+
+
+def _overlap_after(chains, diversity: float, groups: torch.Tensor) -> float:
+    torch.manual_seed(0)
+    m = PrismRecommender(SMALL.model_copy(update={"n_interests": 3}), FAST)
+    m._build_net(chains)
+    cols = ("item_idx", *m.feature_sizes)
+    w = build_windows(chains.split_frame("valid"), cols, m.seq_len)
+    freq = torch.ones(chains.n_items + 1)
+    step = _TrainStep(m.net, FAST, "mixture", cols, {}, freq, diversity, groups)
+    opt = torch.optim.Adam(m.net.parameters(), lr=1e-2)
+    batch = next(w.batches(16, None))
+    for _ in range(60):
+        loss, stats = step(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    probe = _TrainStep(m.net, FAST, "mixture", cols, {}, freq, 1.0, groups)
+    torch.manual_seed(1)
+    return probe(batch)[1]["overlap"]
+
+
+def test_interest_diversity_pulls_the_interests_apart(chains) -> None:
+    # two made-up categories: the first half of the catalogue and the second
+    n = chains.n_items + 1
+    groups = torch.zeros(n, 2)
+    groups[1 : n // 2, 0] = 1.0
+    groups[n // 2 :, 1] = 1.0
+    plain = _overlap_after(chains, 0.0, groups)
+    apart = _overlap_after(chains, 2.0, groups)
+    assert apart < plain - 0.1
+
+
+def test_category_groups_spread_each_item_over_its_genres(ml100k_recbole_prepared) -> None:
+    from prismrec.training.prism import category_groups
+
+    g = category_groups(ml100k_recbole_prepared)
+    assert g is not None and g.shape[0] == ml100k_recbole_prepared.n_items + 1
+    sums = g.sum(1)
+    assert float(sums[0]) == 0.0  # padding row
+    assert torch.allclose(sums[1:][sums[1:] > 0], torch.ones(1))  # one unit per item
+    assert float((sums[1:] > 0).float().mean()) > 0.99  # ml-100k films all have genres
+    assert 15 <= g.shape[1] <= 19
