@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# the shared datasets: $PRISMREC_DATA_DIR, or ../shared/data beside the checkout
+DATA = Path(
+    os.environ.get("PRISMREC_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 
 
 def environment() -> dict[str, Any]:

@@ -12,12 +12,11 @@ Writes benchmarks/results/cold_items.json.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
-from _common import write_result
+from _common import DATA, write_result
 from rich.console import Console
 from rich.table import Table
 
@@ -25,10 +24,6 @@ from prismrec.config import DataConfig, ModelConfig, TrainConfig
 from prismrec.data.dataset import prepare
 from prismrec.evaluation.protocol import evaluate
 from prismrec.training import ItemKNN, PrismRecommender, SASRec
-
-DATA = Path(
-    os.environ.get("PRISMREC_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
-)
 
 
 def main() -> None:

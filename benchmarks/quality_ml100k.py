@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS, write_result
+from _common import DATA, RESULTS, write_result
 from rich.console import Console
 from rich.table import Table
 
@@ -30,9 +29,6 @@ from prismrec.data.dataset import PreparedDataset, prepare
 from prismrec.evaluation.protocol import evaluate
 from prismrec.training import registry
 
-DATA = Path(
-    os.environ.get("PRISMREC_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
-)
 KEYS = ("ndcg@10", "recall@10", "mrr@10", "ndcg@20", "recall@20")
 # the ablation ladder: what each part of prism adds over ID-only SASRec
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
