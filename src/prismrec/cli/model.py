@@ -439,7 +439,6 @@ def _item_map(rec: Any, ds: Any, cases: Any, catalog: Any, topk: Any) -> Any:
 
 
 def _map_vectors(rec: Any, catalog: Any) -> tuple[Any, str, Any, Any]:
-    import numpy as np
 
     net = getattr(rec, "net", None)
     if net is not None and hasattr(net, "item_table"):
@@ -451,10 +450,10 @@ def _map_vectors(rec: Any, catalog: Any) -> tuple[Any, str, Any, Any]:
     if catalog.vectors is not None:
         return catalog.vectors, "content vectors", None, None
     if catalog.categories is not None and 0 < catalog.n_categories <= 1000:
-        hot = np.zeros((len(catalog.categories), catalog.n_categories + 1), dtype=np.float32)
-        np.put_along_axis(hot, catalog.categories, 1.0, axis=1)
-        hot[:, 0] = 0.0
-        return hot[:, 1:], f"'{catalog.category_field}' multi-hot", None, None
+        from prismrec.evaluation.beyond import category_multi_hot
+
+        hot = category_multi_hot(catalog.categories, catalog.n_categories)
+        return hot, f"'{catalog.category_field}' multi-hot", None, None
     return None, "", None, None
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "category_bags",
     "category_coverage",
     "category_diversity",
+    "category_multi_hot",
     "exposure_metrics",
     "facet_interests",
     "gini",
@@ -322,6 +323,13 @@ def pick_category_field(fields: ItemFields, columns: Sequence[str]) -> tuple[str
             if hint in f.lower():
                 return f, m
     return known[0] if known else None
+
+
+def category_multi_hot(bags: np.ndarray, n_categories: int) -> np.ndarray:
+    """(n, L) category codes (0 = padding) -> (n, C) float32 0/1 over codes 1..C."""
+    hot = np.zeros((len(bags), n_categories + 1), dtype=np.float32)
+    np.put_along_axis(hot, bags, 1.0, axis=1)
+    return hot[:, 1:]
 
 
 def category_bags(

@@ -16,7 +16,7 @@ from torch import nn
 
 from prismrec.config import ModelConfig, TrainConfig
 from prismrec.data.dataset import PreparedDataset
-from prismrec.evaluation.beyond import category_bags, pick_category_field
+from prismrec.evaluation.beyond import category_bags, category_multi_hot, pick_category_field
 from prismrec.evaluation.protocol import evaluate
 from prismrec.models.fusion import ItemInputs, ItemTower
 from prismrec.models.interests import readout
@@ -130,11 +130,9 @@ def category_groups(data: PreparedDataset) -> torch.Tensor | None:
     bags, names = category_bags(data.items_frame, picked[0], picked[1], data.n_items + 1)
     if not names:
         return None
-    onehot = np.zeros((bags.shape[0], len(names) + 1), dtype=np.float32)
-    np.put_along_axis(onehot, bags, 1.0, axis=1)
-    onehot = onehot[:, 1:]  # code 0 is padding
-    onehot /= np.maximum(onehot.sum(1, keepdims=True), 1.0)
-    return torch.from_numpy(onehot)
+    hot = category_multi_hot(bags, len(names))
+    hot /= np.maximum(hot.sum(1, keepdims=True), 1.0)
+    return torch.from_numpy(hot)
 
 
 def _standardise(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
