@@ -34,6 +34,7 @@ from torch import nn
 from prismrec.config import ModelConfig, TrainConfig
 from prismrec.data.dataset import prepare
 from prismrec.models.dropout import Dropout
+from prismrec.models.repeat import RepeatBias
 from prismrec.training import PrismRecommender
 from prismrec.training import prism as prism_module
 from prismrec.training.losses import mixture_ce_loss
@@ -47,9 +48,7 @@ def _dense_bias_loss(*args: Any, **kwargs: Any) -> torch.Tensor:
     """``mixture_ce_loss`` with the sparse repeat bias first made the dense (M, N+1) tensor."""
     interests, weights, items, target, candidates, bias, low = args
     if isinstance(bias, tuple):
-        ids, vals = bias
-        dense = torch.zeros(ids.shape[0], items.shape[0], dtype=vals.dtype)
-        bias = dense.scatter_add(1, ids, vals)
+        bias = RepeatBias.dense(*bias, items.shape[0])
     return mixture_ce_loss(interests, weights, items, target, candidates, bias, low, **kwargs)
 
 

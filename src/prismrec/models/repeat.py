@@ -58,7 +58,8 @@ class RepeatBias(nn.Module):
         idx = torch.where(keep, seq[:, None, :].expand(-1, L, -1), 0)
         return idx, torch.where(keep, vals[None], torch.zeros((), device=seq.device))
 
-    def dense(self, idx: torch.Tensor, vals: torch.Tensor, n_rows: int) -> torch.Tensor:
+    @staticmethod
+    def dense(idx: torch.Tensor, vals: torch.Tensor, n_rows: int) -> torch.Tensor:
         """(M, S) ids and values -> (M, n_rows) bias (repeated items add up; column 0 is junk)."""
         out = torch.zeros(idx.shape[0], n_rows, dtype=vals.dtype, device=vals.device)
         return out.scatter_add(1, idx, vals)
