@@ -129,13 +129,14 @@ class ModelConfig(_Section):
         True,
         description="prism, K > 1: serve each list merged from the interests' best items, "
         "every interest getting slots in proportion to its weight (as multi-interest "
-        "retrievers serve); scoring only, no effect on training",
+        "retrievers serve) and filling them by its own score (its posterior plus the "
+        "co-occurrence prior of the history it attends to); scoring only, no effect on training",
     )
     quota_depth: int | None = Field(
         None,
         ge=1,
         description="interest_quota: each interest picks among the overall best "
-        "quota_depth * k items (None: among every item it owns)",
+        "quota_depth * k items (None: among every item)",
     )
     quota_temperature: float = Field(
         1.0,

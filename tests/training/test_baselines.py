@@ -72,6 +72,22 @@ def test_filter_seen_empty_and_unknown_history_and_allow_list(cls, planted) -> N
     assert m.recommend([], k=3)[0].shape == (0, 3)
 
 
+def test_itemknn_weighted_score_sums_weighted_similarity_rows(planted) -> None:
+    m = ItemKNN().fit(planted)
+    sim = m.similarity.toarray()
+    items = [np.array([0, 3, 5]), np.array([2]), np.zeros(0, np.int64)]
+    weights = [np.array([0.0, 0.25, 0.75], np.float32), np.array([2.0], np.float32), np.zeros(0)]
+    got = m.weighted_score(items, weights)
+    np.testing.assert_allclose(got[0], 0.25 * sim[3] + 0.75 * sim[5], rtol=1e-6)
+    np.testing.assert_allclose(got[1], 2.0 * sim[2], rtol=1e-6)
+    assert got.shape == (3, planted.n_items + 1) and not got[2].any()
+    # score() is the recency-decayed case of it (plus the popularity tie-breaker)
+    d = m.model_config.recency_decay
+    np.testing.assert_allclose(
+        m.score([np.array([3, 5])])[0], d * sim[3] + sim[5] + m.popularity, rtol=1e-6
+    )
+
+
 def test_itemknn_learns_the_planted_successor(planted) -> None:
     m = ItemKNN().fit(planted)
     vocab = planted.item_vocab

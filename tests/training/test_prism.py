@@ -228,6 +228,40 @@ def test_interest_quota_serves_valid_lists(trained, chains) -> None:
     assert np.isfinite(scores).all() and (np.diff(scores, axis=1) <= 0).all()
 
 
+def _z(x: np.ndarray) -> tuple[np.ndarray, float]:
+    mu, sd = x[1:].mean(), x[1:].std() + 1e-9
+    z = (x - mu) / sd
+    z[0] = 0.0
+    return z, sd
+
+
+def test_each_interest_picks_by_its_own_attention_prior(trained, chains) -> None:
+    """Interest k's own score: its posterior plus the prior of the window it attends to."""
+    cases = chains.eval_cases("test")
+    hist = cases.inputs()[:3]
+    saved = trained.cooc_weight
+    try:
+        trained.cooc_weight = 1.5
+        trained.score(hist, cases.users[:3])
+        p = trained._last_pass
+        own = trained._interest_scores(p)
+    finally:
+        trained.cooc_weight = saved
+    assert p is not None and p.attention is not None
+    sim = trained.cooc.similarity.toarray()
+    B, K, n = p.post.shape
+    assert own.shape == (3, 2, n)
+    for b in range(B):
+        for k in range(K):
+            att = p.attention[b, k] / p.attention[b, k].sum()
+            prior = (att[:, None] * sim[p.window[b]]).sum(0)  # by hand, position by position
+            z, sd = _z(p.post[b, k])
+            want = z + 1.5 * _z(np.log(prior + 1e-4))[0] + p.repeat[b] / sd + trained.popularity
+            np.testing.assert_allclose(own[b, k], want, rtol=1e-4, atol=1e-4)
+    # two interests that attend differently get different priors, so different picks
+    assert not np.allclose(own[:, 0], own[:, 1])
+
+
 def _overlap_after(chains, diversity: float, groups: torch.Tensor) -> float:
     torch.manual_seed(0)
     m = PrismRecommender(SMALL.model_copy(update={"n_interests": 3}), FAST)

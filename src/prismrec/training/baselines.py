@@ -80,18 +80,24 @@ class ItemKNN(Recommender):
 
     def score(self, histories: Sequence[History], users: np.ndarray | None = None) -> np.ndarray:
         decay = self.model_config.recency_decay
-        rows, cols, vals = [], [], []
-        for r, h in enumerate(histories):
-            h = item_array(h)[-50:]
-            rows.append(np.full(len(h), r))
-            cols.append(h)
-            vals.append(decay ** np.arange(len(h) - 1, -1, -1, dtype=np.float32))
+        seqs = [item_array(h)[-50:] for h in histories]
+        weights = [decay ** np.arange(len(h) - 1, -1, -1, dtype=np.float32) for h in seqs]
+        return self.weighted_score(seqs, weights) + self.popularity
+
+    def weighted_score(
+        self, items: Sequence[np.ndarray], weights: Sequence[np.ndarray]
+    ) -> np.ndarray:
+        """(R, N+1): per row, the ``weights``-weighted sum of its ``items``' similarity rows."""
+        rows = np.repeat(np.arange(len(items)), [len(h) for h in items])
         hist = sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(len(histories), self.n_items + 1),
+            (
+                np.concatenate([np.zeros(0, np.float32), *weights]),
+                (rows, np.concatenate([np.zeros(0, np.int64), *items])),
+            ),
+            shape=(len(items), self.n_items + 1),
             dtype=np.float32,
         )
-        return (hist @ self.similarity).toarray() + self.popularity
+        return (hist @ self.similarity).toarray()
 
     def _save_state(self, path: Path) -> None:
         sp.save_npz(path / "similarity.npz", self.similarity)

@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -144,13 +144,24 @@ def _standardise(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, sd
 
 
+class _Pass(NamedTuple):
+    """What one scoring pass keeps for the quota re-ranking of the same call."""
+
+    histories: Any
+    post: np.ndarray  # (B, K, N+1) log w_k + log softmax_k
+    weights: np.ndarray  # (B, K)
+    attention: np.ndarray | None  # (B, K, S) each interest's attention over the window
+    window: np.ndarray  # (B, S) the window's item indices (0: padding)
+    repeat: np.ndarray | None  # (B, N+1) repeat bias
+
+
 @register
 class PrismRecommender(Recommender):
     """Multi-interest, content- and context-aware sequential recommender (the default model)."""
 
     name = "prism"
     checkpoint_dir: Path | None = None
-    _last_pass: tuple[Any, np.ndarray, np.ndarray] | None = None
+    _last_pass: _Pass | None = None
     content_config: Any = None  # a ContentConfig; None: what `content encode` recorded
 
     def _effective(self) -> ModelConfig:
@@ -330,22 +341,39 @@ class PrismRecommender(Recommender):
         out = self.net(feats, user_batch=ub)
         last = out["interests"][:, -1]  # (B, K, D)
         logits = torch.einsum("bkd,nd->bkn", last, out["items"]).numpy()  # (B, K, N+1)
+        rep = self._repeat_bias(histories, logits.shape[2])
         if last.shape[1] > 1:
             weights = out["weights"][:, -1].numpy()
             post = interest_posteriors(logits, weights)  # log w_k + log softmax_k
             # the quota re-ranking of the same call reuses these instead of running the net again
-            self._last_pass = (histories, post, weights)
+            att = out["attention"]
+            self._last_pass = _Pass(
+                histories,
+                post,
+                weights,
+                None if att is None else att[:, -1].numpy(),
+                feats["item_idx"].numpy(),
+                rep,
+            )
         if last.shape[1] > 1 and self._effective().readout == "mixture":
             s = logsumexp(post, axis=1)  # log sum_k w_k softmax_k: the mixture's log-probability
             s[:, 0] = 0.0
         else:
             s = logits.max(axis=1)  # (B, N+1)
-        rep = self._repeat_bias(histories, s.shape[1])
         cooc = getattr(self, "cooc", None)
+        prior = None
         if cooc is not None and self.cooc_weight > 0:
-            prior = np.log(cooc.score([item_array(h) for h in histories]) + 1e-4)
+            prior = cooc.score([item_array(h) for h in histories])
+        return self._with_priors(s, prior, rep)
+
+    def _with_priors(
+        self, s: np.ndarray, prior: np.ndarray | None, rep: np.ndarray | None
+    ) -> np.ndarray:
+        """Net scores (R, N+1) plus the co-occurrence prior (weighted, after z-scoring both) and
+        the repeat bias."""
+        if prior is not None:
             z, sd = _standardise(s)
-            s = z + self.cooc_weight * _standardise(prior)[0]
+            s = z + self.cooc_weight * _standardise(np.log(prior + 1e-4))[0]
             # the repeat bias is in the net's logit units: same units after z-scoring, and
             # added after the prior, so the prior cannot undo what the model learned about repeats
             if rep is not None:
@@ -361,13 +389,31 @@ class PrismRecommender(Recommender):
         """With ``interest_quota`` and K > 1: the list merged from the interests by quotas."""
         if not self._effective().interest_quota or self.net.k < 2:
             return None
-        if self._last_pass is None or self._last_pass[0] is not histories:
+        if self._last_pass is None or self._last_pass.histories is not histories:
             self.score(histories, users)
         assert self._last_pass is not None
-        _, owners, weights = self._last_pass
-        self._last_pass = None
+        last, self._last_pass = self._last_pass, None
         cfg = self._effective()
-        return quota_rerank(scores, owners, weights, k, cfg.quota_depth, cfg.quota_temperature)
+        own = self._interest_scores(last)
+        return quota_rerank(scores, own, last.weights, k, cfg.quota_depth, cfg.quota_temperature)
+
+    def _interest_scores(self, p: _Pass) -> np.ndarray:
+        """(B, K, N+1): each interest's own scores, which pick its quota slots.
+
+        The interest's log posterior plus, when the model uses the co-occurrence prior, a prior
+        of its own: the similarity rows of the window's items weighted by the interest's
+        attention over them (the overall score's prior weighs the latest items instead), so a
+        minor interest brings in the items that go with the part of the history it stands for.
+        """
+        B, K, n = p.post.shape
+        cooc = getattr(self, "cooc", None)
+        prior = None
+        if cooc is not None and self.cooc_weight > 0 and p.attention is not None:
+            att = p.attention / np.maximum(p.attention.sum(-1, keepdims=True), 1e-12)  # (B,K,S)
+            ids = np.repeat(p.window, K, axis=0)  # (B*K, S): row b*K + k is interest k of user b
+            prior = cooc.weighted_score(list(ids), list(att.reshape(B * K, -1).astype(np.float32)))
+        rep = None if p.repeat is None else np.repeat(p.repeat, K, axis=0)
+        return self._with_priors(p.post.reshape(B * K, n), prior, rep).reshape(B, K, n)
 
     def _repeat_bias(self, histories: Sequence[History], n_cols: int) -> np.ndarray | None:
         """(B, N+1) learned repeat/explore bias over each whole history, or None."""

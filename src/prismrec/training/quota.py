@@ -2,13 +2,13 @@
 
 Multi-interest retrievers (MIND, ComiRec) serve one list from K interest vectors by giving each
 interest about ``weight * k`` of the ``k`` slots, so one dominant interest cannot crowd out the
-others. Each item belongs to one interest (the argmax of ``owner_logits``; for a mixture model
-the posterior ``log w_k + log p_k(item)``, see :func:`interest_posteriors`); interest ``i`` keeps
-its best ``floor(w_i * k)`` items by the model's final score (after history filtering), the
-remaining slots (and those an interest cannot fill) go to the best remaining items, and the
-chosen items keep their final-score order. ``depth`` limits the items an interest may pick
-from to the overall best ``depth * k`` (``None``: every item). (``retrieval.multi`` does the
-same over ANN searches; this version works on dense score matrices, batched.)
+others. Interest ``i`` fills its ``floor(w_i * k)`` slots with its own best items (by its own
+score, ``own_scores[:, i]``: for prism the interest's posterior plus the co-occurrence prior of
+the history it attends to), heaviest interest first, each skipping what a heavier one took; the
+remaining slots (and those an interest cannot fill) go to the best remaining items by the final
+score, and the chosen items keep their final-score order. ``depth`` limits the items an interest
+may pick from to the overall best ``depth * k`` (``None``: every item). (``retrieval.multi`` does
+the same over ANN searches; this version works on dense score matrices, batched.)
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _top_sorted(s: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
 
 def quota_rerank(
     scores: np.ndarray,
-    owner_logits: np.ndarray,
+    own_scores: np.ndarray,
     weights: np.ndarray,
     k: int,
     depth: int | None = 4,
@@ -64,7 +64,7 @@ def quota_rerank(
 
     Args:
         scores: (B, N+1) final scores; filtered items are ``-inf``.
-        owner_logits: (B, K, N+1) per-interest scores; an item belongs to its argmax interest.
+        own_scores: (B, K, N+1) each interest's own scores, which pick its slots.
         weights: (B, K) interest weights.
         k: list length the quotas shape.
         depth: an interest picks among the overall best ``depth * k`` items (None: all).
@@ -80,16 +80,20 @@ def quota_rerank(
         in_pool = np.zeros_like(live)
         np.put_along_axis(in_pool, pool, True, axis=1)
         live &= in_pool
-    owner = owner_logits.argmax(axis=1)  # (B, N+1)
     quota = guaranteed_slots(weights, k, temperature)  # (B, K)
     chosen = np.zeros_like(live)
     rows = np.arange(B)[:, None]
-    for j in range(owner_logits.shape[1]):
-        m = int(quota[:, j].max())
+    # heaviest interest first (per row), so a minor interest takes its next best, not the reverse
+    order = np.argsort(-np.asarray(weights), axis=1, kind="stable")
+    for rank in range(own_scores.shape[1]):
+        j = order[:, rank]  # (B,)
+        want = quota[np.arange(B), j][:, None]  # (B, 1)
+        m = int(want.max())
         if m == 0:
             continue
-        idx, val = _top_sorted(np.where(live & (owner == j), scores, -np.inf), m)
-        take = np.isfinite(val) & (np.arange(idx.shape[1]) < quota[:, j : j + 1])
+        own = own_scores[np.arange(B), j]  # (B, N+1)
+        idx, val = _top_sorted(np.where(live & ~chosen, own, -np.inf), m)
+        take = np.isfinite(val) & (np.arange(idx.shape[1]) < want)
         chosen[np.broadcast_to(rows, idx.shape)[take], idx[take]] = True
     # slots left (an interest short of candidates): the best remaining items
     left = k - chosen.sum(1, keepdims=True)
