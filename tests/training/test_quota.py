@@ -1,4 +1,5 @@
-"""Interest quotas over dense scores: slot counts, own-score picks, pick order, shortage fill,\nfiltered items."""
+"""Interest quotas over dense scores: slot counts, own-score picks, pick order, shortage fill,
+filtered items."""
 
 from __future__ import annotations
 
