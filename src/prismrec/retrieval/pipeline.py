@@ -25,6 +25,7 @@ from prismrec.retrieval.multi import (
     quota_counts,
     steer_weights,
 )
+from prismrec.retrieval.priors import Prior, ScorePriors
 from prismrec.retrieval.rerank import RerankMethod, filter_candidates, rerank
 
 if TYPE_CHECKING:
@@ -110,6 +111,10 @@ class Retriever:
         label_items: nearest items that make an interest's label.
         label_top: categories per label.
         n_events: past events per explanation.
+        priors: the offline scorer's co-occurrence prior and repeat bias (``ScorePriors``);
+            with them every candidate is scored per interest as the offline scorer does, the
+            prior nominates candidates too, and an item belongs to the interest that scores
+            it highest. ``None``: inner products with the retrieving interest.
     """
 
     def __init__(
@@ -122,8 +127,10 @@ class Retriever:
         label_items: int = 50,
         label_top: int = 3,
         n_events: int = 3,
+        priors: ScorePriors | None = None,
     ) -> None:
         self.index = index
+        self.priors = priors
         self.metadata = metadata or ItemMetadata()
         self.candidates_per_interest = candidates_per_interest
         self.focus_boost = focus_boost
@@ -159,8 +166,9 @@ class Retriever:
             request: request options; keyword ``options`` override its fields.
 
         Returns:
-            ``[{"item", "score", "interest", "explanation"}, ...]``; ``score`` is the inner
-            product with the retrieving interest; ``explanation`` is ``None`` unless asked for.
+            ``[{"item", "score", "interest", "explanation"}, ...]``; ``score`` is the owning
+            interest's score (its inner product, or with ``priors`` its own offline score);
+            ``explanation`` is ``None`` unless asked for.
         """
         req = dataclasses.replace(request or Request(), **options)
         if req.k < 0:
@@ -170,7 +178,7 @@ class Retriever:
         hist = np.asarray(history, dtype=np.int64).reshape(-1)
         seen = set(hist.tolist()) if req.filter_seen else set()
         source = self.index if req.allow_list is None else self._allowed(req.allow_list)
-        cands = self._candidates(source, vecs, w, seen, req)
+        cands = self._candidates(source, vecs, w, seen, req, interests.attention, hist)
         quotas = quota_counts(w, req.k, cands.per_interest())
         order = rerank(
             req.method,
@@ -200,13 +208,21 @@ class Retriever:
         w: np.ndarray,
         seen: set[int],
         req: Request,
+        attention: np.ndarray | None = None,
+        history: np.ndarray | None = None,
     ) -> Candidates:
         """Filtered candidates; searches deeper (x4 per round) while fewer than ``k`` remain."""
         depth = max(self.candidates_per_interest, 3 * req.k)
         muted = as_indices(req.mute, len(vecs), "mute")
         excluded = self._codes(req.exclude_categories)
+        hist = np.zeros(0, np.int64) if history is None else history
+        priors = None
+        if self.priors is not None and self.priors.similarity is not None and len(hist):
+            priors = self.priors.interest_priors(attention, hist, len(vecs))
         while True:
             cands = gather(source, vecs, depth, seen, muted, w)
+            if self.priors is not None:
+                cands = self._rescore(cands, source, vecs, hist, priors, depth, seen, muted)
             keep = filter_candidates(
                 cands.items,
                 item_categories=self.metadata.categories,
@@ -218,6 +234,46 @@ class Retriever:
             if keep.sum() >= req.k or depth >= len(source):
                 return cands.take(np.flatnonzero(keep))
             depth *= 4
+
+    def _rescore(
+        self,
+        cands: Candidates,
+        source: ItemIndex,
+        vecs: np.ndarray,
+        history: np.ndarray,
+        priors: Prior | None,
+        depth: int,
+        seen: set[int],
+        muted: list[int],
+    ) -> Candidates:
+        """The searched candidates plus the prior's nominees, scored per interest as offline."""
+        assert self.priors is not None
+        items = cands.items
+        if priors is not None:
+            extra = self.priors.nominate(priors, depth)
+            ok = np.fromiter(
+                (int(i) not in seen and int(i) in source for i in extra), bool, len(extra)
+            )
+            items = np.union1d(items, extra[ok])
+        if not len(items):
+            return cands
+        own = self.priors.own_scores(vecs, items, source.vectors(items), history, priors)
+        if priors is None:
+            # raw logits (plus the repeat bias): the search's owners stand, muted ones dropped
+            owner = cands.interests
+            keep = np.ones(len(items), bool)
+        else:
+            # z-scored per interest, so comparable: an item goes to the interest liking it most
+            owner = own.argmax(0)
+            keep = ~np.isin(owner, np.asarray(muted, np.int64))
+        score = own[owner, np.arange(len(items))]
+        order = np.flatnonzero(keep)[np.argsort(-score[keep], kind="stable")]
+        return Candidates(
+            items[order].astype(np.int64),
+            score[order].astype(np.float32),
+            owner[order].astype(np.int64),
+            cands.weights,
+        )
 
     def _codes(self, categories: Collection[int | str]) -> list[int]:
         """Category codes from codes or names; an unknown name is a ``ValueError``."""

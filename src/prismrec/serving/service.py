@@ -28,6 +28,7 @@ from prismrec.retrieval._backends import RWLock
 from prismrec.retrieval.explain import label_from_items
 from prismrec.retrieval.index import IndexSettings
 from prismrec.retrieval.pipeline import Request, Retriever, UserInterests
+from prismrec.retrieval.priors import ScorePriors
 from prismrec.retrieval.rerank import mmr
 from prismrec.serving._encoder import InterestEncoder
 from prismrec.serving._history import Featurizer, concat
@@ -100,8 +101,13 @@ class Service:
         settings = IndexSettings(exact_below=s.exact_below, ef_search=s.ef_search)
         table = self.encoder.item_vectors()
         self.index, self.index_source = item_index(table, s.index, settings, path)
+        live = self.index.ids()
+        self.priors = ScorePriors.from_model(model, live, table[live])
         self.retriever = Retriever(
-            self.index, self.catalog.metadata, candidates_per_interest=s.candidates_per_interest
+            self.index,
+            self.catalog.metadata,
+            candidates_per_interest=s.candidates_per_interest,
+            priors=self.priors,
         )
         self.store = open_store(s.store)
         self.sync_items(force=True)
@@ -148,8 +154,11 @@ class Service:
                 assert self.item_encoder is not None
                 vecs = self.item_encoder.encode(records)
                 rows = np.asarray([r for r, _, _ in records], np.int64)
-                self.encoder.set_items(rows, vecs)
                 present = np.asarray([r in self.index for r in rows.tolist()])
+                # the scorer's catalogue statistics follow the index: old vectors out, new in
+                self.priors.moments.remove(rows[present], self.encoder.table[rows[present]].numpy())
+                self.priors.moments.add(rows, vecs)
+                self.encoder.set_items(rows, vecs)
                 if present.any():
                     self.index.update(rows[present], vecs[present])
                 if (~present).any():
@@ -160,6 +169,9 @@ class Service:
                     row = self.catalog.remove(c.item_id)
                     if row and row in self.index:
                         self.index.remove(np.asarray([row]))
+                        self.priors.moments.remove(
+                            np.asarray([row]), self.encoder.table[[row]].numpy()
+                        )
             self.retriever.metadata = self.catalog.metadata
             self._item_seq = max(self._item_seq, max(c.seq for c in changes))
 

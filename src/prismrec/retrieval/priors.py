@@ -1,0 +1,240 @@
+"""The offline scorer's extra terms for served candidates: co-occurrence prior and repeat bias.
+
+Offline, prism scores every item: each interest's logits z-scored over the whole catalogue,
+plus ``cooc_weight`` times the z-scored log co-occurrence prior of the window the interest
+attends to, plus the repeat bias (in logit units, so divided by the logits' spread) and a
+popularity tie-breaker (``PrismRecommender._interest_scores``). A served request sees only the
+candidates its searches found, but the catalogue-wide statistics need not be estimated from them:
+
+- the logits' mean and spread over all items follow from the item vectors' first and second
+  moments (``mean = v . m``, ``E[s^2] = v^T S v``), kept here and updated as items change;
+- the prior is sparse: every item outside its support has ``log(1e-4)``, so its mean and spread
+  are exact sums over the support.
+
+So a candidate's own score per interest is the offline one, to float error. The prior also
+nominates candidates (each interest's strongest prior items), which the vector search alone
+might miss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["ItemMoments", "Prior", "ScorePriors"]
+
+_FLOOR = 1e-4  # log(prior + _FLOOR), as offline
+
+
+class ItemMoments:
+    """Count, sum and sum of outer products of the catalogue's item vectors, kept up to date."""
+
+    def __init__(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        v = np.asarray(vectors, dtype=np.float64)
+        self.n = len(v)
+        self.total = v.sum(0)
+        self.outer = v.T @ v
+        self.live = np.zeros(int(np.max(ids, initial=0)) + 1, dtype=bool)
+        self.live[np.asarray(ids, np.int64)] = True
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Items (new rows) join the catalogue."""
+        v = np.asarray(vectors, dtype=np.float64)
+        ids = np.asarray(ids, np.int64)
+        self.n += len(v)
+        self.total += v.sum(0)
+        self.outer += v.T @ v
+        need = int(np.max(ids, initial=0)) + 1
+        if need > len(self.live):
+            self.live = np.concatenate([self.live, np.zeros(need - len(self.live), bool)])
+        self.live[ids] = True
+
+    def remove(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Items (with their current vectors) leave the catalogue."""
+        v = np.asarray(vectors, dtype=np.float64)
+        self.n -= len(v)
+        self.total -= v.sum(0)
+        self.outer -= v.T @ v
+        self.live[np.asarray(ids, np.int64)] = False
+
+    def logit_stats(self, vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(K,) mean and population spread of ``vecs @ item`` over the catalogue's items."""
+        v = np.asarray(vecs, dtype=np.float64)
+        n = max(self.n, 1)
+        mean = v @ self.total / n
+        second = np.einsum("kd,de,ke->k", v, self.outer, v) / n
+        return mean, np.sqrt(np.clip(second - mean**2, 0.0, None)) + 1e-9
+
+
+class ScorePriors:
+    """Per-interest own scores of served candidates, as the offline scorer computes them.
+
+    Args:
+        similarity: (N0+1, N0+1) item-to-item co-occurrence (the model's ``itemknn``), or None.
+        weight: the co-occurrence prior's weight (``cooc_weight``); 0 leaves it out.
+        moments: the catalogue's item-vector moments.
+        repeat: ``history -> (n,)`` repeat bias over item rows ``0..n-1`` (None: no repeat bias).
+        popularity: (N0+1,) the model's tie-breaker, added to every score offline.
+        decay: recency decay of the one-interest prior (the ``itemknn`` scorer's).
+        prior_popularity: (N0+1,) the ``itemknn`` scorer's own tie-breaker, part of the
+            one-interest prior offline.
+    """
+
+    def __init__(
+        self,
+        similarity: sp.csr_matrix | None,
+        weight: float,
+        moments: ItemMoments,
+        repeat: Callable[[np.ndarray], np.ndarray] | None = None,
+        popularity: np.ndarray | None = None,
+        decay: float = 0.8,
+        prior_popularity: np.ndarray | None = None,
+    ) -> None:
+        self.similarity = None if similarity is None else similarity.tocsr()
+        self.weight = float(weight) if similarity is not None else 0.0
+        self.moments = moments
+        self.repeat = repeat
+        self.popularity = popularity
+        self.decay = decay
+        self.prior_popularity = prior_popularity
+
+    @classmethod
+    def from_model(cls, model: Any, ids: np.ndarray, vectors: np.ndarray) -> ScorePriors:
+        """From a loaded ``PrismRecommender`` and the catalogue's (ids, vectors)."""
+        cooc = getattr(model, "cooc", None)
+        weight = float(getattr(model, "cooc_weight", 0.0) or 0.0)
+        if cooc is None or weight <= 0:
+            cooc, weight = None, 0.0
+        repeat = None
+        if getattr(getattr(model, "net", None), "repeat", None) is not None:
+
+            def repeat(history: np.ndarray) -> np.ndarray:
+                import torch
+
+                with torch.inference_mode():
+                    out = model._repeat_bias([history], int(np.max(history, initial=0)) + 1)
+                return np.asarray(out[0], dtype=np.float64)
+
+        return cls(
+            None if cooc is None else cooc.similarity,
+            weight,
+            ItemMoments(ids, vectors),
+            repeat,
+            getattr(model, "popularity", None),
+            0.8 if cooc is None else float(cooc.model_config.recency_decay),
+            None if cooc is None else cooc.popularity,
+        )
+
+    def interest_priors(
+        self, attention: np.ndarray | None, history: np.ndarray, n_interests: int
+    ) -> Prior:
+        """Each interest's prior: its attention-weighted sum of the window's similarity rows.
+
+        ``attention`` (K, L) is over the last L events of ``history``, left-padded. Without
+        attention (one interest) the prior is the offline one-interest prior: the last 50
+        events' rows weighted ``decay ** age``, plus the ``itemknn`` tie-breaker.
+        """
+        assert self.similarity is not None
+        n0 = self.similarity.shape[0]
+        hist = np.asarray(history, np.int64).reshape(-1)
+        if attention is None:
+            window = hist[-50:]
+            att = np.tile(self.decay ** np.arange(len(window) - 1, -1, -1.0), (n_interests, 1))
+        else:
+            att = np.asarray(attention, dtype=np.float64)
+            L = att.shape[1]
+            window = np.zeros(L, np.int64)
+            tail = hist[-L:]
+            if len(tail):
+                window[L - len(tail) :] = tail
+            att = att / np.maximum(att.sum(1, keepdims=True), 1e-12)
+        K = len(att)
+        known = (window > 0) & (window < n0)  # items born after training have no rows
+        rows = np.repeat(np.arange(K), int(known.sum()))
+        cols = np.tile(window[known], K)
+        mix = sp.csr_matrix((att[:, known].ravel(), (rows, cols)), shape=(K, n0))
+        extra = self.prior_popularity if attention is None else None
+        return Prior((mix @ self.similarity).tocsr(), extra)
+
+    def nominate(self, prior: Prior, n: int) -> np.ndarray:
+        """Each interest's ``n`` strongest prior items, as one array of distinct ids."""
+        out = []
+        for k in range(prior.rows.shape[0]):
+            row = prior.rows.getrow(k)
+            if row.nnz:
+                top = np.argsort(-row.data, kind="stable")[:n]
+                out.append(row.indices[top])
+        return np.unique(np.concatenate(out)) if out else np.zeros(0, np.int64)
+
+    def own_scores(
+        self,
+        vecs: np.ndarray,
+        items: np.ndarray,
+        item_vecs: np.ndarray,
+        history: np.ndarray,
+        prior: Prior | None,
+    ) -> np.ndarray:
+        """(K, M) each interest's own score of each candidate item (see the module notes)."""
+        v = np.asarray(vecs, dtype=np.float64)
+        items = np.asarray(items, np.int64)
+        out = v @ np.asarray(item_vecs, dtype=np.float64).T  # (K, M) logits
+        sd = np.ones(len(v))
+        if prior is not None and self.weight > 0:
+            # offline z-scores the logits only to add the prior; without it they stay raw
+            mean, sd = self.moments.logit_stats(v)
+            out = (out - mean[:, None]) / sd[:, None] + self.weight * self._prior_z(prior, items)
+        if self.repeat is not None and len(history):
+            rep = self.repeat(np.asarray(history, np.int64))
+            inside = items < len(rep)
+            bias = np.zeros(len(items))
+            bias[inside] = rep[items[inside]]
+            out += bias[None, :] / sd[:, None]
+        if self.popularity is not None:
+            inside = items < len(self.popularity)
+            out[:, inside] += self.popularity[items[inside]]
+        return out
+
+    def _prior_z(self, prior: Prior, items: np.ndarray) -> np.ndarray:
+        """(K, M) z-scored ``log(prior + 1e-4)`` of the candidates, stats over the catalogue."""
+        rows = prior.rows
+        K, n0 = rows.shape
+        live = self.moments.live
+        n = max(self.moments.n, 1)
+        # every live item's value where the sparse part is 0: log(extra + floor)
+        base = np.full(len(live), np.log(_FLOOR))
+        if prior.extra is not None:
+            m = min(len(base), len(prior.extra))
+            base[:m] = np.log(prior.extra[:m].astype(np.float64) + _FLOOR)
+        base_sum, base_sq = base[live].sum(), (base[live] ** 2).sum()
+        cols = np.where(items < n0, items, 0)
+        vals = np.asarray(rows[:, cols].todense(), dtype=np.float64)  # (K, M)
+        vals[:, items >= n0] = 0.0
+        cand = np.zeros(len(items))  # the extra term of each candidate
+        if prior.extra is not None:
+            inside = items < len(prior.extra)
+            cand[inside] = prior.extra[items[inside]]
+        out = np.empty((K, len(items)))
+        for k in range(K):
+            row = rows.getrow(k)
+            idx = row.indices
+            sel = idx < len(live)
+            idx, data = idx[sel], row.data[sel].astype(np.float64)
+            on = live[idx]
+            idx, data = idx[on], data[on]
+            x = np.log(data + np.exp(base[idx]))  # support items: log(sparse + extra + floor)
+            s1 = base_sum - base[idx].sum() + x.sum()
+            s2 = base_sq - (base[idx] ** 2).sum() + (x**2).sum()
+            mean = s1 / n
+            sd = np.sqrt(max(s2 / n - mean**2, 0.0)) + 1e-9
+            out[k] = (np.log(vals[k] + cand + _FLOOR) - mean) / sd
+        return out
+
+
+class Prior(NamedTuple):
+    """Per-interest priors: a sparse part (K, N0+1) and an optional dense extra (N0+1,)."""
+
+    rows: sp.csr_matrix
+    extra: np.ndarray | None

@@ -1,0 +1,162 @@
+"""Served candidates are scored as offline: catalogue statistics from moments and sparse sums."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from prismrec.retrieval import ExactIndex
+from prismrec.retrieval.pipeline import Request, Retriever, UserInterests
+from prismrec.retrieval.priors import ItemMoments, ScorePriors
+from prismrec.serving.service import Service
+from prismrec.serving.settings import ServeSettings
+from prismrec.training import load_model
+from prismrec.training.base import item_array
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean()) / (x.std() + 1e-9)
+
+
+def test_moments_give_the_dense_logit_stats_and_follow_changes() -> None:
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(50, 6))
+    ids = np.arange(1, 51)
+    mom = ItemMoments(ids, vecs)
+    q = rng.normal(size=(3, 6))
+    mean, sd = mom.logit_stats(q)
+    dense = q @ vecs.T
+    np.testing.assert_allclose(mean, dense.mean(1), rtol=1e-9)
+    np.testing.assert_allclose(sd, dense.std(1) + 1e-9, rtol=1e-9)
+    # item 7 changes, item 9 leaves, item 60 arrives: same as moments built afresh
+    new7, new60 = rng.normal(size=(1, 6)), rng.normal(size=(1, 6))
+    mom.remove(np.array([7, 9]), vecs[[6, 8]])
+    mom.add(np.array([7, 60]), np.vstack([new7, new60]))
+    after = vecs.copy()
+    after[6] = new7
+    keep = np.array([i for i in ids if i != 9])
+    fresh = ItemMoments(np.append(keep, 60), np.vstack([after[keep - 1], new60]))
+    for a, b in zip(mom.logit_stats(q), fresh.logit_stats(q), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9)
+    assert mom.n == 50 and mom.live[60] and not mom.live[9] and mom.live[7]
+
+
+@pytest.fixture(scope="module")
+def model(served_model: Path):
+    m = load_model(served_model)
+    m.cooc_weight = 1.5  # the tiny world may tune it to 0; the arithmetic is what is tested
+    return m
+
+
+def _table(model) -> np.ndarray:
+    with torch.inference_mode():
+        return model.net.item_table().numpy().astype(np.float64)
+
+
+def test_served_own_scores_equal_the_offline_ones(model) -> None:
+    """Every item's own score per interest, served from moments and sparse sums, is the
+    offline scorer's (z-scored over the whole catalogue)."""
+    table = _table(model)
+    ids = np.arange(1, len(table))
+    priors = ScorePriors.from_model(model, ids, table[1:])
+    assert priors.similarity is not None and priors.repeat is not None
+    users = sorted(model.user_histories)[:4]
+    hists = [model.user_histories[u] for u in users]
+    model.score(hists, np.asarray(users))
+    offline = model._interest_scores(model._last_pass)  # (B, K, N+1)
+    out = model.interests(hists, users)
+    for b, h in enumerate(hists):
+        seq = item_array(h)
+        prior = priors.interest_priors(out["attention"][b], seq, 2)
+        served = priors.own_scores(out["vectors"][b], ids, table[1:], seq, prior)
+        np.testing.assert_allclose(served, offline[b][:, 1:], rtol=1e-4, atol=1e-4)
+
+
+def test_one_interest_prior_is_the_offline_recency_prior(model) -> None:
+    """Without attention the prior is itemknn's recency-weighted one, tie-breaker included."""
+    table = _table(model)
+    ids = np.arange(1, len(table))
+    priors = ScorePriors.from_model(model, ids, table[1:])
+    seq = item_array(model.user_histories[sorted(model.user_histories)[0]])
+    prior = priors.interest_priors(None, seq, 1)
+    dense = model.cooc.score([seq])[0]
+    np.testing.assert_allclose(prior.rows.toarray()[0] + prior.extra, dense, rtol=1e-5)
+    want = _z(np.log(dense[1:] + 1e-4))
+    np.testing.assert_allclose(priors._prior_z(prior, ids)[0], want, rtol=1e-4, atol=1e-4)
+
+
+def test_retriever_with_priors_scores_each_item_by_its_best_interest(model) -> None:
+    table = _table(model)
+    ids = np.arange(1, len(table))
+    priors = ScorePriors.from_model(model, ids, table[1:])
+    index = ExactIndex(table.shape[1])
+    index.add(ids, table[1:].astype(np.float32))
+    user = sorted(model.user_histories)[1]
+    seq = item_array(model.user_histories[user])
+    out = model.interests([model.user_histories[user]], [user])
+    interests = UserInterests.from_model(out)
+    got = Retriever(index, priors=priors).recommend(interests, seq, Request(k=6))
+    items = np.array([g["item"] for g in got])
+    assert len(items) == 6 and len(set(items.tolist())) == 6 and not set(items) & set(seq)
+    prior = priors.interest_priors(interests.attention, seq, 2)
+    own = priors.own_scores(interests.vectors, items, table[items], seq, prior)
+    np.testing.assert_allclose([g["score"] for g in got], own.max(0), rtol=1e-4)
+    assert [g["interest"] for g in got] == own.argmax(0).tolist()
+    # muting an interest drops every item it owns
+    muted = Retriever(index, priors=priors).recommend(interests, seq, Request(k=6, mute=0))
+    assert all(g["interest"] == 1 for g in muted)
+
+
+def test_service_keeps_the_statistics_in_step_with_item_changes(
+    served_model: Path, tmp_path: Path
+) -> None:
+    svc = Service(ServeSettings(model_dir=served_model, store=f"sqlite:{tmp_path / 's.db'}"))
+    svc.start()
+    try:
+        mom = svc.priors.moments
+        n0 = mom.n
+        assert n0 == len(svc.index)
+        assert svc.retriever.priors is svc.priors
+        svc.put_item("brand-new", {"title": "A brand new film", "genres": ["Drama"]})
+        svc.sync_items(force=True)
+        assert mom.n == n0 + 1 == len(svc.index)
+        first = svc.catalog.external(svc.index.ids()[:1])[0]
+        svc.delete_item(first)
+        svc.sync_items(force=True)
+        assert mom.n == n0 == len(svc.index)
+        live = svc.index.ids()
+        fresh = ItemMoments(live, svc.encoder.table[live].numpy())
+        q = np.random.default_rng(1).normal(size=(2, svc.encoder.dim))
+        for a, b in zip(mom.logit_stats(q), fresh.logit_stats(q), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-6)
+        user = svc.users.external(np.array([1]))[0]
+        res = svc.recommend(user, Request(k=5))
+        assert len(res["items"]) == 5
+    finally:
+        svc.close()
+
+
+def test_without_the_prior_the_served_list_is_the_searched_one(model) -> None:
+    """Prior weight 0: logits stay raw and the search's owners stand, as offline; with the
+    history filtered out the repeat bias has nothing to move, so the list is unchanged."""
+    table = _table(model)
+    ids = np.arange(1, len(table))
+    full = ScorePriors.from_model(model, ids, table[1:])
+    bare = ScorePriors(None, 0.0, full.moments, full.repeat, full.popularity)
+    index = ExactIndex(table.shape[1])
+    index.add(ids, table[1:].astype(np.float32))
+    for user in sorted(model.user_histories)[:5]:
+        seq = item_array(model.user_histories[user])
+        interests = UserInterests.from_model(model.interests([model.user_histories[user]], [user]))
+        plain = Retriever(index).recommend(interests, seq, Request(k=8))
+        got = Retriever(index, priors=bare).recommend(interests, seq, Request(k=8))
+        assert [g["item"] for g in got] == [g["item"] for g in plain]
+        assert [g["interest"] for g in got] == [g["interest"] for g in plain]
+        # unfiltered, a history item carries the learned repeat bias on top of its logit
+        raw = bare.own_scores(interests.vectors, seq[-1:], table[seq[-1:]], seq, None)
+        rep = full.repeat(seq)[seq[-1]]
+        logit = interests.vectors @ table[seq[-1]]
+        np.testing.assert_allclose(raw[:, 0], logit + rep + model.popularity[seq[-1]], rtol=1e-5)
