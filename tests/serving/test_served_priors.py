@@ -88,26 +88,48 @@ def test_one_interest_prior_is_the_offline_recency_prior(model) -> None:
     np.testing.assert_allclose(priors._prior_z(prior, ids)[0], want, rtol=1e-4, atol=1e-4)
 
 
-def test_retriever_with_priors_scores_each_item_by_its_best_interest(model) -> None:
+def test_served_list_is_the_offline_list(model) -> None:
+    """Whole catalogue in the candidates (60 items, searched 100 deep): the served list, its
+    order and its scores are the offline scorer's, interest quotas included."""
     table = _table(model)
     ids = np.arange(1, len(table))
     priors = ScorePriors.from_model(model, ids, table[1:])
     index = ExactIndex(table.shape[1])
     index.add(ids, table[1:].astype(np.float32))
-    user = sorted(model.user_histories)[1]
+    retriever = Retriever(index, priors=priors)
+    users = sorted(model.user_histories)[:6]
+    hists = [model.user_histories[u] for u in users]
+    out = model.interests(hists, users)
+    offline, off_scores = model.recommend(hists, k=8, users=np.asarray(users))
+    for row, h in enumerate(hists):
+        seq = item_array(h)
+        got = retriever.recommend(UserInterests.from_model(out, row), seq, Request(k=8))
+        assert [g["item"] for g in got] == offline[row].tolist()
+        np.testing.assert_allclose([g["score"] for g in got], off_scores[row], rtol=1e-4)
+    # muting an interest drops every item it owns, and gives it no slots
+    muted = retriever.recommend(
+        UserInterests.from_model(out, 0), item_array(hists[0]), Request(k=6, mute=0)
+    )
+    assert len(muted) == 6 and all(g["interest"] == 1 for g in muted)
+
+
+def test_sampled_statistics_stay_close_to_the_exact_ones(model) -> None:
+    """A catalogue larger than the reference sample: final scores from a 30-item sample."""
+    table = _table(model)
+    ids = np.arange(1, len(table))
+    index = ExactIndex(table.shape[1])
+    index.add(ids, table[1:].astype(np.float32))
+    exact = ScorePriors.from_model(model, ids, table[1:])
+    sampled = ScorePriors.from_model(model, ids, table[1:])
+    sampled.reference_size = 30
+    user = sorted(model.user_histories)[2]
     seq = item_array(model.user_histories[user])
     out = model.interests([model.user_histories[user]], [user])
-    interests = UserInterests.from_model(out)
-    got = Retriever(index, priors=priors).recommend(interests, seq, Request(k=6))
-    items = np.array([g["item"] for g in got])
-    assert len(items) == 6 and len(set(items.tolist())) == 6 and not set(items) & set(seq)
-    prior = priors.interest_priors(interests.attention, seq, 2)
-    own = priors.own_scores(interests.vectors, items, table[items], seq, prior)
-    np.testing.assert_allclose([g["score"] for g in got], own.max(0), rtol=1e-4)
-    assert [g["interest"] for g in got] == own.argmax(0).tolist()
-    # muting an interest drops every item it owns
-    muted = Retriever(index, priors=priors).recommend(interests, seq, Request(k=6, mute=0))
-    assert all(g["interest"] == 1 for g in muted)
+    items = ids[:20]
+    args = (out["vectors"][0], out["weights"][0], items, table[items], seq, index)
+    a, b = exact.final_scores(*args), sampled.final_scores(*args)
+    assert len(sampled.reference(index)[0]) == 30
+    assert np.corrcoef(a, b)[0, 1] > 0.99 and not np.allclose(a, b)
 
 
 def test_service_keeps_the_statistics_in_step_with_item_changes(
@@ -139,24 +161,34 @@ def test_service_keeps_the_statistics_in_step_with_item_changes(
         svc.close()
 
 
-def test_without_the_prior_the_served_list_is_the_searched_one(model) -> None:
-    """Prior weight 0: logits stay raw and the search's owners stand, as offline; with the
-    history filtered out the repeat bias has nothing to move, so the list is unchanged."""
+def test_without_the_prior_the_served_list_is_still_the_offline_list(model) -> None:
+    """Prior weight 0: logits stay raw (no z-scoring), the mixture and the quotas remain."""
     table = _table(model)
     ids = np.arange(1, len(table))
-    full = ScorePriors.from_model(model, ids, table[1:])
-    bare = ScorePriors(None, 0.0, full.moments, full.repeat, full.popularity)
     index = ExactIndex(table.shape[1])
     index.add(ids, table[1:].astype(np.float32))
-    for user in sorted(model.user_histories)[:5]:
-        seq = item_array(model.user_histories[user])
-        interests = UserInterests.from_model(model.interests([model.user_histories[user]], [user]))
-        plain = Retriever(index).recommend(interests, seq, Request(k=8))
-        got = Retriever(index, priors=bare).recommend(interests, seq, Request(k=8))
-        assert [g["item"] for g in got] == [g["item"] for g in plain]
-        assert [g["interest"] for g in got] == [g["interest"] for g in plain]
-        # unfiltered, a history item carries the learned repeat bias on top of its logit
-        raw = bare.own_scores(interests.vectors, seq[-1:], table[seq[-1:]], seq, None)
-        rep = full.repeat(seq)[seq[-1]]
-        logit = interests.vectors @ table[seq[-1]]
-        np.testing.assert_allclose(raw[:, 0], logit + rep + model.popularity[seq[-1]], rtol=1e-5)
+    users = sorted(model.user_histories)[:5]
+    hists = [model.user_histories[u] for u in users]
+    saved, cfg = model.cooc_weight, model.model_config
+    try:
+        model.cooc_weight = 0.0
+        model.model_config = cfg.model_copy(update={"quota_prior_weight": None})
+        bare = ScorePriors.from_model(model, ids, table[1:])
+        offline, off_scores = model.recommend(hists, k=8, users=np.asarray(users))
+    finally:
+        model.cooc_weight, model.model_config = saved, cfg
+    assert bare.similarity is None and bare.weight == 0.0
+    out = model.interests(hists, users)
+    for row, h in enumerate(hists):
+        seq = item_array(h)
+        got = Retriever(index, priors=bare).recommend(
+            UserInterests.from_model(out, row), seq, Request(k=8)
+        )
+        assert [g["item"] for g in got] == offline[row].tolist()
+        np.testing.assert_allclose([g["score"] for g in got], off_scores[row], rtol=1e-4)
+    # unfiltered, a history item carries the learned repeat bias on top of its logit
+    seq = item_array(hists[0])
+    raw = bare.own_scores(out["vectors"][0], seq[-1:], table[seq[-1:]], seq, None)
+    logit = out["vectors"][0] @ table[seq[-1]]
+    rep = bare.repeat(seq)[seq[-1]]
+    np.testing.assert_allclose(raw[:, 0], logit + rep + model.popularity[seq[-1]], rtol=1e-5)

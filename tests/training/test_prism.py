@@ -236,7 +236,8 @@ def _z(x: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def test_each_interest_picks_by_its_own_attention_prior(trained, chains) -> None:
-    """Interest k's own score: its posterior plus the prior of the window it attends to."""
+    """Interest k's own score: its posterior plus the prior of the window it attends to,
+    weighted by ``quota_prior_weight`` (default 4; None: the tuned ``cooc_weight``)."""
     cases = chains.eval_cases("test")
     hist = cases.inputs()[:3]
     saved = trained.cooc_weight
@@ -256,10 +257,17 @@ def test_each_interest_picks_by_its_own_attention_prior(trained, chains) -> None
             att = p.attention[b, k] / p.attention[b, k].sum()
             prior = (att[:, None] * sim[p.window[b]]).sum(0)  # by hand, position by position
             z, sd = _z(p.post[b, k])
-            want = z + 1.5 * _z(np.log(prior + 1e-4))[0] + p.repeat[b] / sd + trained.popularity
+            want = z + 4.0 * _z(np.log(prior + 1e-4))[0] + p.repeat[b] / sd + trained.popularity
             np.testing.assert_allclose(own[b, k], want, rtol=1e-4, atol=1e-4)
     # two interests that attend differently get different priors, so different picks
     assert not np.allclose(own[:, 0], own[:, 1])
+    plain = trained.model_config
+    try:
+        trained.model_config = plain.model_copy(update={"quota_prior_weight": None})
+        trained.cooc_weight = 1.5
+        assert trained.own_prior_weight == 1.5
+    finally:
+        trained.model_config, trained.cooc_weight = plain, saved
 
 
 def _overlap_after(chains, diversity: float, groups: torch.Tensor) -> float:

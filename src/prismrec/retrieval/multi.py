@@ -40,20 +40,23 @@ class Candidates:
         scores: (M,) inner product of each item with the interest that retrieved it.
         interests: (M,) index of that interest.
         weights: (K,) interest weights after steering (sum 1).
+        own: (K, M) each interest's own score of each candidate, when the scorer has them.
     """
 
     items: np.ndarray
     scores: np.ndarray
     interests: np.ndarray
     weights: np.ndarray
+    own: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.items)
 
     def take(self, which: np.ndarray) -> Candidates:
         """The candidates at positions (or where a boolean mask is True), in that order."""
+        own = None if self.own is None else self.own[:, which]
         return Candidates(
-            self.items[which], self.scores[which], self.interests[which], self.weights
+            self.items[which], self.scores[which], self.interests[which], self.weights, own
         )
 
     def per_interest(self) -> np.ndarray:

@@ -27,6 +27,7 @@ from prismrec.retrieval.multi import (
 )
 from prismrec.retrieval.priors import Prior, ScorePriors
 from prismrec.retrieval.rerank import RerankMethod, filter_candidates, rerank
+from prismrec.training.quota import draft
 
 if TYPE_CHECKING:
     from prismrec.evaluation.beyond import Catalog
@@ -179,16 +180,29 @@ class Retriever:
         seen = set(hist.tolist()) if req.filter_seen else set()
         source = self.index if req.allow_list is None else self._allowed(req.allow_list)
         cands = self._candidates(source, vecs, w, seen, req, interests.attention, hist)
-        quotas = quota_counts(w, req.k, cands.per_interest())
+        groups, quotas = cands.interests, quota_counts(w, req.k, cands.per_interest())
+        if cands.own is not None and len(cands):
+            # the offline merge: each interest drafts its floored share by its own score,
+            # heaviest first; the rest of the list is the best remaining by final score
+            drafted = draft(cands.scores[None].astype(np.float64), cands.own[None], w[None], req.k)
+            drafted = drafted[0]
+            k_int = len(w)
+            groups = np.where(drafted >= 0, drafted, k_int)
+            quotas = np.append(np.bincount(drafted[drafted >= 0], minlength=k_int), 0)
+            cands = dataclasses.replace(
+                cands, interests=np.where(drafted >= 0, drafted, cands.interests)
+            )
         order = rerank(
             req.method,
             cands.scores,
             self._similarity_vectors(cands.items, source),
             req.k,
             req.diversity,
-            groups=cands.interests,
+            groups=groups,
             quotas=quotas,
         )
+        if cands.own is not None and req.diversity == 0.0:
+            order = order[np.argsort(-cands.scores[order], kind="stable")]  # final-score order
         picked = cands.take(order)
         notes = self._explain(picked, interests, w, hist) if req.explain else None
         return [
@@ -257,7 +271,8 @@ class Retriever:
             items = np.union1d(items, extra[ok])
         if not len(items):
             return cands
-        own = self.priors.own_scores(vecs, items, source.vectors(items), history, priors)
+        item_vecs = source.vectors(items)
+        own = self.priors.own_scores(vecs, items, item_vecs, history, priors)
         if priors is None:
             # raw logits (plus the repeat bias): the search's owners stand, muted ones dropped
             owner = cands.interests
@@ -266,13 +281,14 @@ class Retriever:
             # z-scored per interest, so comparable: an item goes to the interest liking it most
             owner = own.argmax(0)
             keep = ~np.isin(owner, np.asarray(muted, np.int64))
-        score = own[owner, np.arange(len(items))]
-        order = np.flatnonzero(keep)[np.argsort(-score[keep], kind="stable")]
+        final = self.priors.final_scores(vecs, cands.weights, items, item_vecs, history, self.index)
+        order = np.flatnonzero(keep)[np.argsort(-final[keep], kind="stable")]
         return Candidates(
             items[order].astype(np.int64),
-            score[order].astype(np.float32),
+            final[order],
             owner[order].astype(np.int64),
             cands.weights,
+            own[:, order],
         )
 
     def _codes(self, categories: Collection[int | str]) -> list[int]:

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import logsumexp
 
 __all__ = ["ItemMoments", "Prior", "ScorePriors"]
 
@@ -39,6 +40,7 @@ class ItemMoments:
         self.outer = v.T @ v
         self.live = np.zeros(int(np.max(ids, initial=0)) + 1, dtype=bool)
         self.live[np.asarray(ids, np.int64)] = True
+        self.version = 0  # bumped on every change
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Items (new rows) join the catalogue."""
@@ -51,6 +53,7 @@ class ItemMoments:
         if need > len(self.live):
             self.live = np.concatenate([self.live, np.zeros(need - len(self.live), bool)])
         self.live[ids] = True
+        self.version += 1
 
     def remove(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Items (with their current vectors) leave the catalogue."""
@@ -59,6 +62,7 @@ class ItemMoments:
         self.total -= v.sum(0)
         self.outer -= v.T @ v
         self.live[np.asarray(ids, np.int64)] = False
+        self.version += 1
 
     def logit_stats(self, vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(K,) mean and population spread of ``vecs @ item`` over the catalogue's items."""
@@ -74,13 +78,19 @@ class ScorePriors:
 
     Args:
         similarity: (N0+1, N0+1) item-to-item co-occurrence (the model's ``itemknn``), or None.
-        weight: the co-occurrence prior's weight (``cooc_weight``); 0 leaves it out.
+        weight: the co-occurrence prior's weight in the final score (``cooc_weight``).
+        own_weight: its weight in the interests' own scores (``quota_prior_weight``); None:
+            ``weight``.
         moments: the catalogue's item-vector moments.
         repeat: ``history -> (n,)`` repeat bias over item rows ``0..n-1`` (None: no repeat bias).
         popularity: (N0+1,) the model's tie-breaker, added to every score offline.
         decay: recency decay of the one-interest prior (the ``itemknn`` scorer's).
         prior_popularity: (N0+1,) the ``itemknn`` scorer's own tie-breaker, part of the
             one-interest prior offline.
+        mixture: the model's final score is its mixture log-probability (``readout =
+            "mixture"``); otherwise the best interest's logit.
+        reference_size: catalogue items the final score's statistics are taken over; a
+            catalogue this size or smaller is used whole (exact), a larger one is sampled.
     """
 
     def __init__(
@@ -92,22 +102,31 @@ class ScorePriors:
         popularity: np.ndarray | None = None,
         decay: float = 0.8,
         prior_popularity: np.ndarray | None = None,
+        mixture: bool = True,
+        reference_size: int = 20_000,
+        own_weight: float | None = None,
     ) -> None:
         self.similarity = None if similarity is None else similarity.tocsr()
         self.weight = float(weight) if similarity is not None else 0.0
+        own = self.weight if own_weight is None else float(own_weight)
+        self.own_weight = own if similarity is not None else 0.0
         self.moments = moments
         self.repeat = repeat
         self.popularity = popularity
         self.decay = decay
         self.prior_popularity = prior_popularity
+        self.mixture = mixture
+        self.reference_size = reference_size
+        self._reference: tuple[int, int, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_model(cls, model: Any, ids: np.ndarray, vectors: np.ndarray) -> ScorePriors:
         """From a loaded ``PrismRecommender`` and the catalogue's (ids, vectors)."""
         cooc = getattr(model, "cooc", None)
         weight = float(getattr(model, "cooc_weight", 0.0) or 0.0)
-        if cooc is None or weight <= 0:
-            cooc, weight = None, 0.0
+        own_weight = float(getattr(model, "own_prior_weight", weight))
+        if cooc is None or (weight <= 0 and own_weight <= 0):
+            cooc, weight, own_weight = None, 0.0, 0.0
         repeat = None
         if getattr(getattr(model, "net", None), "repeat", None) is not None:
 
@@ -126,6 +145,8 @@ class ScorePriors:
             getattr(model, "popularity", None),
             0.8 if cooc is None else float(cooc.model_config.recency_decay),
             None if cooc is None else cooc.popularity,
+            model._effective().readout == "mixture",
+            own_weight=own_weight,
         )
 
     def interest_priors(
@@ -182,10 +203,12 @@ class ScorePriors:
         items = np.asarray(items, np.int64)
         out = v @ np.asarray(item_vecs, dtype=np.float64).T  # (K, M) logits
         sd = np.ones(len(v))
-        if prior is not None and self.weight > 0:
+        if prior is not None and self.own_weight > 0:
             # offline z-scores the logits only to add the prior; without it they stay raw
             mean, sd = self.moments.logit_stats(v)
-            out = (out - mean[:, None]) / sd[:, None] + self.weight * self._prior_z(prior, items)
+            out = (out - mean[:, None]) / sd[:, None] + self.own_weight * self._prior_z(
+                prior, items
+            )
         if self.repeat is not None and len(history):
             rep = self.repeat(np.asarray(history, np.int64))
             inside = items < len(rep)
@@ -196,6 +219,74 @@ class ScorePriors:
             inside = items < len(self.popularity)
             out[:, inside] += self.popularity[items[inside]]
         return out
+
+    def reference(self, index: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of the catalogue items the final score's statistics come from:
+        all of them up to ``reference_size``, else a fixed-seed sample; rebuilt after changes."""
+        key = (id(index), self.moments.version)
+        if self._reference is None or self._reference[:2] != key:
+            ids = np.sort(np.asarray(index.ids(), np.int64))
+            if len(ids) > self.reference_size:
+                pick = np.random.default_rng(0).choice(len(ids), self.reference_size, False)
+                ids = np.sort(ids[pick])
+            vecs = np.asarray(index.vectors(ids), np.float64) if len(ids) else np.zeros((0, 1))
+            self._reference = (*key, ids, vecs)
+        return self._reference[2], self._reference[3]
+
+    def final_scores(
+        self,
+        vecs: np.ndarray,
+        weights: np.ndarray,
+        items: np.ndarray,
+        item_vecs: np.ndarray,
+        history: np.ndarray,
+        index: Any,
+    ) -> np.ndarray:
+        """(M,) the offline final score of each candidate: the mixture log-probability (or the
+        best interest's logit) z-scored over the catalogue plus the one-interest recency prior,
+        the repeat bias and the tie-breaker (``PrismRecommender.score``).
+
+        Statistics come from :meth:`reference`; exact when it is the whole catalogue.
+        """
+        v = np.asarray(vecs, dtype=np.float64)
+        items = np.asarray(items, np.int64)
+        ref_ids, ref_vecs = self.reference(index)
+        cand = v @ np.asarray(item_vecs, dtype=np.float64).T  # (K, M)
+        ref = v @ ref_vecs.T  # (K, R)
+        if self.mixture and len(v) > 1:
+            # each interest's log-normaliser: the candidates exactly, the rest of the
+            # catalogue through the reference items that are not candidates (scaled up)
+            rest = ~np.isin(ref_ids, items)
+            n_rest = max(self.moments.n - len(items), 0)
+            scale = n_rest / max(int(rest.sum()), 1)
+            lse = np.logaddexp(
+                logsumexp(cand, axis=1),
+                logsumexp(ref[:, rest], axis=1) + np.log(max(scale, 1e-300))
+                if rest.any()
+                else -np.inf,
+            )
+            logw = np.log(np.clip(np.asarray(weights, np.float64), 1e-12, None))[:, None]
+            s = logsumexp(cand - lse[:, None] + logw, axis=0)
+            s_ref = logsumexp(ref - lse[:, None] + logw, axis=0)
+        else:
+            s, s_ref = cand.max(0), ref.max(0)
+        sd = 1.0
+        if self.similarity is not None and self.weight > 0:
+            sd = float(s_ref.std()) + 1e-9 if len(s_ref) else 1.0
+            mean = float(s_ref.mean()) if len(s_ref) else 0.0
+            recency = self.interest_priors(None, history, 1)
+            s = (s - mean) / sd + self.weight * self._prior_z(recency, items)[0]
+        if self.repeat is not None and len(history):
+            rep = self.repeat(np.asarray(history, np.int64))
+            inside = items < len(rep)
+            bias = np.zeros(len(items))
+            bias[inside] = rep[items[inside]]
+            s = s + bias / sd
+        if self.popularity is not None:
+            inside = items < len(self.popularity)
+            s = s.copy()
+            s[inside] += self.popularity[items[inside]]
+        return s
 
     def _prior_z(self, prior: Prior, items: np.ndarray) -> np.ndarray:
         """(K, M) z-scored ``log(prior + 1e-4)`` of the candidates, stats over the catalogue."""

@@ -367,13 +367,18 @@ class PrismRecommender(Recommender):
         return self._with_priors(s, prior, rep)
 
     def _with_priors(
-        self, s: np.ndarray, prior: np.ndarray | None, rep: np.ndarray | None
+        self,
+        s: np.ndarray,
+        prior: np.ndarray | None,
+        rep: np.ndarray | None,
+        weight: float | None = None,
     ) -> np.ndarray:
         """Net scores (R, N+1) plus the co-occurrence prior (weighted, after z-scoring both) and
-        the repeat bias."""
+        the repeat bias. ``weight``: the prior's weight (None: ``cooc_weight``)."""
         if prior is not None:
             z, sd = _standardise(s)
-            s = z + self.cooc_weight * _standardise(np.log(prior + 1e-4))[0]
+            w = self.cooc_weight if weight is None else weight
+            s = z + w * _standardise(np.log(prior + 1e-4))[0]
             # the repeat bias is in the net's logit units: same units after z-scoring, and
             # added after the prior, so the prior cannot undo what the model learned about repeats
             if rep is not None:
@@ -407,13 +412,23 @@ class PrismRecommender(Recommender):
         """
         B, K, n = p.post.shape
         cooc = getattr(self, "cooc", None)
+        weight = self.own_prior_weight
         prior = None
-        if cooc is not None and self.cooc_weight > 0 and p.attention is not None:
+        if cooc is not None and weight > 0 and p.attention is not None:
             att = p.attention / np.maximum(p.attention.sum(-1, keepdims=True), 1e-12)  # (B,K,S)
             ids = np.repeat(p.window, K, axis=0)  # (B*K, S): row b*K + k is interest k of user b
             prior = cooc.weighted_score(list(ids), list(att.reshape(B * K, -1).astype(np.float32)))
         rep = None if p.repeat is None else np.repeat(p.repeat, K, axis=0)
-        return self._with_priors(p.post.reshape(B * K, n), prior, rep).reshape(B, K, n)
+        own = self._with_priors(p.post.reshape(B * K, n), prior, rep, weight)
+        return own.reshape(B, K, n)
+
+    @property
+    def own_prior_weight(self) -> float:
+        """The co-occurrence prior's weight in the interests' own scores (quota picks)."""
+        w = self._effective().quota_prior_weight
+        if getattr(self, "cooc", None) is None:
+            return 0.0
+        return self.cooc_weight if w is None else float(w)
 
     def _repeat_bias(self, histories: Sequence[History], n_cols: int) -> np.ndarray | None:
         """(B, N+1) learned repeat/explore bias over each whole history, or None."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-__all__ = ["guaranteed_slots", "interest_posteriors", "quota_rerank"]
+__all__ = ["draft", "guaranteed_slots", "interest_posteriors", "quota_rerank"]
 
 
 def guaranteed_slots(weights: np.ndarray, k: int, temperature: float = 1.0) -> np.ndarray:
@@ -52,6 +52,46 @@ def _top_sorted(s: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(idx, order, 1), np.take_along_axis(val, order, 1)
 
 
+def draft(
+    scores: np.ndarray,
+    own_scores: np.ndarray,
+    weights: np.ndarray,
+    k: int,
+    depth: int | None = None,
+    temperature: float = 1.0,
+) -> np.ndarray:
+    """(B, N) which interest drafted each item into its guaranteed slots (-1: none).
+
+    Interests pick in turn, heaviest first: interest ``i`` takes its ``floor(w_i * k)`` best
+    live items by its own score among those no heavier interest took. ``scores`` (B, N) marks
+    the live items (finite) and, with ``depth``, the overall best ``depth * k`` they pick from.
+    """
+    B, n = scores.shape
+    live = np.isfinite(scores)
+    if depth is not None and depth * k < n:
+        pool, _ = _top_sorted(np.where(live, scores, -np.inf), depth * k)
+        in_pool = np.zeros_like(live)
+        np.put_along_axis(in_pool, pool, True, axis=1)
+        live &= in_pool
+    quota = guaranteed_slots(weights, k, temperature)  # (B, K)
+    drafted = np.full((B, n), -1, np.int64)
+    rows = np.arange(B)[:, None]
+    # heaviest interest first (per row), so a minor interest takes its next best, not the reverse
+    order = np.argsort(-np.asarray(weights), axis=1, kind="stable")
+    for rank in range(own_scores.shape[1]):
+        j = order[:, rank]  # (B,)
+        want = quota[np.arange(B), j][:, None]  # (B, 1)
+        m = int(want.max())
+        if m == 0:
+            continue
+        own = own_scores[np.arange(B), j]  # (B, N)
+        idx, val = _top_sorted(np.where(live & (drafted < 0), own, -np.inf), m)
+        take = np.isfinite(val) & (np.arange(idx.shape[1]) < want)
+        r = np.broadcast_to(rows, idx.shape)[take]
+        drafted[r, idx[take]] = np.broadcast_to(j[:, None], idx.shape)[take]
+    return drafted
+
+
 def quota_rerank(
     scores: np.ndarray,
     own_scores: np.ndarray,
@@ -73,28 +113,10 @@ def quota_rerank(
     Returns:
         (B, N+1) scores: the chosen ``k`` items lifted above the rest, in their original order.
     """
-    B, n = scores.shape
+    B = scores.shape[0]
+    chosen = draft(scores, own_scores, weights, k, depth, temperature) >= 0
     live = np.isfinite(scores)
-    if depth is not None and depth * k < n:
-        pool, _ = _top_sorted(np.where(live, scores, -np.inf), depth * k)
-        in_pool = np.zeros_like(live)
-        np.put_along_axis(in_pool, pool, True, axis=1)
-        live &= in_pool
-    quota = guaranteed_slots(weights, k, temperature)  # (B, K)
-    chosen = np.zeros_like(live)
     rows = np.arange(B)[:, None]
-    # heaviest interest first (per row), so a minor interest takes its next best, not the reverse
-    order = np.argsort(-np.asarray(weights), axis=1, kind="stable")
-    for rank in range(own_scores.shape[1]):
-        j = order[:, rank]  # (B,)
-        want = quota[np.arange(B), j][:, None]  # (B, 1)
-        m = int(want.max())
-        if m == 0:
-            continue
-        own = own_scores[np.arange(B), j]  # (B, N+1)
-        idx, val = _top_sorted(np.where(live & ~chosen, own, -np.inf), m)
-        take = np.isfinite(val) & (np.arange(idx.shape[1]) < want)
-        chosen[np.broadcast_to(rows, idx.shape)[take], idx[take]] = True
     # slots left (an interest short of candidates): the best remaining items
     left = k - chosen.sum(1, keepdims=True)
     idx, val = _top_sorted(np.where(live & ~chosen, scores, -np.inf), k)
