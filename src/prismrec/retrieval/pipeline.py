@@ -112,10 +112,12 @@ class Retriever:
         label_items: nearest items that make an interest's label.
         label_top: categories per label.
         n_events: past events per explanation.
-        priors: the offline scorer's co-occurrence prior and repeat bias (``ScorePriors``);
-            with them every candidate is scored per interest as the offline scorer does, the
-            prior nominates candidates too, and an item belongs to the interest that scores
-            it highest. ``None``: inner products with the retrieving interest.
+        priors: the offline scorer's co-occurrence priors and repeat bias (``ScorePriors``);
+            with them every candidate gets the offline final and per-interest scores, the
+            priors nominate candidates too, and the list is merged as offline: each interest
+            drafts its floored share by its own score (heaviest first), the rest and the order
+            follow the final score. ``None``: inner products with the retrieving interest,
+            largest-remainder quotas by ownership.
     """
 
     def __init__(

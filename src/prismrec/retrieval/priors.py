@@ -1,19 +1,29 @@
-"""The offline scorer's extra terms for served candidates: co-occurrence prior and repeat bias.
+"""The offline scorer's scores for served candidates: co-occurrence priors and repeat bias.
 
-Offline, prism scores every item: each interest's logits z-scored over the whole catalogue,
-plus ``cooc_weight`` times the z-scored log co-occurrence prior of the window the interest
-attends to, plus the repeat bias (in logit units, so divided by the logits' spread) and a
-popularity tie-breaker (``PrismRecommender._interest_scores``). A served request sees only the
-candidates its searches found, but the catalogue-wide statistics need not be estimated from them:
+Offline, prism scores every item twice over (``PrismRecommender.score`` and
+``_interest_scores``):
+
+- the *final* score: the mixture log-probability (or the best interest's logit) z-scored over
+  the catalogue, plus ``cooc_weight`` times the z-scored log co-occurrence prior of the latest
+  events, plus the repeat bias (in logit units, so divided by the spread) and a popularity
+  tie-breaker;
+- each interest's *own* score: its logits z-scored, plus ``quota_prior_weight`` times the
+  z-scored prior of the window that interest attends to, plus the same bias and tie-breaker.
+
+A served request sees only the candidates its searches found, but most catalogue-wide
+statistics need not be estimated from them:
 
 - the logits' mean and spread over all items follow from the item vectors' first and second
   moments (``mean = v . m``, ``E[s^2] = v^T S v``), kept here and updated as items change;
-- the prior is sparse: every item outside its support has ``log(1e-4)``, so its mean and spread
-  are exact sums over the support.
+- a prior is sparse: every item outside its support has the same value (plus the tie-breaker of
+  ``itemknn``, a fixed vector), so its mean and spread are exact sums over the support;
+- the mixture needs each interest's log-normaliser and the mixture's own mean and spread: these
+  come from a reference set of catalogue items, the whole catalogue up to ``reference_size``
+  (exact) and a fixed-seed sample above it.
 
-So a candidate's own score per interest is the offline one, to float error. The prior also
-nominates candidates (each interest's strongest prior items), which the vector search alone
-might miss.
+So up to 20k items a served candidate's scores are the offline ones, to float error. The
+interests' priors also nominate candidates (each interest's strongest prior items), which the
+vector search alone might miss.
 """
 
 from __future__ import annotations
@@ -209,15 +219,23 @@ class ScorePriors:
             out = (out - mean[:, None]) / sd[:, None] + self.own_weight * self._prior_z(
                 prior, items
             )
+        return out + self._repeat_at(items, history)[None, :] / sd[:, None] + self._tie(items)
+
+    def _repeat_at(self, items: np.ndarray, history: np.ndarray) -> np.ndarray:
+        """(M,) the learned repeat bias of the candidates (0 for items not in the history)."""
+        bias = np.zeros(len(items))
         if self.repeat is not None and len(history):
             rep = self.repeat(np.asarray(history, np.int64))
             inside = items < len(rep)
-            bias = np.zeros(len(items))
             bias[inside] = rep[items[inside]]
-            out += bias[None, :] / sd[:, None]
+        return bias
+
+    def _tie(self, items: np.ndarray) -> np.ndarray:
+        """(M,) the model's popularity tie-breaker (0 for items born after training)."""
+        out = np.zeros(len(items))
         if self.popularity is not None:
             inside = items < len(self.popularity)
-            out[:, inside] += self.popularity[items[inside]]
+            out[inside] = self.popularity[items[inside]]
         return out
 
     def reference(self, index: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -276,17 +294,7 @@ class ScorePriors:
             mean = float(s_ref.mean()) if len(s_ref) else 0.0
             recency = self.interest_priors(None, history, 1)
             s = (s - mean) / sd + self.weight * self._prior_z(recency, items)[0]
-        if self.repeat is not None and len(history):
-            rep = self.repeat(np.asarray(history, np.int64))
-            inside = items < len(rep)
-            bias = np.zeros(len(items))
-            bias[inside] = rep[items[inside]]
-            s = s + bias / sd
-        if self.popularity is not None:
-            inside = items < len(self.popularity)
-            s = s.copy()
-            s[inside] += self.popularity[items[inside]]
-        return s
+        return s + self._repeat_at(items, history) / sd + self._tie(items)
 
     def _prior_z(self, prior: Prior, items: np.ndarray) -> np.ndarray:
         """(K, M) z-scored ``log(prior + 1e-4)`` of the candidates, stats over the catalogue."""
