@@ -19,9 +19,10 @@ statistics need not be estimated from them:
   ``itemknn``, a fixed vector), so its mean and spread are exact sums over the support;
 - the mixture needs each interest's log-normaliser and the mixture's own mean and spread: these
   come from a reference set of catalogue items, the whole catalogue up to ``reference_size``
-  (exact) and a fixed-seed sample above it.
+  (4,096: exact) and a fixed-seed sample of that size above it (the candidates, which hold the
+  head a sample would miss, are added to the normalisers).
 
-So up to 20k items a served candidate's scores are the offline ones, to float error. The
+So up to 4,096 items a served candidate's scores are the offline ones, to float error. The
 interests' priors also nominate candidates (each interest's strongest prior items), which the
 vector search alone might miss.
 """
@@ -113,7 +114,7 @@ class ScorePriors:
         decay: float = 0.8,
         prior_popularity: np.ndarray | None = None,
         mixture: bool = True,
-        reference_size: int = 20_000,
+        reference_size: int = 4096,
         own_weight: float | None = None,
     ) -> None:
         self.similarity = None if similarity is None else similarity.tocsr()
@@ -247,7 +248,7 @@ class ScorePriors:
             if len(ids) > self.reference_size:
                 pick = np.random.default_rng(0).choice(len(ids), self.reference_size, False)
                 ids = np.sort(ids[pick])
-            vecs = np.asarray(index.vectors(ids), np.float64) if len(ids) else np.zeros((0, 1))
+            vecs = np.asarray(index.vectors(ids), np.float32) if len(ids) else np.zeros((0, 1))
             self._reference = (*key, ids, vecs)
         return self._reference[2], self._reference[3]
 
@@ -270,19 +271,16 @@ class ScorePriors:
         items = np.asarray(items, np.int64)
         ref_ids, ref_vecs = self.reference(index)
         cand = v @ np.asarray(item_vecs, dtype=np.float64).T  # (K, M)
-        ref = v @ ref_vecs.T  # (K, R)
+        ref = (v.astype(np.float32) @ ref_vecs.T).astype(np.float64)  # (K, R)
         if self.mixture and len(v) > 1:
-            # each interest's log-normaliser: the candidates exactly, the rest of the
-            # catalogue through the reference items that are not candidates (scaled up)
-            rest = ~np.isin(ref_ids, items)
-            n_rest = max(self.moments.n - len(items), 0)
-            scale = n_rest / max(int(rest.sum()), 1)
-            lse = np.logaddexp(
-                logsumexp(cand, axis=1),
-                logsumexp(ref[:, rest], axis=1) + np.log(max(scale, 1e-300))
-                if rest.any()
-                else -np.inf,
-            )
+            # each interest's log-normaliser: over the whole catalogue when the reference is
+            # the whole catalogue; else the candidates (the head, which a sample would miss)
+            # plus the sample scaled up to the catalogue
+            if len(ref_ids) >= self.moments.n:
+                lse = logsumexp(ref, axis=1)
+            else:
+                scale = max(self.moments.n - len(items), 1) / max(len(ref_ids), 1)
+                lse = np.logaddexp(logsumexp(cand, axis=1), logsumexp(ref, axis=1) + np.log(scale))
             logw = np.log(np.clip(np.asarray(weights, np.float64), 1e-12, None))[:, None]
             s = logsumexp(cand - lse[:, None] + logw, axis=0)
             s_ref = logsumexp(ref - lse[:, None] + logw, axis=0)
