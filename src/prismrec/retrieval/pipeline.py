@@ -169,9 +169,10 @@ class Retriever:
             request: request options; keyword ``options`` override its fields.
 
         Returns:
-            ``[{"item", "score", "interest", "explanation"}, ...]``; ``score`` is the owning
-            interest's score (its inner product, or with ``priors`` its own offline score);
-            ``explanation`` is ``None`` unless asked for.
+            ``[{"item", "score", "interest", "explanation"}, ...]``; ``score`` is the inner
+            product with the owning interest, or with ``priors`` the offline final score;
+            ``interest`` is the interest that drafted (else owns) the item; ``explanation`` is
+            ``None`` unless asked for.
         """
         req = dataclasses.replace(request or Request(), **options)
         if req.k < 0:
