@@ -302,14 +302,26 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8791)
     ap.add_argument("--ef-search", type=int, help="HNSW beam of the service (default: its own)")
     ap.add_argument("--out", default="serve", help="results/<out>.json")
+    ap.add_argument(
+        "--offline-scores",
+        action="store_true",
+        help="serve with --offline-scores (recall@10 is then against the vector-only pipeline)",
+    )
     args = ap.parse_args()
     if args.ef_search:
         THREAD_ENV["PRISMREC_EF_SEARCH"] = str(args.ef_search)
+    if args.offline_scores:
+        THREAD_ENV["PRISMREC_OFFLINE_SCORES"] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     rows = []
     for n in args.sizes:
         rows.append(run_size(n, args.port))
-        meta = {"connections": CONNECTIONS, "rate_per_s": RATE, "ef_search": args.ef_search}
+        meta = {
+            "connections": CONNECTIONS,
+            "rate_per_s": RATE,
+            "ef_search": args.ef_search,
+            "offline_scores": args.offline_scores,
+        }
         out = write_result(args.out, {**meta, "rows": rows})
     t = Table(title=f"prismrec serve over HTTP, {CONNECTIONS} connections, medians of {ROUNDS}")
     cols = [

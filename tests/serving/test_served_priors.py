@@ -135,9 +135,13 @@ def test_sampled_statistics_stay_close_to_the_exact_ones(model) -> None:
 def test_service_keeps_the_statistics_in_step_with_item_changes(
     served_model: Path, tmp_path: Path
 ) -> None:
-    svc = Service(ServeSettings(model_dir=served_model, store=f"sqlite:{tmp_path / 's.db'}"))
+    settings = ServeSettings(
+        model_dir=served_model, store=f"sqlite:{tmp_path / 's.db'}", offline_scores=True
+    )
+    svc = Service(settings)
     svc.start()
     try:
+        assert svc.priors is not None
         mom = svc.priors.moments
         n0 = mom.n
         assert n0 == len(svc.index)
@@ -192,3 +196,30 @@ def test_without_the_prior_the_served_list_is_still_the_offline_list(model) -> N
     logit = out["vectors"][0] @ table[seq[-1]]
     rep = bare.repeat(seq)[seq[-1]]
     np.testing.assert_allclose(raw[:, 0], logit + rep + model.popularity[seq[-1]], rtol=1e-5)
+
+
+def test_offline_scores_over_http(api_factory) -> None:
+    """``prismrec serve --offline-scores``: a real server answers with personalised lists that
+    move with a new event; the default stays on the vector scores."""
+    assert ServeSettings(model_dir=Path("m")).offline_scores is False
+    server = api_factory(extra=("--offline-scores",))
+    t0 = 1_800_000_000
+    with server.client("write") as c:
+        first = c.post(
+            "/v1/events",
+            json={
+                "events": [
+                    {"user_id": "ann", "item_id": i, "event_type": "click", "timestamp": t0 + n}
+                    for n, i in enumerate(["m1", "m4", "m7"])
+                ]
+            },
+        )
+        assert first.status_code == 200, first.text
+        a = c.get("/v1/users/ann/recommendations", params={"k": 8})
+        assert a.status_code == 200 and a.json()["source"] == "personalised"
+        items = [x["item_id"] for x in a.json()["items"]]
+        assert len(items) == 8 and not {"m1", "m4", "m7"} & set(items)
+        ev = {"user_id": "ann", "item_id": "m2", "event_type": "click", "timestamp": t0 + 9}
+        assert c.post("/v1/events", json={"events": [ev]}).status_code == 200
+        b = c.get("/v1/users/ann/recommendations", params={"k": 8})
+        assert [x["item_id"] for x in b.json()["items"]] != items
