@@ -274,8 +274,9 @@ class Retriever:
             items = np.union1d(items, extra[ok])
         if not len(items):
             return cands
-        item_vecs = source.vectors(items)
-        own = self.priors.own_scores(vecs, items, item_vecs, history, priors)
+        own, final = self.priors.scores(
+            vecs, cands.weights, items, source.vectors(items), history, priors, self.index
+        )
         if priors is None:
             # raw logits (plus the repeat bias): the search's owners stand, muted ones dropped
             owner = cands.interests
@@ -284,7 +285,6 @@ class Retriever:
             # z-scored per interest, so comparable: an item goes to the interest liking it most
             owner = own.argmax(0)
             keep = ~np.isin(owner, np.asarray(muted, np.int64))
-        final = self.priors.final_scores(vecs, cands.weights, items, item_vecs, history, self.index)
         order = np.flatnonzero(keep)[np.argsort(-final[keep], kind="stable")]
         return Candidates(
             items[order].astype(np.int64),

@@ -201,6 +201,23 @@ class ScorePriors:
                 out.append(row.indices[top])
         return np.unique(np.concatenate(out)) if out else np.zeros(0, np.int64)
 
+    def scores(
+        self,
+        vecs: np.ndarray,
+        weights: np.ndarray,
+        items: np.ndarray,
+        item_vecs: np.ndarray,
+        history: np.ndarray,
+        prior: Prior | None,
+        index: Any,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(K, M) own scores and (M,) final scores of the candidates, sharing their logits and
+        repeat bias (see :meth:`own_scores` and :meth:`final_scores`)."""
+        v, items, logits = self._logits(vecs, items, item_vecs)
+        rep = self._repeat_at(items, history)
+        own = self._own(v, items, logits, rep, prior)
+        return own, self._final(v, weights, items, logits, rep, history, index)
+
     def own_scores(
         self,
         vecs: np.ndarray,
@@ -210,17 +227,32 @@ class ScorePriors:
         prior: Prior | None,
     ) -> np.ndarray:
         """(K, M) each interest's own score of each candidate item (see the module notes)."""
+        v, items, logits = self._logits(vecs, items, item_vecs)
+        return self._own(v, items, logits, self._repeat_at(items, history), prior)
+
+    @staticmethod
+    def _logits(
+        vecs: np.ndarray, items: np.ndarray, item_vecs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         v = np.asarray(vecs, dtype=np.float64)
-        items = np.asarray(items, np.int64)
-        out = v @ np.asarray(item_vecs, dtype=np.float64).T  # (K, M) logits
-        sd = np.ones(len(v))
+        return v, np.asarray(items, np.int64), v @ np.asarray(item_vecs, dtype=np.float64).T
+
+    def _own(
+        self,
+        v: np.ndarray,
+        items: np.ndarray,
+        logits: np.ndarray,
+        rep: np.ndarray,
+        prior: Prior | None,
+    ) -> np.ndarray:
+        out, sd = logits, np.ones(len(v))
         if prior is not None and self.own_weight > 0:
             # offline z-scores the logits only to add the prior; without it they stay raw
             mean, sd = self.moments.logit_stats(v)
             out = (out - mean[:, None]) / sd[:, None] + self.own_weight * self._prior_z(
                 prior, items
             )
-        return out + self._repeat_at(items, history)[None, :] / sd[:, None] + self._tie(items)
+        return out + rep[None, :] / sd[:, None] + self._tie(items)
 
     def _repeat_at(self, items: np.ndarray, history: np.ndarray) -> np.ndarray:
         """(M,) the learned repeat bias of the candidates (0 for items not in the history)."""
@@ -267,10 +299,21 @@ class ScorePriors:
 
         Statistics come from :meth:`reference`; exact when it is the whole catalogue.
         """
-        v = np.asarray(vecs, dtype=np.float64)
-        items = np.asarray(items, np.int64)
+        v, items, logits = self._logits(vecs, items, item_vecs)
+        rep = self._repeat_at(items, history)
+        return self._final(v, weights, items, logits, rep, history, index)
+
+    def _final(
+        self,
+        v: np.ndarray,
+        weights: np.ndarray,
+        items: np.ndarray,
+        cand: np.ndarray,
+        rep: np.ndarray,
+        history: np.ndarray,
+        index: Any,
+    ) -> np.ndarray:
         ref_ids, ref_vecs = self.reference(index)
-        cand = v @ np.asarray(item_vecs, dtype=np.float64).T  # (K, M)
         ref = (v.astype(np.float32) @ ref_vecs.T).astype(np.float64)  # (K, R)
         if self.mixture and len(v) > 1:
             # each interest's log-normaliser: over the whole catalogue when the reference is
@@ -292,7 +335,7 @@ class ScorePriors:
             mean = float(s_ref.mean()) if len(s_ref) else 0.0
             recency = self.interest_priors(None, history, 1)
             s = (s - mean) / sd + self.weight * self._prior_z(recency, items)[0]
-        return s + self._repeat_at(items, history) / sd + self._tie(items)
+        return s + rep / sd + self._tie(items)
 
     def _prior_z(self, prior: Prior, items: np.ndarray) -> np.ndarray:
         """(K, M) z-scored ``log(prior + 1e-4)`` of the candidates, stats over the catalogue."""
