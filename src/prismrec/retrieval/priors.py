@@ -129,6 +129,7 @@ class ScorePriors:
         self.mixture = mixture
         self.reference_size = reference_size
         self._reference: tuple[int, int, np.ndarray, np.ndarray] | None = None
+        self._bases: dict[tuple[int, int, bool], tuple[np.ndarray, float, float]] = {}
 
     @classmethod
     def from_model(cls, model: Any, ids: np.ndarray, vectors: np.ndarray) -> ScorePriors:
@@ -337,18 +338,30 @@ class ScorePriors:
             s = (s - mean) / sd + self.weight * self._prior_z(recency, items)[0]
         return s + rep / sd + self._tie(items)
 
+    def _base(self, extra: np.ndarray | None) -> tuple[np.ndarray, float, float]:
+        """Every live item's log prior where the sparse part is 0 (``log(extra + floor)``), and
+        its sum and sum of squares over the live items; kept until the catalogue changes.
+        ``extra`` is None or always the same vector (the itemknn tie-breaker)."""
+        key = (self.moments.version, len(self.moments.live), extra is None)
+        cached = self._bases.get(key)
+        if cached is None:
+            live = self.moments.live
+            base = np.full(len(live), np.log(_FLOOR))
+            if extra is not None:
+                m = min(len(base), len(extra))
+                base[:m] = np.log(extra[:m].astype(np.float64) + _FLOOR)
+            cached = (base, float(base[live].sum()), float((base[live] ** 2).sum()))
+            self._bases = {k: v for k, v in self._bases.items() if k[:2] == key[:2]}
+            self._bases[key] = cached
+        return cached
+
     def _prior_z(self, prior: Prior, items: np.ndarray) -> np.ndarray:
         """(K, M) z-scored ``log(prior + 1e-4)`` of the candidates, stats over the catalogue."""
         rows = prior.rows
         K, n0 = rows.shape
         live = self.moments.live
         n = max(self.moments.n, 1)
-        # every live item's value where the sparse part is 0: log(extra + floor)
-        base = np.full(len(live), np.log(_FLOOR))
-        if prior.extra is not None:
-            m = min(len(base), len(prior.extra))
-            base[:m] = np.log(prior.extra[:m].astype(np.float64) + _FLOOR)
-        base_sum, base_sq = base[live].sum(), (base[live] ** 2).sum()
+        base, base_sum, base_sq = self._base(prior.extra)
         cols = np.where(items < n0, items, 0)
         vals = np.asarray(rows[:, cols].todense(), dtype=np.float64)  # (K, M)
         vals[:, items >= n0] = 0.0
