@@ -7,8 +7,10 @@ score, ``own_scores[:, i]``: for prism the interest's posterior plus the co-occu
 the history it attends to), heaviest interest first, each skipping what a heavier one took; the
 remaining slots (and those an interest cannot fill) go to the best remaining items by the final
 score, and the chosen items keep their final-score order. ``depth`` limits the items an interest
-may pick from to the overall best ``depth * k`` (``None``: every item). (``retrieval.multi`` does
-the same over ANN searches; this version works on dense score matrices, batched.)
+may pick from to the overall best ``depth * k`` (``None``: every item). This works on dense
+score matrices, batched; the service's ``Retriever`` runs :func:`draft` over its candidates when
+it has ``ScorePriors``, and otherwise ``retrieval.multi``'s largest-remainder quotas by
+ownership.
 """
 
 from __future__ import annotations
