@@ -114,7 +114,7 @@ class ModelConfig(_Section):
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     max_seq_len: int | None = Field(None, ge=1, description="None: the dataset's max_seq_len")
     n_interests: int = Field(4, ge=1)
-    extractor: Literal["sa", "dr"] = "sa"
+    extractor: Literal["sa", "dr", "route"] = "sa"
     readout: Literal["hard", "soft", "mixture"] = Field(
         "mixture",
         description="training readout: the mixture of per-interest softmaxes weighted by the "

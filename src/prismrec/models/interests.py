@@ -10,7 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CapsuleExtractor", "InterestEvolution", "SelfAttentiveExtractor", "readout"]
+__all__ = [
+    "CapsuleExtractor",
+    "InterestEvolution",
+    "RoutedInterests",
+    "SelfAttentiveExtractor",
+    "readout",
+]
 
 
 def _prefix_mask(valid: torch.Tensor) -> torch.Tensor:
@@ -70,6 +76,90 @@ class CapsuleExtractor(nn.Module):
             if i < self.iterations - 1:
                 b = b + torch.einsum("btkd,bsd->btks", v, u_detached)
         return v, c
+
+
+class RoutedInterests(nn.Module):
+    """Interests that split the history: every event is routed to one of K interests.
+
+    Routing reads the events' *item* vectors (content + id, not the transformer states, which
+    already mix the whole prefix): a few rounds of soft k-means from K learned prototypes, each
+    event's assignment a softmax over the interests (so events are shared out, not copied), made
+    balanced by Sinkhorn iterations (so the interests share the history instead of one taking all
+    of it). Interest ``k`` at position ``t`` is then
+
+    ``v_k = long_k + g_k * short_k``: ``long_k`` the recency-weighted mean of the (projected) item
+    vectors it owns, ``short_k`` the transformer states at the events it owns, the latest
+    weighing most (the short-term evolution of *that* interest), ``g_k`` a gate of both.
+
+    Weights: ``softmax_k(log recency-weighted mass_k + q(state_t) . v_k / sqrt(D))``; an interest
+    that owns nothing yet has weight ~0.
+    """
+
+    def __init__(
+        self,
+        embedding_dim: int,
+        n_interests: int,
+        iterations: int = 2,
+        temperature: float = 0.1,
+        sinkhorn: int = 3,
+        balance: float = 0.5,
+    ) -> None:
+        super().__init__()
+        d = embedding_dim
+        self.k, self.iterations, self.temperature = n_interests, iterations, temperature
+        self.sinkhorn, self.balance = sinkhorn, balance
+        self.key = nn.Linear(d, d)
+        self.prototypes = nn.Parameter(torch.randn(n_interests, d))
+        self.value = nn.Linear(d, d)
+        self.gate = nn.Linear(2 * d, d)
+        self.query = nn.Linear(d, d)
+        # recency decays (per event, in units of 1/L): slow for long-term, fast for short-term
+        self.long_decay = nn.Parameter(torch.tensor(-2.0))
+        self.short_decay = nn.Parameter(torch.tensor(1.0))
+
+    def forward(
+        self, items: torch.Tensor, states: torch.Tensor, valid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """items, states (B, L, D), valid (B, L) -> interests (B, T, K, D), weights (B, T, K),
+        ownership (B, T, K, S) (each interest's recency-weighted share of the window)."""
+        B, L, D = items.shape
+        mask = _prefix_mask(valid).to(items.dtype)  # (B, T, S)
+        z = F.normalize(self.key(items), dim=-1)  # (B, S, D)
+        proto = F.normalize(self.prototypes, dim=-1)  # (K, D)
+        logits = torch.einsum("bsd,kd->bsk", z, proto)[:, None] / self.temperature  # (B,1,S,K)
+        c = self._assign(logits.expand(B, L, L, self.k), mask)  # (B, T, S, K)
+        for _ in range(self.iterations):
+            cent = torch.einsum("btsk,bsd->btkd", c, z) + proto  # prototype as a prior
+            cent = F.normalize(cent, dim=-1)
+            c = self._assign(torch.einsum("bsd,btkd->btsk", z, cent) / self.temperature, mask)
+        pos = torch.arange(L, device=items.device, dtype=items.dtype)
+        ago = (pos[:, None] - pos[None, :]).clamp(min=0) / L  # (T, S) events ago, in 1/L
+        own = c * mask[..., None]  # (B, T, S, K)
+        r_long = own * torch.exp(-F.softplus(self.long_decay) * ago)[None, :, :, None]
+        r_short = own * torch.exp(-F.softplus(self.short_decay) * L * ago)[None, :, :, None]
+        mass = r_long.sum(2)  # (B, T, K)
+        long_k = torch.einsum("btsk,bsd->btkd", r_long, self.value(items))
+        long_k = long_k / (mass[..., None] + 1e-6)
+        short_k = torch.einsum("btsk,bsd->btkd", r_short, states)
+        short_k = short_k / (r_short.sum(2)[..., None] + 1e-6)
+        g = torch.sigmoid(self.gate(torch.cat([long_k, short_k], dim=-1)))
+        interests = long_k + g * short_k  # (B, T, K, D)
+        q = self.query(states)[:, :, None, :]  # (B, T, 1, D)
+        score = torch.log(mass + 1e-4) + (interests * q).sum(-1) / D**0.5
+        weights = torch.softmax(score, dim=-1)
+        ownership = (r_long / (mass[:, :, None, :] + 1e-6)).permute(0, 1, 3, 2)  # (B,T,K,S)
+        return interests, weights, ownership
+
+    def _assign(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, S, K) logits -> each event's share per interest (rows sum to 1 on real
+        events), balanced over the interests by Sinkhorn iterations."""
+        c = torch.softmax(logits, dim=-1) * mask[..., None]
+        n = mask.sum(-1)[..., None, None]  # (B, T, 1, 1) events in the prefix
+        for _ in range(self.sinkhorn):
+            col = c.sum(2, keepdim=True)  # (B, T, 1, K)
+            c = c * ((n / self.k) / (col + 1e-6)) ** self.balance
+            c = c / (c.sum(-1, keepdim=True) + 1e-9) * mask[..., None]
+        return c
 
 
 def _squash(z: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,12 @@ import torch
 from torch import nn
 
 from prismrec.models.fusion import ItemInputs, ItemTower
-from prismrec.models.interests import CapsuleExtractor, InterestEvolution, SelfAttentiveExtractor
+from prismrec.models.interests import (
+    CapsuleExtractor,
+    InterestEvolution,
+    RoutedInterests,
+    SelfAttentiveExtractor,
+)
 from prismrec.models.repeat import RepeatBias
 from prismrec.models.sequence import CausalEncoder, EventEncoder, EventFeatures
 
@@ -56,6 +61,7 @@ class PrismNet(nn.Module):
         item_inputs: ItemInputs | None = None,
         n_event_types: int = 0,
         use_repeat: bool = False,
+        routing: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         d = embedding_dim
@@ -71,7 +77,10 @@ class PrismNet(nn.Module):
         self.encoder = CausalEncoder(d, n_layers, n_heads, dropout)
         self.extractor: nn.Module | None = None
         self.evolution: InterestEvolution | None = None
-        if n_interests > 1:
+        self.routed: RoutedInterests | None = None
+        if n_interests > 1 and extractor == "route":
+            self.routed = RoutedInterests(d, n_interests, **(routing or {}))
+        elif n_interests > 1:
             self.extractor = (
                 SelfAttentiveExtractor(d, n_interests)
                 if extractor == "sa"
@@ -115,17 +124,16 @@ class PrismNet(nn.Module):
         valid = seq > 0
         x = self.events(table[seq], batch)  # (B, L, D)
         states = self.encoder(x, valid)  # (B, L, D)
-        if self.extractor is None or self.evolution is None:
+        if self.routed is not None:
+            interests, weights, attention = self.routed(table[seq], states, valid)
+            interests = self._with_user(interests, user_batch)
+        elif self.extractor is None or self.evolution is None:
             interests = states[:, :, None, :]  # (B, L, 1, D)
             weights = torch.ones(states.shape[:2] + (1,), device=states.device)
             attention = None
         else:
             long_term, attention = self.extractor(states, valid)  # (B, L, K, D), (B, L, K, L)
-            if self.user_proj is not None and user_batch:
-                u = sum(
-                    emb(user_batch[k]) for k, emb in self.user_features.items() if k in user_batch
-                )  # (B, D)
-                long_term = long_term + self.user_proj(u).view(-1, 1, self.k, states.shape[-1])
+            long_term = self._with_user(long_term, user_batch)
             interests, weights = self.evolution(long_term, states)
         return {
             "states": states,
@@ -134,6 +142,15 @@ class PrismNet(nn.Module):
             "attention": attention,
             "items": table,
         }
+
+    def _with_user(
+        self, interests: torch.Tensor, user_batch: dict[str, torch.Tensor] | None
+    ) -> torch.Tensor:
+        """Add each interest's projection of the static user attributes (B, T, K, D)."""
+        if self.user_proj is None or not user_batch:
+            return interests
+        u = sum(emb(user_batch[k]) for k, emb in self.user_features.items() if k in user_batch)
+        return interests + self.user_proj(u).view(-1, 1, self.k, interests.shape[-1])
 
     def next_event_logits(self, states: torch.Tensor) -> torch.Tensor | None:
         """(…, D) -> (…, n_event_types) for the auxiliary next-behaviour task."""

@@ -15,42 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from prismrec.evaluation.interests import label_from_items
 from prismrec.retrieval.index import ItemIndex
 
 __all__ = ["interest_labels", "label_from_items", "top_events"]
-
-
-def label_from_items(
-    items: np.ndarray,
-    item_categories: np.ndarray,
-    category_names: Sequence[str],
-    top: int = 3,
-) -> dict[str, Any]:
-    """Label of one interest from its nearest items (best first; ``-1`` entries are skipped).
-
-    Returns:
-        ``{"label": "A / B", "categories": [{"name", "code", "share"}, ...]}`` with the ``top``
-        categories by rank-discounted weight; ``share`` is the category's part of all weight.
-    """
-    ids = np.asarray(items, dtype=np.int64)
-    ids = ids[(ids >= 0) & (ids < len(item_categories))]
-    weight = 1.0 / np.log2(np.arange(len(ids)) + 2.0)
-    totals: dict[int, float] = {}
-    for w, bag in zip(weight, np.asarray(item_categories)[ids], strict=True):
-        codes = bag[bag > 0]
-        for c in codes.tolist():
-            totals[c] = totals.get(c, 0.0) + float(w) / len(codes)
-    grand = sum(totals.values())
-    best = sorted(totals.items(), key=lambda t: (-t[1], t[0]))[:top]
-    cats = [
-        {"name": _name(c, category_names), "code": int(c), "share": round(v / grand, 4)}
-        for c, v in best
-    ]
-    return {"label": " / ".join(str(c["name"]) for c in cats), "categories": cats}
-
-
-def _name(code: int, names: Sequence[str]) -> str:
-    return names[code - 1] if 0 < code <= len(names) else str(code)
 
 
 def interest_labels(

@@ -335,6 +335,13 @@ class PrismRecommender(Recommender):
         }
 
     @torch.inference_mode()
+    def item_vectors(self) -> np.ndarray:
+        """(N+1, D) the item vectors the interests score against (row 0: padding)."""
+        self._check_fitted()
+        self.net.eval()
+        return self.net.item_table().numpy()
+
+    @torch.inference_mode()
     def score(self, histories: Sequence[History], users: np.ndarray | None = None) -> np.ndarray:
         self.net.eval()
         feats, ub = self._batch(histories, users)

@@ -1,0 +1,240 @@
+"""Are a user's K interests distinct facets or copies of each other?
+
+Per user, from the K interest vectors (K, D), their weights (K,) and each interest's own top items
+(its inner-product ranking over the catalogue, history masked):
+
+* ``interest_cosine``: mean pairwise cosine of the K vectors (1: copies);
+* ``interest_jaccard@k``: mean pairwise Jaccard overlap of the interests' own top-k (1: the same
+  items);
+* ``interest_effective_k``: ``exp`` of the weights' entropy (1: one interest carries the user;
+  K: all weigh the same);
+* ``interest_label_distinct``: 1 when the interests' labels (their top categories, the rule
+  :func:`label_from_items` that the service also uses) are pairwise different, else 0.
+
+A label is the categories that weigh most among an interest's nearest items; item ``r`` of the
+nearest (0-based rank) weighs ``1 / log2(r + 2)``, split equally over the item's categories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = [
+    "INTEREST_METRICS",
+    "InterestModel",
+    "UserInterests",
+    "interest_snapshot",
+    "interest_distinctness",
+    "interest_labels_of",
+    "label_from_items",
+    "own_top_items",
+]
+
+INTEREST_METRICS = (
+    "interest_cosine",
+    "interest_jaccard",
+    "interest_effective_k",
+    "interest_label_distinct",
+)
+
+
+@runtime_checkable
+class InterestModel(Protocol):
+    """A model with K interest vectors per user in the item vectors' space."""
+
+    def interests(
+        self, histories: Sequence[Any] | None = None, users: Any = None
+    ) -> dict[str, Any]:
+        """``vectors`` (B, K, D), ``weights`` (B, K), ``attention`` (B, K, L) or None."""
+        ...
+
+    def item_vectors(self) -> np.ndarray:
+        """(N+1, D) the vectors interests are scored against (row 0: padding)."""
+        ...
+
+
+def label_from_items(
+    items: np.ndarray,
+    item_categories: np.ndarray,
+    category_names: Sequence[str],
+    top: int = 3,
+) -> dict[str, Any]:
+    """Label of one interest from its nearest items (best first; ``-1`` entries are skipped).
+
+    Returns:
+        ``{"label": "A / B", "categories": [{"name", "code", "share"}, ...]}`` with the ``top``
+        categories by rank-discounted weight; ``share`` is the category's part of all weight.
+    """
+    ids = np.asarray(items, dtype=np.int64)
+    ids = ids[(ids >= 0) & (ids < len(item_categories))]
+    weight = 1.0 / np.log2(np.arange(len(ids)) + 2.0)
+    totals: dict[int, float] = {}
+    for w, bag in zip(weight, np.asarray(item_categories)[ids], strict=True):
+        codes = bag[bag > 0]
+        for c in codes.tolist():
+            totals[c] = totals.get(c, 0.0) + float(w) / len(codes)
+    grand = sum(totals.values())
+    best = sorted(totals.items(), key=lambda t: (-t[1], t[0]))[:top]
+    cats = [
+        {"name": _name(c, category_names), "code": int(c), "share": round(v / grand, 4)}
+        for c, v in best
+    ]
+    return {"label": " / ".join(str(c["name"]) for c in cats), "categories": cats}
+
+
+def _name(code: int, names: Sequence[str]) -> str:
+    return names[code - 1] if 0 < code <= len(names) else str(code)
+
+
+def own_top_items(
+    vectors: np.ndarray,
+    items: np.ndarray,
+    k: int,
+    exclude: Sequence[np.ndarray] | None = None,
+    live: np.ndarray | None = None,
+) -> np.ndarray:
+    """(B, K, k) each interest's best items by inner product, best first.
+
+    Args:
+        vectors: (B, K, D) interest vectors.
+        items: (N+1, D) item vectors; row 0 (padding) is never returned.
+        k: items per interest.
+        exclude: per user, item rows to leave out (the history).
+        live: (N+1,) bool, items that may be returned (None: all).
+    """
+    B, K, _ = vectors.shape
+    k = min(k, items.shape[0] - 1)
+    out = np.zeros((B, K, k), dtype=np.int64)
+    for b in range(B):
+        s = vectors[b].astype(np.float32) @ items.T.astype(np.float32)  # (K, N+1)
+        s[:, 0] = -np.inf
+        if live is not None:
+            s[:, ~live] = -np.inf
+        if exclude is not None and len(exclude[b]):
+            s[:, np.asarray(exclude[b], dtype=np.int64)] = -np.inf
+        part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(s, part, 1), axis=1, kind="stable")
+        out[b] = np.take_along_axis(part, order, 1)
+    return out
+
+
+def interest_labels_of(
+    top: np.ndarray, categories: np.ndarray, names: Sequence[str], n_top: int = 3
+) -> list[list[str]]:
+    """(B, K, m) nearest items -> per user, the K labels (top ``n_top`` categories each)."""
+    return [
+        [str(label_from_items(row, categories, names, n_top)["label"]) for row in user]
+        for user in top
+    ]
+
+
+def interest_distinctness(
+    vectors: np.ndarray,
+    weights: np.ndarray,
+    top: np.ndarray,
+    labels: Sequence[Sequence[str]] | None = None,
+) -> dict[str, np.ndarray]:
+    """Per-user collapse measures (see the module notes).
+
+    Args:
+        vectors: (B, K, D) interest vectors.
+        weights: (B, K) interest weights (summing to 1).
+        top: (B, K, k) each interest's own top-k items (history masked).
+        labels: per user, the K interests' labels (None: no label measure).
+
+    Returns:
+        ``interest_cosine``, ``interest_jaccard@k``, ``interest_effective_k`` and, with labels,
+        ``interest_label_distinct``: (B,) arrays. With K = 1 cosine and Jaccard are NaN.
+    """
+    B, K, _ = vectors.shape
+    k = top.shape[2]
+    out: dict[str, np.ndarray] = {}
+    w = np.clip(np.asarray(weights, dtype=np.float64), 1e-12, None)
+    w = w / w.sum(1, keepdims=True)
+    out["interest_effective_k"] = np.exp(-(w * np.log(w)).sum(1))
+    if K < 2:
+        out["interest_cosine"] = np.full(B, np.nan)
+        out[f"interest_jaccard@{k}"] = np.full(B, np.nan)
+        if labels is not None:
+            out["interest_label_distinct"] = np.full(B, np.nan)
+        return out
+    v = vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+    sim = np.einsum("bkd,bjd->bkj", v, v)
+    iu = np.triu_indices(K, 1)
+    out["interest_cosine"] = sim[:, iu[0], iu[1]].mean(1)
+    # Jaccard of every pair: |A & B| / |A | B| from sorted item sets
+    jac = np.zeros(B)
+    for i, j in zip(*iu, strict=True):
+        inter = np.array([len(np.intersect1d(top[b, i], top[b, j])) for b in range(B)])
+        jac += inter / (2 * k - inter)
+    out[f"interest_jaccard@{k}"] = jac / len(iu[0])
+    if labels is not None:
+        out["interest_label_distinct"] = np.array(
+            [float(len(set(lab)) == len(lab)) for lab in labels]
+        )
+    return out
+
+
+@dataclass
+class UserInterests:
+    """The interests of a batch of users as a model sees them (the rows of ``users``).
+
+    Attributes:
+        users: (B,) internal user indices.
+        vectors: (B, K, D) interest vectors.
+        weights: (B, K) interest weights.
+        top: (B, K, k) each interest's own top-k items, history masked.
+        labels: per user, the K interests' labels (None: the catalogue has no categories).
+    """
+
+    users: np.ndarray
+    vectors: np.ndarray
+    weights: np.ndarray
+    top: np.ndarray
+    labels: list[list[str]] | None
+
+    def metrics(self) -> dict[str, np.ndarray]:
+        """Per-user distinctness arrays (:func:`interest_distinctness`)."""
+        return interest_distinctness(self.vectors, self.weights, self.top, self.labels)
+
+
+def interest_snapshot(
+    model: InterestModel,
+    users: np.ndarray,
+    histories: Sequence[Any],
+    k: int = 20,
+    categories: np.ndarray | None = None,
+    category_names: Sequence[str] = (),
+    label_items: int = 50,
+    batch_size: int = 256,
+) -> UserInterests:
+    """Each user's interests, their own top-``k`` (history masked) and labels.
+
+    Labels come from each interest's ``label_items`` nearest items (history included, as the
+    service labels them) by :func:`label_from_items`.
+    """
+    items = np.asarray(model.item_vectors(), dtype=np.float32)
+    vecs, ws, tops, labels = [], [], [], []
+    for lo in range(0, len(users), batch_size):
+        hist = list(histories[lo : lo + batch_size])
+        got = model.interests(hist, users[lo : lo + batch_size])
+        v = np.asarray(got["vectors"], dtype=np.float32)
+        seen = [np.asarray(h["item_idx"] if isinstance(h, dict) else h) for h in hist]
+        vecs.append(v)
+        ws.append(np.asarray(got["weights"], dtype=np.float64))
+        tops.append(own_top_items(v, items, k, exclude=seen))
+        if categories is not None:
+            near = own_top_items(v, items, label_items)
+            labels += interest_labels_of(near, categories, category_names)
+    d = items.shape[1]
+    return UserInterests(
+        users=np.asarray(users, dtype=np.int64),
+        vectors=np.concatenate(vecs) if vecs else np.zeros((0, 1, d), np.float32),
+        weights=np.concatenate(ws) if ws else np.zeros((0, 1)),
+        top=np.concatenate(tops) if tops else np.zeros((0, 1, k), np.int64),
+        labels=labels if categories is not None else None,
+    )
