@@ -9,7 +9,8 @@ Per user, from the K interest vectors (K, D), their weights (K,) and each intere
 * ``interest_effective_k``: ``exp`` of the weights' entropy (1: one interest carries the user;
   K: all weigh the same);
 * ``interest_label_distinct``: 1 when the interests' labels (their top categories, the rule
-  :func:`label_from_items` that the service also uses) are pairwise different, else 0.
+  :func:`label_from_items` that the service also uses) are pairwise different as sets of
+  categories (the same three in another order count as the same label), else 0.
 
 A label is the categories that weigh most among an interest's nearest items; item ``r`` of the
 nearest (0-based rank) weighs ``1 / log2(r + 2)``, split equally over the item's categories.
@@ -173,9 +174,9 @@ def interest_distinctness(
         jac += inter / (2 * k - inter)
     out[f"interest_jaccard@{k}"] = jac / len(iu[0])
     if labels is not None:
-        out["interest_label_distinct"] = np.array(
-            [float(len(set(lab)) == len(lab)) for lab in labels]
-        )
+        # labels with the same categories in another order name the same interest
+        sets = [[frozenset(str(x).split(" / ")) for x in lab] for lab in labels]
+        out["interest_label_distinct"] = np.array([float(len(set(s)) == len(s)) for s in sets])
     return out
 
 

@@ -154,7 +154,8 @@ class RoutedInterests(nn.Module):
         """(B, T, S, K) logits -> each event's share per interest (rows sum to 1 on real
         events), balanced over the interests by Sinkhorn iterations."""
         c = torch.softmax(logits, dim=-1) * mask[..., None]
-        n = mask.sum(-1)[..., None, None]  # (B, T, 1, 1) events in the prefix
+        # events in the prefix (>= 1: padded positions would give 0 ** balance, NaN gradients)
+        n = mask.sum(-1).clamp(min=1.0)[..., None, None]  # (B, T, 1, 1)
         for _ in range(self.sinkhorn):
             col = c.sum(2, keepdim=True)  # (B, T, 1, K)
             c = c * ((n / self.k) / (col + 1e-6)) ** self.balance
