@@ -114,7 +114,35 @@ class ModelConfig(_Section):
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     max_seq_len: int | None = Field(None, ge=1, description="None: the dataset's max_seq_len")
     n_interests: int = Field(4, ge=1)
-    extractor: Literal["sa", "dr", "route"] = "sa"
+    extractor: Literal["sa", "dr", "route"] = Field(
+        "sa",
+        description="how K > 1 interests are drawn from the history: 'route' (each event routed "
+        "to one interest by soft k-means over item vectors, balanced so interests share the "
+        "history; the current state evolves the interests that own the latest events), 'sa' "
+        "(ComiRec self-attention over the transformer states) or 'dr' (capsule routing)",
+    )
+    routing_temperature: float = Field(
+        0.1, gt=0.0, description="extractor='route': softmax temperature of event routing"
+    )
+    routing_balance: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="extractor='route': pull towards equal shares of the history per interest "
+        "(1: exact Sinkhorn balance; 0: none)",
+    )
+    ownership_weight: float = Field(
+        0.0,
+        ge=0.0,
+        description="extractor='route': weight of the backward-flow loss that makes each "
+        "interest recognise the events it owns rather than the others' events",
+    )
+    separation_weight: float = Field(
+        0.0,
+        ge=0.0,
+        description="K > 1: weight of a training penalty on the mean pairwise cosine of a "
+        "user's interest vectors (keeps what all interests share out of each of them)",
+    )
     readout: Literal["hard", "soft", "mixture"] = Field(
         "mixture",
         description="training readout: the mixture of per-interest softmaxes weighted by the "

@@ -12,8 +12,8 @@ Per user, from the K interest vectors (K, D), their weights (K,) and each intere
   :func:`label_from_items` that the service also uses) are pairwise different as sets of
   categories (the same three in another order count as the same label), else 0.
 
-A label is the categories that weigh most among an interest's nearest items; item ``r`` of the
-nearest (0-based rank) weighs ``1 / log2(r + 2)``, split equally over the item's categories.
+A label is the categories that set an interest's nearest items apart from the catalogue
+(:func:`label_from_items`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ __all__ = [
     "INTEREST_METRICS",
     "InterestModel",
     "UserInterests",
+    "category_base_rates",
     "interest_snapshot",
     "interest_distinctness",
     "interest_labels_of",
@@ -63,12 +64,20 @@ def label_from_items(
     item_categories: np.ndarray,
     category_names: Sequence[str],
     top: int = 3,
+    base: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Label of one interest from its nearest items (best first; ``-1`` entries are skipped).
 
+    Item ``r`` of the nearest (0-based rank) weighs ``1 / log2(r + 2)``, split equally over its
+    categories; ``p_c`` is category ``c``'s share of that weight. Without ``base`` the label is
+    the ``top`` categories by share; with ``base`` (the catalogue's share of each code,
+    :func:`category_base_rates`) it is the ``top`` by ``p_c * log(p_c / base_c)`` among those
+    over-represented (what sets these items apart: "Drama", in most lists of a film catalogue,
+    names an interest only where it is more common than in the catalogue).
+
     Returns:
-        ``{"label": "A / B", "categories": [{"name", "code", "share"}, ...]}`` with the ``top``
-        categories by rank-discounted weight; ``share`` is the category's part of all weight.
+        ``{"label": "A / B", "categories": [{"name", "code", "share"}, ...]}``; ``share`` is
+        ``p_c``.
     """
     ids = np.asarray(items, dtype=np.int64)
     ids = ids[(ids >= 0) & (ids < len(item_categories))]
@@ -78,13 +87,32 @@ def label_from_items(
         codes = bag[bag > 0]
         for c in codes.tolist():
             totals[c] = totals.get(c, 0.0) + float(w) / len(codes)
-    grand = sum(totals.values())
-    best = sorted(totals.items(), key=lambda t: (-t[1], t[0]))[:top]
+    grand = sum(totals.values()) or 1.0
+    share = {c: v / grand for c, v in totals.items()}
+    rank = share
+    if base is not None:
+        q = {c: float(base[c]) if 0 < c < len(base) and base[c] > 0 else 1e-9 for c in share}
+        lifted = {c: p * np.log(p / q[c]) for c, p in share.items() if p > q[c]}
+        rank = lifted or share
+    best = sorted(rank.items(), key=lambda t: (-t[1], t[0]))[:top]
     cats = [
-        {"name": _name(c, category_names), "code": int(c), "share": round(v / grand, 4)}
-        for c, v in best
+        {"name": _name(c, category_names), "code": int(c), "share": round(share[c], 4)}
+        for c, _ in best
     ]
     return {"label": " / ".join(str(c["name"]) for c in cats), "categories": cats}
+
+
+def category_base_rates(item_categories: np.ndarray, live: np.ndarray | None = None) -> np.ndarray:
+    """(max code + 1,) each category's share of the catalogue, an item split over its codes."""
+    bags = np.asarray(item_categories, dtype=np.int64)[1:]
+    if live is not None:
+        bags = bags[np.asarray(live, dtype=bool)[1:]]
+    n_codes = int(np.asarray(item_categories).max(initial=0)) + 1
+    counts = (bags > 0).sum(1, keepdims=True)
+    w = np.where(bags > 0, 1.0 / np.maximum(counts, 1), 0.0)
+    rates = np.bincount(bags.ravel(), weights=w.ravel(), minlength=n_codes)
+    rates[0] = 0.0
+    return rates / max(rates.sum(), 1e-12)
 
 
 def _name(code: int, names: Sequence[str]) -> str:
@@ -126,9 +154,11 @@ def own_top_items(
 def interest_labels_of(
     top: np.ndarray, categories: np.ndarray, names: Sequence[str], n_top: int = 3
 ) -> list[list[str]]:
-    """(B, K, m) nearest items -> per user, the K labels (top ``n_top`` categories each)."""
+    """(B, K, m) nearest items -> per user, the K labels (top ``n_top`` categories each, ranked
+    against the catalogue's base rates as the service ranks them)."""
+    base = category_base_rates(categories)
     return [
-        [str(label_from_items(row, categories, names, n_top)["label"]) for row in user]
+        [str(label_from_items(row, categories, names, n_top, base)["label"]) for row in user]
         for user in top
     ]
 

@@ -87,9 +87,10 @@ class RoutedInterests(nn.Module):
     balanced by Sinkhorn iterations (so the interests share the history instead of one taking all
     of it). Interest ``k`` at position ``t`` is then
 
-    ``v_k = long_k + g_k * short_k``: ``long_k`` the recency-weighted mean of the (projected) item
-    vectors it owns, ``short_k`` the transformer states at the events it owns, the latest
-    weighing most (the short-term evolution of *that* interest), ``g_k`` a gate of both.
+    ``v_k = long_k + r_k * g_k * e_t``: ``long_k`` the recency-weighted mean of the (projected)
+    item vectors it owns, ``e_t`` the transformer's current state (short-term interest), ``r_k``
+    the interest's share of the latest events and ``g_k`` a gate of both: the current state
+    evolves only the interests the user is acting on now, the others keep their own facet.
 
     Weights: ``softmax_k(log recency-weighted mass_k + q(state_t) . v_k / sqrt(D))``; an interest
     that owns nothing yet has weight ~0.
@@ -119,9 +120,10 @@ class RoutedInterests(nn.Module):
 
     def forward(
         self, items: torch.Tensor, states: torch.Tensor, valid: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """items, states (B, L, D), valid (B, L) -> interests (B, T, K, D), weights (B, T, K),
-        ownership (B, T, K, S) (each interest's recency-weighted share of the window)."""
+        ownership (B, T, K, S) (each interest's recency-weighted share of the window) and the
+        assignment (B, T, S, K) (each event's share per interest, rows sum to 1)."""
         B, L, D = items.shape
         mask = _prefix_mask(valid).to(items.dtype)  # (B, T, S)
         z = F.normalize(self.key(items), dim=-1)  # (B, S, D)
@@ -136,19 +138,20 @@ class RoutedInterests(nn.Module):
         ago = (pos[:, None] - pos[None, :]).clamp(min=0) / L  # (T, S) events ago, in 1/L
         own = c * mask[..., None]  # (B, T, S, K)
         r_long = own * torch.exp(-F.softplus(self.long_decay) * ago)[None, :, :, None]
-        r_short = own * torch.exp(-F.softplus(self.short_decay) * L * ago)[None, :, :, None]
         mass = r_long.sum(2)  # (B, T, K)
         long_k = torch.einsum("btsk,bsd->btkd", r_long, self.value(items))
         long_k = long_k / (mass[..., None] + 1e-6)
-        short_k = torch.einsum("btsk,bsd->btkd", r_short, states)
-        short_k = short_k / (r_short.sum(2)[..., None] + 1e-6)
-        g = torch.sigmoid(self.gate(torch.cat([long_k, short_k], dim=-1)))
-        interests = long_k + g * short_k  # (B, T, K, D)
+        # short term: the current state joins the interests that own the latest events
+        recent = torch.exp(-F.softplus(self.short_decay) * L * ago)[None, :, :, None] * own
+        share = recent.sum(2) / (recent.sum((2, 3))[..., None] + 1e-6)  # (B, T, K)
+        now = states[:, :, None, :].expand_as(long_k)
+        g = torch.sigmoid(self.gate(torch.cat([long_k, now], dim=-1)))
+        interests = long_k + share[..., None] * g * now  # (B, T, K, D)
         q = self.query(states)[:, :, None, :]  # (B, T, 1, D)
         score = torch.log(mass + 1e-4) + (interests * q).sum(-1) / D**0.5
         weights = torch.softmax(score, dim=-1)
         ownership = (r_long / (mass[:, :, None, :] + 1e-6)).permute(0, 1, 3, 2)  # (B,T,K,S)
-        return interests, weights, ownership
+        return interests, weights, ownership, own
 
     def _assign(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T, S, K) logits -> each event's share per interest (rows sum to 1 on real

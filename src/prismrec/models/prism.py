@@ -117,15 +117,17 @@ class PrismNet(nn.Module):
 
         Returns:
             ``states`` (B, L, D), ``interests`` (B, L, K, D), ``weights`` (B, L, K),
-            ``attention`` (B, L, K, L) or None, ``items`` (N+1, D).
+            ``attention`` (B, L, K, L) or None, ``assignment`` (B, L, L, K) each event's share
+            per interest (routed interests only, else None), ``items`` (N+1, D).
         """
         table = self.item_table() if items is None else items
         seq = batch["item_idx"]  # (B, L)
         valid = seq > 0
         x = self.events(table[seq], batch)  # (B, L, D)
         states = self.encoder(x, valid)  # (B, L, D)
+        assignment = None
         if self.routed is not None:
-            interests, weights, attention = self.routed(table[seq], states, valid)
+            interests, weights, attention, assignment = self.routed(table[seq], states, valid)
             interests = self._with_user(interests, user_batch)
         elif self.extractor is None or self.evolution is None:
             interests = states[:, :, None, :]  # (B, L, 1, D)
@@ -140,6 +142,7 @@ class PrismNet(nn.Module):
             "interests": interests,
             "weights": weights,
             "attention": attention,
+            "assignment": assignment,
             "items": table,
         }
 

@@ -1,8 +1,8 @@
 """Explanations: what each interest is about, and which past events formed it.
 
-* An interest's *label* is the categories (or keywords: any bag of codes works) that weigh most
-  among the items nearest its vector; item ``r`` of the nearest (0-based rank) weighs
-  ``1 / log2(r + 2)``, split equally over the item's categories.
+* An interest's *label* is the categories (or keywords: any bag of codes works) that set the
+  items nearest its vector apart from the catalogue (``evaluation.interests.label_from_items``,
+  the one rule evaluation and serving share).
 * An interest's *events* are the history positions its attention (K, L) weighs most. The model
   reads the last ``L`` events left-padded, so attention column ``L - m + j`` belongs to the
   ``j``-th of the last ``m`` events.
@@ -29,10 +29,12 @@ def interest_labels(
     *,
     n_items: int = 50,
     top: int = 3,
+    base: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """A label per interest vector (K, D), from its ``n_items`` nearest items in ``index``."""
+    """A label per interest vector (K, D), from its ``n_items`` nearest items in ``index``
+    (``base``: the catalogue's category shares, see :func:`label_from_items`)."""
     ids, _ = index.search(np.asarray(interests, dtype=np.float32), n_items)
-    return [label_from_items(row, item_categories, category_names, top) for row in ids]
+    return [label_from_items(row, item_categories, category_names, top, base) for row in ids]
 
 
 def top_events(

@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from prismrec.evaluation.interests import category_base_rates
 from prismrec.retrieval.explain import interest_labels, top_events
 from prismrec.retrieval.index import ExactIndex, IndexSettings, ItemIndex, index_item_table
 from prismrec.retrieval.multi import (
@@ -50,6 +52,11 @@ class ItemMetadata:
     categories: np.ndarray | None = None
     category_names: Sequence[str] = ()
     content: np.ndarray | None = None
+
+    @cached_property
+    def category_rates(self) -> np.ndarray | None:
+        """Each category's share of the catalogue (what interest labels are ranked against)."""
+        return None if self.categories is None else category_base_rates(self.categories)
 
     @classmethod
     def from_catalog(cls, catalog: Catalog) -> ItemMetadata:
@@ -339,6 +346,7 @@ class Retriever:
                 meta.category_names,
                 n_items=self.label_items,
                 top=self.label_top,
+                base=meta.category_rates,
             )
             labels = dict(zip(used, found, strict=True))
         att = interests.attention

@@ -392,7 +392,9 @@ class Service:
             found, _ = self.index.search(vecs, max(r.label_items, top_items))
         labels = (
             [
-                label_from_items(row, meta.categories, meta.category_names, r.label_top)
+                label_from_items(
+                    row, meta.categories, meta.category_names, r.label_top, meta.category_rates
+                )
                 for row in found
             ]
             if meta.categories is not None

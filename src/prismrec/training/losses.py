@@ -19,7 +19,9 @@ __all__ = [
     "bce_loss",
     "bf16_is_native",
     "full_ce_loss",
+    "interest_cosine",
     "interest_overlap",
+    "interest_ownership_loss",
     "mixture_ce_loss",
     "next_item_loss",
     "sampled_softmax_loss",
@@ -175,6 +177,35 @@ def interest_overlap(
         p = p @ groups  # (M, K, C)
     p = F.normalize(p, dim=-1)
     cos = torch.einsum("mkc,mjc->mkj", p, p)  # (M, K, K)
+    off = cos.sum((1, 2)) - cos.diagonal(dim1=1, dim2=2).sum(-1)
+    return (off / (K * (K - 1))).mean()
+
+
+def interest_ownership_loss(
+    interests: torch.Tensor, events: torch.Tensor, assignment: torch.Tensor
+) -> torch.Tensor:
+    """Backward flow from interests to the events they own (Re4-style).
+
+    interests (B, K, D) at one position, events (B, S, D) the window's item vectors, assignment
+    (B, S, K) each event's share per interest (rows sum to 1 on real events, 0 on padding).
+    Cross-entropy of ``softmax_k(v_k . e_s / sqrt(D))`` against the assignment: an event must be
+    recognised by the interest that owns it rather than by the others, so each interest points
+    at its own part of the history instead of at what all of them share.
+    """
+    d = interests.shape[-1]
+    logits = torch.einsum("bkd,bsd->bsk", interests, events) / d**0.5  # (B, S, K)
+    real = assignment.sum(-1) > 0.5  # (B, S)
+    if not bool(real.any()):
+        return interests.sum() * 0.0
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return -(assignment[real] * logp[real]).sum(-1).mean()
+
+
+def interest_cosine(interests: torch.Tensor) -> torch.Tensor:
+    """Mean pairwise cosine of the K interest vectors: interests (M, K, D) -> scalar."""
+    K = interests.shape[1]
+    v = F.normalize(interests.float(), dim=-1)
+    cos = torch.einsum("mkd,mjd->mkj", v, v)
     off = cos.sum((1, 2)) - cos.diagonal(dim1=1, dim2=2).sum(-1)
     return (off / (K * (K - 1))).mean()
 

@@ -25,7 +25,9 @@ from prismrec.training.base import History, Recommender, item_array, register
 from prismrec.training.baselines import ItemKNN
 from prismrec.training.losses import (
     bf16_is_native,
+    interest_cosine,
     interest_overlap,
+    interest_ownership_loss,
     mixture_ce_loss,
     next_item_loss,
 )
@@ -51,8 +53,10 @@ class _TrainStep(nn.Module):
         item_freq: torch.Tensor,
         diversity: float = 0.0,
         groups: torch.Tensor | None = None,
+        net_config: ModelConfig | None = None,
     ) -> None:
         super().__init__()
+        self.net_config = net_config or ModelConfig()
         self.diversity = diversity
         self.groups: torch.Tensor | None
         self.register_buffer("groups", groups)
@@ -111,6 +115,19 @@ class _TrainStep(nn.Module):
             )
             stats["overlap"] = float(overlap.detach())
             loss = loss + self.diversity * overlap
+        own_w = self.net_config.ownership_weight
+        if own_w > 0 and out["assignment"] is not None:
+            # at each window's latest position: interests vs the events they own
+            events = items[feats["item_idx"]]  # (B, S, D)
+            own = interest_ownership_loss(out["interests"][:, -1], events, out["assignment"][:, -1])
+            stats["ownership"] = float(own.detach())
+            loss = loss + own_w * own
+        sep_w = self.net_config.separation_weight
+        if sep_w > 0 and interests.shape[1] > 1:
+            rows = torch.randperm(interests.shape[0], device=interests.device)[:_OVERLAP_ROWS]
+            cos = interest_cosine(interests[rows])
+            stats["cosine"] = float(cos.detach())
+            loss = loss + sep_w * cos
         ev_logits = self.net.next_event_logits(out["states"][mask])
         if ev_logits is not None and self.cfg.aux_weight > 0:
             aux = F.cross_entropy(ev_logits, batch["target_event"][mask])
@@ -194,6 +211,7 @@ class PrismRecommender(Recommender):
             "feature_sizes": self.feature_sizes,
             "user_feature_sizes": sizes,
             "use_repeat": cfg.use_repeat,
+            "routing": {"temperature": cfg.routing_temperature, "balance": cfg.routing_balance},
             "n_event_types": (
                 len(data.schema["event_types"]) + 1
                 if cfg.use_event_types and self.train_config.aux_weight > 0
@@ -262,7 +280,7 @@ class PrismRecommender(Recommender):
         cfg = self._effective()
         diversity = cfg.interest_diversity if cfg.n_interests > 1 else 0.0
         groups = category_groups(data) if diversity > 0 else None
-        step = _TrainStep(self.net, tc, cfg.readout, cols, attrs, freq, diversity, groups)
+        step = _TrainStep(self.net, tc, cfg.readout, cols, attrs, freq, diversity, groups, cfg)
         cases = data.eval_cases("valid") if upto == "valid" else data.eval_cases("test")
 
         validate = self.validation_callback(cases)
