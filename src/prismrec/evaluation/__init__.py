@@ -11,6 +11,7 @@ from prismrec.evaluation.beyond import (
     catalog_from_dataset,
     category_coverage,
     category_diversity,
+    dataset_categories,
     exposure_metrics,
     facet_interests,
     gini,
@@ -18,6 +19,14 @@ from prismrec.evaluation.beyond import (
     intra_list_diversity,
     novelty,
     target_categories,
+)
+from prismrec.evaluation.interests import (
+    INTEREST_METRICS,
+    InterestModel,
+    interest_distinctness,
+    interest_measures,
+    interest_snapshot,
+    is_interest_metric,
 )
 from prismrec.evaluation.metrics import (
     ACCURACY_METRICS,
@@ -55,9 +64,11 @@ from prismrec.evaluation.slices import dataset_slices, slice_masks, slice_means
 
 __all__ = [
     "ACCURACY_METRICS",
+    "INTEREST_METRICS",
     "Catalog",
     "EvalResult",
     "FullResult",
+    "InterestModel",
     "ItemMap",
     "PairedComparison",
     "Run",
@@ -70,6 +81,7 @@ __all__ = [
     "category_coverage",
     "category_diversity",
     "compare_runs",
+    "dataset_categories",
     "dataset_slices",
     "evaluate",
     "evaluate_full",
@@ -78,7 +90,11 @@ __all__ = [
     "gini",
     "hit_matrix",
     "interest_coverage",
+    "interest_distinctness",
+    "interest_measures",
+    "interest_snapshot",
     "intra_list_diversity",
+    "is_interest_metric",
     "load_run",
     "metrics_payload",
     "novelty",

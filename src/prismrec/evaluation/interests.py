@@ -24,13 +24,19 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 __all__ = [
+    "INTEREST_K",
     "INTEREST_METRICS",
     "InterestModel",
     "UserInterests",
-    "interest_snapshot",
+    "interest_definitions",
     "interest_distinctness",
     "interest_labels_of",
+    "interest_means",
+    "interest_measures",
+    "interest_snapshot",
+    "is_interest_metric",
     "label_from_items",
+    "n_interests",
     "own_top_items",
 ]
 
@@ -40,6 +46,8 @@ INTEREST_METRICS = (
     "interest_effective_k",
     "interest_label_distinct",
 )
+INTEREST_K = 20  # the own top-k whose overlap ``interest_jaccard@k`` measures
+LABEL_ITEMS = 50  # nearest items an interest's label is read from (as the service does)
 
 
 @runtime_checkable
@@ -176,7 +184,11 @@ def interest_distinctness(
         out["interest_label_distinct"] = np.array(
             [float(len(set(lab)) == len(lab)) for lab in labels]
         )
-    return out
+    return {key: out[key] for key in sorted(out, key=_measure_order)}
+
+
+def _measure_order(key: str) -> int:
+    return INTEREST_METRICS.index(key.split("@")[0])
 
 
 @dataclass
@@ -209,7 +221,7 @@ def interest_snapshot(
     k: int = 20,
     categories: np.ndarray | None = None,
     category_names: Sequence[str] = (),
-    label_items: int = 50,
+    label_items: int = LABEL_ITEMS,
     batch_size: int = 256,
 ) -> UserInterests:
     """Each user's interests, their own top-``k`` (history masked) and labels.
@@ -238,3 +250,87 @@ def interest_snapshot(
         top=np.concatenate(tops) if tops else np.zeros((0, 1, k), np.int64),
         labels=labels if categories is not None else None,
     )
+
+
+# ----- the measures of a whole model ----------------------------------------------------------
+def interest_definitions(k: int = INTEREST_K, labels: bool = True) -> dict[str, str]:
+    """One line per distinctness measure saying what was measured (for reports)."""
+    out = {
+        "interest_cosine": "mean pairwise cosine of a user's K interest vectors (1: copies)",
+        f"interest_jaccard@{k}": (
+            f"mean pairwise Jaccard overlap of the interests' own top-{k} items, history masked "
+            "(1: the same items)"
+        ),
+        "interest_effective_k": (
+            "exp of the entropy of the interest weights (1: one interest carries the user; "
+            "K: all weigh the same)"
+        ),
+    }
+    if labels:
+        out["interest_label_distinct"] = (
+            f"1 when the interests' labels (top-3 categories of their {LABEL_ITEMS} nearest "
+            "items) all differ, else 0"
+        )
+    return out
+
+
+def is_interest_metric(key: str) -> bool:
+    """Whether ``key`` (``"interest_jaccard@20"`` ...) is one of the distinctness measures."""
+    return key.split("@")[0] in INTEREST_METRICS
+
+
+def n_interests(model: InterestModel, users: np.ndarray, histories: Sequence[Any]) -> int:
+    """K, the model's interests per user, read from the first user's (0 without users)."""
+    if len(users) == 0:
+        return 0
+    probe = model.interests(list(histories[:1]), np.asarray(users)[:1])
+    return int(np.asarray(probe["weights"]).shape[1])
+
+
+def interest_measures(
+    model: object,
+    users: np.ndarray,
+    histories: Sequence[Any],
+    k: int = INTEREST_K,
+    categories: np.ndarray | None = None,
+    category_names: Sequence[str] = (),
+) -> dict[str, np.ndarray]:
+    """Per-user distinctness arrays of an :class:`InterestModel` with K > 1 interests.
+
+    Any other model (no interests, or a single one) gives ``{}``: there is nothing to compare.
+    K is read from the interests of the first user alone, so single-interest models cost one
+    call.
+    """
+    if not isinstance(model, InterestModel) or n_interests(model, users, histories) < 2:
+        return {}
+    return interest_snapshot(model, users, histories, k, categories, category_names).metrics()
+
+
+def interest_means(
+    model: object,
+    users: np.ndarray,
+    histories: Sequence[Any],
+    *,
+    k: int = INTEREST_K,
+    categories: np.ndarray | None = None,
+    category_names: Sequence[str] = (),
+    max_users: int | None = None,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Means of :func:`interest_measures` over at most ``max_users`` users drawn with ``seed``.
+
+    The same seed and users give the same subsample, so epochs of one training run are compared
+    on the same users.
+    """
+    rows = np.arange(len(users))
+    if max_users is not None and len(rows) > max_users:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, max_users, replace=False))
+    got = interest_measures(
+        model,
+        np.asarray(users)[rows],
+        [histories[int(i)] for i in rows],
+        k,
+        categories,
+        category_names,
+    )
+    return {key: float(np.nanmean(v)) for key, v in got.items()}
