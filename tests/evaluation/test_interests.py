@@ -121,8 +121,22 @@ def test_measures_only_for_models_with_several_interests() -> None:
     np.testing.assert_array_equal(got["interest_label_distinct"], [1.0, 0.0, 1.0, 0.0])
     one = TwoFacets(k=1)
     assert interest_measures(one, np.arange(4), [np.zeros(0)] * 4) == {}
-    assert one.calls == [1]  # K read from one user; nothing else computed
     assert interest_measures(object(), np.arange(4), [np.zeros(0)] * 4) == {}
+
+
+def test_measures_in_chunks_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    import prismrec.evaluation.interests as mod
+
+    users, hist = np.arange(7), [np.array([1])] * 7
+    whole = interest_measures(TwoFacets(), users, hist, 2, BAGS, ["A", "B"])
+    monkeypatch.setattr(mod, "MEASURE_USERS", 3)
+    m = TwoFacets()
+    chunked = interest_measures(m, users, hist, 2, BAGS, ["A", "B"])
+    assert m.calls == [3, 3, 1] and set(chunked) == set(whole)
+    for key in whole:
+        np.testing.assert_array_equal(chunked[key], whole[key])
+    one = TwoFacets(k=1)
+    assert interest_measures(one, users, hist) == {} and one.calls == [3]  # stops at once
 
 
 def test_means_subsample_the_same_users_for_the_same_seed() -> None:
