@@ -28,6 +28,7 @@ from prismrec.evaluation.interests import (
     interest_snapshot,
     is_interest_metric,
 )
+from prismrec.evaluation.item_map import build_item_map
 from prismrec.evaluation.metrics import (
     ACCURACY_METRICS,
     accuracy_metrics,
@@ -76,6 +77,7 @@ __all__ = [
     "beyond_accuracy",
     "bootstrap_ci",
     "bootstrap_cis",
+    "build_item_map",
     "catalog_coverage",
     "catalog_from_dataset",
     "category_coverage",
