@@ -20,6 +20,7 @@ from prismrec.evaluation.beyond import (
     novelty,
     target_categories,
 )
+from prismrec.evaluation.interest_export import InterestExport, export_interests
 from prismrec.evaluation.interests import (
     INTEREST_METRICS,
     InterestModel,
@@ -69,6 +70,7 @@ __all__ = [
     "Catalog",
     "EvalResult",
     "FullResult",
+    "InterestExport",
     "InterestModel",
     "ItemMap",
     "PairedComparison",
@@ -87,6 +89,7 @@ __all__ = [
     "dataset_slices",
     "evaluate",
     "evaluate_full",
+    "export_interests",
     "exposure_metrics",
     "facet_interests",
     "gini",
