@@ -56,3 +56,30 @@ def tiny_csv(tmp_path: Path) -> Path:
     p = tmp_path / "events.csv"
     p.write_text(TINY_CSV)
     return p
+
+
+@pytest.fixture(scope="session")
+def interest_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A small synthetic dataset (items with categories) and three saved models on it.
+
+    ``prism``: K = 3 interests, 2 epochs (a validation row per epoch); ``sasrec``: K = 1;
+    ``pop``: no interests. Keys: ``data``, ``prism``, ``sasrec``, ``pop`` (directories).
+    """
+    from prismrec.config import ModelConfig, TrainConfig, load_config
+    from prismrec.data.dataset import prepare
+    from prismrec.data.synth import synthesize
+    from prismrec.training import MostPopular, PrismRecommender, SASRec
+
+    root = tmp_path_factory.mktemp("interests")
+    synthesize(120, 80, 2400, seed=3, out_dir=root / "raw")
+    ds = prepare(
+        root / "raw", root / "data", "parquet", load_config(root / "raw" / "prismrec.toml").data
+    )
+    small = ModelConfig(
+        embedding_dim=16, n_layers=1, n_heads=1, n_interests=3, use_content=False, dropout=0.0
+    )
+    fast = TrainConfig(epochs=2, batch_size=64, learning_rate=5e-3, warmup_ratio=0.0, seed=7)
+    PrismRecommender(small, fast).fit(ds).save(root / "prism")
+    SASRec(small, fast.model_copy(update={"epochs": 1})).fit(ds).save(root / "sasrec")
+    MostPopular().fit(ds).save(root / "pop")
+    return {"data": root / "data", **{m: root / m for m in ("prism", "sasrec", "pop")}}

@@ -161,3 +161,46 @@ def test_errors_are_clean(setup: dict[str, Path]) -> None:
     assert r.exit_code == 1 and "no such file" in r.output
     r = _evaluate(setup, "pop", "--baseline", setup["root"], "--report", setup["root"] / "x")
     assert r.exit_code == 1 and "no per_user.npz" in r.output
+
+
+def test_interest_measures_reach_json_report_and_tables(
+    interest_models: dict[str, Path], tmp_path: Path
+) -> None:
+    keys = {
+        "interest_cosine",
+        "interest_jaccard@20",
+        "interest_effective_k",
+        "interest_label_distinct",
+    }
+    rep = tmp_path / "rep-prism"
+    args = ["evaluate", "-m", interest_models["prism"], "-d", interest_models["data"]]
+    r = runner.invoke(app, [str(a) for a in [*args, "--json", "--report", rep]])
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.stdout)
+    assert keys <= set(payload) and keys <= set(payload["ci"])
+    assert keys <= set(json.loads((rep / "metrics.json").read_text()))
+    assert keys <= set(payload["definitions"]) and keys <= set(payload["slices"]["short_history"])
+    with np.load(rep / "per_user.npz") as z:
+        assert keys <= set(z.files)
+    html = (rep / "report.html").read_text()
+    assert "<h2>Interests</h2>" in html
+    assert {"interests.png", "interest_map.png", "item_map.png"} <= _pngs(rep)
+    r = runner.invoke(app, [str(a) for a in args])
+    assert r.exit_code == 0 and "interests" in r.output and "interest_effective_k" in r.output
+    assert "interest_jaccard " not in r.output  # not a row of the @k table
+    pop = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "-m",
+            str(interest_models["pop"]),
+            "-d",
+            str(interest_models["data"]),
+            "--json",
+        ],
+    )
+    assert pop.exit_code == 0 and not keys & set(json.loads(pop.stdout))
+
+
+def _pngs(d: Path) -> set[str]:
+    return {p.name for p in d.glob("*.png")}

@@ -157,3 +157,36 @@ def test_run_record_has_what_reproduction_needs(tmp_path: Path) -> None:
 def test_protocol_label_names_the_ranking() -> None:
     p = {"split": "valid", "ranking": "sampled-100", "seen_items_masked": False, "n_users": 1234}
     assert protocol_label(p) == "valid split, sampled-100 ranking, seen items kept, 1,234 users"
+
+
+def test_interests_section_with_distributions_and_interest_map(
+    result: FullResult, tmp_path: Path
+) -> None:
+    measures = {
+        "interest_cosine": np.array([0.9, 0.1]),
+        "interest_jaccard@20": np.array([0.8, 0.0]),
+        "interest_effective_k": np.array([1.2, 1.9]),
+        "interest_label_distinct": np.array([0.0, 1.0]),
+    }
+    result.per_user.update(measures)
+    result.metrics.update({k: float(v.mean()) for k, v in measures.items()})
+    m = _item_map()
+    m.interest_items, m.interest_labels = np.array([[3, 4], [5, 4]]), ["A / B", "C / B"]
+    history = [{"epoch": 1, "loss": 2.0, "valid_ndcg@10": 0.1, "valid_interest_cosine": 0.9}]
+    write_report(
+        tmp_path, result, model="fixed", user_ids=["u1", "u2"], item_map=m, history=history
+    )
+    html = (tmp_path / "report.html").read_text()
+    assert {"interests.png", "interest_map.png", "training.png"} <= _pngs_referenced(html)
+    section = html[html.index("<h2>Interests</h2>") : html.index("<h2>Figures</h2>")]
+    assert all(f"<td>{k}</td>" in section for k in measures) and "interests.png" in section
+    metrics_table = html[html.index("<h2>Metrics</h2>") : html.index("<h2>Interests</h2>")]
+    assert "interest_cosine" not in metrics_table  # in its own section, not among accuracy
+    ci = json.loads((tmp_path / "metrics.json").read_text())["ci"]
+    assert set(measures) <= set(ci)
+
+
+def test_no_interests_section_without_interest_measures(result: FullResult, tmp_path: Path):
+    write_report(tmp_path, result, model="fixed", user_ids=["u1", "u2"], item_map=_item_map())
+    html = (tmp_path / "report.html").read_text()
+    assert "<h2>Interests</h2>" not in html and not (tmp_path / "interests.png").exists()

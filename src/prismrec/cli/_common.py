@@ -14,7 +14,15 @@ from rich.console import Console
 
 from prismrec.errors import PrismError
 
-__all__ = ["console", "err_console", "fail", "guard", "load_cfg", "print_json"]
+__all__ = [
+    "check_same_items",
+    "console",
+    "err_console",
+    "fail",
+    "guard",
+    "load_cfg",
+    "print_json",
+]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -40,6 +48,17 @@ def guard() -> Iterator[None]:
 
 def _escape(text: str) -> str:
     return text.replace("[", r"\[")
+
+
+def check_same_items(rec: Any, ds: Any) -> None:
+    """A model and a prepared dataset must index the same items (else one clear error)."""
+    from prismrec.errors import DataError
+
+    if rec.n_items != ds.n_items:
+        raise DataError(
+            f"the model was trained on {rec.n_items} items but {ds.root} has "
+            f"{ds.n_items}: use the prepared dataset the model was trained on"
+        )
 
 
 def load_cfg(path: Path | None) -> Any:

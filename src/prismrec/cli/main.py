@@ -10,6 +10,7 @@ import typer
 from prismrec import __version__
 from prismrec.cli import compare as compare_cmd
 from prismrec.cli import data as data_cmd
+from prismrec.cli import interests as interests_cmd
 from prismrec.cli import keys as keys_cmd
 from prismrec.cli import model as model_cmd
 from prismrec.cli import serve as serve_cmd
@@ -26,6 +27,7 @@ app.add_typer(data_cmd.app, name="data")
 app.command()(train_cmd.train)
 app.command()(model_cmd.recommend)
 app.command()(model_cmd.evaluate)
+app.command()(interests_cmd.interests)
 app.command()(compare_cmd.compare)
 app.command()(serve_cmd.serve)
 app.add_typer(keys_cmd.app, name="keys", help="Create, list and revoke API keys.")

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from prismrec.cli._common import console, fail, guard, print_json
+from prismrec.cli._common import check_same_items, console, fail, guard, print_json
 
 
 class EvalSplit(str, Enum):
@@ -30,7 +30,7 @@ def metrics_table(title: str, metrics: dict[str, float], ks: tuple[int, ...] = (
     for k in ks:
         t.add_column(f"@{k}", justify="right")
     names = sorted(
-        {key.split("@")[0] for key in metrics if "@" in key},
+        {key.split("@")[0] for key in metrics if "@" in key and not _is_interest(key)},
         key=lambda m: (_METRIC_ORDER.index(m) if m in _METRIC_ORDER else 99, m),
     )
     for name in names:
@@ -39,6 +39,25 @@ def metrics_table(title: str, metrics: dict[str, float], ks: tuple[int, ...] = (
             *[_cell(metrics.get(f"{name}@{k}")) for k in ks],
         )
     return t
+
+
+def interests_table(metrics: dict[str, float], title: str = "interests") -> Table | None:
+    """The interest distinctness means (one row each), or None when there are none."""
+    rows = [(k, v) for k, v in metrics.items() if _is_interest(k)]
+    if not rows:
+        return None
+    t = Table(title=title)
+    t.add_column("measure")
+    t.add_column("mean", justify="right")
+    for k, v in rows:
+        t.add_row(k, _cell(v))
+    return t
+
+
+def _is_interest(key: str) -> bool:
+    from prismrec.evaluation.interests import is_interest_metric
+
+    return is_interest_metric(key)
 
 
 _METRIC_ORDER = (
@@ -102,7 +121,7 @@ def _recommend_split(rec: Any, data: Path, out: Path, split: str, k: int, seen: 
     from prismrec.evaluation.protocol import rank_cases
 
     ds = PreparedDataset.load(data)
-    _check_same_items(rec, ds)
+    check_same_items(rec, ds)
     cases = ds.eval_cases(split)
     ids, scores = rank_cases(rec, cases, k, seen)
     users = ds.user_vocab.external(cases.users)
@@ -205,7 +224,7 @@ def evaluate(
     with guard():
         rec = load_model(model)
         ds = PreparedDataset.load(data)
-        _check_same_items(rec, ds)
+        check_same_items(rec, ds)
         cases = ds.eval_cases(split.value)
         catalog = _eval_catalog(ds, split.value)
         planted = _planted_facets(ds, cases, catalog, facets)
@@ -230,19 +249,12 @@ def evaluate(
         print_json(payload)
         return
     console.print(metrics_table(f"{rec.name}: {protocol_label(res.protocol)}", res.metrics))
+    table = interests_table(res.metrics)
+    if table is not None:
+        console.print(table)
     console.print(_slices_table(res.slices))
     if report is not None:
         console.print(f"report written to {report / 'report.html'}")
-
-
-def _check_same_items(rec: Any, ds: Any) -> None:
-    from prismrec.errors import DataError
-
-    if rec.n_items != ds.n_items:
-        raise DataError(
-            f"the model was trained on {rec.n_items} items but {ds.root} has "
-            f"{ds.n_items}: use the prepared dataset the model was trained on"
-        )
 
 
 # ----- evaluate helpers -------------------------------------------------------------------------
@@ -349,7 +361,7 @@ def _write_eval_report(
 ) -> dict[str, Any]:
     """Write the report directory; return the metrics.json payload (with intervals)."""
     from prismrec.errors import ConfigError
-    from prismrec.evaluation import load_run, run_record, write_report
+    from prismrec.evaluation import build_item_map, load_run, run_record, write_report
 
     runs = {}
     for b in baselines or []:
@@ -360,15 +372,16 @@ def _write_eval_report(
         name = run.model if run.model != rec.name and run.model not in runs else f"{run.model}:{b}"
         runs[name] = run
     record = run_record(res.protocol, ds.schema, model_dir, ds.root, {"bootstrap_seed": seed})
+    user_ids = ds.user_vocab.external(cases.users)
     write_report(
         out,
         res,
         model=rec.name,
-        user_ids=ds.user_vocab.external(cases.users),
+        user_ids=user_ids,
         run=record,
         history=getattr(rec, "history", None),
         baselines=runs,
-        item_map=_item_map(rec, ds, cases, catalog, res.topk),
+        item_map=build_item_map(rec, cases, catalog, res.topk, user_ids),
         curve=_diversity_curve(rec, cases, catalog, bool(res.protocol.get("seen_items_masked"))),
         seed=seed,
     )
@@ -408,64 +421,3 @@ def _diversity_curve(rec: Any, cases: Any, catalog: Any, filter_seen: bool) -> A
         ild = intra_list_diversity(top, vectors, 10)
         curve.append((d, float(np.mean(ndcg)), float(np.nanmean(ild))))
     return curve
-
-
-def _item_map(rec: Any, ds: Any, cases: Any, catalog: Any, topk: Any) -> Any:
-    """The item map inputs: model item vectors (and interests) when the model has them."""
-    import numpy as np
-
-    from prismrec.evaluation import ItemMap
-
-    vectors, source, interests, weights = _map_vectors(rec, catalog)
-    if vectors is None:
-        return None
-    cats = catalog.categories
-    labels = cats[:, 0] if cats is not None else np.zeros(len(vectors), dtype=np.int64)
-    u = _pick_user(cases.histories, cats)
-    if hasattr(rec, "interests") and source == "model item vectors":
-        out = rec.interests(histories=[cases.inputs()[u]], users=cases.users[u : u + 1])
-        interests, weights = out["vectors"][0], out["weights"][0]
-    return ItemMap(
-        vectors=vectors,
-        labels=labels,
-        label_names=list(catalog.category_names),
-        history=np.asarray(cases.histories[u][-50:], dtype=np.int64),
-        recommended=np.asarray(topk[u, :10]),
-        interests=interests,
-        interest_weights=weights,
-        source=source,
-        user=ds.user_vocab.external(cases.users[u : u + 1])[0],
-    )
-
-
-def _map_vectors(rec: Any, catalog: Any) -> tuple[Any, str, Any, Any]:
-
-    net = getattr(rec, "net", None)
-    if net is not None and hasattr(net, "item_table"):
-        import torch
-
-        with torch.no_grad():
-            table = net.item_table()
-        return table.detach().cpu().numpy(), "model item vectors", None, None
-    if catalog.vectors is not None:
-        return catalog.vectors, "content vectors", None, None
-    if catalog.categories is not None and 0 < catalog.n_categories <= 1000:
-        from prismrec.evaluation.beyond import category_multi_hot
-
-        hot = category_multi_hot(catalog.categories, catalog.n_categories)
-        return hot, f"'{catalog.category_field}' multi-hot", None, None
-    return None, "", None, None
-
-
-def _pick_user(histories: Any, cats: Any, limit: int = 2000) -> int:
-    """The case whose history spans the most categories (the longest one without categories)."""
-    import numpy as np
-
-    def spread(h: Any) -> int:
-        if cats is None or len(h) == 0:
-            return 0
-        c = cats[np.asarray(h, dtype=np.int64)].ravel()
-        return len(np.unique(c[c > 0]))
-
-    scores = [(spread(h), len(h)) for h in histories[:limit]]
-    return max(range(len(scores)), key=lambda i: scores[i]) if scores else 0

@@ -35,6 +35,7 @@ __all__ = [
     "category_coverage",
     "category_diversity",
     "category_multi_hot",
+    "dataset_categories",
     "exposure_metrics",
     "facet_interests",
     "gini",
@@ -364,6 +365,18 @@ def category_bags(
     return bags, names
 
 
+def dataset_categories(ds: PreparedDataset) -> tuple[str, np.ndarray, list[str]] | None:
+    """The category column of a dataset's items, its (N+1, L) bags and the code names.
+
+    ``None`` when no item column names a category (:func:`pick_category_field`).
+    """
+    picked = pick_category_field(ds.item_fields, ds.items_frame.columns)
+    if picked is None:
+        return None
+    bags, names = category_bags(ds.items_frame, picked[0], picked[1], ds.n_items + 1)
+    return picked[0], bags, names
+
+
 def catalog_from_dataset(
     ds: PreparedDataset,
     split: str,
@@ -376,13 +389,8 @@ def catalog_from_dataset(
     pop = train.group_by("item_idx").agg(pl.col("user_idx").n_unique().alias("users"))
     popularity = np.zeros(n + 1, dtype=np.int64)
     popularity[pop.get_column("item_idx").to_numpy()] = pop.get_column("users").to_numpy()
-    picked = pick_category_field(ds.item_fields, ds.items_frame.columns)
-    bags: np.ndarray | None = None
-    names: list[str] = []
-    col: str | None = None
-    if picked is not None:
-        col = picked[0]
-        bags, names = category_bags(ds.items_frame, col, picked[1], n + 1)
+    found = dataset_categories(ds)
+    col, bags, names = found if found is not None else (None, None, [])
     if vectors is not None and vectors.shape[0] != n + 1:
         raise ValueError(f"item vectors have {vectors.shape[0]} rows, expected {n + 1}")
     return Catalog(

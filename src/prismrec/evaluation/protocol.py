@@ -15,6 +15,7 @@ from prismrec.evaluation.beyond import (
     exposure_metrics,
     target_categories,
 )
+from prismrec.evaluation.interests import INTEREST_K, interest_definitions, interest_measures
 from prismrec.evaluation.metrics import (
     ACCURACY_METRICS,
     accuracy_metrics,
@@ -275,8 +276,14 @@ def evaluate_full(
     sampled: int | None = None,
     seed: int = 0,
     batch_size: int = 1024,
+    interest_k: int | None = INTEREST_K,
 ) -> FullResult:
     """Accuracy, beyond-accuracy metrics, overall and per slice, from one ranking pass.
+
+    A model with K > 1 interest vectors per user (an
+    :class:`~prismrec.evaluation.interests.InterestModel`) also gets the interest distinctness
+    measures: ``interest_cosine``, ``interest_jaccard@<interest_k>``, ``interest_effective_k``
+    and, when the catalogue has categories, ``interest_label_distinct``.
 
     Args:
         rec: the recommender.
@@ -292,6 +299,7 @@ def evaluate_full(
         sampled: rank among this many uniform negatives per user instead of all items.
         seed: seed of the sampled negatives.
         batch_size: users scored at once.
+        interest_k: the own top-k of ``interest_jaccard@k``; ``None`` skips the interest measures.
     """
     k = max(ks)
     if sampled:
@@ -306,6 +314,8 @@ def evaluate_full(
         per_user.update(
             _beyond(top, ks, catalog, cases.targets, interests, interests_source, definitions)
         )
+    if interest_k is not None:
+        per_user.update(_interest_arrays(rec, cases, catalog, interest_k, definitions))
     n_items = int(catalog.n_items if catalog is not None else getattr(rec, "n_items", top.max()))
     means = slice_means(per_user, {"all": np.ones(len(top), dtype=bool)})["all"]
     means.pop("n_users")
@@ -335,3 +345,15 @@ def _beyond(
         definitions["interest_coverage"] = f"share of {interests_source} in the list"
     definitions.update(catalog.definitions())
     return beyond_accuracy(top, ks, catalog, interests)
+
+
+def _interest_arrays(
+    rec: Ranker, cases: _Cases, catalog: Catalog | None, k: int, definitions: dict[str, str]
+) -> dict[str, np.ndarray]:
+    """Per-user interest distinctness (``{}`` unless ``rec`` has K > 1 interests)."""
+    cats = catalog.categories if catalog is not None else None
+    names = catalog.category_names if catalog is not None else []
+    got = interest_measures(rec, cases.users, cases.inputs(), k, cats, names)
+    if got:
+        definitions.update(interest_definitions(k, labels=cats is not None))
+    return got

@@ -7,8 +7,6 @@ code and library versions).
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import logging
 import math
@@ -24,14 +22,18 @@ from typing import Any
 import numpy as np
 
 from prismrec import __version__
+from prismrec.evaluation._html import Page, render_page
 from prismrec.evaluation._plots import (
     ItemMap,
+    plot_interest_distributions,
+    plot_interest_map,
     plot_item_map,
     plot_metric_bars,
     plot_slices,
     plot_tradeoff,
     plot_training_curves,
 )
+from prismrec.evaluation.interests import is_interest_metric
 from prismrec.evaluation.protocol import FullResult
 from prismrec.evaluation.significance import bootstrap_cis
 
@@ -260,11 +262,21 @@ def write_report(
         means = {k: float(np.nanmean(v)) for k, v in other.per_user.items() if len(v)}
         models[name] = _with_ci(means, other.per_user, n_boot, seed)
     figures, notes = _figures(out, result, models, history, curve, item_map, seed)
-    files.update({f.name: f for f, _ in figures})
-    files["report.html"] = out / "report.html"
-    files["report.html"].write_text(
-        _html(model, payload, stats, figures, notes, run, baselines or {}), encoding="utf-8"
+    interest_figs = _interest_figures(out, result, item_map, seed)
+    files.update({f.name: f for f, _ in [*figures, *interest_figs]})
+    page = Page(
+        model=model,
+        protocol=protocol_label(payload["protocol"]),
+        payload=payload,
+        stats=stats,
+        figures=figures,
+        notes=notes,
+        interest_figures=interest_figs,
+        run=_clean(dict(run)) if run is not None else None,
+        baselines={n: protocol_label(r.protocol) for n, r in (baselines or {}).items()},
     )
+    files["report.html"] = out / "report.html"
+    files["report.html"].write_text(render_page(page), encoding="utf-8")
     log.info("wrote evaluation report to %s", out)
     return files
 
@@ -311,75 +323,16 @@ def _figures(
     return figs, notes
 
 
-_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:14px}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}
-td:first-child,th:first-child{text-align:left}img{max-width:100%}
-figure{margin:1.5em 0}.note{color:#666}pre{background:#f7f7f7;padding:1em;overflow:auto}"""
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.4f}" if isinstance(v, float) else html.escape(str(v))
-
-
-def _html(
-    model: str,
-    payload: Mapping[str, Any],
-    stats: Mapping[str, tuple[float, float, float]],
-    figures: Sequence[tuple[Path, str]],
-    notes: Sequence[str],
-    run: Mapping[str, Any] | None,
-    baselines: Mapping[str, Run],
-) -> str:
-    e = html.escape
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>prismrec: {e(model)}</title>",
-        f"<style>{_CSS}</style></head><body><h1>prismrec evaluation: {e(model)}</h1>",
-        f"<p><b>Protocol:</b> {e(protocol_label(payload['protocol']))}; cut-offs "
-        f"{e(', '.join(str(k) for k in payload['protocol'].get('ks', [])))}.</p>",
-        "<h2>Metrics</h2><table><tr><th>metric</th><th>mean</th><th>95% CI</th></tr>",
-    ]
-    for k, (m, lo, hi) in stats.items():
-        parts.append(f"<tr><td>{e(k)}</td><td>{m:.4f}</td><td>[{lo:.4f}, {hi:.4f}]</td></tr>")
-    for k, v in payload.items():
-        if "@" in k and k not in stats:  # exposure metrics: one value, no interval
-            parts.append(f"<tr><td>{e(k)}</td><td>{_fmt(v)}</td><td>(global)</td></tr>")
-    parts.append("</table>")
-    parts += _slice_table(payload["slices"])
-    if baselines:
-        names = ", ".join(f"{e(n)} ({e(protocol_label(r.protocol))})" for n, r in baselines.items())
-        parts.append(f"<p>Compared with: {names}.</p>")
-    parts.append("<h2>Figures</h2>")
-    for path, caption in figures:
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        parts.append(
-            f"<figure><a href='{e(path.name)}'><img src='data:image/png;base64,{data}' "
-            f"alt='{e(path.name)}'></a><figcaption>{e(caption)} ({e(path.name)})</figcaption>"
-            "</figure>"
-        )
-    parts += [f"<p class='note'>{e(n)}</p>" for n in notes]
-    parts.append("<h2>Definitions</h2><ul>")
-    parts += [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in payload["definitions"].items()]
-    parts.append("</ul>")
-    if run is not None:
-        parts.append(f"<h2>Run</h2><pre>{e(json.dumps(_clean(dict(run)), indent=2))}</pre>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
-_SLICE_COLUMNS = ("ndcg@10", "recall@10", "mrr@10", "ild@10", "novelty@10", "interest_coverage@20")
-
-
-def _slice_table(slices: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    if not slices:
+def _interest_figures(
+    out: Path, result: FullResult, item_map: ItemMap | None, seed: int
+) -> list[tuple[Path, str]]:
+    """The interest measures' distributions and one user's interests on the item map."""
+    measures = {k: v for k, v in result.per_user.items() if is_interest_metric(k)}
+    if not measures:
         return []
-    cols = [c for c in _SLICE_COLUMNS if any(c in s for s in slices.values())]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    rows = [f"<h2>Slices</h2><table><tr><th>slice</th><th>users</th>{head}</tr>"]
-    for name, s in slices.items():
-        cells = "".join(f"<td>{_fmt(s[c]) if c in s else '-'}</td>" for c in cols)
-        rows.append(f"<tr><td>{html.escape(name)}</td><td>{int(s['n_users']):,}</td>{cells}</tr>")
-    rows.append("</table>")
-    return rows
+    png = plot_interest_distributions(out / "interests.png", measures)
+    figs = [(png, "Interest distinctness over users (dashed: mean)")]
+    if item_map is not None and item_map.interests is not None and len(item_map.interests) > 1:
+        png = plot_interest_map(out / "interest_map.png", item_map, seed=seed)
+        figs.append((png, f"User {item_map.user}'s interests and their own top items"))
+    return figs

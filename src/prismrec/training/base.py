@@ -19,9 +19,12 @@ from prismrec import __version__
 from prismrec.config import ModelConfig, TrainConfig
 from prismrec.data.dataset import PreparedDataset
 from prismrec.errors import ConfigError, NotTrainedError
+from prismrec.evaluation.beyond import dataset_categories
+from prismrec.evaluation.interests import InterestModel, interest_means
 
 __all__ = [
     "MODEL_FILE",
+    "VALID_INTEREST_USERS",
     "History",
     "Recommender",
     "item_array",
@@ -39,6 +42,7 @@ def item_array(h: History) -> np.ndarray:
 
 
 MODEL_FILE = "model.json"
+VALID_INTEREST_USERS = 1000  # users whose interests are measured at each validation
 _REGISTRY: dict[str, type[Recommender]] = {}
 
 
@@ -69,6 +73,8 @@ class Recommender(ABC):
         self.user_histories: dict[int, dict[str, np.ndarray]] = {}
         self.history: list[dict[str, float]] = []
         self.data_root: Path | None = None
+        # the items' categories that label interests in the validation measures (None: none)
+        self._label_categories: tuple[np.ndarray, list[str]] | None = None
 
     # ----- training ---------------------------------------------------------------------------
     def fit(self, data: PreparedDataset, upto: str = "valid") -> Recommender:
@@ -80,6 +86,9 @@ class Recommender(ABC):
         self.user_histories = {
             int(u): {c: seqs[c][i] for c in cols} for i, u in enumerate(seqs["user_idx"][0])
         }
+        if isinstance(self, InterestModel):
+            found = dataset_categories(data)
+            self._label_categories = (found[1], found[2]) if found is not None else None
         self._fit(data, upto)
         self.fitted = True
         return self
@@ -148,13 +157,32 @@ class Recommender(ABC):
         return None
 
     def validation_callback(self, cases: Any) -> Callable[[], tuple[float, dict[str, float]]]:
-        """The trainer's early-stopping signal: NDCG@10 (and Recall@10) on ``cases``."""
+        """The trainer's early-stopping signal: NDCG@10 (and Recall@10) on ``cases``.
+
+        A model with K > 1 interests also reports the means of the interest distinctness
+        measures (``interest_cosine`` ...) over at most ``VALID_INTEREST_USERS`` of the cases,
+        the same users every epoch (drawn with the training seed).
+        """
         from prismrec.evaluation.protocol import evaluate
+
+        cats, names = self._label_categories or (None, [])
 
         def validate() -> tuple[float, dict[str, float]]:
             self.fitted = True  # scoring mid-training is allowed
             res = evaluate(self, cases, ks=(10,), metrics=("ndcg", "recall"), split="valid")
-            return res.metrics["ndcg@10"], res.metrics
+            metrics = dict(res.metrics)
+            metrics.update(
+                interest_means(
+                    self,
+                    cases.users,
+                    cases.inputs(),
+                    categories=cats,
+                    category_names=names,
+                    max_users=VALID_INTEREST_USERS,
+                    seed=self.train_config.seed,
+                )
+            )
+            return res.metrics["ndcg@10"], metrics
 
         return validate
 
