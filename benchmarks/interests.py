@@ -1,19 +1,25 @@
-"""Does K > 1 cover more of a user's interests than K = 1, at equal or better accuracy?
+"""Are a user's K interests distinct, and does K > 1 cover more of a user's interests than K = 1?
 
-Trains prism with one interest and with K interests (everything else equal) on
+Trains prism three ways, everything else equal:
+- ``K=1``: one interest;
+- ``K before``: K interests as prism drew them before routed interests (ComiRec-style
+  self-attention over the transformer states, the current state gated into every interest, no
+  ownership or separation terms): ``extractor="sa"``;
+- ``K now``: the defaults (events routed to interests over item vectors, per-interest
+  evolution, ownership and separation terms),
+on
 - synthetic data with planted, drifting facets (interest coverage = share of the user's planted
-  facets among the top-20's categories), and
+  facets among the top-20's categories),
 - the bundled ml-latest-small split per user 80/10/10 in time order (``ratio``; coverage = share
-  of the genres of the user's later, held-out movies among the top-20's genres; a global time
-  cut would leave 47 of its 74 test users with no history at all, measuring cold start rather
-  than interests),
-and prints NDCG@10/@20, interest_coverage@20, ILD@20 and category_coverage@20 side by side, plus
-the paired (user by user) difference of each K > 1 row from K = 1 with a bootstrap interval. The
-K-interest model is scored twice without retraining: plain (its mixture scores) and with
-``interest_quota`` serving (the default: each interest is sure of slots in proportion to its
-weight).
+  of the genres of the user's later, held-out movies among the top-20's genres), and
+- ml-100k with RecBole's leave-one-out split,
+and prints accuracy, interest coverage, list diversity and the interests' distinctness (mean
+pairwise cosine, Jaccard of their own top-20, effective K, distinct labels) side by side, the
+paired (user by user) difference of each K > 1 row from K = 1 with a bootstrap interval, and,
+for the ``K now`` model, the accuracy-diversity trade-off of MMR re-ranking (ComiRec's
+controllable diversity) over each user's top-100.
 
-Run: .venv/bin/python benchmarks/interests.py [--k 4] [--epochs 30] [--only synthetic]
+Run: .venv/bin/python benchmarks/interests.py [--k 4] [--epochs 30] [--only ml-latest-small]
 Writes benchmarks/results/interests.json (with --only D: interests-D.json).
 """
 
@@ -26,20 +32,38 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
-from _common import write_result
+from _common import DATA, write_result
 from rich.console import Console
 from rich.table import Table
 
 from prismrec.config import DataConfig, ModelConfig, TrainConfig, load_config
 from prismrec.data.dataset import PreparedDataset, prepare
 from prismrec.data.synth import synthesize
-from prismrec.evaluation.beyond import catalog_from_dataset, facet_interests
-from prismrec.evaluation.protocol import evaluate_full
+from prismrec.evaluation.beyond import (
+    catalog_from_dataset,
+    category_coverage,
+    category_diversity,
+    category_multi_hot,
+    facet_interests,
+)
+from prismrec.evaluation.metrics import accuracy_metrics, hit_matrix
+from prismrec.evaluation.protocol import evaluate_full, rank_cases
 from prismrec.evaluation.significance import paired_compare
+from prismrec.retrieval.rerank import mmr
 from prismrec.training import PrismRecommender
 
 KEYS = ("ndcg@10", "ndcg@20", "interest_coverage@20", "ild@20", "category_coverage@20")
+DISTINCT = (
+    "interest_cosine",
+    "interest_jaccard@20",
+    "interest_effective_k",
+    "interest_label_distinct",
+)
+# what prism's K interests were before routed interests (the defaults then)
+BEFORE = {"extractor": "sa", "ownership_weight": 0.0, "separation_weight": 0.0}
+STRENGTHS = (0.0, 0.25, 0.5, 0.75, 0.9)
 PAIRED = ("ndcg@10", "interest_coverage@20")  # K interests vs one, user by user
 
 
@@ -47,6 +71,9 @@ def datasets(tmp: Path, only: str | None = None) -> list[tuple[str, PreparedData
     out: list[tuple[str, PreparedDataset, Any]] = []
     if only in (None, "synthetic"):
         out.append(("synthetic (planted facets)", *_synthetic(tmp)))
+    if only in (None, "ml-100k"):
+        ml = prepare(DATA / "ml-100k-recbole", tmp / "ml100k", "recbole")
+        out.append(("ml-100k (RecBole LOO)", ml, None))
     if only in (None, "ml-latest-small"):
         mls = prepare(
             "bundled:ml-latest-small",
@@ -76,25 +103,76 @@ def _metrics(rec: PrismRecommender, ds: PreparedDataset, facets: Any) -> dict[st
         interests = facet_interests(users, facets, catalog.category_names)
     res = evaluate_full(rec, cases, (10, 20), catalog=catalog, interests=interests)
     per_user = {key: res.per_user[key] for key in PAIRED}
-    return {**{key: res.metrics.get(key) for key in KEYS}, "_per_user": per_user}
+    keys = (*KEYS, *DISTINCT)
+    return {**{key: res.metrics.get(key) for key in keys}, "_per_user": per_user}
+
+
+def tradeoff(rec: PrismRecommender, ds: PreparedDataset) -> list[dict[str, float]]:
+    """NDCG@10 and category diversity of MMR re-ranking each user's top-100 at each strength."""
+    cases = ds.eval_cases("test")
+    catalog = catalog_from_dataset(ds, "test")
+    if catalog.categories is None:
+        return []
+    hot = category_multi_hot(catalog.categories, catalog.n_categories)
+    ids, scores = rank_cases(rec, cases, 100, True)
+    n_t = np.fromiter((len(t) for t in cases.targets), dtype=np.int64, count=len(cases.targets))
+    rows = []
+    for strength in STRENGTHS:
+        top = np.full((len(ids), 10), -1, dtype=np.int64)
+        for u in range(len(ids)):
+            ok = np.isfinite(scores[u])
+            cand = ids[u][ok]
+            pick = mmr(scores[u][ok], hot[cand], 10, strength) if len(cand) else []
+            top[u, : len(pick)] = cand[pick]
+        hits = hit_matrix(top, cases.targets)
+        ndcg = accuracy_metrics(hits, n_t, (10,), ("ndcg",))["ndcg@10"]
+        cats = catalog.categories
+        ild = category_diversity(top, cats, 10)
+        cov = category_coverage(top, cats, catalog.n_categories, 10)
+        rows.append(
+            {
+                "strength": strength,
+                "ndcg@10": float(np.mean(ndcg)),
+                "ild_category@10": float(np.nanmean(ild)),
+                "category_coverage@10": float(np.mean(cov)),
+            }
+        )
+    return rows
+
+
+def variants(k: int) -> list[tuple[str, int, dict[str, Any]]]:
+    """(name, K, model overrides) of the three trainings."""
+    return [("K=1", 1, {}), (f"K={k} before", k, BEFORE), (f"K={k} now", k, {})]
 
 
 def run(
-    ds: PreparedDataset, facets: Any, k: int, epochs: int, model: dict[str, Any] | None = None
-) -> list[dict[str, Any]]:
+    ds: PreparedDataset,
+    facets: Any,
+    name: str,
+    k: int,
+    epochs: int,
+    model: dict[str, Any],
+) -> tuple[list[dict[str, Any]], PrismRecommender]:
     """One training; for K > 1 two rows: plain scoring and interest-quota serving."""
     t0 = time.perf_counter()
-    cfg = ModelConfig(**{**(model or {}), "n_interests": k})
+    cfg = ModelConfig(**{**model, "n_interests": k})
     rec = PrismRecommender(cfg, TrainConfig(epochs=epochs)).fit(ds)
     seconds = time.perf_counter() - t0
-    base = {"k": k, "seconds": seconds, "cooc_weight": rec.cooc_weight, "epochs": len(rec.history)}
+    base = {
+        "variant": name,
+        "k": k,
+        "model": model,
+        "seconds": seconds,
+        "cooc_weight": rec.cooc_weight,
+        "epochs": len(rec.history),
+    }
     rows = []
     # the same trained model served both ways: plain scores, and per-interest quotas
     for serving in ("plain", "quota") if k > 1 else ("plain",):
         update = {"interest_quota": serving == "quota"}
         rec.model_config = rec.model_config.model_copy(update=update)
         rows.append({**base, "serving": serving, **_metrics(rec, ds, facets)})
-    return rows
+    return rows, rec
 
 
 def _paired(rows: list[dict[str, Any]]) -> None:
@@ -115,40 +193,66 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--only", choices=["synthetic", "ml-latest-small"], help="one dataset")
+    ap.add_argument(
+        "--only", choices=["synthetic", "ml-latest-small", "ml-100k"], help="one dataset"
+    )
     ap.add_argument("--no-write", action="store_true", help="print only (for quick trials)")
-    ap.add_argument("--ks", type=int, nargs="+", help="interest counts (default: 1, --k)")
+    ap.add_argument(
+        "--variants", nargs="+", help="which of 'K=1', 'K=<k> before', 'K=<k> now' to train"
+    )
     ap.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="model config override"
     )
     args = ap.parse_args()
-    model = {kv.split("=", 1)[0]: json.loads(kv.split("=", 1)[1]) for kv in args.set}
-    rows = []
+    extra = {kv.split("=", 1)[0]: json.loads(kv.split("=", 1)[1]) for kv in args.set}
+    rows: list[dict[str, Any]] = []
+    curves: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, ds, facets in datasets(Path(tmp), args.only):
-            for k in args.ks or (1, args.k):
-                rows += [{"dataset": name, **r} for r in run(ds, facets, k, args.epochs, model)]
+        for data_name, ds, facets in datasets(Path(tmp), args.only):
+            for name, k, model in variants(args.k):
+                if args.variants and name not in args.variants:
+                    continue
+                got, rec = run(ds, facets, name, k, args.epochs, {**model, **extra})
+                rows += [{"dataset": data_name, **r} for r in got]
+                if name.endswith("now"):
+                    rec.model_config = rec.model_config.model_copy(update={"interest_quota": True})
+                    curves[data_name] = tradeoff(rec, ds)
     _paired(rows)
-    t = Table(title="interest coverage: K interests vs one (prism, same settings otherwise)")
-    for c in ("dataset", "K", "serving", *KEYS, "train s"):
+    _print(rows, curves)
+    if not args.no_write:
+        out = {"epochs": args.epochs, "set": extra, "rows": rows, "tradeoff": curves}
+        name = "interests" if args.only is None else f"interests-{args.only}"
+        print(f"wrote {write_result(name, out)}")
+
+
+def _print(rows: list[dict[str, Any]], curves: dict[str, list[dict[str, float]]]) -> None:
+    t = Table(title="K interests vs one (prism, same settings otherwise)")
+    for c in ("dataset", "variant", "serving", *KEYS, "train s"):
         t.add_column(c, justify="right")
     for r in rows:
         t.add_row(
             r["dataset"],
-            str(r["k"]),
+            r["variant"],
             r["serving"],
-            *[f"{r[k]:.4f}" for k in KEYS],
+            *[_fmt(r[k]) for k in KEYS],
             f"{r['seconds']:.0f}",
         )
     Console(width=200).print(t)
+    d = Table(title="are the interests distinct? (per user, then averaged)")
+    for c in ("dataset", "variant", *DISTINCT):
+        d.add_column(c, justify="right")
+    for r in rows:
+        if r["k"] > 1 and r["serving"] == "quota":
+            d.add_row(r["dataset"], r["variant"], *[_fmt(r[k]) for k in DISTINCT])
+    Console(width=200).print(d)
     p = Table(title="K interests minus one interest, paired over users (95% bootstrap interval)")
-    for c in ("dataset", "K", "serving", "metric", "K=1", "K", "diff", "interval", "p"):
+    for c in ("dataset", "variant", "serving", "metric", "K=1", "K", "diff", "interval", "p"):
         p.add_column(c, justify="right")
     for r in rows:
         for metric, c in r.get("vs_k1", {}).items():
             p.add_row(
                 r["dataset"],
-                str(r["k"]),
+                r["variant"],
                 r["serving"],
                 metric,
                 f"{c['mean_a']:.4f}",
@@ -158,10 +262,17 @@ def main() -> None:
                 f"{c['p_permutation']:.3f}",
             )
     Console(width=200).print(p)
-    if not args.no_write:
-        out = {"epochs": args.epochs, "model": model, "rows": rows}
-        name = "interests" if args.only is None else f"interests-{args.only}"
-        print(f"wrote {write_result(name, out)}")
+    for data_name, curve in curves.items():
+        c = Table(title=f"{data_name}: MMR re-ranking of the top-100 by category (K now)")
+        for col in ("strength", "ndcg@10", "ild_category@10", "category_coverage@10"):
+            c.add_column(col, justify="right")
+        for row in curve:
+            c.add_row(*[_fmt(row[col]) for col in row])
+        Console(width=200).print(c)
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None or v != v else f"{v:.4f}"
 
 
 if __name__ == "__main__":

@@ -119,6 +119,9 @@ def main() -> None:
         action="store_true",
         help="take prismrec's rows from the last results file (after RecBole re-runs)",
     )
+    ap.add_argument(
+        "--out", default="quality_ml100k", help="results file name (default: quality_ml100k)"
+    )
     args = ap.parse_args()
     if args.reuse_prismrec:
         last = json.loads((RESULTS / "quality_ml100k.json").read_text())
@@ -147,7 +150,7 @@ def main() -> None:
     Console(width=220).print(t)
     summary = _summary(rows)
     Console().print(summary)
-    print(f"wrote {write_result('quality_ml100k', {'rows': rows, 'summary': summary})}")
+    print(f"wrote {write_result(args.out, {'rows': rows, 'summary': summary})}")
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -115,7 +115,7 @@ class ModelConfig(_Section):
     max_seq_len: int | None = Field(None, ge=1, description="None: the dataset's max_seq_len")
     n_interests: int = Field(4, ge=1)
     extractor: Literal["sa", "dr", "route"] = Field(
-        "sa",
+        "route",
         description="how K > 1 interests are drawn from the history: 'route' (each event routed "
         "to one interest by soft k-means over item vectors, balanced so interests share the "
         "history; the current state evolves the interests that own the latest events), 'sa' "
@@ -132,13 +132,13 @@ class ModelConfig(_Section):
         "(1: exact Sinkhorn balance; 0: none)",
     )
     ownership_weight: float = Field(
-        0.0,
+        1.0,
         ge=0.0,
         description="extractor='route': weight of the backward-flow loss that makes each "
         "interest recognise the events it owns rather than the others' events",
     )
     separation_weight: float = Field(
-        0.0,
+        1.0,
         ge=0.0,
         description="K > 1: weight of a training penalty on the mean pairwise cosine of a "
         "user's interest vectors (keeps what all interests share out of each of them)",

@@ -63,12 +63,13 @@ def test_one_batch_overfit(chains) -> None:
     batch = next(w.batches(8, None))
     first = None
     for _ in range(150):
-        loss, _ = step(batch)
+        loss, stats = step(batch)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        first = first if first is not None else float(loss.detach())
-    assert float(loss.detach()) < 0.05 < first
+        first = first if first is not None else stats["loss"]
+    # the next-item loss (the interests' ownership/separation terms have floors of their own)
+    assert stats["loss"] < 0.05 < first
 
 
 def test_checkpoint_round_trip_gives_identical_recommendations(

@@ -202,10 +202,12 @@ def interest_ownership_loss(
 
 
 def interest_cosine(interests: torch.Tensor) -> torch.Tensor:
-    """Mean pairwise cosine of the K interest vectors: interests (M, K, D) -> scalar."""
+    """Mean pairwise cosine of the K interest vectors, each pair's counted from 0 up (an
+    orthogonal pair costs nothing; pushing pairs to opposite directions gains nothing):
+    interests (M, K, D) -> scalar."""
     K = interests.shape[1]
     v = F.normalize(interests.float(), dim=-1)
-    cos = torch.einsum("mkd,mjd->mkj", v, v)
+    cos = torch.einsum("mkd,mjd->mkj", v, v).clamp(min=0.0)
     off = cos.sum((1, 2)) - cos.diagonal(dim1=1, dim2=2).sum(-1)
     return (off / (K * (K - 1))).mean()
 
