@@ -92,8 +92,9 @@ class RoutedInterests(nn.Module):
     the interest's share of the latest events and ``g_k`` a gate of both: the current state
     evolves only the interests the user is acting on now, the others keep their own facet.
 
-    Weights: ``softmax_k(log recency-weighted mass_k + q(state_t) . v_k / sqrt(D))``; an interest
-    that owns nothing yet has weight ~0.
+    Weights: ``softmax_k(a log mass_k + b log r_k + q(state_t) . v_k / sqrt(D))`` with the
+    recency-weighted share of the history ``mass_k``, the share of the latest events ``r_k`` and
+    learned ``a``, ``b``; an interest that owns nothing yet has weight ~0.
     """
 
     def __init__(
@@ -117,6 +118,7 @@ class RoutedInterests(nn.Module):
         # recency decays (per event, in units of 1/L): slow for long-term, fast for short-term
         self.long_decay = nn.Parameter(torch.tensor(-2.0))
         self.short_decay = nn.Parameter(torch.tensor(1.0))
+        self.mix = nn.Parameter(torch.tensor([1.0, 1.0]))
 
     def forward(
         self, items: torch.Tensor, states: torch.Tensor, valid: torch.Tensor
@@ -148,7 +150,13 @@ class RoutedInterests(nn.Module):
         g = torch.sigmoid(self.gate(torch.cat([long_k, now], dim=-1)))
         interests = long_k + share[..., None] * g * now  # (B, T, K, D)
         q = self.query(states)[:, :, None, :]  # (B, T, 1, D)
-        score = torch.log(mass + 1e-4) + (interests * q).sum(-1) / D**0.5
+        # weight: how much of the history the interest owns, how much of what the user does now,
+        # and how well it matches the current state
+        score = (
+            self.mix[0] * torch.log(mass + 1e-4)
+            + self.mix[1] * torch.log(share + 1e-4)
+            + (interests * q).sum(-1) / D**0.5
+        )
         weights = torch.softmax(score, dim=-1)
         ownership = (r_long / (mass[:, :, None, :] + 1e-6)).permute(0, 1, 3, 2)  # (B,T,K,S)
         return interests, weights, ownership, own
