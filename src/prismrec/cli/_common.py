@@ -14,7 +14,7 @@ from rich.console import Console
 
 from prismrec.errors import PrismError
 
-__all__ = ["console", "err_console", "fail", "guard", "load_cfg", "print_json"]
+__all__ = ["console", "err_console", "escape", "fail", "guard", "load_cfg", "print_json"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -33,12 +33,13 @@ def guard() -> Iterator[None]:
     try:
         yield
     except PrismError as exc:
-        raise fail(_escape(str(exc))) from None
+        raise fail(escape(str(exc))) from None
     except KeyboardInterrupt:
         raise fail("interrupted", 130) from None
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
+    """``text`` with rich markup brackets escaped, so a message prints as it is."""
     return text.replace("[", r"\[")
 
 

@@ -16,6 +16,15 @@ class Quantize(str, Enum):
     int8 = "int8"
 
 
+class LogLevel(str, Enum):
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+    trace = "trace"
+
+
 class IndexKind(str, Enum):
     auto = "auto"
     exact = "exact"
@@ -51,7 +60,7 @@ def serve(
             "benchmarked lists, about twice the work per request",
         ),
     ] = False,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    log_level: Annotated[LogLevel, typer.Option(help="server log level")] = LogLevel.info,
 ) -> None:
     """Serve recommendations over HTTP (OpenAPI at /docs); events change the next answer."""
     import uvicorn
@@ -88,5 +97,5 @@ def serve(
             f"prismrec serving {model} on http://{host}:{port} (docs: /docs, store {store})",
             highlight=False,
         )
-        uvicorn.run(create_app(settings, service), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_app(settings, service), host=host, port=port, log_level=log_level.value)
         service.close()
