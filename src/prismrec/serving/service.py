@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from prismrec.data.vocab import Vocabulary
-from prismrec.errors import DataError, UnknownIdError
+from prismrec.errors import ConfigError, DataError, UnknownIdError
 from prismrec.retrieval._backends import RWLock
 from prismrec.retrieval.explain import label_from_items
 from prismrec.retrieval.index import IndexSettings
@@ -81,7 +81,7 @@ class Service:
 
         self._thread_limits = threadpool_limits(s.threads)
         path = Path(s.model_dir)
-        model: Any = load_model(path)
+        model: Any = _load_weights_only(path, load_model)
         self.model = model
         self.encoder = InterestEncoder(model, s.quantize)
         schema = json.loads((path / "schema.json").read_text())
@@ -412,6 +412,20 @@ class Service:
                 for w, lab, row in zip(st.interests.weights, labels, ids, strict=True)
             ],
         }
+
+
+def _load_weights_only(path: Path, load: Any) -> Any:
+    """``load(path)``; a file that would run code when unpickled is a ``ConfigError``."""
+    import pickle
+
+    try:
+        return load(path)
+    except pickle.UnpicklingError as exc:  # torch.load(weights_only=True) refused a global
+        why = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ""
+        raise ConfigError(
+            f"{path}: a model file holds more than weights and was not loaded ({why}); "
+            "serve only model directories written by 'prismrec train'"
+        ) from None
 
 
 def _check_id(name: str, value: str) -> None:
