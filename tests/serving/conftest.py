@@ -222,8 +222,10 @@ class ApiServer(_Process):
         workdir: Path,
         keys: dict[str, str] | None = None,
         extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.model, self.store, self.workdir, self.extra = model, store, workdir, extra
+        self.env = env or {}
         self.port = free_port()
         self.keys = keys
         self.proc: subprocess.Popen[bytes] | None = None
@@ -257,7 +259,10 @@ class ApiServer(_Process):
             *self.extra,
         ]
         log = open(self.workdir / f"serve-{self.port}.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        import os
+
+        env = {**os.environ, **self.env}
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
         deadline = time.monotonic() + timeout
         while True:

@@ -63,10 +63,10 @@ def serve(
     log_level: Annotated[LogLevel, typer.Option(help="server log level")] = LogLevel.info,
 ) -> None:
     """Serve recommendations over HTTP (OpenAPI at /docs); events change the next answer."""
-    import uvicorn
     from pydantic import ValidationError
 
     from prismrec.serving.app import create_app
+    from prismrec.serving.server import run
     from prismrec.serving.service import Service
     from prismrec.serving.settings import ServeSettings
 
@@ -97,5 +97,5 @@ def serve(
             f"prismrec serving {model} on http://{host}:{port} (docs: /docs, store {store})",
             highlight=False,
         )
-        uvicorn.run(create_app(settings, service), host=host, port=port, log_level=log_level.value)
+        run(create_app(settings, service), settings, host, port, log_level.value)
         service.close()

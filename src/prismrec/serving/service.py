@@ -36,7 +36,7 @@ from prismrec.serving._index import item_index
 from prismrec.serving.catalog import Catalog, ItemEncoder, check_item_fields, load_items
 from prismrec.serving.coldstart import PopularityPrior, profile_vocab
 from prismrec.serving.settings import ServeSettings
-from prismrec.serving.store import Event, EventStore, ItemChange, open_store
+from prismrec.serving.store import Event, EventStore, ItemChange, check_id, open_store
 
 __all__ = ["Service", "UserState"]
 
@@ -111,7 +111,7 @@ class Service:
             candidates_per_interest=s.candidates_per_interest,
             priors=self.priors,
         )
-        self.store = open_store(s.store)
+        self.store = open_store(s.store, tombstone_secret=s.tombstone_secret)
         self.sync_items(force=True)
         self.ready = True
         log.info(
@@ -182,7 +182,7 @@ class Service:
 
     def put_item(self, item_id: str, fields: Any) -> dict[str, Any]:
         """Add or replace an item from its catalogue fields; searchable when this returns."""
-        _check_id("item_id", item_id)
+        check_id("item_id", item_id)
         if self.item_encoder is None:
             raise DataError(
                 "this model has no content tower, so items cannot be added from content; "
@@ -230,25 +230,56 @@ class Service:
 
     # ---- events and users ------------------------------------------------------------------
     def ingest(self, events: Sequence[Event]) -> dict[str, Any]:
-        """Store events durably (the call returns after the commit)."""
+        """Store events durably (the call returns after the commit).
+
+        Raises:
+            DataError: an event type the model does not know (the message lists those it does).
+        """
         assert self.store is not None
+        known = self.featurizer.events
+        for n, e in enumerate(events):
+            if e.event_type not in known:
+                raise DataError(
+                    f"body.events.{n}.event_type: {e.event_type!r:.80} is not an event type "
+                    f"this model knows; use one of {self.event_types}"
+                )
         last = self.store.append(events)
         self.stats["events"] += len(events)
         unknown = sum(1 for e in events if not self.catalog.index(e.item_id))
         return {"accepted": len(events), "unknown_items": unknown, "last_seq": last}
 
+    @property
+    def event_types(self) -> list[str]:
+        """The event types the model was trained with (the only ones ingest accepts)."""
+        return sorted(str(t) for t in self.featurizer.events.ids)
+
     def delete_user(self, user_id: str) -> dict[str, Any]:
-        """Erase the user's events, cached state and in-memory entries."""
-        _check_id("user_id", user_id)
+        """Erase the user's events, cached state and in-memory entries.
+
+        Raises:
+            UnknownIdError: neither the store nor the model's training data has the user (or
+                the user was deleted already); nothing is written.
+        """
         assert self.store is not None
-        n = self.store.delete_user(user_id)
+        check_id("user_id", user_id)
+        known = user_id in self.users and not self.store.is_deleted(user_id)
+        if not known and self.store.version(user_id) == 0:
+            raise UnknownIdError(f"unknown user {user_id!r} (no events, or deleted already)")
+        n = self.store.delete_user(user_id, known=known)
         with self._cache_lock:
             self._cache.pop(user_id, None)
-        return {"user_id": user_id, "deleted_events": n}
+        erasure = "pending" if self.store.erasure_pending() else "complete"
+        return {"user_id": user_id, "deleted_events": n, "erasure": erasure}
+
+    def erasure_status(self) -> dict[str, Any]:
+        """``{"status": "complete"|"pending", "pending": N}`` over every deletion so far."""
+        assert self.store is not None
+        n = self.store.erasure_pending()
+        return {"status": "pending" if n else "complete", "pending": n}
 
     def state(self, user_id: str) -> UserState:
         """The user's history and interests, from cache while no event arrived since."""
-        _check_id("user_id", user_id)
+        check_id("user_id", user_id)
         assert self.store is not None
         version = self.store.version(user_id)
         with self._cache_lock:
@@ -426,8 +457,3 @@ def _load_weights_only(path: Path, load: Any) -> Any:
             f"{path}: a model file holds more than weights and was not loaded ({why}); "
             "serve only model directories written by 'prismrec train'"
         ) from None
-
-
-def _check_id(name: str, value: str) -> None:
-    if not value or len(value) > 256:
-        raise DataError(f"{name} must be 1 to 256 characters, got {len(value)}")
