@@ -12,8 +12,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from prismrec import __version__
 from prismrec.errors import ConfigError, DataError, UnknownIdError
@@ -108,6 +112,19 @@ def _handlers(app: FastAPI) -> None:
         if not sep or " " in where:  # no "body.events.0.x: ..." prefix: the whole request
             where, problem = "request", str(exc)
         return _unprocessable([{"where": where, "problem": problem}])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:  # Allow: every method of the path, not only one route's
+            methods = sorted(
+                m
+                for r in app.router.routes
+                if isinstance(r, APIRoute) and r.matches(request.scope)[0] != Match.NONE
+                for m in r.methods or ()
+            )
+            headers = {**(exc.headers or {}), "Allow": ", ".join(methods)}
+            exc = StarletteHTTPException(405, exc.detail, headers)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(UnknownIdError)
     async def unknown(_: Request, exc: UnknownIdError) -> JSONResponse:

@@ -180,6 +180,10 @@ def check_item_fields(fields: Any, catalog: Catalog) -> dict[str, Any]:
             vals = value.split("|") if isinstance(value, str) else value
             if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
                 raise DataError(f"item field {name!r} must be a list of strings, got {value!r:.80}")
+            if any(len(v) > MAX_FIELD_CHARS for v in [value, *vals] if isinstance(v, str)):
+                raise DataError(
+                    f"item field {name!r} has a value over {MAX_FIELD_CHARS} characters"
+                )
             if len(vals) > MAX_LIST_VALUES:
                 raise DataError(f"item field {name!r} has more than {MAX_LIST_VALUES} values")
             out[name] = [v for v in vals if v]

@@ -8,13 +8,14 @@ says exactly what the server accepts.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from prismrec.serving.catalog import MAX_FIELD_CHARS, MAX_LIST_VALUES
-from prismrec.serving.schemas import EventsIn
+from prismrec.serving.schemas import PAIRS_PATTERN, EventsIn
 
 __all__ = ["install_openapi"]
 
@@ -52,11 +53,20 @@ def _complete(spec: dict[str, Any], service: Any) -> None:
     schemas["ItemFields"] = _item_schema(service.catalog.fields)
     _body(spec, "/v1/events", "post", "EventsIn")
     _body(spec, "/v1/items/{item_id}", "put", "ItemFields")
+    keys = "|".join(re.escape(k) for k in service.profile_keys) or "(?!)"
+    limits: dict[str, dict[str, Any]] = {
+        "k": {"maximum": settings.max_k},
+        "focus": {"items": {"type": "integer", "minimum": 0, "maximum": service.n_interests - 1}},
+        "mute": {"items": {"type": "integer", "minimum": 0, "maximum": service.n_interests - 1}},
+        "profile": {
+            "items": {"type": "string", "pattern": PAIRS_PATTERN.format(key=f"(?:{keys})")}
+        },
+    }
     for path, method in (("/v1/users/{user_id}/recommendations", "get"),
                          ("/v1/items/{item_id}/similar", "get")):  # fmt: skip
         for param in spec["paths"][path][method].get("parameters", []):
-            if param["name"] == "k":
-                param["schema"]["maximum"] = settings.max_k
+            if param["name"] in limits:
+                param["schema"].update(limits[param["name"]])
 
 
 def _body(spec: dict[str, Any], path: str, method: str, model: str) -> None:

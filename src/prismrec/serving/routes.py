@@ -46,14 +46,6 @@ def _list(values: list[str]) -> list[str]:
     return [p for v in values for p in v.split(",") if p]
 
 
-def _ints(values: list[str], name: str) -> list[int] | None:
-    try:
-        out = [int(v) for v in _list(values)]
-    except ValueError:
-        raise DataError(f"{name} takes interest indices (integers), got {values}") from None
-    return out or None
-
-
 # ---- events -----------------------------------------------------------------------------
 events = APIRouter(prefix="/v1", tags=["events"])
 
@@ -78,15 +70,18 @@ def recommendations(
     """The user's top-k; new users get popular items for their context and profile."""
     if q.k > service.settings.max_k:
         raise DataError(f"k must be at most {service.settings.max_k}, got {q.k}")
+    known = set(service.catalog.metadata.category_names or ())
+    mute = sorted(set(q.mute))
     req = RecRequest(
         k=q.k,
         diversity=q.diversity,
         method=q.method,
-        exclude_categories=_list(q.exclude_categories),
+        # excluding a category no item has, or allowing an id no item has, is a no-op
+        exclude_categories=[c for c in _list(q.exclude_categories) if c in known],
         allow_list=service.item_rows(_list(q.allow)) if q.allow else None,
         max_per_category=q.max_per_category,
-        focus=_ints(q.focus, "focus"),
-        mute=_ints(q.mute, "mute"),
+        focus=[i for i in q.focus if i not in mute] or None,  # muting wins over focusing
+        mute=mute or None,
         explain=q.explain,
         filter_seen=q.filter_seen,
     )

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -54,6 +55,11 @@ Key = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LEN)]
 Value = Annotated[str, StringConstraints(max_length=MAX_ID_LEN)]
 
 
+def _integral(value: Any) -> Any:
+    """JSON Schema counts 1.0 as an integer; strict mode alone would refuse it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class EventIn(BaseModel):
     """One behaviour event."""
 
@@ -63,7 +69,9 @@ class EventIn(BaseModel):
     event_type: str = Field(
         min_length=1, max_length=MAX_ID_LEN, description="one the model knows", examples=["click"]
     )
-    timestamp: int | None = Field(None, ge=0, le=MAX_TIMESTAMP, description="unix seconds")
+    timestamp: Annotated[int, Field(ge=0, le=MAX_TIMESTAMP), BeforeValidator(_integral)] | None = (
+        Field(None, description="unix seconds")
+    )
     context: dict[Key, Value] | None = Field(
         None, max_length=MAX_CONTEXT_ITEMS, examples=[{"device": "mobile"}]
     )
@@ -76,6 +84,11 @@ class EventsIn(BaseModel):
     events: list[EventIn] = Field(min_length=1)
 
 
+PAIRS_PATTERN = r"^{key}:[^,]*(,{key}:[^,]*)*$"
+Pairs = Annotated[str, StringConstraints(pattern=PAIRS_PATTERN.format(key="[^,:]+"))]
+Interest = Annotated[int, Field(ge=0)]
+
+
 class RecParams(BaseModel):
     """Query parameters of a recommendation request (validated in one step)."""
 
@@ -86,12 +99,14 @@ class RecParams(BaseModel):
     exclude_categories: list[str] = Field([], description="category names to leave out")
     max_per_category: int | None = Field(None, ge=1)
     allow: list[str] = Field([], description="only these item ids")
-    focus: list[str] = Field([], description="interest index(es) to boost")
-    mute: list[str] = Field([], description="interest index(es) to leave out")
+    focus: list[Interest] = Field([], description="interest index(es) to boost")
+    mute: list[Interest] = Field(
+        [], description="interest index(es) to leave out (all muted: an empty list)"
+    )
     explain: bool = False
     filter_seen: bool = True
-    context: list[str] = Field([], description="key:value, e.g. device:mobile")
-    profile: list[str] = Field([], description="key:value, e.g. gender:F")
+    context: list[Pairs] = Field([], description="key:value, e.g. device:mobile")
+    profile: list[Pairs] = Field([], description="key:value, e.g. gender:F")
 
 
 _EVENTS = TypeAdapter(EventsIn)

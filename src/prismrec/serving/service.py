@@ -83,6 +83,7 @@ class Service:
         path = Path(s.model_dir)
         model: Any = _load_weights_only(path, load_model)
         self.model = model
+        self.n_interests = int(getattr(model, "net_kwargs", {}).get("n_interests", 1))
         self.encoder = InterestEncoder(model, s.quantize)
         schema = json.loads((path / "schema.json").read_text())
         fields = schema.get("item_fields", {})
@@ -204,12 +205,9 @@ class Service:
         return {"item_id": item_id, "deleted": True, "n_items": len(self.catalog)}
 
     def item_rows(self, item_ids: Sequence[str]) -> list[int]:
-        """Rows of live items (for allow-lists); unknown ids are a ``DataError``."""
+        """Rows of live items (for allow-lists); unknown ids are left out."""
         rows = [self.catalog.index(i) for i in item_ids]
-        unknown = [i for i, r in zip(item_ids, rows, strict=True) if not self.catalog.is_live(r)]
-        if unknown:
-            raise DataError(f"unknown item id(s) in allow: {unknown[:10]}")
-        return rows
+        return [r for r in rows if self.catalog.is_live(r)]
 
     def similar(self, item_id: str, k: int) -> dict[str, Any]:
         self.sync_items()
@@ -329,6 +327,11 @@ class Service:
         st = self.state(user_id)
         if st.interests is None:
             return self._cold(user_id, st, request, context or {}, profile or {})
+        mute = request.mute
+        muted = {mute} if isinstance(mute, int) else set(mute or ())
+        muted_all = len(muted) >= len(st.interests.weights)
+        if muted_all or request.allow_list == []:  # nothing may be recommended
+            return {"user_id": user_id, "source": "personalised", "items": []}
         with self._items_lock.read():
             picked = self.retriever.recommend(st.interests, st.history, request)
         items = []
@@ -395,11 +398,17 @@ class Service:
             "items": items,
         }
 
+    @property
+    def profile_keys(self) -> list[str]:
+        """The user attributes the model knows (the keys ``profile=`` may name)."""
+        return sorted(k[5:] for k in self.model.user_attr_arrays)
+
     def _check_profile(self, profile: dict[str, str]) -> None:
-        unknown = sorted(set(profile) - {k[5:] for k in self.model.user_attr_arrays})
+        unknown = sorted(set(profile) - set(self.profile_keys))
         if unknown:
-            known = sorted(k[5:] for k in self.model.user_attr_arrays)
-            raise DataError(f"unknown profile attribute(s) {unknown}; this model knows {known}")
+            raise DataError(
+                f"unknown profile attribute(s) {unknown}; this model knows {self.profile_keys}"
+            )
 
     def _profile_codes(self, user_row: int, profile: dict[str, str]) -> dict[str, int]:
         out = {}
