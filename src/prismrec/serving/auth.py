@@ -94,6 +94,7 @@ def _digest(secret: str, salt: bytes) -> bytes:
 
 # compared against when the key id is unknown, so that both cases do the same work
 _DUMMY_HASH = hash_secret(secrets.token_urlsafe(32))
+_DUMMY_RECORD = json.dumps({"role": "read", "created": 0, "hash": _DUMMY_HASH})
 
 
 def _check_secret(secret: str, encoded: str) -> bool:
@@ -147,7 +148,8 @@ class _SQLiteKeys:
     def get(self, key_id: str) -> dict[str, object] | None:
         q = "SELECT record FROM keys WHERE key_id = ?"
         row = self.db.conn().execute(q, (key_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+        record = json.loads(row[0] if row else _DUMMY_RECORD)  # same work for unknown ids
+        return record if row else None
 
     def delete(self, key_id: str) -> bool:
         with self.db.write() as conn:
@@ -179,7 +181,8 @@ class _RedisKeys:
 
     def get(self, key_id: str) -> dict[str, object] | None:
         raw = self.r.hget(self.key, key_id)
-        return json.loads(raw) if raw else None
+        record = json.loads(raw or _DUMMY_RECORD)  # same work for unknown ids
+        return record if raw else None
 
     def delete(self, key_id: str) -> bool:
         return bool(self.r.hdel(self.key, key_id))
