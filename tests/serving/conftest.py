@@ -36,6 +36,22 @@ def redis_server_bin() -> str:
     return path
 
 
+def _wait_until(check: Callable[[], object], timeout: float = 15.0) -> bool:
+    """Poll ``check`` until it is true (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., bool]:
+    """``wait_until(check, timeout=15)``: for what a server finishes in the background."""
+    return _wait_until
+
+
 class _Process:
     """A child process the tests start, SIGKILL (``kill``) or stop gracefully (``stop``)."""
 

@@ -21,15 +21,6 @@ def post(c: httpx.Client, body: bytes | str) -> httpx.Response:
     return c.post("/v1/events", content=body, headers={"content-type": "application/json"})
 
 
-def wait_until(check: object, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return False
-
-
 # ---- item 1: keys: same answer for known and unknown ids; failures rate-limited -----------
 def test_failed_authentications_are_limited_per_address_not_for_others(api_factory) -> None:
     api = api_factory(env={"PRISMREC_AUTH_FAIL_BURST": "5", "PRISMREC_AUTH_FAIL_PER_S": "0.5"})
@@ -107,7 +98,7 @@ def test_ids_no_path_could_address_are_refused_at_ingest(api, bad: str) -> None:
 
 # ---- items 4 and 5: deletion true when it answers; unknown ids change nothing ---------------
 def test_deletion_with_a_reader_holding_a_snapshot_is_pending_until_done(
-    api_factory, tmp_path: Path
+    api_factory, tmp_path: Path, wait_until
 ) -> None:
     db = tmp_path / "erase.db"
     api = api_factory(f"sqlite:{db}")
@@ -234,7 +225,7 @@ def test_slow_headers_and_bodies_are_cut_off(api_factory) -> None:
     assert httpx.get(f"{api.url}/healthz").status_code == 200
 
 
-def test_connections_over_the_limit_get_503(api_factory) -> None:
+def test_connections_over_the_limit_get_503(api_factory, wait_until) -> None:
     api = api_factory(env={"PRISMREC_MAX_CONNECTIONS": "8"})
     held = [socket.create_connection(("127.0.0.1", api.port)) for _ in range(10)]
     time.sleep(0.3)

@@ -421,16 +421,7 @@ def raw_files(path: Path) -> bytes:
     return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
 
 
-def wait_for(condition: object, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def test_erasure_is_pending_while_a_reader_holds_a_snapshot(tmp_path: Path) -> None:
+def test_erasure_is_pending_while_a_reader_holds_a_snapshot(tmp_path: Path, wait_until) -> None:
     import sqlite3
 
     path = tmp_path / "erase.db"
@@ -447,6 +438,6 @@ def test_erasure_is_pending_while_a_reader_holds_a_snapshot(tmp_path: Path) -> N
     assert store.erasure_pending() == 1
     reader.execute("COMMIT")
     reader.close()
-    assert wait_for(lambda: store.erasure_pending() == 0)  # finished in the background
+    assert wait_until(lambda: store.erasure_pending() == 0)  # finished in the background
     assert b"erin-private-id" not in raw_files(path)
     store.close()
