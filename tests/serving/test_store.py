@@ -441,3 +441,15 @@ def test_erasure_is_pending_while_a_reader_holds_a_snapshot(tmp_path: Path, wait
     assert wait_until(lambda: store.erasure_pending() == 0)  # finished in the background
     assert b"erin-private-id" not in raw_files(path)
     store.close()
+
+
+def test_connections_of_ended_threads_do_not_pile_up(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "threads.db")
+    store.append([ev("u", "a")])
+    for _ in range(30):  # a thread pool retiring idle workers and starting new ones
+        t = threading.Thread(target=store.history, args=("u",))
+        t.start()
+        t.join()
+    store.history("u")
+    assert store.db.n_connections <= 2  # this thread's and at most the last worker's
+    store.close()

@@ -66,10 +66,11 @@ def serve(
     from pydantic import ValidationError
 
     from prismrec.serving.app import create_app
-    from prismrec.serving.server import run
+    from prismrec.serving.server import limit_malloc_arenas, run
     from prismrec.serving.service import Service
     from prismrec.serving.settings import ServeSettings
 
+    limit_malloc_arenas()  # before any thread allocates: keeps RSS flat under load
     with guard():
         if not (model / "model.json").is_file():
             raise fail(f"{model}: not a model directory (train one with 'prismrec train')")

@@ -30,7 +30,11 @@ __all__ = ["SQLiteDB", "SQLiteStore"]
 
 
 class SQLiteDB:
-    """Per-thread connections to one SQLite file in WAL mode with ``synchronous=FULL``."""
+    """Per-thread connections to one SQLite file in WAL mode with ``synchronous=FULL``.
+
+    A server's worker threads come and go (the thread pool retires idle ones); the connection
+    of a thread that has ended is closed when the next one opens, so they never pile up.
+    """
 
     def __init__(self, path: str | Path, schema: str, timeout_s: float = 30.0) -> None:
         self.path = Path(path)
@@ -38,7 +42,7 @@ class SQLiteDB:
         self.timeout_s = timeout_s
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._conns: list[sqlite3.Connection] = []
+        self._conns: dict[threading.Thread, sqlite3.Connection] = {}
         self._closed = False
 
     def conn(self) -> sqlite3.Connection:
@@ -49,10 +53,18 @@ class SQLiteDB:
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"SQLite store {self.path} is closed")
+            for thread in [t for t in self._conns if not t.is_alive()]:
+                self._conns.pop(thread).close()
             conn = self._open()
-            self._conns.append(conn)
+            self._conns[threading.current_thread()] = conn
         self._local.conn = conn
         return conn
+
+    @property
+    def n_connections(self) -> int:
+        """Connections open now (one per thread that used the store and may use it again)."""
+        with self._lock:
+            return len(self._conns)
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -91,7 +103,7 @@ class SQLiteDB:
         """Close every thread's connection; the object cannot be used afterwards."""
         with self._lock:
             self._closed = True
-            conns, self._conns = self._conns, []
+            conns, self._conns = list(self._conns.values()), {}
         for c in conns:
             c.close()
 
