@@ -52,6 +52,7 @@ stop:
 	@if [ -f $(OUT)/serve.pid ]; then kill $$(cat $(OUT)/serve.pid) 2>/dev/null || true; rm -f $(OUT)/serve.pid; echo stopped; fi
 
 test: $(BIN)/prismrec
+	@bash scripts/test-deps.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/prismrec

@@ -37,6 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import http_get as _get
+from _common import http_post as _post
+from _common import http_request as _request
 from _common import write_result
 from rich.console import Console
 from rich.table import Table
@@ -51,33 +54,6 @@ CONNECTIONS = 16
 RATE = 100.0  # requests/s of the open-loop runs
 THREAD_ENV: dict[str, str] = {}  # extra server environment (the service caps BLAS itself)
 ROUNDS = 3
-
-
-# ---- a minimal keep-alive HTTP/1.1 load generator (lighter than any client library) --------
-async def _request(reader: Any, writer: Any, raw: bytes) -> tuple[int, bytes]:
-    writer.write(raw)
-    await writer.drain()
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    body = await reader.readexactly(length)
-    return status, body
-
-
-def _get(path: str, key: str) -> bytes:
-    return (f"GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n\r\n").encode()
-
-
-def _post(path: str, key: str, payload: dict[str, Any]) -> bytes:
-    body = json.dumps(payload).encode()
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
 
 
 async def _load(port: int, requests: list[bytes], connections: int) -> dict[str, float]:

@@ -183,3 +183,52 @@ def test_one_off_recommend_for_a_user_or_a_raw_history(tiny_csv: Path, tmp_path:
     assert r.exit_code == 1 and "unknown user 'nobody'" in r.output
     r = run("recommend", "--model", model)
     assert r.exit_code == 1 and "--data and --out" in r.output
+
+
+# ---- unexpected errors: one line, never a traceback (issue 15, item 11) -------------------
+def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    from prismrec.cli.main import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    return int(exit_info.value.code or 0), capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["taobao", "seqtxt", "pairtxt"])
+def test_one_file_formats_on_a_directory_are_clean_errors(
+    fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a.txt").write_text("u1 i1\n")
+    (tmp_path / "b.csv").write_text("x,y\n")
+    code, err = run_main(capsys, "data", "check", tmp_path, "--format", fmt)
+    assert code == 1
+    assert "is a directory" in err and "Traceback" not in err and "unexpected" not in err
+
+
+def test_taobao_directory_with_its_usual_file_is_read(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = run_main(
+        capsys, "data", "check", data_dir / "taobao-userbehavior-head", "--format", "taobao"
+    )
+    assert code == 1  # the real head file ends in a truncated line: reported, not a crash
+    assert "truncated line" in err and "Traceback" not in err
+
+
+def test_serve_log_level_is_a_choice(tmp_path: Path) -> None:
+    r = run("serve", "--model", tmp_path, "--log-level", "loud")
+    assert r.exit_code == 2 and "loud" in r.output
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # a real unexpected error, not a mock: reading /proc/self/mem from offset 0 fails with EIO
+    code, err = run_main(capsys, "data", "check", "/proc/self/mem", "--format", "pairtxt")
+    assert code == 1 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert "unexpected OSError" in err and "--debug" in err
+    from prismrec.cli.main import main
+
+    with pytest.raises(OSError, match="Input/output error"):
+        main(["--debug", "data", "check", "/proc/self/mem", "--format", "pairtxt"])

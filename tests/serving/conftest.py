@@ -36,6 +36,22 @@ def redis_server_bin() -> str:
     return path
 
 
+def _wait_until(check: Callable[[], object], timeout: float = 15.0) -> bool:
+    """Poll ``check`` until it is true (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., bool]:
+    """``wait_until(check, timeout=15)``: for what a server finishes in the background."""
+    return _wait_until
+
+
 class _Process:
     """A child process the tests start, SIGKILL (``kill``) or stop gracefully (``stop``)."""
 
@@ -222,8 +238,10 @@ class ApiServer(_Process):
         workdir: Path,
         keys: dict[str, str] | None = None,
         extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.model, self.store, self.workdir, self.extra = model, store, workdir, extra
+        self.env = env or {}
         self.port = free_port()
         self.keys = keys
         self.proc: subprocess.Popen[bytes] | None = None
@@ -257,7 +275,10 @@ class ApiServer(_Process):
             *self.extra,
         ]
         log = open(self.workdir / f"serve-{self.port}.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        import os
+
+        env = {**os.environ, **self.env}
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
         deadline = time.monotonic() + timeout
         while True:

@@ -68,12 +68,25 @@ def test_filter_scrubs_user_ids_in_paths_like_the_access_log(
     pid = pseudonymise(UID, SECRET)  # the URL-decoded id, so pseudonyms match other logs
     assert f'"DELETE /v1/users/{pid} HTTP/1.1" 204' in text and f"user_id={pid}" in text
     assert f"/v1/users/{pid}/recommendations" in text
-    log.info("GET /v1/users/%s/items", quoted)  # the id appears only once formatted
+    log.info("GET /v1/users/%s/interests", quoted)  # the id appears only once formatted
     log.info("again /v1/users/%s", pid)  # a pseudonym is not pseudonymised twice
     text = buf.getvalue()
-    assert f"GET /v1/users/{pid}/items" in text and f"again /v1/users/{pid}" in text
+    assert f"GET /v1/users/{pid}/interests" in text and f"again /v1/users/{pid}" in text
     assert UID not in text and quoted not in text
     assert "k=5&" in text and " done" in text  # the rest is untouched
+
+
+def test_an_id_with_a_slash_is_pseudonymised_whole(
+    logged: tuple[logging.Logger, io.StringIO],
+) -> None:
+    log, buf = logged
+    # what uvicorn logs for DELETE /v1/users/team%2Falice (the path is decoded)
+    log.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "DELETE", "/v1/users/team/alice", "1.1", 404)
+    log.info("GET /v1/users/team/alice/recommendations?k=5")
+    text = buf.getvalue()
+    pid = pseudonymise("team/alice", SECRET)
+    assert "alice" not in text and "team" not in text
+    assert f"/v1/users/{pid} HTTP/1.1" in text and f"/v1/users/{pid}/recommendations?k=5" in text
 
 
 def test_access_log_records_keep_their_five_args() -> None:

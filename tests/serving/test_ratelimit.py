@@ -9,7 +9,12 @@ import pytest
 import redis
 
 from prismrec.errors import ConfigError
-from prismrec.serving.ratelimit import Limiter, RateLimiter, RedisRateLimiter
+from prismrec.serving.ratelimit import (
+    FailedAuthLimiter,
+    Limiter,
+    RateLimiter,
+    RedisRateLimiter,
+)
 
 
 class FakeClock:
@@ -135,3 +140,21 @@ def test_memory_stays_bounded_when_every_bucket_is_busy() -> None:
         assert lim.allow(f"k{i}")[0]  # each key drains its bucket
     assert len(lim._buckets) <= 10
     assert lim.allow("k49")[0] is False  # the most recent keys are still limited
+
+
+def test_failed_authentications_are_limited_per_address_and_per_key_id(
+    make: MakeLimiter,
+) -> None:
+    clock = FakeClock()
+    fails = FailedAuthLimiter(make(1.0, 3.0, clock), clock=clock)
+    # an address: 3 failures answer 401, the 4th 429, and then it is refused before any lookup
+    assert [fails.failed("10.0.0.9", None) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert fails.failed("10.0.0.9", None) == pytest.approx(1.0)
+    assert fails.blocked("10.0.0.9") == pytest.approx(1.0)
+    assert fails.blocked("10.0.0.8") == 0.0  # other addresses are not affected
+    clock.t += 1.0
+    assert fails.blocked("10.0.0.9") == 0.0
+    # a key id: failures from many addresses run out its bucket, whoever sends them
+    waits = [fails.failed(f"10.1.0.{n}", "0123456789ab") for n in range(4)]
+    assert waits[:3] == [0.0, 0.0, 0.0] and waits[3] > 0
+    assert all(fails.blocked(f"10.1.0.{n}") == 0.0 for n in range(4))

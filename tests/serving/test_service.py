@@ -164,3 +164,31 @@ def test_a_built_index_is_cached_with_the_model_and_reloaded(served_model: Path,
     finally:
         first.close()
         second.close()
+
+
+class _RunsCode:
+    """Unpickling this calls ``Path.touch(marker)``: what a hostile model file could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[Path]]:
+        return (Path.touch, (self.marker,))
+
+
+def test_a_model_file_that_would_run_code_is_refused(served_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import torch
+
+    from prismrec.errors import ConfigError
+
+    hostile = tmp_path / "model"
+    shutil.copytree(served_model, hostile)
+    marker = tmp_path / "code-ran"
+    inputs = torch.load(hostile / "item_inputs.pt", weights_only=True)  # plain tensors load
+    torch.save({**inputs, "text": _RunsCode(marker)}, hostile / "item_inputs.pt")
+    settings = ServeSettings(model_dir=hostile, store=f"sqlite:{tmp_path / 's.db'}")
+    with pytest.raises(ConfigError, match="more than weights"):
+        Service(settings).start()
+    assert not marker.exists()

@@ -16,9 +16,9 @@ from prismrec.serving.store import (
     EventStore,
     RedisStore,
     SQLiteStore,
+    check_id,
     open_store,
     parse_store_url,
-    user_tombstone,
 )
 
 
@@ -76,7 +76,7 @@ def test_users_lists_each_user_once_sorted(store: EventStore) -> None:
 
 
 def test_odd_user_ids_are_kept_apart(store: EventStore) -> None:
-    odd = ["u:1", "u:1:events", "ü ser/1", "u", "%2F"]
+    odd = ["u:1", "u:1:events", "ü ser 1", "u", "%2F", "..."]
     store.append([ev(u, f"item-{i}") for i, u in enumerate(odd)])
     for i, u in enumerate(odd):
         assert items(store, u) == [f"item-{i}"]
@@ -89,6 +89,10 @@ def test_odd_user_ids_are_kept_apart(store: EventStore) -> None:
         ({"user_id": ""}, "user_id"),
         ({"user_id": 7}, "user_id"),
         ({"item_id": "x" * 300}, "item_id"),
+        ({"user_id": "team/alice"}, "user_id"),
+        ({"user_id": "a\x00b"}, "user_id"),
+        ({"item_id": "line\nbreak"}, "item_id"),
+        ({"item_id": ".."}, "item_id"),
         ({"event_type": None}, "event_type"),
         ({"timestamp": 1_700_000_000_000}, "timestamp"),  # milliseconds
         ({"timestamp": -1}, "timestamp"),
@@ -167,6 +171,7 @@ def test_delete_user_removes_events_state_and_version(store: EventStore) -> None
     assert store.get_state("gone") is None and store.users() == ["kept"]
     assert store.get_state("kept") == b"kvec" and items(store, "kept") == ["c"]
     assert store.delete_user("gone") == 0 and store.delete_user("never") == 0
+    assert store.erasure_pending() == 0
 
     store.append([ev("gone", "new")])  # versions are never reused after a delete
     assert store.version("gone") > old
@@ -290,19 +295,109 @@ def test_redis_ping_warns_without_fsync_always(
     assert "appendfsync always" in caplog.text
 
 
-def test_delete_user_leaves_only_a_tombstone_hash(store: EventStore, store_url: str) -> None:
+def test_delete_user_leaves_only_a_keyed_tombstone(store: EventStore, store_url: str) -> None:
+    import hashlib
+
     store.append([Event("alice", "i1", "click", 10)])
     assert not store.is_deleted("alice")
     store.delete_user("alice")
     assert store.is_deleted("alice") and not store.is_deleted("bob")
-    assert user_tombstone("alice") != "alice" and "alice" not in user_tombstone("alice")
     # a new event after deletion starts a fresh history; the tombstone stays
     store.append([Event("alice", "i2", "click", 20)])
     assert [e.item_id for e in store.history("alice")] == ["i2"]
     assert store.is_deleted("alice")
+    marks = tombstones(store, store_url)
+    assert len(marks) == 1
+    # not reversible by trying ids: neither the id nor any unkeyed hash of it is stored
+    unkeyed = {hashlib.sha256(f"{p}alice".encode()).hexdigest() for p in ("", "prismrec-deleted:")}
+    assert not marks & unkeyed and not any("alice" in m for m in marks)
     if store_url.startswith("sqlite:"):
         raw = Path(store_url[len("sqlite:") :]).read_bytes()
         assert b"i1" not in raw  # secure_delete zeroes the removed row
+
+
+def tombstones(store: EventStore, store_url: str) -> set[str]:
+    if isinstance(store, SQLiteStore):
+        rows = store.db.conn().execute("SELECT tombstone FROM deleted_users").fetchall()
+        return {r[0] for r in rows}
+    assert isinstance(store, RedisStore)
+    return {m.decode() for m in store.r.smembers("prismrec:deleted")}
+
+
+def test_deleting_an_unknown_user_changes_nothing(store: EventStore, store_url: str) -> None:
+    store.append([ev("someone", "a")])
+    before = snapshot_files(store_url)
+    assert store.delete_user("never-seen") == 0
+    assert not store.is_deleted("never-seen") and tombstones(store, store_url) == set()
+    assert snapshot_files(store_url) == before
+    # an id the caller knows (trained on) but the store has no events for gets a tombstone
+    assert store.delete_user("trained-only", known=True) == 0
+    assert store.is_deleted("trained-only") and len(tombstones(store, store_url)) == 1
+
+
+def snapshot_files(store_url: str) -> object:
+    if store_url.startswith("sqlite:"):
+        path = Path(store_url[len("sqlite:") :])  # the file and its WAL (-shm holds read marks)
+        return {
+            p.name: p.read_bytes()
+            for p in path.parent.glob(path.name + "*")
+            if p.suffix != ".db-shm"
+        }
+    import redis
+
+    client = redis.Redis.from_url(store_url)
+    dump = {k: client.dump(k) for k in sorted(client.keys("*"))}
+    client.close()
+    return dump
+
+
+def test_tombstones_need_the_key_they_were_made_with(tmp_path: Path, redis_url: str) -> None:
+    for url in (f"sqlite:{tmp_path / 's.db'}", redis_url):
+        first = open_store(url, tombstone_secret="first secret")
+        first.append([ev("carl", "a")])
+        first.delete_user("carl")
+        first.close()
+        again = open_store(url, tombstone_secret="first secret")
+        assert again.is_deleted("carl")
+        again.close()
+        other = open_store(url, tombstone_secret="another secret")
+        with pytest.raises(ConfigError, match="another key"):
+            other.is_deleted("carl")
+        other.close()
+    # without a secret, SQLite keeps a random key beside the file (owner-only), not in it
+    store = SQLiteStore(tmp_path / "k.db")
+    store.append([ev("dora", "a")])
+    store.delete_user("dora")
+    key_file = tmp_path / "k.db.tombstone-key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert key_file.read_text().strip() not in (tmp_path / "k.db").read_text(errors="replace")
+    store.close()
+
+
+def test_the_id_policy_is_one_function() -> None:
+    for good in ("u1", "ü ser", "%2F", "a:b", "...", "x" * 256):
+        assert check_id("user_id", good) == good
+    for bad in (
+        "",
+        "team/alice",
+        "a\\b",
+        "tab\there",
+        "nul\x00",
+        "\u2028",
+        ".",
+        "..",
+        "x" * 257,
+        5,
+    ):
+        with pytest.raises(DataError, match="user_id must be"):
+            check_id("user_id", bad)
+
+
+def test_stores_refuse_ids_the_policy_refuses(store: EventStore) -> None:
+    with pytest.raises(DataError, match="item_id"):
+        store.put_item("a/b", {"title": "x"})
+    with pytest.raises(DataError, match="user_id"):
+        store.delete_user("a/b")
 
 
 def test_item_log_keeps_the_latest_record_per_item_in_order(store: EventStore) -> None:
@@ -320,3 +415,41 @@ def test_item_log_keeps_the_latest_record_per_item_in_order(store: EventStore) -
         (s4, "new-2", None)
     ]
     assert store.item_changes(after=s4) == []
+
+
+def raw_files(path: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+
+
+def test_erasure_is_pending_while_a_reader_holds_a_snapshot(tmp_path: Path, wait_until) -> None:
+    import sqlite3
+
+    path = tmp_path / "erase.db"
+    store = SQLiteStore(path)
+    store.append([ev("erin-private-id", f"i{n}") for n in range(200)])
+    reader = sqlite3.connect(path, isolation_level=None)  # a backup, a second process ...
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM events").fetchone()
+    assert store.delete_user("erin-private-id") == 200
+    assert store.erasure_pending() == 1  # the checkpoint could not complete: not claimed done
+    assert b"erin-private-id" in raw_files(path)
+    store.close()  # pending survives a restart
+    store = open_store(f"sqlite:{path}")
+    assert store.erasure_pending() == 1
+    reader.execute("COMMIT")
+    reader.close()
+    assert wait_until(lambda: store.erasure_pending() == 0)  # finished in the background
+    assert b"erin-private-id" not in raw_files(path)
+    store.close()
+
+
+def test_connections_of_ended_threads_do_not_pile_up(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "threads.db")
+    store.append([ev("u", "a")])
+    for _ in range(30):  # a thread pool retiring idle workers and starting new ones
+        t = threading.Thread(target=store.history, args=("u",))
+        t.start()
+        t.join()
+    store.history("u")
+    assert store.db.n_connections <= 2  # this thread's and at most the last worker's
+    store.close()

@@ -18,6 +18,7 @@ __all__ = [
     "check_same_items",
     "console",
     "err_console",
+    "escape",
     "fail",
     "guard",
     "load_cfg",
@@ -41,12 +42,13 @@ def guard() -> Iterator[None]:
     try:
         yield
     except PrismError as exc:
-        raise fail(_escape(str(exc))) from None
+        raise fail(escape(str(exc))) from None
     except KeyboardInterrupt:
         raise fail("interrupted", 130) from None
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
+    """``text`` with rich markup brackets escaped, so a message prints as it is."""
     return text.replace("[", r"\[")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from collections.abc import Sequence
 
 import typer
 
@@ -15,6 +17,7 @@ from prismrec.cli import keys as keys_cmd
 from prismrec.cli import model as model_cmd
 from prismrec.cli import serve as serve_cmd
 from prismrec.cli import train as train_cmd
+from prismrec.cli._common import escape, fail
 
 app = typer.Typer(
     name="prismrec",
@@ -52,6 +55,9 @@ def _root(
         False, "--version", callback=_version, is_eager=True, help="print the version and exit"
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress to stderr"),
+    debug: bool = typer.Option(
+        False, "--debug", help="show the full traceback of an unexpected error (any position)"
+    ),
 ) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -60,6 +66,22 @@ def _root(
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: an unexpected error is one line on stderr and exit 1.
+
+    ``--debug`` anywhere on the command line shows the traceback instead.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    try:
+        app(args=args, prog_name="prismrec")
+    except Exception as exc:  # noqa: BLE001 (the last line of defence: never a bare traceback)
+        if debug:
+            raise
+        text = " ".join(str(exc).split())  # one line, however long the message
+        fail(
+            f"unexpected {type(exc).__name__}: {escape(text[:300])} (a bug in prismrec; "
+            "run again with --debug for the traceback)"
+        )
+        sys.exit(1)

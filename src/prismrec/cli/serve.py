@@ -16,6 +16,15 @@ class Quantize(str, Enum):
     int8 = "int8"
 
 
+class LogLevel(str, Enum):
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+    trace = "trace"
+
+
 class IndexKind(str, Enum):
     auto = "auto"
     exact = "exact"
@@ -51,16 +60,17 @@ def serve(
             "benchmarked lists, about twice the work per request",
         ),
     ] = False,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    log_level: Annotated[LogLevel, typer.Option(help="server log level")] = LogLevel.info,
 ) -> None:
     """Serve recommendations over HTTP (OpenAPI at /docs); events change the next answer."""
-    import uvicorn
     from pydantic import ValidationError
 
     from prismrec.serving.app import create_app
+    from prismrec.serving.server import limit_malloc_arenas, run
     from prismrec.serving.service import Service
     from prismrec.serving.settings import ServeSettings
 
+    limit_malloc_arenas()  # before any thread allocates: keeps RSS flat under load
     with guard():
         if not (model / "model.json").is_file():
             raise fail(f"{model}: not a model directory (train one with 'prismrec train')")
@@ -88,5 +98,5 @@ def serve(
             f"prismrec serving {model} on http://{host}:{port} (docs: /docs, store {store})",
             highlight=False,
         )
-        uvicorn.run(create_app(settings, service), host=host, port=port, log_level=log_level)
+        run(create_app(settings, service), settings, host, port, log_level.value)
         service.close()

@@ -54,6 +54,18 @@ def _need(path: Path, what: str) -> Path:
     return path
 
 
+def _one_file(path: Path, kind: str, usual: str | None = None) -> Path:
+    """The file a one-file format reads; a directory works when it holds ``usual``."""
+    if not path.is_dir():
+        return path
+    if usual is not None and (path / usual).is_file():
+        return path / usual
+    inside = f" (no {usual} inside it)" if usual else ""
+    raise DataError(
+        f"{path} is a directory{inside}; the {kind} format reads one file: pass the file itself"
+    )
+
+
 def _with_defaults(cfg: DataConfig, **defaults: object) -> DataConfig:
     """Apply format defaults for keys the user left at their default value."""
     base = DataConfig()
@@ -306,6 +318,7 @@ def _recbole_items(item_file: Path) -> tuple[pl.DataFrame, ItemFields]:
 def load_taobao(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
     """Taobao UserBehavior CSV: ``user_id,item_id,category_id,behavior_type,unix_ts``, no header."""
     names = ["user_id", "item_id", "category", "event_type", "timestamp"]
+    path = _one_file(path, "taobao", "UserBehavior.csv")
     raw = read_delimited(path, separator=",", has_header=False, quote=None, names=names)
     inter = to_interactions(
         raw,
@@ -376,6 +389,7 @@ def _tokens(path: Path) -> pl.DataFrame:
 
 def load_seqtxt(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
     """``user item1 item2 ...`` per line, items in time order, no timestamps."""
+    path = _one_file(path, "seqtxt")
     parts = _tokens(path)
     empty = parts.filter(pl.col("tok").list.len() < 2)
     problems.add_rows(
@@ -396,6 +410,7 @@ def load_seqtxt(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset
 
 def load_pairtxt(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
     """``user item`` per line, in time order."""
+    path = _one_file(path, "pairtxt")
     parts = _tokens(path)
     blank = pl.col("line").str.strip_chars() == ""
     bad = parts.filter(~blank & (pl.col("tok").list.len() != 2))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import re
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,15 +14,30 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 from prismrec.errors import DataError
 
 __all__ = [
+    "ID_PATTERN",
+    "MAX_ID_LEN",
     "Event",
     "EventStore",
     "ItemChange",
     "Snapshot",
     "StoredEvent",
+    "check_id",
+    "new_tombstone_key",
+    "tombstone_check",
+    "user_tombstone",
 ]
 
 
 MAX_ID_LEN = 256
+# The one id policy (user and item ids at ingest, in URL paths, in the stores): 1-256 characters,
+# no '/' or '\\' (a path segment could not address it), no control or line-separator characters
+# (they would break logs), and not '.' or '..' (clients normalise those path segments away).
+# Written for both Python's re and ECMA-262, so the OpenAPI schema publishes the same rule.
+ID_PATTERN = r"^(?!\.\.?$)[^/\\\x00-\x1f\x7f-\x9f\u2028\u2029]{1,256}$"
+_ID_RE = re.compile(ID_PATTERN)
+ID_RULE = (
+    f"1 to {MAX_ID_LEN} characters without '/', '\\' or control characters, and not '.' or '..'"
+)
 MAX_CONTEXT_ITEMS = 32
 MAX_TIMESTAMP = 32_503_680_000  # 3000-01-01: anything later is a unit mistake (ms, us)
 _EVENT_FIELDS = ("user_id", "item_id", "event_type", "timestamp", "context")
@@ -29,7 +47,18 @@ def _bad(name: str, value: Any, expected: str) -> DataError:
     return DataError(f"event field '{name}' must be {expected}, got {value!r:.80}")
 
 
-def _check_id(name: str, value: Any) -> None:
+def check_id(name: str, value: Any) -> str:
+    """``value`` if it is a valid user or item id under the one id policy (``ID_PATTERN``).
+
+    Raises:
+        DataError: not a string, or breaks the policy (the message names ``name`` and the rule).
+    """
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
+        raise DataError(f"{name} must be {ID_RULE}; got {value!r:.80}")
+    return value
+
+
+def _check_key(name: str, value: Any) -> None:
     if not isinstance(value, str) or not value or len(value) > MAX_ID_LEN:
         raise _bad(name, value, f"a non-empty string of at most {MAX_ID_LEN} characters")
 
@@ -49,8 +78,9 @@ class Event:
     context: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("user_id", "item_id", "event_type"):
-            _check_id(name, getattr(self, name))
+        for name in ("user_id", "item_id"):
+            check_id(f"event field '{name}'", getattr(self, name))
+        _check_key("event_type", self.event_type)
         ts = self.timestamp
         if ts is not None and (
             isinstance(ts, bool) or not isinstance(ts, int) or not 0 <= ts <= MAX_TIMESTAMP
@@ -62,7 +92,7 @@ class Event:
         if not isinstance(ctx, Mapping) or len(ctx) > MAX_CONTEXT_ITEMS:
             raise _bad("context", ctx, f"an object of at most {MAX_CONTEXT_ITEMS} string pairs")
         for k, v in ctx.items():
-            _check_id("context key", k)
+            _check_key("context key", k)
             if not isinstance(v, str) or len(v) > MAX_ID_LEN:
                 raise _bad(f"context[{k!r}]", v, f"a string of at most {MAX_ID_LEN} characters")
 
@@ -104,9 +134,26 @@ class ItemChange(NamedTuple):
     fields: dict[str, Any] | None
 
 
-def user_tombstone(user_id: str) -> str:
-    """What a deleted user leaves behind: a SHA-256 of the id, never the id itself."""
+def user_tombstone(user_id: str, key: bytes) -> str:
+    """What a deleted user leaves behind: an HMAC-SHA256 of the id under the store's tombstone
+    key, never the id; without the key, trying candidate ids cannot find whose it is."""
+    return hmac.new(key, f"prismrec-deleted:{user_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def legacy_tombstone(user_id: str) -> str:
+    """The unkeyed tombstone of stores written before keyed ones: still honoured, never written."""
     return hashlib.sha256(f"prismrec-deleted:{user_id}".encode()).hexdigest()
+
+
+def new_tombstone_key() -> bytes:
+    """A random 256-bit tombstone key."""
+    return secrets.token_bytes(32)
+
+
+def tombstone_check(key: bytes) -> str:
+    """A short fingerprint of the tombstone key, stored so that a store opened with another key
+    fails loudly instead of silently forgetting its deletions."""
+    return hmac.new(key, b"prismrec tombstone key check", hashlib.sha256).hexdigest()[:16]
 
 
 class Snapshot(NamedTuple):
@@ -140,10 +187,17 @@ class EventStore(Protocol):
         """Ids of all users with events, sorted."""
         ...
 
-    def delete_user(self, user_id: str) -> int:
-        """Remove the user's events, version and cached state and record a tombstone (a hash of
-        the id) so that history the model was trained with is not served any more; return the
-        number of events removed."""
+    def delete_user(self, user_id: str, *, known: bool = False) -> int:
+        """Remove the user's events, version and cached state; return the number of events removed.
+
+        A tombstone (a keyed hash of the id) is recorded when the store had data for the user or
+        the caller ``known`` the id (e.g. from the model's training data), so that trained history
+        is not served any more. An id unknown to both changes nothing."""
+        ...
+
+    def erasure_pending(self) -> int:
+        """Deletions whose data may still be on disk (SQLite: in the WAL until a checkpoint
+        completes, which a background thread retries); 0 when every deletion is complete."""
         ...
 
     def is_deleted(self, user_id: str) -> bool:

@@ -19,6 +19,10 @@ from prismrec.serving._events import (
     _event_body,
     _prepare,
     _redact,
+    check_id,
+    legacy_tombstone,
+    new_tombstone_key,
+    tombstone_check,
     user_tombstone,
 )
 
@@ -58,6 +62,16 @@ redis.call('ZADD', KEYS[2], seq, member)
 redis.call('HSET', KEYS[2] .. ':member', ARGV[1], member)
 return seq
 """
+# KEYS: events zset, state hash, users set, tombstone set. ARGV: user id, tombstone, known.
+_DELETE_LUA = """
+local n = redis.call('ZCARD', KEYS[1])
+local had = redis.call('EXISTS', KEYS[2])
+if n == 0 and had == 0 and ARGV[3] ~= '1' then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[2])
+return n
+"""
 _PUT_STATE_LUA = """
 local v = redis.call('HGET', KEYS[1], 'version')
 if v and v == ARGV[1] then
@@ -86,9 +100,20 @@ class RedisStore:
     Args:
         url: ``redis://HOST:PORT/DB`` (or ``rediss://``, ``unix://``), or a ready client.
         prefix: namespace for every key.
+        tombstone_secret: key of the deleted users' tombstones (the same on every replica);
+            default: a random key kept in Redis under ``PREFIX tombstone-key``, which makes
+            tombstones only as secret as the Redis data.
     """
 
-    def __init__(self, url: str | redis.Redis, *, prefix: str = "prismrec:") -> None:
+    def __init__(
+        self,
+        url: str | redis.Redis,
+        *,
+        prefix: str = "prismrec:",
+        tombstone_secret: str | None = None,
+    ) -> None:
+        self._secret = tombstone_secret
+        self._key: bytes | None = None
         self._own = isinstance(url, str)
         self.url = _redact(url) if isinstance(url, str) else repr(url)
         self.r: redis.Redis = redis.Redis.from_url(url) if isinstance(url, str) else url
@@ -96,6 +121,7 @@ class RedisStore:
         self._append = self.r.register_script(_APPEND_LUA)
         self._put_state = self.r.register_script(_PUT_STATE_LUA)
         self._put_item = self.r.register_script(_PUT_ITEM_LUA)
+        self._delete = self.r.register_script(_DELETE_LUA)
 
     def _events_key(self, user_id: str) -> str:
         return f"{self.prefix}u:{user_id}:events"
@@ -141,21 +167,65 @@ class RedisStore:
         """All users with events, sorted."""
         return sorted(_s(m) for m in self.r.smembers(f"{self.prefix}users"))
 
-    def delete_user(self, user_id: str) -> int:
-        """Delete every key of the user; return how many events went."""
-        pipe = self.r.pipeline(transaction=True)
-        pipe.zcard(self._events_key(user_id))
-        pipe.delete(self._events_key(user_id), self._state_key(user_id))
-        pipe.srem(f"{self.prefix}users", user_id)
-        pipe.sadd(f"{self.prefix}deleted", user_tombstone(user_id))
-        return int(pipe.execute()[0])
+    def delete_user(self, user_id: str, *, known: bool = False) -> int:
+        """Delete every key of the user (one atomic script); return how many events went.
+
+        An id the store has no data for and the caller does not know changes nothing.
+        """
+        check_id("user_id", user_id)
+        keys = [self._events_key(user_id), self._state_key(user_id)]
+        if not known and not self.r.exists(*keys):
+            return 0  # the script checks again; this only spares creating the key
+        mark = user_tombstone(user_id, self._tombstone_key(create=True) or b"")
+        keys += [f"{self.prefix}users", f"{self.prefix}deleted"]
+        return int(self._delete(keys=keys, args=[user_id, mark, "1" if known else "0"]))
+
+    def erasure_pending(self) -> int:
+        """Always 0: Redis drops the keys at once (copies in AOF/RDB files last until the
+        server rewrites them)."""
+        return 0
 
     def is_deleted(self, user_id: str) -> bool:
-        """Whether ``delete_user`` was called for this id."""
-        return bool(self.r.sismember(f"{self.prefix}deleted", user_tombstone(user_id)))
+        """Whether ``delete_user`` recorded a tombstone for this id."""
+        key = self._tombstone_key(create=False)
+        marks = [legacy_tombstone(user_id)]
+        marks += [user_tombstone(user_id, key)] if key is not None else []
+        pipe = self.r.pipeline(transaction=False)
+        for mark in marks:
+            pipe.sismember(f"{self.prefix}deleted", mark)
+        return any(pipe.execute())
+
+    def _tombstone_key(self, create: bool) -> bytes | None:
+        """The tombstones' HMAC key, checked against the fingerprint kept in Redis; None when
+        no keyed tombstone was ever written and ``create`` is False.
+
+        Raises:
+            ConfigError: the store's tombstones were made with another key.
+        """
+        if self._key is not None:
+            return self._key
+        check_key = f"{self.prefix}tombstone-check"
+        if not create and not self.r.exists(check_key):
+            return None
+        if self._secret:
+            key = self._secret.encode()
+        else:
+            self.r.set(f"{self.prefix}tombstone-key", new_tombstone_key().hex(), nx=True)
+            key = bytes.fromhex(_s(self.r.get(f"{self.prefix}tombstone-key")))
+        check = tombstone_check(key)
+        self.r.set(check_key, check, nx=True)
+        if _s(self.r.get(check_key)) != check:
+            raise ConfigError(
+                f"Redis store {self.url}: its tombstones were made with another key, so "
+                "deleted users would come back; set PRISMREC_TOMBSTONE_SECRET to the one "
+                "it was used with"
+            )
+        self._key = key
+        return key
 
     def put_item(self, item_id: str, fields: dict[str, Any] | None) -> int:
         """Log the item's record (``None``: removed); one atomic script."""
+        check_id("item_id", item_id)
         body = "" if fields is None else json.dumps(fields, ensure_ascii=False)
         keys = [f"{self.prefix}seq", f"{self.prefix}items"]
         return int(self._put_item(keys=keys, args=[item_id, body]))

@@ -12,15 +12,20 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from prismrec import __version__
 from prismrec.errors import ConfigError, DataError, UnknownIdError
 from prismrec.serving.auth import KeyStore
 from prismrec.serving.metrics import Metrics, MetricsMiddleware
+from prismrec.serving.openapi import install_openapi
 from prismrec.serving.privacy import install_filter
-from prismrec.serving.ratelimit import RateLimiter, RedisRateLimiter
+from prismrec.serving.ratelimit import FailedAuthLimiter, RateLimiter, RedisRateLimiter
 from prismrec.serving.routes import events, items, ops, users
 from prismrec.serving.service import Service
 from prismrec.serving.settings import ServeSettings
@@ -31,13 +36,20 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
-def _limiter(settings: ServeSettings) -> Any:
-    if settings.rate_per_s <= 0:
+def _limiter(settings: ServeSettings, rate: float, burst: float, prefix: str) -> Any:
+    if rate <= 0:
         return None
     kind, target = parse_store_url(settings.keys_url)
     if kind == "redis":  # replicas share the buckets
-        return RedisRateLimiter(target, settings.rate_per_s, settings.rate_burst)
-    return RateLimiter(settings.rate_per_s, settings.rate_burst)
+        return RedisRateLimiter(target, rate, burst, prefix=prefix)
+    return RateLimiter(rate, burst)
+
+
+def _auth_failures(settings: ServeSettings) -> FailedAuthLimiter | None:
+    lim = _limiter(
+        settings, settings.auth_fail_per_s, settings.auth_fail_burst, "prismrec:authfail:"
+    )
+    return None if lim is None else FailedAuthLimiter(lim)
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -70,30 +82,49 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.keys = KeyStore(settings.keys_url)
-    app.state.limiter = _limiter(settings)
+    app.state.limiter = _limiter(settings, settings.rate_per_s, settings.rate_burst, "prismrec:rl:")
+    app.state.auth_failures = _auth_failures(settings)
     app.state.service = None
     for router in (events, users, items, ops):
         app.include_router(router)
-    app.add_middleware(MetricsMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        MetricsMiddleware,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
+    )
+    install_openapi(app)
+    _handlers(app)
+    return app
+
+
+def _handlers(app: FastAPI) -> None:
+    """Every error answer is ``{"detail": ...}``; a 422 adds ``errors`` (``ValidationProblem``)."""
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = []
-        for e in exc.errors():
-            loc = tuple(e.get("loc", ()))
-            if e.get("type") == "json_invalid":  # loc holds the character offset
-                errors.append(
-                    {"where": "body", "problem": f"malformed JSON at character {loc[-1]}"}
-                )
-            else:
-                errors.append({"where": _where(loc), "problem": e.get("msg", "")})
-        first = errors[0] if errors else {"where": "request", "problem": "invalid"}
-        detail = f"{first['where']}: {first['problem']}"
-        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
+        errors = [_part(e) for e in exc.errors()]
+        return _unprocessable(errors or [{"where": "request", "problem": "invalid"}])
 
     @app.exception_handler(DataError)
     async def bad_data(_: Request, exc: DataError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        where, sep, problem = str(exc).partition(": ")
+        if not sep or " " in where:  # no "body.events.0.x: ..." prefix: the whole request
+            where, problem = "request", str(exc)
+        return _unprocessable([{"where": where, "problem": problem}])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:  # Allow: every method of the path, not only one route's
+            methods = sorted(
+                m
+                for r in app.router.routes
+                if isinstance(r, APIRoute) and r.matches(request.scope)[0] != Match.NONE
+                for m in r.methods or ()
+            )
+            headers = {**(exc.headers or {}), "Allow": ", ".join(methods)}
+            exc = StarletteHTTPException(405, exc.detail, headers)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(UnknownIdError)
     async def unknown(_: Request, exc: UnknownIdError) -> JSONResponse:
@@ -106,4 +137,19 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
             {"detail": "service misconfigured; see the server log"}, status_code=503
         )
 
-    return app
+
+def _part(e: Any) -> dict[str, str]:
+    loc = tuple(e.get("loc", ()))
+    if e.get("type") == "json_invalid":  # FastAPI's loc ends in a character offset, ours not
+        where = "body"
+        ctx = e.get("ctx") or {}
+        problem = f"malformed JSON: {ctx.get('error') or e.get('msg', '')}"
+    else:
+        where, problem = _where(loc), e.get("msg", "")
+    return {"where": where, "problem": problem}
+
+
+def _unprocessable(errors: list[dict[str, str]]) -> JSONResponse:
+    first = errors[0]
+    detail = f"{first['where']}: {first['problem']}"
+    return JSONResponse({"detail": detail, "errors": errors}, status_code=422)

@@ -9,6 +9,7 @@ the index.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -170,29 +171,40 @@ def check_item_fields(fields: Any, catalog: Catalog) -> dict[str, Any]:
         if value is None:
             out[name] = None
         elif kind in ("text", "categorical"):
-            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            if not isinstance(value, str):  # strict: 5 is not a title
                 raise DataError(f"item field {name!r} must be a string, got {value!r:.80}")
-            if len(str(value)) > MAX_FIELD_CHARS:
+            if len(value) > MAX_FIELD_CHARS:
                 raise DataError(f"item field {name!r} is longer than {MAX_FIELD_CHARS} characters")
-            out[name] = str(value)
+            out[name] = value
         elif kind == "multi":
             vals = value.split("|") if isinstance(value, str) else value
             if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
                 raise DataError(f"item field {name!r} must be a list of strings, got {value!r:.80}")
+            if any(len(v) > MAX_FIELD_CHARS for v in [value, *vals] if isinstance(v, str)):
+                raise DataError(
+                    f"item field {name!r} has a value over {MAX_FIELD_CHARS} characters"
+                )
             if len(vals) > MAX_LIST_VALUES:
                 raise DataError(f"item field {name!r} has more than {MAX_LIST_VALUES} values")
             out[name] = [v for v in vals if v]
         elif kind == "numeric":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise DataError(f"item field {name!r} must be a number, got {value!r:.80}")
+            if not _finite(value):
+                raise DataError(f"item field {name!r} must be a finite number, got {value!r:.80}")
             out[name] = float(value)
         else:  # vector
-            if not isinstance(value, list) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
-            ):
-                raise DataError(f"item field {name!r} must be a list of numbers")
+            if not isinstance(value, list) or not all(_finite(v) for v in value):
+                raise DataError(f"item field {name!r} must be a list of finite numbers")
             out[name] = [float(v) for v in value]
     return out
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 class ItemEncoder:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from prismrec.serving.auth import Principal, Role
+from prismrec.serving.auth import Principal, Role, key_id_of
 from prismrec.serving.service import Service
 
 __all__ = ["ServiceDep", "get_service", "require"]
@@ -46,11 +46,7 @@ def require(role: str) -> Callable[..., Principal]:
                 "'prismrec keys create --role read')",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        who = state.keys.verify(creds.credentials)
-        if who is None:
-            raise HTTPException(
-                401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
-            )
+        who = _authenticate(request, creds.credentials)
         if not who.can(needed):
             raise HTTPException(
                 403, f"this key has role {who.role.value!r}; this request needs {needed.value!r}"
@@ -59,12 +55,33 @@ def require(role: str) -> Callable[..., Principal]:
         if limiter is not None:
             ok, retry = limiter.allow(who.key_id)
             if not ok:
-                raise HTTPException(
-                    429,
-                    f"rate limit exceeded for key {who.key_id}; retry in {retry:.2f} s",
-                    headers={"Retry-After": str(max(1, round(retry + 0.5)))},
-                )
+                raise _too_many(f"rate limit exceeded for key {who.key_id}", retry)
         request.state.key_id = who.key_id
         return who
 
     return check
+
+
+def _authenticate(request: Request, key: str) -> Principal:
+    """The key's principal; 401 for a wrong key, 429 once failures from the client's address
+    or for the key id are over their limit (an address over it is not even looked up)."""
+    state: Any = request.app.state
+    fails = state.auth_failures
+    address = request.client.host if request.client else "unknown"
+    if fails is not None and (wait := fails.blocked(address)):
+        raise _too_many("too many failed authentications from this address", wait)
+    who: Principal | None = state.keys.verify(key)
+    if who is not None:
+        return who
+    wait = fails.failed(address, key_id_of(key)) if fails is not None else 0.0
+    if wait:
+        raise _too_many("too many failed authentications", wait)
+    raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+
+
+def _too_many(what: str, retry: float) -> HTTPException:
+    return HTTPException(
+        429,
+        f"{what}; retry in {retry:.2f} s",
+        headers={"Retry-After": str(max(1, round(retry + 0.5)))},
+    )

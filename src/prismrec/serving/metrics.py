@@ -1,7 +1,13 @@
-"""Prometheus metrics and the ASGI middleware that records them (plus the body-size limit)."""
+"""Prometheus metrics and the ASGI middleware that records them (plus body size and time limits).
+
+Label values come from fixed sets, so no request can add series: the method is one of
+``METHODS`` (anything else is ``other``) and the route is a route template of the app or
+``unmatched``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -9,7 +15,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["Metrics", "MetricsMiddleware"]
+__all__ = ["METHODS", "Metrics", "MetricsMiddleware"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -17,6 +23,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -51,28 +58,35 @@ class Metrics:
         self.cache_misses = Gauge(
             "prismrec_user_cache_misses", "interest recomputations", registry=r
         )
+        self.erasure_pending = Gauge(
+            "prismrec_erasure_pending",
+            "user deletions whose data the store has not yet purged from disk",
+            registry=r,
+        )
 
 
 async def _reply(send: Send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if status in (408, 413):  # the rest of the body is not read: the connection cannot go on
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
 class MetricsMiddleware:
-    """Times every request by route template, counts statuses, enforces ``max_body_bytes``."""
+    """Times every request by route template, counts statuses, enforces ``max_body_bytes`` and
+    ``body_timeout_s`` (the whole body must arrive within it: 408, else a slow client could
+    hold a connection and a worker thread forever)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, max_body_bytes: int, body_timeout_s: float = 30.0
+    ) -> None:
         self.app, self.metrics, self.max_body = app, metrics, max_body_bytes
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,11 +100,18 @@ class MetricsMiddleware:
             await _reply(send, 413, too_big)
             self._record(scope, 413, t0)
             return
-        seen = {"bytes": 0}
+        seen = {"bytes": 0, "done": False}
+        deadline = time.monotonic() + self.body_timeout_s
 
         async def limited() -> Message:
-            msg = await receive()
+            if seen["done"]:  # the body is in: later reads wait for a disconnect, untimed
+                return await receive()
+            try:
+                msg = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                raise _TimedOut from None
             if msg["type"] == "http.request":
+                seen["done"] = not msg.get("more_body", False)
                 seen["bytes"] += len(msg.get("body", b""))
                 if seen["bytes"] > self.max_body:
                     raise _TooLarge
@@ -106,12 +127,16 @@ class MetricsMiddleware:
         except _TooLarge:
             await _reply(send, 413, too_big)
             status["code"] = 413
+        except _TimedOut:
+            await _reply(send, 408, f"request body not received within {self.body_timeout_s} s")
+            status["code"] = 408
         self._record(scope, status["code"], t0)
 
     def _record(self, scope: Scope, code: int, t0: float) -> None:
         route = scope.get("route")
         name = getattr(route, "path", None) or "unmatched"
         method = scope.get("method", "")
+        method = method if method in METHODS else "other"
         m = self.metrics
         m.latency.labels(method, name).observe(time.perf_counter() - t0)
         m.requests.labels(method, name, str(code)).inc()
@@ -120,4 +145,8 @@ class MetricsMiddleware:
 
 
 class _TooLarge(BaseException):  # noqa: N818 (not an Exception: FastAPI would turn it into a 400)
+    pass
+
+
+class _TimedOut(BaseException):  # noqa: N818 (as _TooLarge)
     pass

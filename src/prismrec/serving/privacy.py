@@ -7,7 +7,8 @@ in log records before any handler formats them:
 * ``extra={"user_id": ...}`` attributes (any name in ``fields``);
 * mapping args (``log.info("%(user_id)s ...", {"user_id": uid})``);
 * positional args wrapped in :class:`UserId` (``log.info("user %s", UserId(uid))``);
-* user ids inside URL paths and query strings (``/users/<id>``, ``user_id=<id>``) in the message,
+* user ids inside URL paths and query strings (``/users/<id>``, ``user_id=<id>``; an id runs to
+  ``/recommendations``, ``/interests`` or the end of the path) in the message,
   in string args (uvicorn's access log) or formed by formatting (``"/users/%s" % uid``).
 """
 
@@ -24,7 +25,13 @@ from urllib.parse import unquote
 
 __all__ = ["DEFAULT_PATTERNS", "PseudonymFilter", "UserId", "install_filter", "pseudonymise"]
 
-DEFAULT_PATTERNS = (r"/users/([^/?#\s\"']+)", r"[?&]user_id=([^&#\s\"']+)")
+# a user id runs to the end of the path or to one of the API's per-user resources: a request for
+# /v1/users/team%2Falice is logged (decoded) as /v1/users/team/alice and must not leak "alice"
+_SUFFIXES = "recommendations|interests"
+DEFAULT_PATTERNS = (
+    rf"/users/((?:[^/?#\s\"']|/(?!(?:{_SUFFIXES})(?:[/?#\s\"']|$)))+)",
+    r"[?&]user_id=([^&#\s\"']+)",
+)
 _DONE = "_prismrec_pseudonymised"
 
 

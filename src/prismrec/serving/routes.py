@@ -3,39 +3,30 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
-from fastapi.responses import PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from prismrec.errors import DataError
 from prismrec.retrieval.pipeline import Request as RecRequest
-from prismrec.serving._events import MAX_TIMESTAMP
 from prismrec.serving.deps import ServiceDep, require
+from prismrec.serving.schemas import (
+    EventsIn,
+    ItemId,
+    RecParams,
+    UserId,
+    errors,
+    events_body,
+    item_body,
+)
 from prismrec.serving.store import Event
 
 __all__ = ["events", "items", "ops", "users"]
 
-UserId = Annotated[str, Path(min_length=1, max_length=256)]
-ItemId = Annotated[str, Path(min_length=1, max_length=256)]
 Read, Write, Admin = Depends(require("read")), Depends(require("write")), Depends(require("admin"))
-
-
-class EventIn(BaseModel):
-    """One behaviour event."""
-
-    model_config = ConfigDict(extra="forbid")
-    user_id: str = Field(min_length=1, max_length=256)
-    item_id: str = Field(min_length=1, max_length=256)
-    event_type: str = Field(min_length=1, max_length=256, examples=["click"])
-    timestamp: int | None = Field(None, ge=0, le=MAX_TIMESTAMP, description="unix seconds")
-    context: dict[str, str] | None = Field(None, examples=[{"device": "mobile"}])
-
-
-class EventsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    events: list[EventIn] = Field(min_length=1)
+EventsBody = Annotated[EventsIn, Depends(events_body)]
+ItemBody = Annotated[dict[str, Any], Depends(item_body)]
 
 
 def _pairs(values: list[str], name: str) -> dict[str, str]:
@@ -55,20 +46,12 @@ def _list(values: list[str]) -> list[str]:
     return [p for v in values for p in v.split(",") if p]
 
 
-def _ints(values: list[str], name: str) -> list[int] | None:
-    try:
-        out = [int(v) for v in _list(values)]
-    except ValueError:
-        raise DataError(f"{name} takes interest indices (integers), got {values}") from None
-    return out or None
-
-
 # ---- events -----------------------------------------------------------------------------
 events = APIRouter(prefix="/v1", tags=["events"])
 
 
-@events.post("/events", dependencies=[Write])
-def post_events(body: EventsIn, service: ServiceDep) -> dict[str, Any]:
+@events.post("/events", dependencies=[Write], responses=errors("write", body=True))
+def post_events(body: EventsBody, service: ServiceDep) -> dict[str, Any]:
     """Store a batch of events; answers once they are durable."""
     limit = service.settings.max_events
     if len(body.events) > limit:
@@ -80,40 +63,25 @@ def post_events(body: EventsIn, service: ServiceDep) -> dict[str, Any]:
 users = APIRouter(prefix="/v1/users", tags=["users"])
 
 
-class RecParams(BaseModel):
-    """Query parameters of a recommendation request (validated in one step)."""
-
-    model_config = ConfigDict(extra="forbid")
-    k: int = Field(10, ge=1, description="list length")
-    diversity: float = Field(0.0, ge=0.0, le=1.0, description="0: by score; 1: most diverse")
-    method: Literal["mmr", "dpp"] = "mmr"
-    exclude_categories: list[str] = Field([], description="category names to leave out")
-    max_per_category: int | None = Field(None, ge=1)
-    allow: list[str] = Field([], description="only these item ids")
-    focus: list[str] = Field([], description="interest index(es) to boost")
-    mute: list[str] = Field([], description="interest index(es) to leave out")
-    explain: bool = False
-    filter_seen: bool = True
-    context: list[str] = Field([], description="key:value, e.g. device:mobile")
-    profile: list[str] = Field([], description="key:value, e.g. gender:F")
-
-
-@users.get("/{user_id}/recommendations", dependencies=[Read])
+@users.get("/{user_id}/recommendations", dependencies=[Read], responses=errors("read", params=True))
 def recommendations(
     user_id: UserId, service: ServiceDep, q: Annotated[RecParams, Query()]
 ) -> Response:
     """The user's top-k; new users get popular items for their context and profile."""
     if q.k > service.settings.max_k:
         raise DataError(f"k must be at most {service.settings.max_k}, got {q.k}")
+    known = set(service.catalog.metadata.category_names or ())
+    mute = sorted(set(q.mute))
     req = RecRequest(
         k=q.k,
         diversity=q.diversity,
         method=q.method,
-        exclude_categories=_list(q.exclude_categories),
+        # excluding a category no item has, or allowing an id no item has, is a no-op
+        exclude_categories=[c for c in _list(q.exclude_categories) if c in known],
         allow_list=service.item_rows(_list(q.allow)) if q.allow else None,
         max_per_category=q.max_per_category,
-        focus=_ints(q.focus, "focus"),
-        mute=_ints(q.mute, "mute"),
+        focus=[i for i in q.focus if i not in mute] or None,  # muting wins over focusing
+        mute=mute or None,
         explain=q.explain,
         filter_seen=q.filter_seen,
     )
@@ -131,23 +99,43 @@ def _json(obj: dict[str, Any]) -> Response:
     return Response(json.dumps(obj, ensure_ascii=False), media_type="application/json")
 
 
-@users.get("/{user_id}/interests", dependencies=[Read])
+@users.get(
+    "/{user_id}/interests",
+    dependencies=[Read],
+    responses=errors("read", params=True, not_found=True),
+)
 def interests(user_id: UserId, service: ServiceDep) -> dict[str, Any]:
     """The user's K interests: weight, label (top categories) and nearest items."""
     return service.interests(user_id)
 
 
-@users.delete("/{user_id}", dependencies=[Admin])
-def delete_user(user_id: UserId, service: ServiceDep) -> dict[str, Any]:
-    """Erase the user's events, state and cache entries on every replica's shared store."""
-    return service.delete_user(user_id)
+@users.delete(
+    "/{user_id}",
+    dependencies=[Admin],
+    responses={
+        202: {"description": "deleted; purging the data from disk is pending"},
+        **errors("admin", params=True, not_found=True),
+    },
+)
+def delete_user(user_id: UserId, service: ServiceDep) -> JSONResponse:
+    """Erase the user's events, state and cache entries on every replica's shared store.
+
+    200 when the erasure is complete; 202 when the store could not yet purge the data from disk
+    (a reader holds an old snapshot): it finishes in the background (``GET /v1/erasure``).
+    """
+    out = service.delete_user(user_id)
+    return JSONResponse(out, status_code=200 if out["erasure"] == "complete" else 202)
 
 
 # ---- items ------------------------------------------------------------------------------
 items = APIRouter(prefix="/v1/items", tags=["items"])
 
 
-@items.get("/{item_id}/similar", dependencies=[Read])
+@items.get(
+    "/{item_id}/similar",
+    dependencies=[Read],
+    responses=errors("read", params=True, not_found=True),
+)
 def similar(
     item_id: ItemId, service: ServiceDep, k: Annotated[int, Query(ge=1)] = 10
 ) -> dict[str, Any]:
@@ -157,19 +145,19 @@ def similar(
     return service.similar(item_id, k)
 
 
-@items.put("/{item_id}", dependencies=[Write])
+@items.put("/{item_id}", dependencies=[Write], responses=errors("write", params=True, body=True))
 def put_item(
     item_id: ItemId,
     service: ServiceDep,
-    fields: Annotated[
-        dict[str, Any], Body(examples=[{"title": "Arrival (2016)", "genres": ["Drama", "Sci-Fi"]}])
-    ],
+    fields: ItemBody,
 ) -> dict[str, Any]:
     """Add or replace an item from its catalogue fields; recommendable when this returns."""
     return service.put_item(item_id, fields)
 
 
-@items.delete("/{item_id}", dependencies=[Write])
+@items.delete(
+    "/{item_id}", dependencies=[Write], responses=errors("write", params=True, not_found=True)
+)
 def delete_item(item_id: ItemId, service: ServiceDep) -> dict[str, Any]:
     """Remove an item from recommendations."""
     return service.delete_item(item_id)
@@ -185,7 +173,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@ops.get("/readyz")
+@ops.get("/readyz", responses={503: errors()[503]})
 def readyz(request: Request) -> dict[str, Any]:
     """The model is loaded and the store answers."""
     service = getattr(request.app.state, "service", None)
@@ -211,10 +199,17 @@ def metrics(request: Request) -> PlainTextResponse:
         m.index_size.set(len(service.index))
         m.cache_hits.set(service.stats["cache_hits"])
         m.cache_misses.set(service.stats["cache_misses"])
+        m.erasure_pending.set(service.erasure_status()["pending"])
     return PlainTextResponse(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@ops.get("/v1/noop", dependencies=[Read])
+@ops.get("/v1/erasure", dependencies=[Admin], responses=errors("admin"))
+def erasure(service: ServiceDep) -> dict[str, Any]:
+    """Whether every deletion is purged from disk, or how many are still pending."""
+    return service.erasure_status()
+
+
+@ops.get("/v1/noop", dependencies=[Read], responses=errors("read"))
 def noop() -> dict[str, bool]:
     """Does nothing behind the same auth and middleware: the HTTP floor for benchmarks."""
     return {"ok": True}

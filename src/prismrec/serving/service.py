@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from prismrec.data.vocab import Vocabulary
-from prismrec.errors import DataError, UnknownIdError
+from prismrec.errors import ConfigError, DataError, UnknownIdError
 from prismrec.retrieval._backends import RWLock
 from prismrec.retrieval.explain import label_from_items
 from prismrec.retrieval.index import IndexSettings
@@ -36,7 +36,7 @@ from prismrec.serving._index import item_index
 from prismrec.serving.catalog import Catalog, ItemEncoder, check_item_fields, load_items
 from prismrec.serving.coldstart import PopularityPrior, profile_vocab
 from prismrec.serving.settings import ServeSettings
-from prismrec.serving.store import Event, EventStore, ItemChange, open_store
+from prismrec.serving.store import Event, EventStore, ItemChange, check_id, open_store
 
 __all__ = ["Service", "UserState"]
 
@@ -81,8 +81,9 @@ class Service:
 
         self._thread_limits = threadpool_limits(s.threads)
         path = Path(s.model_dir)
-        model: Any = load_model(path)
+        model: Any = _load_weights_only(path, load_model)
         self.model = model
+        self.n_interests = int(getattr(model, "net_kwargs", {}).get("n_interests", 1))
         self.encoder = InterestEncoder(model, s.quantize)
         schema = json.loads((path / "schema.json").read_text())
         fields = schema.get("item_fields", {})
@@ -111,7 +112,7 @@ class Service:
             candidates_per_interest=s.candidates_per_interest,
             priors=self.priors,
         )
-        self.store = open_store(s.store)
+        self.store = open_store(s.store, tombstone_secret=s.tombstone_secret)
         self.sync_items(force=True)
         self.ready = True
         log.info(
@@ -182,7 +183,7 @@ class Service:
 
     def put_item(self, item_id: str, fields: Any) -> dict[str, Any]:
         """Add or replace an item from its catalogue fields; searchable when this returns."""
-        _check_id("item_id", item_id)
+        check_id("item_id", item_id)
         if self.item_encoder is None:
             raise DataError(
                 "this model has no content tower, so items cannot be added from content; "
@@ -204,12 +205,9 @@ class Service:
         return {"item_id": item_id, "deleted": True, "n_items": len(self.catalog)}
 
     def item_rows(self, item_ids: Sequence[str]) -> list[int]:
-        """Rows of live items (for allow-lists); unknown ids are a ``DataError``."""
+        """Rows of live items (for allow-lists); unknown ids are left out."""
         rows = [self.catalog.index(i) for i in item_ids]
-        unknown = [i for i, r in zip(item_ids, rows, strict=True) if not self.catalog.is_live(r)]
-        if unknown:
-            raise DataError(f"unknown item id(s) in allow: {unknown[:10]}")
-        return rows
+        return [r for r in rows if self.catalog.is_live(r)]
 
     def similar(self, item_id: str, k: int) -> dict[str, Any]:
         self.sync_items()
@@ -230,25 +228,56 @@ class Service:
 
     # ---- events and users ------------------------------------------------------------------
     def ingest(self, events: Sequence[Event]) -> dict[str, Any]:
-        """Store events durably (the call returns after the commit)."""
+        """Store events durably (the call returns after the commit).
+
+        Raises:
+            DataError: an event type the model does not know (the message lists those it does).
+        """
         assert self.store is not None
+        known = self.featurizer.events
+        for n, e in enumerate(events):
+            if e.event_type not in known:
+                raise DataError(
+                    f"body.events.{n}.event_type: {e.event_type!r:.80} is not an event type "
+                    f"this model knows; use one of {self.event_types}"
+                )
         last = self.store.append(events)
         self.stats["events"] += len(events)
         unknown = sum(1 for e in events if not self.catalog.index(e.item_id))
         return {"accepted": len(events), "unknown_items": unknown, "last_seq": last}
 
+    @property
+    def event_types(self) -> list[str]:
+        """The event types the model was trained with (the only ones ingest accepts)."""
+        return sorted(str(t) for t in self.featurizer.events.ids)
+
     def delete_user(self, user_id: str) -> dict[str, Any]:
-        """Erase the user's events, cached state and in-memory entries."""
-        _check_id("user_id", user_id)
+        """Erase the user's events, cached state and in-memory entries.
+
+        Raises:
+            UnknownIdError: neither the store nor the model's training data has the user (or
+                the user was deleted already); nothing is written.
+        """
         assert self.store is not None
-        n = self.store.delete_user(user_id)
+        check_id("user_id", user_id)
+        known = user_id in self.users and not self.store.is_deleted(user_id)
+        if not known and self.store.version(user_id) == 0:
+            raise UnknownIdError(f"unknown user {user_id!r} (no events, or deleted already)")
+        n = self.store.delete_user(user_id, known=known)
         with self._cache_lock:
             self._cache.pop(user_id, None)
-        return {"user_id": user_id, "deleted_events": n}
+        erasure = "pending" if self.store.erasure_pending() else "complete"
+        return {"user_id": user_id, "deleted_events": n, "erasure": erasure}
+
+    def erasure_status(self) -> dict[str, Any]:
+        """``{"status": "complete"|"pending", "pending": N}`` over every deletion so far."""
+        assert self.store is not None
+        n = self.store.erasure_pending()
+        return {"status": "pending" if n else "complete", "pending": n}
 
     def state(self, user_id: str) -> UserState:
         """The user's history and interests, from cache while no event arrived since."""
-        _check_id("user_id", user_id)
+        check_id("user_id", user_id)
         assert self.store is not None
         version = self.store.version(user_id)
         with self._cache_lock:
@@ -298,6 +327,11 @@ class Service:
         st = self.state(user_id)
         if st.interests is None:
             return self._cold(user_id, st, request, context or {}, profile or {})
+        mute = request.mute
+        muted = {mute} if isinstance(mute, int) else set(mute or ())
+        muted_all = len(muted) >= len(st.interests.weights)
+        if muted_all or request.allow_list == []:  # nothing may be recommended
+            return {"user_id": user_id, "source": "personalised", "items": []}
         with self._items_lock.read():
             picked = self.retriever.recommend(st.interests, st.history, request)
         items = []
@@ -364,11 +398,17 @@ class Service:
             "items": items,
         }
 
+    @property
+    def profile_keys(self) -> list[str]:
+        """The user attributes the model knows (the keys ``profile=`` may name)."""
+        return sorted(k[5:] for k in self.model.user_attr_arrays)
+
     def _check_profile(self, profile: dict[str, str]) -> None:
-        unknown = sorted(set(profile) - {k[5:] for k in self.model.user_attr_arrays})
+        unknown = sorted(set(profile) - set(self.profile_keys))
         if unknown:
-            known = sorted(k[5:] for k in self.model.user_attr_arrays)
-            raise DataError(f"unknown profile attribute(s) {unknown}; this model knows {known}")
+            raise DataError(
+                f"unknown profile attribute(s) {unknown}; this model knows {self.profile_keys}"
+            )
 
     def _profile_codes(self, user_row: int, profile: dict[str, str]) -> dict[str, int]:
         out = {}
@@ -416,6 +456,15 @@ class Service:
         }
 
 
-def _check_id(name: str, value: str) -> None:
-    if not value or len(value) > 256:
-        raise DataError(f"{name} must be 1 to 256 characters, got {len(value)}")
+def _load_weights_only(path: Path, load: Any) -> Any:
+    """``load(path)``; a file that would run code when unpickled is a ``ConfigError``."""
+    import pickle
+
+    try:
+        return load(path)
+    except pickle.UnpicklingError as exc:  # torch.load(weights_only=True) refused a global
+        why = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ""
+        raise ConfigError(
+            f"{path}: a model file holds more than weights and was not loaded ({why}); "
+            "serve only model directories written by 'prismrec train'"
+        ) from None

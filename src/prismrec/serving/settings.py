@@ -32,9 +32,18 @@ class ServeSettings(BaseSettings):
         max_events: most events one ``POST /v1/events`` may carry.
         rate_per_s: requests per second per key (token bucket; 0 = unlimited).
         rate_burst: bucket size.
+        auth_fail_per_s: failed authentications per second allowed per client address and per
+            key id (refill of a bucket of ``auth_fail_burst``); beyond it, 429.
+        auth_fail_burst: failed authentications allowed at once.
         user_cache: interest vectors kept in memory (least recently used go first).
         item_sync_s: how often a replica reads items other replicas added or removed.
         cold_diversity: diversity of the popular lists new users get.
+        tombstone_secret: key of deleted users' tombstones (the same on every replica; default:
+            a random key kept beside the SQLite file, or in Redis).
+        header_timeout_s: a connection must send a request's complete headers within this time.
+        body_timeout_s: a request's body must arrive within this time once its headers did (408).
+        max_connections: open connections beyond which requests get 503 at once (each
+            connection costs memory; slow clients are cut by the two timeouts above).
         log_secret: secret of the pseudonyms that replace user ids in logs (default: random
             per process, so pseudonyms do not link across restarts).
         threads: torch threads for inference.
@@ -61,6 +70,12 @@ class ServeSettings(BaseSettings):
     max_events: int = Field(1000, ge=1)
     rate_per_s: float = Field(200.0, ge=0.0)
     rate_burst: float = Field(400.0, ge=1.0)
+    auth_fail_per_s: float = Field(1.0, ge=0.0)
+    auth_fail_burst: float = Field(20.0, ge=1.0)
+    tombstone_secret: str | None = None
+    header_timeout_s: float = Field(10.0, gt=0.0)
+    body_timeout_s: float = Field(30.0, gt=0.0)
+    max_connections: int = Field(512, ge=1)
     user_cache: int = Field(100_000, ge=0)
     item_sync_s: float = Field(1.0, ge=0.0)
     cold_diversity: float = Field(0.5, ge=0.0, le=1.0)

@@ -24,6 +24,7 @@ from prismrec.serving._events import (
     Snapshot,
     StoredEvent,
     _redact,
+    check_id,
     user_tombstone,
 )
 from prismrec.serving._redis import RedisStore
@@ -38,6 +39,7 @@ __all__ = [
     "SQLiteStore",
     "Snapshot",
     "StoredEvent",
+    "check_id",
     "open_store",
     "parse_store_url",
     "user_tombstone",
@@ -80,15 +82,25 @@ def parse_store_url(url: str) -> tuple[str, str]:
     raise ConfigError(f"unsupported store URL {_redact(url)!r}{hint}; {_URL_HELP}")
 
 
-def open_store(url: str, *, prefix: str = "prismrec:") -> EventStore:
+def open_store(
+    url: str, *, prefix: str = "prismrec:", tombstone_secret: str | None = None
+) -> EventStore:
     """Open ``sqlite:PATH`` or ``redis://HOST:PORT/DB`` and check that it is reachable.
+
+    Args:
+        url: the store URL.
+        prefix: Redis key namespace.
+        tombstone_secret: key of deleted users' tombstones (see the stores for the default).
 
     Raises:
         ConfigError: bad URL, unwritable file, or unreachable Redis.
     """
     kind, target = parse_store_url(url)
+    secret = tombstone_secret
     store: EventStore = (
-        SQLiteStore(target) if kind == "sqlite" else RedisStore(target, prefix=prefix)
+        SQLiteStore(target, tombstone_secret=secret)
+        if kind == "sqlite"
+        else RedisStore(target, prefix=prefix, tombstone_secret=secret)
     )
     store.ping()
     return store

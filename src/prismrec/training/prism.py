@@ -497,7 +497,7 @@ class PrismRecommender(Recommender):
         self.tower_kwargs, self.feature_spec = meta.get("tower"), meta.get("feature_spec")
         self.content_settings = meta.get("content")
         self.item_inputs = (
-            torch.load(path / "item_inputs.pt", weights_only=False)
+            torch.load(path / "item_inputs.pt", weights_only=True)
             if self.tower_kwargs is not None
             else None
         )

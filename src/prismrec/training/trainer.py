@@ -245,7 +245,7 @@ class Trainer:
     def _resume(self) -> None:
         if self.checkpoint_dir is None or not (self.checkpoint_dir / "last.pt").is_file():
             return
-        state: dict[str, Any] = torch.load(self.checkpoint_dir / "last.pt", weights_only=False)
+        state: dict[str, Any] = torch.load(self.checkpoint_dir / "last.pt", weights_only=True)
         self.module.load_state_dict(state["module"])
         self.optim.load_state_dict(state["optim"])
         self.sched.load_state_dict(state["sched"])
