@@ -2,11 +2,10 @@
 
 Trains prism three ways, everything else equal:
 - ``K=1``: one interest;
-- ``K before``: K interests as prism drew them before routed interests (ComiRec-style
-  self-attention over the transformer states, the current state gated into every interest, no
-  ownership or separation terms): ``extractor="sa"``;
-- ``K now``: the defaults (events routed to interests over item vectors, per-interest
-  evolution, ownership and separation terms),
+- ``K before``: K interests as the default draws them (ComiRec-style self-attention over the
+  transformer states, the current state gated into every interest): ``extractor="sa"``;
+- ``K now``: routed interests (``extractor="route"``: events routed to interests over item
+  vectors, per-interest evolution, ownership and separation terms),
 on
 - synthetic data with planted, drifting facets (interest coverage = share of the user's planted
   facets among the top-20's categories),
@@ -61,8 +60,9 @@ DISTINCT = (
     "interest_effective_k",
     "interest_label_distinct",
 )
-# what prism's K interests were before routed interests (the defaults then)
-BEFORE = {"extractor": "sa", "ownership_weight": 0.0, "separation_weight": 0.0}
+# prism's K interests as the default draws them (self-attention), and routed interests
+BEFORE = {"extractor": "sa"}
+ROUTED = {"extractor": "route"}
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 0.9)
 PAIRED = ("ndcg@10", "interest_coverage@20")  # K interests vs one, user by user
 
@@ -142,7 +142,7 @@ def tradeoff(rec: PrismRecommender, ds: PreparedDataset) -> list[dict[str, float
 
 def variants(k: int) -> list[tuple[str, int, dict[str, Any]]]:
     """(name, K, model overrides) of the three trainings."""
-    return [("K=1", 1, {}), (f"K={k} before", k, BEFORE), (f"K={k} now", k, {})]
+    return [("K=1", 1, {}), (f"K={k} before", k, BEFORE), (f"K={k} now", k, ROUTED)]
 
 
 def run(

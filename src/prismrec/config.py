@@ -115,11 +115,13 @@ class ModelConfig(_Section):
     max_seq_len: int | None = Field(None, ge=1, description="None: the dataset's max_seq_len")
     n_interests: int = Field(4, ge=1)
     extractor: Literal["sa", "dr", "route"] = Field(
-        "route",
-        description="how K > 1 interests are drawn from the history: 'route' (each event routed "
-        "to one interest by soft k-means over item vectors, balanced so interests share the "
-        "history; the current state evolves the interests that own the latest events), 'sa' "
-        "(ComiRec self-attention over the transformer states) or 'dr' (capsule routing)",
+        "sa",
+        description="how K > 1 interests are drawn from the history: 'sa' (ComiRec "
+        "self-attention over the transformer states; most accurate, but the interests come out "
+        "as near-copies), 'route' (each event routed to one interest by soft k-means over item "
+        "vectors, balanced so interests share the history; the current state evolves the "
+        "interests that own the latest events: distinct interests, lower NDCG so far) or 'dr' "
+        "(capsule routing)",
     )
     routing_temperature: float = Field(
         0.1, gt=0.0, description="extractor='route': softmax temperature of event routing"
@@ -141,8 +143,8 @@ class ModelConfig(_Section):
     separation_weight: float = Field(
         1.0,
         ge=0.0,
-        description="K > 1: weight of a training penalty on the mean pairwise cosine of a "
-        "user's interest vectors (keeps what all interests share out of each of them)",
+        description="extractor='route': weight of a training penalty on the mean pairwise "
+        "cosine of a user's interest vectors (keeps what all interests share out of each)",
     )
     readout: Literal["hard", "soft", "mixture"] = Field(
         "mixture",

@@ -18,13 +18,15 @@ from prismrec.training import PrismRecommender
 
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """400 users with 3 planted facets each (10 topics); prism with 3 (routed) interests."""
+    """400 users with 3 planted facets each (10 topics); prism with 3 routed interests."""
     tmp = tmp_path_factory.mktemp("planted")
     truth = synthesize(400, 400, 24_000, seed=3, out_dir=tmp / "raw", n_topics=10)
     ds = prepare(
         tmp / "raw", tmp / "prep", "parquet", load_config(tmp / "raw" / "prismrec.toml").data
     )
-    model = ModelConfig(embedding_dim=32, n_layers=1, n_heads=1, n_interests=3, cooc_weight=0.0)
+    model = ModelConfig(
+        embedding_dim=32, n_layers=1, n_heads=1, n_interests=3, cooc_weight=0.0, extractor="route"
+    )
     rec = PrismRecommender(model, TrainConfig(epochs=10, batch_size=64, patience=10)).fit(ds)
     topic = dict(zip(truth.item_topics["item_id"], truth.item_topics["topic"], strict=True))
     ext = ds.item_vocab.external(np.arange(1, ds.n_items + 1))
@@ -49,7 +51,7 @@ def test_each_planted_facet_gets_its_own_interest(planted: dict[str, Any]) -> No
         found.append(len(set(facets_of[user]) & main) / len(facets_of[user]))
     means = {k: float(np.nanmean(v)) for k, v in snap.metrics().items()}
     # three planted facets per user, three interests: most facets are some interest's main
-    # topic (the defaults find 0.74 here; the self-attentive interests of earlier versions 0.66)
+    # topic (routed interests find 0.74 here; the self-attentive ones 0.66)
     assert float(np.mean(found)) >= 0.70, (float(np.mean(found)), means)
     assert means["interest_jaccard@20"] <= 0.15, means
     assert means["interest_cosine"] <= 0.5, means

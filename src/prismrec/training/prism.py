@@ -123,7 +123,7 @@ class _TrainStep(nn.Module):
             stats["ownership"] = float(own.detach())
             loss = loss + own_w * own
         sep_w = self.net_config.separation_weight
-        if sep_w > 0 and interests.shape[1] > 1:
+        if sep_w > 0 and out["assignment"] is not None and interests.shape[1] > 1:
             rows = torch.randperm(interests.shape[0], device=interests.device)[:_OVERLAP_ROWS]
             cos = interest_cosine(interests[rows])
             stats["cosine"] = float(cos.detach())
