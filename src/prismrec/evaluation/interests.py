@@ -112,11 +112,9 @@ def label_from_items(
     return {"label": " / ".join(str(c["name"]) for c in cats), "categories": cats}
 
 
-def category_base_rates(item_categories: np.ndarray, live: np.ndarray | None = None) -> np.ndarray:
+def category_base_rates(item_categories: np.ndarray) -> np.ndarray:
     """(max code + 1,) each category's share of the catalogue, an item split over its codes."""
     bags = np.asarray(item_categories, dtype=np.int64)[1:]
-    if live is not None:
-        bags = bags[np.asarray(live, dtype=bool)[1:]]
     n_codes = int(np.asarray(item_categories).max(initial=0)) + 1
     counts = (bags > 0).sum(1, keepdims=True)
     w = np.where(bags > 0, 1.0 / np.maximum(counts, 1), 0.0)
@@ -190,11 +188,16 @@ def _best(s: np.ndarray, k: int) -> np.ndarray:
 
 
 def interest_labels_of(
-    top: np.ndarray, categories: np.ndarray, names: Sequence[str], n_top: int = 3
+    top: np.ndarray,
+    categories: np.ndarray,
+    names: Sequence[str],
+    n_top: int = 3,
+    base: np.ndarray | None = None,
 ) -> list[list[str]]:
     """(B, K, m) nearest items -> per user, the K labels (top ``n_top`` categories each, ranked
-    against the catalogue's base rates as the service ranks them)."""
-    base = category_base_rates(categories)
+    against the catalogue's base rates as the service ranks them; ``base``: those rates when
+    the caller has them already)."""
+    base = category_base_rates(categories) if base is None else base
     return [
         [str(label_from_items(row, categories, names, n_top, base)["label"]) for row in user]
         for user in top
@@ -292,6 +295,7 @@ def interest_snapshot(
     """
     items = np.asarray(model.item_vectors(), dtype=np.float32)
     k, label_items = min(k, len(items) - 1), min(label_items, len(items) - 1)
+    base = None if categories is None else category_base_rates(categories)  # once per call
     vecs, ws, tops, labels = [], [], [], []
     for lo in range(0, len(users), batch_size):
         hist = list(histories[lo : lo + batch_size])
@@ -304,7 +308,8 @@ def interest_snapshot(
         for c in range(0, len(v), step):
             s = _interest_scores(v[c : c + step], items)  # serves the labels and the own top-k
             if categories is not None:
-                labels += interest_labels_of(_best(s, label_items), categories, category_names)
+                near = _best(s, label_items)
+                labels += interest_labels_of(near, categories, category_names, base=base)
             _mask_seen(s, seen[c : c + step])
             tops.append(_best(s, k))
     d = items.shape[1]
