@@ -140,6 +140,25 @@ class ModelConfig(_Section):
         "interest recognise the events it owns rather than the others' events (higher costs "
         "accuracy, lower leaves more overlap between the interests)",
     )
+    short_term: bool = Field(
+        True,
+        description="extractor='route': the transformer's current state is a mixture component "
+        "of its own (the short-term interest) next to the K long-term interests, which then stay "
+        "pooled from their own events",
+    )
+    short_term_weight: float = Field(
+        1.0,
+        ge=0.0,
+        description="extractor='route' with short_term: weight of the short-term interest's own "
+        "next-item loss, next to the mixture's",
+    )
+    history_len: int = Field(
+        500,
+        ge=1,
+        description="extractor='route' with short_term: events the long-term interests pool "
+        "over at inference (the transformer reads the last max_seq_len of them), so older "
+        "history still counts",
+    )
     separation_weight: float = Field(
         1.0,
         ge=0.0,
@@ -162,6 +181,13 @@ class ModelConfig(_Section):
         "every interest getting slots in proportion to its weight (as multi-interest "
         "retrievers serve) and filling them by its own score (its posterior plus the "
         "co-occurrence prior of the history it attends to); scoring only, no effect on training",
+    )
+    quota_short_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="interest_quota with a short-term interest: its share of a list's slots; "
+        "the long-term interests share the rest by their relative weights",
     )
     quota_depth: int | None = Field(
         None,
