@@ -449,7 +449,7 @@ class Service:
                     "weight": round(float(w), 4),
                     "label": lab["label"],
                     "categories": lab["categories"],
-                    "top_items": self.catalog.external(row[row >= 0]),
+                    "top_items": [{"item_id": i} for i in self.catalog.external(row[row >= 0])],
                 }
                 for w, lab, row in zip(st.interests.weights, labels, ids, strict=True)
             ],
