@@ -10,7 +10,7 @@ export function h(tag, attrs = {}, ...children) {
     else if (name === "dataset") Object.assign(el.dataset, value);
     else el.setAttribute(name, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -18,7 +18,7 @@ export function h(tag, attrs = {}, ...children) {
 }
 
 export function clear(el, ...children) {
-  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined));
+  el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined));
   return el;
 }
 
@@ -77,7 +77,6 @@ export function whenOf(event) {
   const parts = [];
   if (event.weekday) parts.push(WEEKDAYS[event.weekday] || "");
   if (event.hour !== null && event.hour !== undefined) parts.push(`${String(event.hour).padStart(2, "0")}:00 UTC`);
-  if (event.events_ago !== undefined) parts.push(`${event.events_ago} events before the live ones`);
   return parts.join(", ");
 }
 

@@ -40,13 +40,13 @@ export async function itemPage(main, model, itemId) {
         h("table", { class: "fields" }, h("tbody", {}, rows))),
       h("section", { class: "col", "aria-labelledby": "h-similar" },
         h("h2", { id: "h-similar" }, "Nearest items"),
-        h("p", { class: "hint" }, "By the model's item vectors (content tower and behaviour)."),
+        h("p", { class: "hint" }, "By the inner product of the model's item vectors (content tower and behaviour)."),
         similar.error
           ? h("p", { class: "empty" }, similar.error)
           : h("ol", { class: "recs", "data-testid": "similar-list" }, similar.items.map((s) =>
               h("li", { class: "rec", "data-testid": "similar-item" },
                 h("div", { class: "rec-body" },
                   itemLink(s, model, { class: "rec-title" }),
-                  h("div", { class: "meta" }, chips(categoriesOf(s, model).slice(0, 4)), h("span", { class: "score" }, `similarity ${fmt(s.score, 3)}`)))))))),
+                  h("div", { class: "meta" }, chips(categoriesOf(s, model).slice(0, 4)), h("span", { class: "score" }, `score ${fmt(s.score, 3)}`)))))))),
   );
 }

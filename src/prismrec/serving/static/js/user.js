@@ -5,10 +5,12 @@ import {
   announce, categoriesOf, chips, clear, debounce, fmt, h, interestClass, itemLink, showAlert, titleOf, whenOf,
 } from "./dom.js";
 
-const HISTORY_SHOWN = 30;
+const HISTORY_PAGE = 15;
 
 export function userPage(main, model, userId) {
-  const state = { userId, focus: new Set(), mute: new Set(), diversity: 0, k: 10, interests: null };
+  const state = {
+    userId, focus: new Set(), mute: new Set(), diversity: 0, k: 10, interests: null, historyLimit: HISTORY_PAGE, typed: false,
+  };
   const fresh = { recs: latest(), interests: latest(), history: latest() };
 
   // ---- the picker ----------------------------------------------------------------------
@@ -56,6 +58,10 @@ export function userPage(main, model, userId) {
   const kSelect = h("select", { id: "k" }, [5, 10, 20, 50].map((k) => h("option", { value: k, selected: k === 10 }, k)));
   const timeline = h("ol", { class: "timeline", id: "history" });
   const historyNote = h("p", { class: "hint" });
+  const moreButton = h("button", { type: "button", class: "toggle", hidden: true, onclick: () => {
+    state.historyLimit += HISTORY_PAGE;
+    loadHistory();
+  } }, "Show older events");
 
   const reloadRecs = debounce(() => loadRecs(), 150);
   slider.addEventListener("input", () => {
@@ -65,6 +71,7 @@ export function userPage(main, model, userId) {
   });
   kSelect.addEventListener("change", () => { state.k = Number(kSelect.value); loadRecs(); });
 
+  let setEventType = () => {};
   const eventForm = buildEventForm();
 
   clear(
@@ -90,7 +97,7 @@ export function userPage(main, model, userId) {
         h("section", { "aria-labelledby": "h-event" },
           h("h2", { id: "h-event" }, "Post an event"), eventForm),
         h("section", { "aria-labelledby": "h-history" },
-          h("h2", { id: "h-history" }, "History"), historyNote, timeline))),
+          h("h2", { id: "h-history" }, "History"), historyNote, timeline, moreButton))),
   );
 
   // ---- interests -------------------------------------------------------------------------
@@ -190,14 +197,19 @@ export function userPage(main, model, userId) {
   async function loadHistory() {
     let out;
     try {
-      out = await fresh.history(getJSON(`/v1/users/${enc(userId)}/history`, { limit: HISTORY_SHOWN }));
+      out = await fresh.history(getJSON(`/v1/users/${enc(userId)}/history`, { limit: state.historyLimit }));
     } catch (err) {
       if (err.status === -1) return;
       historyNote.textContent = err.status === 404 ? "No events yet." : err.message;
       clear(timeline);
+      moreButton.hidden = true;
       return;
     }
-    historyNote.textContent = `Newest first; ${out.n_training_events} events from training${out.more ? `, showing the latest ${out.events.length}` : ""}.`;
+    const live = out.events.filter((e) => e.source === "live").length;
+    historyNote.textContent = `Newest first: ${live ? `${live} live events shown, then ` : ""}${out.n_training_events} from training (hour and weekday as the model kept them).`;
+    moreButton.hidden = !out.more;
+    // behave as this user last did, unless the form's behaviour was chosen by hand
+    if (!state.typed && out.events.length) setEventType(out.events[0].event_type);
     clear(timeline, out.events.map((e) => h(
       "li", { class: `event ${e.source}`, dataset: { itemId: e.item_id } },
       itemLink(e, model, { class: "event-title" }),
@@ -213,7 +225,8 @@ export function userPage(main, model, userId) {
   function buildEventForm() {
     const combo = itemCombo({ label: "Item", model, testid: "event-item-input" });
     const types = model.event_types || [];
-    const typeSelect = h("select", { id: "event-type" }, types.map((t) => h("option", { value: t }, t)));
+    const typeSelect = h("select", { id: "event-type", onchange: () => (state.typed = true) }, types.map((t) => h("option", { value: t }, t)));
+    setEventType = (t) => { if (types.includes(t)) typeSelect.value = t; };
     const result = h("p", { class: "hint", id: "event-result", role: "status" });
     const form = h(
       "form",
