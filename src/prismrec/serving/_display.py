@@ -24,6 +24,7 @@ __all__ = ["ItemDisplay", "attach_fields", "item_records"]
 
 SHOWN_KINDS = ("text", "categorical", "multi", "numeric")  # vectors are not for people
 MAX_QUERY_CHARS = 200
+ROW_CACHE = 20_000  # training-catalogue rows kept as ready dicts
 
 
 class ItemDisplay:
@@ -44,7 +45,8 @@ class ItemDisplay:
         self.default = [f for f in (self.title_field, self.category_field) if f is not None]
         frame = items.sort("item_idx")
         missing = [pl.lit(None).alias(f) for f in self.names if f not in frame.columns]
-        self._frame = frame.with_columns(missing).select(self.names)  # row r at position r - 1
+        shown = frame.with_columns(missing)
+        self._columns = {n: shown.get_column(n) for n in self.names}  # row r at position r - 1
         self._n = frame.height
         title = self.title_field
         self._lower = (
@@ -53,6 +55,7 @@ class ItemDisplay:
             else pl.Series([None] * self._n, dtype=pl.String)
         )
         self._added: dict[int, dict[str, Any]] = {}  # rows put through the API (new or replaced)
+        self._cache: dict[int, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def resolve(self, requested: Sequence[str] | None) -> list[str]:
@@ -85,22 +88,29 @@ class ItemDisplay:
     def put(self, row: int, fields: Mapping[str, Any]) -> None:
         """The fields of an item added or replaced through the API (absent ones become null)."""
         with self._lock:
-            self._added[row] = {f: fields.get(f) for f in self.names}
+            self._added[row] = {f: _json_value(fields.get(f)) for f in self.names}
 
     def get(self, rows: Sequence[int], names: Sequence[str]) -> list[dict[str, Any]]:
         """``{name: value}`` per row (``{}`` for an unknown row), JSON-ready."""
-        if not names:
-            return [{} for _ in rows]
         added = self._added
-        trained = [r for r in rows if 0 < r <= self._n and r not in added]
-        got = self._frame[[r - 1 for r in trained]].select(names).to_dicts() if trained else []
-        by_row = dict(zip(trained, got, strict=True))
-        out = []
+        out: list[dict[str, Any]] = []
         for r in rows:
             rec = added.get(r)
-            values = {n: rec.get(n) for n in names} if rec is not None else by_row.get(r, {})
-            out.append({k: _json_value(v) for k, v in values.items()})
+            if rec is None and 0 < r <= self._n:
+                rec = self._trained(r)
+            out.append({} if rec is None else {n: rec.get(n) for n in names})
         return out
+
+    def _trained(self, row: int) -> dict[str, Any]:
+        """Every displayable field of a training-catalogue row; the rows asked for lately are
+        kept (popular items come back in most answers; reading a row costs ~10 us)."""
+        rec = self._cache.get(row)
+        if rec is None:
+            rec = {n: _json_value(col[row - 1]) for n, col in self._columns.items()}
+            if len(self._cache) >= ROW_CACHE:
+                self._cache.clear()
+            self._cache[row] = rec
+        return rec
 
     def search(
         self, query: str, limit: int, live: np.ndarray, popularity: np.ndarray | None = None
@@ -131,6 +141,8 @@ class ItemDisplay:
 
 
 def _json_value(v: Any) -> Any:
+    if isinstance(v, pl.Series):  # a value of a list column
+        v = v.to_list()
     if isinstance(v, float) and not math.isfinite(v):
         return None  # NaN is not JSON
     if isinstance(v, list):

@@ -96,7 +96,7 @@ def get_model(browse: BrowseDep) -> dict[str, Any]:
     response_class=FileResponse,
     responses={
         200: {"content": {"image/png": {}, "text/html": {}}, "description": "the file"},
-        **errors("read", not_found=True),
+        **errors("read", params=True, not_found=True),
     },
 )
 def report_file(

@@ -132,13 +132,16 @@ export function userPage(main, model, userId) {
       h("ul", { class: "top-items", "aria-label": `nearest items of interest ${i + 1}` },
         it.top_items.map((item) => h("li", {}, itemLink(item, model)))),
       h("div", { class: "toggles" },
-        toggle("Focus", focus, `focus-${i}`, () => flip(state.focus, i, state.mute)),
-        toggle("Mute", mute, `mute-${i}`, () => flip(state.mute, i, state.focus), "mute-toggle")),
+        toggle("Focus", i, focus, `focus-${i}`, () => flip(state.focus, i, state.mute)),
+        toggle("Mute", i, mute, `mute-${i}`, () => flip(state.mute, i, state.focus), "mute-toggle")),
     );
   }
 
-  function toggle(text, pressed, id, onclick, testid) {
-    return h("button", { type: "button", id, class: "toggle", "aria-pressed": pressed ? "true" : "false", "data-testid": testid, onclick }, text);
+  function toggle(text, i, pressed, id, onclick, testid) {
+    return h("button", {
+      type: "button", id, class: "toggle", "aria-pressed": pressed ? "true" : "false",
+      "aria-label": `${text} interest ${i + 1}`, "data-testid": testid, onclick,
+    }, text);
   }
 
   function flip(set, i, other) {
