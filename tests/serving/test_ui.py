@@ -11,6 +11,7 @@ where they fail: a CI image without a browser must not pass silently.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -232,6 +233,29 @@ def test_item_and_model_pages(browser, api, artifacts) -> None:
     assert page.locator(".chart figcaption").filter(has_text=re.compile("^loss$")).count() == 1
     assert "No evaluation report" in page.locator("#h-report + *").inner_text()
     page.screenshot(path=str(artifacts / "model.png"), full_page=True)
+    assert not tab.errors, tab.errors
+    tab.close()
+
+
+def test_the_model_page_shows_the_evaluation_report(browser, api_factory, tmp_path) -> None:
+    report = tmp_path / "report"
+    report.mkdir()
+    metrics = {"model": "prism", "ndcg@10": 0.25, "recall@10": 0.5, "ild@10": 0.4}
+    metrics |= {"protocol": {"split": "test", "n_users": 60}, "ci": {"ndcg@10": [0.2, 0.3]}}
+    (report / "metrics.json").write_text(json.dumps(metrics))
+    shutil.copy(ROOT / "docs" / "images" / "evaluation-report.png", report / "metrics.png")
+    api = api_factory(extra=("--report", str(report)))
+    tab = Page(browser, api)
+    page = tab.page
+    tab.sign_in("read")
+    page.goto(f"{api.url}/ui/#/model")
+    img = page.get_by_role("img", name="report figure metrics.png")
+    img.wait_for()
+    page.wait_for_function("document.querySelector('.figures img').naturalWidth > 0")
+    assert img.get_attribute("src").startswith("blob:")  # fetched with the key, not by URL
+    rows = page.locator("table.metrics").first.locator("tbody tr").all_inner_texts()
+    assert rows[0].split("\t") == ["ndcg@10", "0.2500", "[0.2000, 0.3000]"]
+    assert len(rows) == 3  # ndcg, recall, ild: the headline metrics the report has
     assert not tab.errors, tab.errors
     tab.close()
 
