@@ -60,9 +60,17 @@ def serve(
             "benchmarked lists, about twice the work per request",
         ),
     ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="the model's 'prismrec evaluate --report' directory, shown on the /ui model "
+            "page (default: MODEL/report when it exists)"
+        ),
+    ] = None,
     log_level: Annotated[LogLevel, typer.Option(help="server log level")] = LogLevel.info,
 ) -> None:
-    """Serve recommendations over HTTP (OpenAPI at /docs); events change the next answer."""
+    """Serve recommendations over HTTP (web page at /ui, OpenAPI at /docs); events change the
+    next answer."""
     from pydantic import ValidationError
 
     from prismrec.serving.app import create_app
@@ -74,9 +82,15 @@ def serve(
     with guard():
         if not (model / "model.json").is_file():
             raise fail(f"{model}: not a model directory (train one with 'prismrec train')")
+        if report is not None and not (report / "metrics.json").is_file():
+            raise fail(
+                f"{report}: not an evaluation report (no metrics.json); write one with "
+                f"'prismrec evaluate --model {model} --data DATA --report {report}'"
+            )
         try:
             settings = ServeSettings(
                 model_dir=model,
+                report_dir=report,
                 store=store,
                 keys=keys,
                 auth=auth,
@@ -95,7 +109,8 @@ def serve(
         if not auth:
             err_console.print("[bold yellow]warning:[/] authentication is off", highlight=False)
         err_console.print(
-            f"prismrec serving {model} on http://{host}:{port} (docs: /docs, store {store})",
+            f"prismrec serving {model} on http://{host}:{port} (page: /ui, docs: /docs, "
+            f"store {store})",
             highlight=False,
         )
         run(create_app(settings, service), settings, host, port, log_level.value)

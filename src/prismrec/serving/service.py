@@ -453,7 +453,7 @@ class Service:
                     "term": st.interests.term(i),
                     "label": lab["label"],
                     "categories": lab["categories"],
-                    "top_items": self.catalog.external(row[row >= 0]),
+                    "top_items": [{"item_id": i} for i in self.catalog.external(row[row >= 0])],
                 }
                 for i, (w, lab, row) in enumerate(
                     zip(st.interests.weights, labels, ids, strict=True)

@@ -17,6 +17,8 @@ class ServeSettings(BaseSettings):
 
     Attributes:
         model_dir: a trained prism (or sasrec) model directory.
+        report_dir: the model's ``prismrec evaluate --report`` directory, shown on the web
+            page's model view (default: ``MODEL_DIR/report`` when it has a ``metrics.json``).
         store: events, item log and state: ``sqlite:PATH`` or ``redis://HOST:PORT/DB``.
         keys: where API keys live (default: ``store``).
         auth: require ``Authorization: Bearer KEY`` (turn off only on a trusted laptop).
@@ -57,6 +59,7 @@ class ServeSettings(BaseSettings):
     )
 
     model_dir: Path
+    report_dir: Path | None = None
     store: str = "sqlite:prismrec-state.db"
     keys: str | None = None
     auth: bool = True
