@@ -65,8 +65,7 @@ def test_served_own_scores_equal_the_offline_ones(model) -> None:
     assert priors.similarity is not None and priors.repeat is not None
     users = sorted(model.user_histories)[:4]
     hists = [model.user_histories[u] for u in users]
-    model.score(hists, np.asarray(users))
-    offline = model._interest_scores(model._last_pass)  # (B, K, N+1)
+    offline = model.interest_scores(hists, np.asarray(users))  # (B, K, N+1)
     out = model.interests(hists, users)
     for b, h in enumerate(hists):
         seq = item_array(h)
@@ -85,7 +84,7 @@ def test_one_interest_prior_is_the_offline_recency_prior(model) -> None:
     dense = model.cooc.score([seq])[0]
     np.testing.assert_allclose(prior.rows.toarray()[0] + prior.extra, dense, rtol=1e-5)
     want = _z(np.log(dense[1:] + 1e-4))
-    np.testing.assert_allclose(priors._prior_z(prior, ids)[0], want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(priors.prior_z(prior, ids)[0], want, rtol=1e-4, atol=1e-4)
 
 
 def test_served_list_is_the_offline_list(model) -> None:
@@ -135,9 +134,7 @@ def test_sampled_statistics_stay_close_to_the_exact_ones(model) -> None:
 def test_service_keeps_the_statistics_in_step_with_item_changes(
     served_model: Path, tmp_path: Path
 ) -> None:
-    settings = ServeSettings(
-        model_dir=served_model, store=f"sqlite:{tmp_path / 's.db'}", offline_scores=True
-    )
+    settings = ServeSettings(model_dir=served_model, store=f"sqlite:{tmp_path / 's.db'}")
     svc = Service(settings)
     svc.start()
     try:
@@ -198,11 +195,27 @@ def test_without_the_prior_the_served_list_is_still_the_offline_list(model) -> N
     np.testing.assert_allclose(raw[:, 0], logit + rep + model.popularity[seq[-1]], rtol=1e-5)
 
 
-def test_offline_scores_over_http(api_factory) -> None:
-    """``prismrec serve --offline-scores``: a real server answers with personalised lists that
-    move with a new event; the default stays on the vector scores."""
-    assert ServeSettings(model_dir=Path("m")).offline_scores is False
-    server = api_factory(extra=("--offline-scores",))
+def test_default_service_serves_the_offline_lists_over_http(api_factory, served_model) -> None:
+    """``prismrec serve`` with no flag: a trained user's list over real HTTP is the one
+    ``recommend`` gives offline (same items, same order); a new event moves it."""
+    assert "offline_scores" not in ServeSettings.model_fields
+    import polars as pl
+
+    from prismrec.data.vocab import Vocabulary
+
+    model = load_model(served_model)
+    users = Vocabulary.load(served_model / "vocab" / "users.parquet", 0, "user")
+    items = pl.read_parquet(served_model / "items.parquet")
+    external = dict(zip(items["item_idx"].to_list(), items["item_id"].to_list(), strict=True))
+    rows = sorted(model.user_histories)[:8]
+    offline, _ = model.recommend(k=8, users=np.asarray(rows))
+    server = api_factory()
+    with server.client("read") as c:
+        for row, want in zip(rows, offline, strict=True):
+            uid = users.external([row])[0]
+            got = c.get(f"/v1/users/{uid}/recommendations", params={"k": 8})
+            assert got.status_code == 200 and got.json()["source"] == "personalised", got.text
+            assert [x["item_id"] for x in got.json()["items"]] == [external[i] for i in want]
     t0 = 1_800_000_000
     with server.client("write") as c:
         first = c.post(
@@ -217,9 +230,9 @@ def test_offline_scores_over_http(api_factory) -> None:
         assert first.status_code == 200, first.text
         a = c.get("/v1/users/ann/recommendations", params={"k": 8})
         assert a.status_code == 200 and a.json()["source"] == "personalised"
-        items = [x["item_id"] for x in a.json()["items"]]
-        assert len(items) == 8 and not {"m1", "m4", "m7"} & set(items)
+        got_a = [x["item_id"] for x in a.json()["items"]]
+        assert len(got_a) == 8 and not {"m1", "m4", "m7"} & set(got_a)
         ev = {"user_id": "ann", "item_id": "m2", "event_type": "click", "timestamp": t0 + 9}
         assert c.post("/v1/events", json={"events": [ev]}).status_code == 200
         b = c.get("/v1/users/ann/recommendations", params={"k": 8})
-        assert [x["item_id"] for x in b.json()["items"]] != items
+        assert [x["item_id"] for x in b.json()["items"]] != got_a

@@ -8,11 +8,13 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from scipy.special import logsumexp
 
 from prismrec.config import ModelConfig, TrainConfig
 from prismrec.data.dataset import prepare
 from prismrec.evaluation.protocol import evaluate
 from prismrec.training import BPRMF, PrismRecommender, SASRec, load_model
+from prismrec.training.base import item_array
 from prismrec.training.prism import _TrainStep
 from prismrec.training.windows import build_windows
 
@@ -241,25 +243,31 @@ def test_each_interest_picks_by_its_own_attention_prior(trained, chains) -> None
     """Interest k's own score: its posterior plus the prior of the window it attends to,
     weighted by ``quota_prior_weight`` (default 4; None: the tuned ``cooc_weight``)."""
     cases = chains.eval_cases("test")
-    hist = cases.inputs()[:3]
+    hist, users = cases.inputs()[:3], cases.users[:3]
     saved = trained.cooc_weight
     try:
         trained.cooc_weight = 1.5
-        trained.score(hist, cases.users[:3])
-        p = trained._last_pass
-        own = trained._interest_scores(p)
+        own = trained.interest_scores(hist, users)
+        out = trained.interests(hist, users)
+        rep = trained.scorer.repeat_bias(hist, own.shape[2])
     finally:
         trained.cooc_weight = saved
-    assert p is not None and p.attention is not None
+    assert out["attention"] is not None and rep is not None
+    logits = np.einsum("bkd,nd->bkn", out["vectors"], trained.item_vectors())
+    lse = logsumexp(logits[:, :, 1:], axis=2, keepdims=True)
+    post = logits - lse + np.log(out["weights"])[:, :, None]
     sim = trained.cooc.similarity.toarray()
-    B, K, n = p.post.shape
+    B, K, n = post.shape
+    S = out["attention"].shape[2]
     assert own.shape == (3, 3, n)  # two long-term interests and the short-term one
     for b in range(B):
+        seq = item_array(hist[b])[-S:]
+        window = np.concatenate([np.zeros(S - len(seq), np.int64), seq])  # left-padded
         for k in range(K):
-            att = p.attention[b, k] / p.attention[b, k].sum()
-            prior = (att[:, None] * sim[p.window[b]]).sum(0)  # by hand, position by position
-            z, sd = _z(p.post[b, k])
-            want = z + 4.0 * _z(np.log(prior + 1e-4))[0] + p.repeat[b] / sd + trained.popularity
+            att = out["attention"][b, k] / out["attention"][b, k].sum()
+            prior = (att[:, None] * sim[window]).sum(0)  # by hand, position by position
+            z, sd = _z(post[b, k])
+            want = z + 4.0 * _z(np.log(prior + 1e-4))[0] + rep[b] / sd + trained.popularity
             np.testing.assert_allclose(own[b, k], want, rtol=1e-4, atol=1e-4)
     # two interests that attend differently get different priors, so different picks
     assert not np.allclose(own[:, 0], own[:, 1])
@@ -267,7 +275,7 @@ def test_each_interest_picks_by_its_own_attention_prior(trained, chains) -> None
     try:
         trained.model_config = plain.model_copy(update={"quota_prior_weight": None})
         trained.cooc_weight = 1.5
-        assert trained.own_prior_weight == 1.5
+        assert trained.scorer.own_weight == 1.5
     finally:
         trained.model_config, trained.cooc_weight = plain, saved
 

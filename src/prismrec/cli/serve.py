@@ -52,14 +52,6 @@ def serve(
         IndexKind, typer.Option(help="item index (auto: exact below 20k items)")
     ] = IndexKind.auto,
     rate: Annotated[float, typer.Option(min=0.0, help="requests/s per key (0: unlimited)")] = 200.0,
-    offline_scores: Annotated[
-        bool,
-        typer.Option(
-            "--offline-scores/--vector-scores",
-            help="score like the offline model (co-occurrence priors, quota draft): the "
-            "benchmarked lists, about twice the work per request",
-        ),
-    ] = False,
     report: Annotated[
         Path | None,
         typer.Option(
@@ -97,7 +89,6 @@ def serve(
                 quantize=quantize.value,
                 index=index.value,
                 rate_per_s=rate,
-                offline_scores=offline_scores,
             )
         except ValidationError as exc:
             raise fail(f"bad settings: {exc.errors()[0]['msg']}") from None

@@ -1,7 +1,8 @@
 """The offline scorer's scores for served candidates: co-occurrence priors and repeat bias.
 
-Offline, prism scores every item twice over (``PrismRecommender.score`` and
-``_interest_scores``):
+Offline, prism scores every item twice over (``training.scorer.Scorer.final_scores`` and
+``interest_scores``); this is the same rule on a candidate set, built from the model's
+``Scorer`` (:meth:`ScorePriors.from_scorer`: its prior, floor, window, bias and quota rule):
 
 - the *final* score: the mixture log-probability (or the best interest's logit) z-scored over
   the catalogue, plus ``cooc_weight`` times the z-scored log co-occurrence prior of the latest
@@ -30,17 +31,21 @@ vector search alone might miss.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import logsumexp
 
-from prismrec.training.quota import slot_weights
+from prismrec.training.baselines import ItemKNN
+from prismrec.training.scorer import PRIOR_FLOOR, Scorer
+
+if TYPE_CHECKING:
+    from prismrec.training.prism import PrismRecommender
 
 __all__ = ["ItemMoments", "Prior", "ScorePriors"]
 
-_FLOOR = 1e-4  # log(prior + _FLOOR), as offline
+_FLOOR = PRIOR_FLOOR
 
 
 class ItemMoments:
@@ -107,6 +112,7 @@ class ScorePriors:
         slots: the shares of a list the interests' quotas follow, from the (steered)
             weights, as the offline scorer's ``interest_quota`` merge gives them; ``None``:
             no quotas, the list is the best by final score (as offline without quotas).
+        recent_events: the latest events the one-interest prior reads (``itemknn``'s).
     """
 
     def __init__(
@@ -122,6 +128,7 @@ class ScorePriors:
         reference_size: int = 4096,
         own_weight: float | None = None,
         slots: Callable[[np.ndarray], np.ndarray] | None = None,
+        recent_events: int = 50,
     ) -> None:
         self.similarity = None if similarity is None else similarity.tocsr()
         self.weight = float(weight) if similarity is not None else 0.0
@@ -135,39 +142,51 @@ class ScorePriors:
         self.mixture = mixture
         self.reference_size = reference_size
         self.slots = slots
+        self.recent_events = recent_events
         self._reference: tuple[int, int, np.ndarray, np.ndarray] | None = None
         self._bases: dict[tuple[int, int, bool], tuple[np.ndarray, float, float]] = {}
 
     @classmethod
-    def from_model(cls, model: Any, ids: np.ndarray, vectors: np.ndarray) -> ScorePriors:
-        """From a loaded ``PrismRecommender`` and the catalogue's (ids, vectors)."""
-        cooc = getattr(model, "cooc", None)
-        weight = float(getattr(model, "cooc_weight", 0.0) or 0.0)
-        own_weight = float(getattr(model, "own_prior_weight", weight))
-        if cooc is None or (weight <= 0 and own_weight <= 0):
-            cooc, weight, own_weight = None, 0.0, 0.0
+    def from_scorer(cls, scorer: Scorer, ids: np.ndarray, vectors: np.ndarray) -> ScorePriors:
+        """The candidate-set form of ``scorer`` over the catalogue's (ids, vectors)."""
+        cooc = scorer.cooc
+        if cooc is None or (scorer.cooc_weight <= 0 and scorer.own_weight <= 0):
+            cooc = None
         repeat = None
-        if getattr(getattr(model, "net", None), "repeat", None) is not None:
+        if scorer.repeat is not None:
 
             def repeat(history: np.ndarray) -> np.ndarray:
-                import torch
-
-                with torch.inference_mode():
-                    out = model._repeat_bias([history], int(np.max(history, initial=0)) + 1)
+                out = scorer.repeat_bias([history], int(np.max(history, initial=0)) + 1)
+                assert out is not None
                 return np.asarray(out[0], dtype=np.float64)
+
+        quota = scorer.quota
+        slots = None
+        if quota is not None:
+
+            def slots(weights: np.ndarray) -> np.ndarray:
+                return quota.slots(np.asarray(weights, np.float64)[None])[0]
 
         return cls(
             None if cooc is None else cooc.similarity,
-            weight,
+            0.0 if cooc is None else scorer.cooc_weight,
             ItemMoments(ids, vectors),
             repeat,
-            getattr(model, "popularity", None),
+            scorer.popularity,
             0.8 if cooc is None else float(cooc.model_config.recency_decay),
             None if cooc is None else cooc.popularity,
-            model._effective().readout == "mixture",
-            own_weight=own_weight,
-            slots=_slots(model),
+            scorer.mixture,
+            own_weight=0.0 if cooc is None else scorer.own_weight,
+            slots=slots,
+            recent_events=ItemKNN.recent_events if cooc is None else cooc.recent_events,
         )
+
+    @classmethod
+    def from_model(
+        cls, model: PrismRecommender, ids: np.ndarray, vectors: np.ndarray
+    ) -> ScorePriors:
+        """From a loaded ``PrismRecommender`` (or ``SASRec``) and the catalogue's (ids, vectors)."""
+        return cls.from_scorer(model.scorer, ids, vectors)
 
     def interest_priors(
         self, attention: np.ndarray | None, history: np.ndarray, n_interests: int
@@ -175,14 +194,14 @@ class ScorePriors:
         """Each interest's prior: its attention-weighted sum of the window's similarity rows.
 
         ``attention`` (K, L) is over the last L events of ``history``, left-padded. Without
-        attention (one interest) the prior is the offline one-interest prior: the last 50
-        events' rows weighted ``decay ** age``, plus the ``itemknn`` tie-breaker.
+        attention (one interest) the prior is the offline one-interest prior: the last
+        ``recent_events`` events' rows weighted ``decay ** age``, plus the ``itemknn`` tie-breaker.
         """
         assert self.similarity is not None
         n0 = self.similarity.shape[0]
         hist = np.asarray(history, np.int64).reshape(-1)
         if attention is None:
-            window = hist[-50:]
+            window = hist[-self.recent_events :]
             att = np.tile(self.decay ** np.arange(len(window) - 1, -1, -1.0), (n_interests, 1))
         else:
             att = np.asarray(attention, dtype=np.float64)
@@ -258,7 +277,7 @@ class ScorePriors:
         if prior is not None and self.own_weight > 0:
             # offline z-scores the logits only to add the prior; without it they stay raw
             mean, sd = self.moments.logit_stats(v)
-            out = (out - mean[:, None]) / sd[:, None] + self.own_weight * self._prior_z(
+            out = (out - mean[:, None]) / sd[:, None] + self.own_weight * self.prior_z(
                 prior, items
             )
         return out + rep[None, :] / sd[:, None] + self._tie(items)
@@ -343,7 +362,7 @@ class ScorePriors:
             sd = float(s_ref.std()) + 1e-9 if len(s_ref) else 1.0
             mean = float(s_ref.mean()) if len(s_ref) else 0.0
             recency = self.interest_priors(None, history, 1)
-            s = (s - mean) / sd + self.weight * self._prior_z(recency, items)[0]
+            s = (s - mean) / sd + self.weight * self.prior_z(recency, items)[0]
         return s + rep / sd + self._tie(items)
 
     def _base(self, extra: np.ndarray | None) -> tuple[np.ndarray, float, float]:
@@ -363,7 +382,7 @@ class ScorePriors:
             self._bases[key] = cached
         return cached
 
-    def _prior_z(self, prior: Prior, items: np.ndarray) -> np.ndarray:
+    def prior_z(self, prior: Prior, items: np.ndarray) -> np.ndarray:
         """(K, M) z-scored ``log(prior + 1e-4)`` of the candidates, stats over the catalogue."""
         rows = prior.rows
         K, n0 = rows.shape
@@ -399,17 +418,3 @@ class Prior(NamedTuple):
 
     rows: sp.csr_matrix
     extra: np.ndarray | None
-
-
-def _slots(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The offline scorer's quota shares for one user's weights; None without quotas."""
-    cfg = model._effective()
-    n_long = int(getattr(model.net, "k", 1))
-    if not cfg.interest_quota or n_long < 2:
-        return None
-    share = float(cfg.quota_short_share)
-
-    def slots(weights: np.ndarray) -> np.ndarray:
-        return slot_weights(np.asarray(weights, np.float64)[None], n_long, share)[0]
-
-    return slots

@@ -105,10 +105,10 @@ class Service:
         settings = IndexSettings(exact_below=s.exact_below, ef_search=s.ef_search)
         table = self.encoder.item_vectors()
         self.index, self.index_source = item_index(table, s.index, settings, path)
-        self.priors: ScorePriors | None = None
-        if s.offline_scores:
-            live = self.index.ids()
-            self.priors = ScorePriors.from_model(model, live, table[live])
+        # the one scoring path: candidates are scored and merged as ``recommend``/``evaluate``
+        # score them (co-occurrence priors, repeat bias, quotas when the model uses them)
+        live = self.index.ids()
+        self.priors = ScorePriors.from_model(model, live, table[live])
         self.retriever = Retriever(
             self.index,
             self.catalog.metadata,
@@ -161,11 +161,10 @@ class Service:
                 vecs = self.item_encoder.encode(records)
                 rows = np.asarray([r for r, _, _ in records], np.int64)
                 present = np.asarray([r in self.index for r in rows.tolist()])
-                if self.priors is not None:
-                    # the scorer's catalogue statistics follow the index: old out, new in
-                    old = self.encoder.table[rows[present]].numpy()
-                    self.priors.moments.remove(rows[present], old)
-                    self.priors.moments.add(rows, vecs)
+                # the scorer's catalogue statistics follow the index: old out, new in
+                old = self.encoder.table[rows[present]].numpy()
+                self.priors.moments.remove(rows[present], old)
+                self.priors.moments.add(rows, vecs)
                 self.encoder.set_items(rows, vecs)
                 if present.any():
                     self.index.update(rows[present], vecs[present])
@@ -177,10 +176,9 @@ class Service:
                     row = self.catalog.remove(c.item_id)
                     if row and row in self.index:
                         self.index.remove(np.asarray([row]))
-                        if self.priors is not None:
-                            self.priors.moments.remove(
-                                np.asarray([row]), self.encoder.table[[row]].numpy()
-                            )
+                        self.priors.moments.remove(
+                            np.asarray([row]), self.encoder.table[[row]].numpy()
+                        )
             self.retriever.metadata = self.catalog.metadata
             self._item_seq = max(self._item_seq, max(c.seq for c in changes))
 

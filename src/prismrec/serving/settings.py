@@ -49,9 +49,6 @@ class ServeSettings(BaseSettings):
         log_secret: secret of the pseudonyms that replace user ids in logs (default: random
             per process, so pseudonyms do not link across restarts).
         threads: torch threads for inference.
-        offline_scores: score and merge candidates as the offline scorer does (co-occurrence
-            priors, repeat bias, the quota draft; ``retrieval.priors.ScorePriors``): the lists
-            ``recommend()`` and the benchmarks measure, for about twice the per-request work.
     """
 
     model_config = SettingsConfigDict(
@@ -84,7 +81,6 @@ class ServeSettings(BaseSettings):
     cold_diversity: float = Field(0.5, ge=0.0, le=1.0)
     log_secret: str | None = None
     threads: int = Field(1, ge=1)
-    offline_scores: bool = False
 
     @property
     def keys_url(self) -> str:

@@ -47,6 +47,7 @@ class ItemKNN(Recommender):
     """
 
     name = "itemknn"
+    recent_events = 50  # a history scores by its latest events only
 
     def _fit(self, data: PreparedDataset, upto: str) -> None:
         cfg = self.model_config
@@ -80,7 +81,7 @@ class ItemKNN(Recommender):
 
     def score(self, histories: Sequence[History], users: np.ndarray | None = None) -> np.ndarray:
         decay = self.model_config.recency_decay
-        seqs = [item_array(h)[-50:] for h in histories]
+        seqs = [item_array(h)[-self.recent_events :] for h in histories]
         weights = [decay ** np.arange(len(h) - 1, -1, -1, dtype=np.float32) for h in seqs]
         return self.weighted_score(seqs, weights) + self.popularity
 

@@ -6,12 +6,11 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.special import logsumexp
 from torch import nn
 
 from prismrec.config import ModelConfig, TrainConfig
@@ -21,7 +20,7 @@ from prismrec.evaluation.protocol import evaluate
 from prismrec.models.fusion import ItemInputs, ItemTower
 from prismrec.models.interests import readout
 from prismrec.models.prism import PrismNet
-from prismrec.training.base import History, Recommender, item_array, register
+from prismrec.training.base import History, Recommender, register
 from prismrec.training.baselines import ItemKNN
 from prismrec.training.losses import (
     bf16_is_native,
@@ -31,7 +30,7 @@ from prismrec.training.losses import (
     mixture_ce_loss,
     next_item_loss,
 )
-from prismrec.training.quota import interest_posteriors, quota_rerank, slot_weights
+from prismrec.training.scorer import QuotaRule, Scorer
 from prismrec.training.trainer import Trainer, maybe_init_distributed, seed_everything
 from prismrec.training.windows import build_windows, pad_histories
 
@@ -188,33 +187,12 @@ def category_groups(data: PreparedDataset) -> torch.Tensor | None:
     return torch.from_numpy(hot)
 
 
-def _standardise(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row z-scores over the real items (column 0 is padding), and the rows' spreads."""
-    body = s[:, 1:]
-    mu, sd = body.mean(1, keepdims=True), body.std(1, keepdims=True) + 1e-9
-    out = (s - mu) / sd
-    out[:, 0] = 0.0
-    return out, sd
-
-
-class _Pass(NamedTuple):
-    """What one scoring pass keeps for the quota re-ranking of the same call."""
-
-    histories: Any
-    post: np.ndarray  # (B, K, N+1) log w_k + log softmax_k
-    weights: np.ndarray  # (B, K)
-    attention: np.ndarray | None  # (B, K, S) each interest's attention over the window
-    window: np.ndarray  # (B, S) the window's item indices (0: padding)
-    repeat: np.ndarray | None  # (B, N+1) repeat bias
-
-
 @register
 class PrismRecommender(Recommender):
     """Multi-interest, content- and context-aware sequential recommender (the default model)."""
 
     name = "prism"
     checkpoint_dir: Path | None = None
-    _last_pass: _Pass | None = None
     content_config: Any = None  # a ContentConfig; None: what `content encode` recorded
 
     def _effective(self) -> ModelConfig:
@@ -410,115 +388,73 @@ class PrismRecommender(Recommender):
         self.net.eval()
         return self.net.item_table().numpy()
 
+    @property
+    def scorer(self) -> Scorer:
+        """The scoring rule ``score``, ``recommend`` and the service share (built on each
+        access from the current weights and settings: nothing cached between calls)."""
+        cfg = self._effective()
+        cooc = getattr(self, "cooc", None)
+        quota = None
+        if cfg.interest_quota and self.net.k >= 2:
+            quota = QuotaRule(
+                self.net.k, cfg.quota_short_share, cfg.quota_depth, cfg.quota_temperature
+            )
+        own = 0.0
+        if cooc is not None:
+            w = cfg.quota_prior_weight
+            own = self.cooc_weight if w is None else float(w)
+        return Scorer(
+            self.popularity,
+            mixture=cfg.readout == "mixture",
+            cooc=cooc,
+            cooc_weight=self.cooc_weight,
+            own_weight=own,
+            repeat=self.net.repeat,
+            quota=quota,
+        )
+
     @torch.inference_mode()
-    def score(self, histories: Sequence[History], users: np.ndarray | None = None) -> np.ndarray:
+    def _logits(
+        self, histories: Sequence[History], users: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+        """One inference pass: (B, K, N+1) logits, (B, K) weights, (B, K, S) attention (or
+        None) and the (B, S) window of item rows the interests read."""
         self.net.eval()
         feats, ub = self._batch(histories, users)
         out = self.net(feats, user_batch=ub, last_only=True)
         last = out["interests"][:, -1]  # (B, K, D)
         logits = torch.einsum("bkd,nd->bkn", last, out["items"]).numpy()  # (B, K, N+1)
-        rep = self._repeat_bias(histories, logits.shape[2])
-        if last.shape[1] > 1:
-            weights = out["weights"][:, -1].numpy()
-            post = interest_posteriors(logits, weights)  # log w_k + log softmax_k
-            # the quota re-ranking of the same call reuses these instead of running the net again
-            att = out["attention"]
-            self._last_pass = _Pass(
-                histories,
-                post,
-                weights,
-                None if att is None else att[:, -1].numpy(),
-                feats["item_idx"].numpy(),
-                rep,
-            )
-        if last.shape[1] > 1 and self._effective().readout == "mixture":
-            s = logsumexp(post, axis=1)  # log sum_k w_k softmax_k: the mixture's log-probability
-            s[:, 0] = 0.0
-        else:
-            s = logits.max(axis=1)  # (B, N+1)
-        cooc = getattr(self, "cooc", None)
-        prior = None
-        if cooc is not None and self.cooc_weight > 0:
-            prior = cooc.score([item_array(h) for h in histories])
-        return self._with_priors(s, prior, rep)
+        att = out["attention"]
+        return (
+            logits,
+            out["weights"][:, -1].numpy(),
+            None if att is None else att[:, -1].numpy(),
+            feats["item_idx"].numpy(),
+        )
 
-    def _with_priors(
-        self,
-        s: np.ndarray,
-        prior: np.ndarray | None,
-        rep: np.ndarray | None,
-        weight: float | None = None,
+    def score(self, histories: Sequence[History], users: np.ndarray | None = None) -> np.ndarray:
+        logits, weights, _, _ = self._logits(histories, users)
+        return self.scorer.final_scores(logits, weights, histories)
+
+    def interest_scores(
+        self, histories: Sequence[History], users: np.ndarray | None = None
     ) -> np.ndarray:
-        """Net scores (R, N+1) plus the co-occurrence prior (weighted, after z-scoring both) and
-        the repeat bias. ``weight``: the prior's weight (None: ``cooc_weight``)."""
-        if prior is not None:
-            z, sd = _standardise(s)
-            w = self.cooc_weight if weight is None else weight
-            s = z + w * _standardise(np.log(prior + 1e-4))[0]
-            # the repeat bias is in the net's logit units: same units after z-scoring, and
-            # added after the prior, so the prior cannot undo what the model learned about repeats
-            if rep is not None:
-                s = s + rep / sd
-        elif rep is not None:
-            s = s + rep
-        return s + self.popularity
+        """(B, K, N+1) each interest's own score of every item (what picks its quota slots)."""
+        self._check_fitted()
+        logits, weights, att, window = self._logits(histories, users)
+        return self.scorer.interest_scores(logits, weights, att, window, histories)
 
-    @torch.inference_mode()
     def _rerank(
         self, histories: list[History], users: np.ndarray | None, scores: np.ndarray, k: int
     ) -> np.ndarray | None:
         """With ``interest_quota`` and K > 1: the list merged from the interests by quotas."""
-        if not self._effective().interest_quota or self.net.k < 2:
+        scorer = self.scorer
+        if scorer.quota is None:
             return None
-        if self._last_pass is None or self._last_pass.histories is not histories:
-            self.score(histories, users)
-        assert self._last_pass is not None
-        last, self._last_pass = self._last_pass, None
-        cfg = self._effective()
-        own = self._interest_scores(last)
-        slots = slot_weights(last.weights, self.net.k, cfg.quota_short_share)
-        return quota_rerank(scores, own, slots, k, cfg.quota_depth, cfg.quota_temperature)
-
-    def _interest_scores(self, p: _Pass) -> np.ndarray:
-        """(B, K, N+1): each interest's own scores, which pick its quota slots.
-
-        The interest's log posterior plus, when the model uses the co-occurrence prior, a prior
-        of its own: the similarity rows of the window's items weighted by the interest's
-        attention over them (the overall score's prior weighs the latest items instead), so a
-        minor interest brings in the items that go with the part of the history it stands for.
-        """
-        B, K, n = p.post.shape
-        cooc = getattr(self, "cooc", None)
-        weight = self.own_prior_weight
-        prior = None
-        if cooc is not None and weight > 0 and p.attention is not None:
-            att = p.attention / np.maximum(p.attention.sum(-1, keepdims=True), 1e-12)  # (B,K,S)
-            ids = np.repeat(p.window, K, axis=0)  # (B*K, S): row b*K + k is interest k of user b
-            prior = cooc.weighted_score(list(ids), list(att.reshape(B * K, -1).astype(np.float32)))
-        rep = None if p.repeat is None else np.repeat(p.repeat, K, axis=0)
-        own = self._with_priors(p.post.reshape(B * K, n), prior, rep, weight)
-        return own.reshape(B, K, n)
-
-    @property
-    def own_prior_weight(self) -> float:
-        """The co-occurrence prior's weight in the interests' own scores (quota picks)."""
-        w = self._effective().quota_prior_weight
-        if getattr(self, "cooc", None) is None:
-            return 0.0
-        return self.cooc_weight if w is None else float(w)
-
-    def _repeat_bias(self, histories: Sequence[History], n_cols: int) -> np.ndarray | None:
-        """(B, N+1) learned repeat/explore bias over each whole history, or None."""
-        rep = getattr(self.net, "repeat", None)
-        if rep is None:
-            return None
-        seqs = [item_array(h) for h in histories]
-        width = max([1, *(len(h) for h in seqs)])
-        mat = np.zeros((len(seqs), width), dtype=np.int64)
-        for i, h in enumerate(seqs):
-            if len(h):
-                mat[i, width - len(h) :] = h
-        return rep.last(torch.from_numpy(mat), n_cols).numpy()
+        # a second pass rather than state kept from ``score``: the two calls stay independent
+        logits, weights, att, window = self._logits(histories, users)
+        own = scorer.interest_scores(logits, weights, att, window, histories)
+        return scorer.quota.rerank(scores, own, weights, k)
 
     # ---- persistence -------------------------------------------------------------------------
     def _save_state(self, path: Path) -> None:

@@ -1,0 +1,177 @@
+"""The one scoring rule of the sequence models: what `recommend`, `evaluate` and serving rank.
+
+From the interests' item logits (B, K, N+1) and mixture weights (B, K):
+
+- the *final* score: the mixture log-probability ``log sum_k w_k softmax_k`` (or, without a
+  mixture read-out, the best interest's logit); with the co-occurrence prior it is z-scored over
+  the catalogue and ``cooc_weight`` times the z-scored ``log(prior + PRIOR_FLOOR)`` of the
+  latest events is added; then the learned repeat bias (in logit units: divided by the
+  spread when z-scored) and the popularity tie-breaker;
+- each interest's *own* score: its log posterior ``log w_k + log softmax_k``, plus, with the
+  prior, ``own_weight`` times the z-scored prior of the events that interest attends to; the
+  same bias and tie-breaker. These pick an interest's quota slots (:class:`QuotaRule`).
+
+The service scores candidate sets with the same pieces (``retrieval.priors.ScorePriors`` reads
+the prior, its floor and window, the bias and the quota rule from a :class:`Scorer`), so the
+served list is the evaluated list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.special import logsumexp
+
+from prismrec.models.repeat import RepeatBias
+from prismrec.training.base import History, item_array
+from prismrec.training.baselines import ItemKNN
+from prismrec.training.quota import interest_posteriors, quota_rerank, slot_weights
+
+__all__ = ["PRIOR_FLOOR", "QuotaRule", "Scorer", "standardise"]
+
+PRIOR_FLOOR = 1e-4
+"""A prior enters as ``log(prior + PRIOR_FLOOR)``: items without co-occurrence stay finite."""
+
+
+def standardise(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row z-scores over the real items (column 0 is padding), and the rows' spreads."""
+    body = s[:, 1:]
+    mu, sd = body.mean(1, keepdims=True), body.std(1, keepdims=True) + 1e-9
+    out = (s - mu) / sd
+    out[:, 0] = 0.0
+    return out, sd
+
+
+@dataclass(frozen=True)
+class QuotaRule:
+    """The interest-quota merge (``interest_quota``): each interest drafts its share of a list.
+
+    Attributes:
+        n_long: long-term interests (a short-term row may follow them).
+        short_share: the short-term row's fixed share of the list.
+        depth: an interest picks among the overall best ``depth * k`` items (None: all).
+        temperature: flattens the weights the slots follow.
+    """
+
+    n_long: int
+    short_share: float
+    depth: int | None = 4
+    temperature: float = 1.0
+
+    def slots(self, weights: np.ndarray) -> np.ndarray:
+        """(B, R) mixture weights -> (B, R) the shares the quotas follow."""
+        return slot_weights(np.asarray(weights, np.float64), self.n_long, self.short_share)
+
+    def rerank(
+        self, scores: np.ndarray, own_scores: np.ndarray, weights: np.ndarray, k: int
+    ) -> np.ndarray:
+        """Scores (B, N+1) whose top ``k`` is the quota-merged list."""
+        return quota_rerank(
+            scores, own_scores, self.slots(weights), k, self.depth, self.temperature
+        )
+
+
+class Scorer:
+    """Final and per-interest scores from interest logits (see the module notes).
+
+    Args:
+        popularity: (N0+1,) the tie-breaker added to every score.
+        mixture: the final score is the mixture log-probability (else the best logit).
+        cooc: the co-occurrence prior (an ``itemknn`` fitted on the same data), or None.
+        cooc_weight: the prior's weight in the final score.
+        own_weight: the prior's weight in the interests' own scores.
+        repeat: the learned repeat/explore bias, or None.
+        quota: the quota merge, or None (the list is the best by final score).
+    """
+
+    def __init__(
+        self,
+        popularity: np.ndarray,
+        *,
+        mixture: bool = True,
+        cooc: ItemKNN | None = None,
+        cooc_weight: float = 0.0,
+        own_weight: float = 0.0,
+        repeat: RepeatBias | None = None,
+        quota: QuotaRule | None = None,
+    ) -> None:
+        self.popularity = popularity
+        self.mixture = mixture
+        self.cooc = cooc
+        self.cooc_weight = float(cooc_weight) if cooc is not None else 0.0
+        self.own_weight = float(own_weight) if cooc is not None else 0.0
+        self.repeat = repeat
+        self.quota = quota
+
+    def repeat_bias(self, histories: Sequence[History], n_cols: int) -> np.ndarray | None:
+        """(B, n_cols) learned repeat/explore bias over each whole history, or None."""
+        if self.repeat is None:
+            return None
+        seqs = [item_array(h) for h in histories]
+        width = max([1, *(len(h) for h in seqs)])
+        mat = np.zeros((len(seqs), width), dtype=np.int64)
+        for i, h in enumerate(seqs):
+            if len(h):
+                mat[i, width - len(h) :] = h
+        with torch.inference_mode():
+            return self.repeat.last(torch.from_numpy(mat), n_cols).numpy()
+
+    def final_scores(
+        self, logits: np.ndarray, weights: np.ndarray, histories: Sequence[History]
+    ) -> np.ndarray:
+        """(B, N+1) every item's final score from (B, K, N+1) logits and (B, K) weights."""
+        rep = self.repeat_bias(histories, logits.shape[2])
+        if logits.shape[1] > 1 and self.mixture:
+            s = logsumexp(interest_posteriors(logits, weights), axis=1)
+            s[:, 0] = 0.0
+        else:
+            s = logits.max(axis=1)
+        prior = None
+        if self.cooc is not None and self.cooc_weight > 0:
+            prior = self.cooc.score([item_array(h) for h in histories])
+        return self.with_priors(s, prior, rep, self.cooc_weight)
+
+    def interest_scores(
+        self,
+        logits: np.ndarray,
+        weights: np.ndarray,
+        attention: np.ndarray | None,
+        window: np.ndarray,
+        histories: Sequence[History],
+    ) -> np.ndarray:
+        """(B, K, N+1) each interest's own score of every item.
+
+        ``attention`` (B, K, S) is each interest's attention over ``window`` (B, S), the
+        left-padded item rows it read (None: no per-interest prior).
+        """
+        post = interest_posteriors(logits, weights)
+        B, K, n = post.shape
+        prior = None
+        if self.cooc is not None and self.own_weight > 0 and attention is not None:
+            att = attention / np.maximum(attention.sum(-1, keepdims=True), 1e-12)  # (B, K, S)
+            ids = np.repeat(window, K, axis=0)  # (B*K, S): row b*K + k is interest k of user b
+            rows = att.reshape(B * K, -1).astype(np.float32)
+            prior = self.cooc.weighted_score(list(ids), list(rows))
+        rep = self.repeat_bias(histories, n)
+        rep = None if rep is None else np.repeat(rep, K, axis=0)
+        own = self.with_priors(post.reshape(B * K, n), prior, rep, self.own_weight)
+        return own.reshape(B, K, n)
+
+    def with_priors(
+        self, s: np.ndarray, prior: np.ndarray | None, rep: np.ndarray | None, weight: float
+    ) -> np.ndarray:
+        """Net scores (R, N+1) plus ``weight`` times the prior (both z-scored), the repeat bias
+        and the tie-breaker."""
+        if prior is not None:
+            z, sd = standardise(s)
+            s = z + weight * standardise(np.log(prior + PRIOR_FLOOR))[0]
+            # the repeat bias is in the net's logit units: same units after z-scoring, and
+            # added after the prior, so the prior cannot undo what the model learned about repeats
+            if rep is not None:
+                s = s + rep / sd
+        elif rep is not None:
+            s = s + rep
+        return s + self.popularity
