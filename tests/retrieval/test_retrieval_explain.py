@@ -6,7 +6,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import torch
 
 from prismrec.retrieval import (
     ExactIndex,
@@ -17,6 +16,7 @@ from prismrec.retrieval import (
     label_from_items,
     top_events,
 )
+from prismrec.training.scorer import Scorer
 
 E = np.eye(4, dtype=np.float32)
 NAMES = ["Comedy", "Drama", "Horror"]
@@ -128,7 +128,8 @@ def test_interests_from_a_model_and_retriever_from_a_model() -> None:
     out = {"vectors": E[None, :2], "weights": np.array([[0.5, 0.5]]), "attention": None}
     user = UserInterests.from_model(out)
     assert user.attention is None and user.vectors.shape == (2, 4)
-    model = SimpleNamespace(net=SimpleNamespace(item_table=lambda: torch.from_numpy(table)))
+    # the two members of the model contract ``from_model`` reads: item vectors and the scorer
+    model = SimpleNamespace(item_vectors=lambda: table, scorer=Scorer(np.zeros(len(table))))
     r = Retriever.from_model(model, ItemMetadata(cats, NAMES))
     assert len(r.index) == 25 and 0 not in r.index
     recs = r.recommend(user, HISTORY, k=4, explain=True)

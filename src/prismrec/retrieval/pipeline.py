@@ -33,6 +33,7 @@ from prismrec.training.quota import draft
 
 if TYPE_CHECKING:
     from prismrec.evaluation.beyond import Catalog
+    from prismrec.training.contract import SequenceModel
 
 __all__ = ["ItemMetadata", "Request", "Retriever", "UserInterests"]
 
@@ -160,16 +161,16 @@ class Retriever:
     @classmethod
     def from_model(
         cls,
-        model: Any,
+        model: SequenceModel,
         metadata: ItemMetadata | None = None,
         settings: IndexSettings | None = None,
         **kwargs: Any,
     ) -> Retriever:
-        """Index a trained ``PrismRecommender``'s item table (ids 1..N) and wrap it."""
-        import torch
-
-        with torch.inference_mode():
-            table = model.net.item_table().detach().cpu().numpy()
+        """Index a trained sequence model's item table (ids 1..N) and wrap it, scoring as the
+        model's ``recommend`` does (its ``Scorer``, see ``ScorePriors``)."""
+        table = model.item_vectors()
+        ids = np.arange(1, len(table))
+        kwargs.setdefault("priors", ScorePriors.from_scorer(model.scorer, ids, table[1:]))
         return cls(index_item_table(table, settings=settings), metadata, **kwargs)
 
     def recommend(

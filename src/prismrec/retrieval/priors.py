@@ -41,7 +41,7 @@ from prismrec.training.baselines import ItemKNN
 from prismrec.training.scorer import PRIOR_FLOOR, Scorer
 
 if TYPE_CHECKING:
-    from prismrec.training.prism import PrismRecommender
+    from prismrec.training.contract import SequenceModel
 
 __all__ = ["ItemMoments", "Prior", "ScorePriors"]
 
@@ -182,10 +182,8 @@ class ScorePriors:
         )
 
     @classmethod
-    def from_model(
-        cls, model: PrismRecommender, ids: np.ndarray, vectors: np.ndarray
-    ) -> ScorePriors:
-        """From a loaded ``PrismRecommender`` (or ``SASRec``) and the catalogue's (ids, vectors)."""
+    def from_model(cls, model: SequenceModel, ids: np.ndarray, vectors: np.ndarray) -> ScorePriors:
+        """From a loaded sequence model (its ``scorer``) and the catalogue's (ids, vectors)."""
         return cls.from_scorer(model.scorer, ids, vectors)
 
     def interest_priors(
@@ -277,9 +275,7 @@ class ScorePriors:
         if prior is not None and self.own_weight > 0:
             # offline z-scores the logits only to add the prior; without it they stay raw
             mean, sd = self.moments.logit_stats(v)
-            out = (out - mean[:, None]) / sd[:, None] + self.own_weight * self.prior_z(
-                prior, items
-            )
+            out = (out - mean[:, None]) / sd[:, None] + self.own_weight * self.prior_z(prior, items)
         return out + rep[None, :] / sd[:, None] + self._tie(items)
 
     def _repeat_at(self, items: np.ndarray, history: np.ndarray) -> np.ndarray:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from prismrec.errors import ConfigError
 from prismrec.retrieval.pipeline import UserInterests
+from prismrec.training.contract import SequenceModel
 from prismrec.training.windows import pad_histories
 
 __all__ = ["InterestEncoder", "quantize_int8"]
@@ -35,19 +34,14 @@ class InterestEncoder:
     """K interest vectors (and weights, attention) of one history, in one forward pass.
 
     Args:
-        model: a loaded ``PrismRecommender`` (or ``SASRec``).
+        model: a loaded sequence model (``prism`` or ``sasrec``).
         quantize: ``"int8"`` or ``"none"``.
     """
 
-    def __init__(self, model: Any, quantize: str = "none") -> None:
-        if not hasattr(model, "net"):
-            raise ConfigError(
-                f"serving needs a sequence model (prism or sasrec), got {model.name!r}; "
-                "train one with 'prismrec train --model prism'"
-            )
+    def __init__(self, model: SequenceModel, quantize: str = "none") -> None:
         self.model = model
         self.seq_len = int(model.seq_len)
-        self.history_len = int(getattr(model, "history_len", self.seq_len))
+        self.history_len = int(model.history_len)
         self.columns = ("item_idx", *model.feature_sizes)
         with torch.inference_mode():
             self.table = model.net.item_table().detach().clone()  # (N+1, D)
@@ -91,5 +85,5 @@ class InterestEncoder:
             out["interests"][0, -1].numpy().copy(),
             out["weights"][0, -1].numpy().copy(),
             None if att is None else att[0, -1].numpy().copy(),
-            int(self.model.net.k) if getattr(self.model.net, "short_term", False) else None,
+            self.model.long_term,
         )

@@ -21,6 +21,7 @@ import polars as pl
 from prismrec.errors import ConfigError, DataError
 from prismrec.retrieval.pipeline import ItemMetadata
 from prismrec.serving._display import ItemDisplay
+from prismrec.training.contract import SequenceModel
 
 __all__ = ["Catalog", "ItemEncoder"]
 
@@ -212,12 +213,12 @@ class ItemEncoder:
     """Encodes catalogue records with the trained content tower (and text model).
 
     Args:
-        model: the loaded ``PrismRecommender`` (must have a content tower).
+        model: the loaded sequence model (must have a content tower).
         fields: the schema's item fields by kind.
     """
 
-    def __init__(self, model: Any, fields: dict[str, list[str]]) -> None:
-        if getattr(model, "tower_kwargs", None) is None or not model.feature_spec:
+    def __init__(self, model: SequenceModel, fields: dict[str, list[str]]) -> None:
+        if model.tower_kwargs is None or not model.feature_spec:
             raise ConfigError(
                 "this model has no content tower (trained without item content), so it cannot "
                 "encode new items; train prism on a catalogue with content to add items live"
@@ -272,6 +273,7 @@ class ItemEncoder:
         ids = [0] + [row if row <= trained else 0 for row, _, _ in records]
         inputs = ItemInputs(**feats.to_tensors(), item_ids=torch.as_tensor(ids))
         tower = self.model.net.item_tower
+        assert tower is not None  # checked in __init__
         with torch.inference_mode():
             return tower(inputs)[1:].numpy()
 

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,8 @@ from prismrec.serving.catalog import Catalog, ItemEncoder, check_item_fields, lo
 from prismrec.serving.coldstart import PopularityPrior, profile_vocab
 from prismrec.serving.settings import ServeSettings
 from prismrec.serving.store import Event, EventStore, ItemChange, check_id, open_store
+from prismrec.training.base import Recommender
+from prismrec.training.contract import as_sequence_model
 
 __all__ = ["Service", "UserState"]
 
@@ -81,12 +83,10 @@ class Service:
 
         self._thread_limits = threadpool_limits(s.threads)
         path = Path(s.model_dir)
-        model: Any = _load_weights_only(path, load_model)
+        model = as_sequence_model(_load_weights_only(path, load_model))
         self.model = model
         # interests per user: K long-term, plus the short-term one when the model has it
-        self.n_interests = int(getattr(model, "net_kwargs", {}).get("n_interests", 1)) + int(
-            getattr(getattr(model, "net", None), "short_term", False)
-        )
+        self.n_interests = model.n_interests
         self.encoder = InterestEncoder(model, s.quantize)
         schema = json.loads((path / "schema.json").read_text())
         fields = schema.get("item_fields", {})
@@ -97,9 +97,7 @@ class Service:
             model.user_histories, model.user_attr_arrays, self.catalog.n_rows
         )
         self.profile_vocab = profile_vocab(path, list(model.user_attr_arrays))
-        self.item_encoder = (
-            ItemEncoder(model, fields) if getattr(model, "tower_kwargs", None) else None
-        )
+        self.item_encoder = ItemEncoder(model, fields) if model.tower_kwargs else None
         if self.item_encoder is not None:
             self.item_encoder.text_encoder()  # load the text model now, not on the first PUT
         settings = IndexSettings(exact_below=s.exact_below, ef_search=s.ef_search)
@@ -108,7 +106,7 @@ class Service:
         # the one scoring path: candidates are scored and merged as ``recommend``/``evaluate``
         # score them (co-occurrence priors, repeat bias, quotas when the model uses them)
         live = self.index.ids()
-        self.priors = ScorePriors.from_model(model, live, table[live])
+        self.priors = ScorePriors.from_scorer(model.scorer, live, table[live])
         self.retriever = Retriever(
             self.index,
             self.catalog.metadata,
@@ -460,7 +458,7 @@ class Service:
         }
 
 
-def _load_weights_only(path: Path, load: Any) -> Any:
+def _load_weights_only(path: Path, load: Callable[[Path], Recommender]) -> Recommender:
     """``load(path)``; a file that would run code when unpickled is a ``ConfigError``."""
     import pickle
 

@@ -194,6 +194,14 @@ class PrismRecommender(Recommender):
     name = "prism"
     checkpoint_dir: Path | None = None
     content_config: Any = None  # a ContentConfig; None: what `content encode` recorded
+    # set by training with item content (or loading such a model); None: ID embeddings only
+    tower_kwargs: dict[str, Any] | None = None
+    feature_spec: dict[str, Any] | None = None
+    content_settings: dict[str, Any] | None = None
+    seq_len: int
+    feature_sizes: dict[str, int]
+    user_attr_arrays: dict[str, np.ndarray]
+    net: PrismNet
 
     def _effective(self) -> ModelConfig:
         return self.model_config
@@ -202,9 +210,19 @@ class PrismRecommender(Recommender):
     def history_len(self) -> int:
         """Events an inference pass reads: more than the window when the long-term interests
         summarise older history (routed interests with a short-term row)."""
-        if getattr(self.net, "short_term", False):
+        if self.net.short_term:
             return max(self.seq_len, int(self._effective().history_len))
         return int(self.seq_len)
+
+    @property
+    def n_interests(self) -> int:
+        """Interest rows per user: K long-term ones, plus the short-term one when present."""
+        return int(self.net.k) + int(self.net.short_term)
+
+    @property
+    def long_term(self) -> int | None:
+        """How many interest rows are long-term (None: no short-term row, all are alike)."""
+        return int(self.net.k) if self.net.short_term else None
 
     def _columns(self, data_sizes: dict[str, int]) -> dict[str, int]:
         cfg = self._effective()
@@ -465,8 +483,8 @@ class PrismRecommender(Recommender):
             "net": self.net_kwargs,
             "seq_len": self.seq_len,
             "tower": self.tower_kwargs,
-            "feature_spec": getattr(self, "feature_spec", None),
-            "content": getattr(self, "content_settings", None),
+            "feature_spec": self.feature_spec,
+            "content": self.content_settings,
             "best_valid_ndcg": getattr(self, "best_valid_ndcg", None),
             "seconds_to_best": getattr(self, "seconds_to_best", None),
             "cooc_weight": self.cooc_weight,
