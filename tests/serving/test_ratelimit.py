@@ -111,7 +111,7 @@ def test_idle_full_buckets_are_forgotten_but_drained_ones_kept() -> None:
     lim.allow("busy")
     lim.allow("busy")
     lim.allow("new")
-    assert "busy" in lim._buckets and len(lim._buckets) <= 10
+    assert "busy" in lim.tracked_keys() and len(lim.tracked_keys()) <= 10
     assert lim.allow("busy")[0] is False
 
 
@@ -138,7 +138,7 @@ def test_memory_stays_bounded_when_every_bucket_is_busy() -> None:
     lim = RateLimiter(0.001, 1, clock=FakeClock(), max_keys=10)
     for i in range(50):
         assert lim.allow(f"k{i}")[0]  # each key drains its bucket
-    assert len(lim._buckets) <= 10
+    assert len(lim.tracked_keys()) <= 10
     assert lim.allow("k49")[0] is False  # the most recent keys are still limited
 
 

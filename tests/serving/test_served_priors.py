@@ -87,15 +87,17 @@ def test_one_interest_prior_is_the_offline_recency_prior(model) -> None:
     np.testing.assert_allclose(priors.prior_z(prior, ids)[0], want, rtol=1e-4, atol=1e-4)
 
 
-def test_served_list_is_the_offline_list(model) -> None:
-    """Whole catalogue in the candidates (60 items, searched 100 deep): the served list, its
-    order and its scores are the offline scorer's, interest quotas included."""
+@pytest.mark.parametrize("score_all_below", [0, 20_000])
+def test_served_list_is_the_offline_list(model, score_all_below: int) -> None:
+    """Every item scored (the default below 20k items), or searched 100 deep per interest plus
+    the prior's nominees (60 items: all found): the served list, its order and its scores are
+    the offline scorer's."""
     table = _table(model)
     ids = np.arange(1, len(table))
     priors = ScorePriors.from_model(model, ids, table[1:])
     index = ExactIndex(table.shape[1])
     index.add(ids, table[1:].astype(np.float32))
-    retriever = Retriever(index, priors=priors)
+    retriever = Retriever(index, priors=priors, score_all_below=score_all_below)
     users = sorted(model.user_histories)[:6]
     hists = [model.user_histories[u] for u in users]
     out = model.interests(hists, users)

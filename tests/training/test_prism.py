@@ -15,7 +15,7 @@ from prismrec.data.dataset import prepare
 from prismrec.evaluation.protocol import evaluate
 from prismrec.training import BPRMF, PrismRecommender, SASRec, load_model
 from prismrec.training.base import item_array
-from prismrec.training.prism import _TrainStep
+from prismrec.training.prism import TrainStep
 from prismrec.training.windows import build_windows
 
 SMALL = ModelConfig(embedding_dim=32, n_layers=1, n_heads=1, dropout=0.0, n_interests=2)
@@ -57,10 +57,10 @@ def test_planted_sequence_is_learned(trained, chains) -> None:
 def test_one_batch_overfit(chains) -> None:
     torch.manual_seed(0)
     m = PrismRecommender(SMALL, FAST)
-    m._build_net(chains)
+    m.build_net(chains)
     cols = ("item_idx", *m.feature_sizes)
     w = build_windows(chains.split_frame("valid"), cols, m.seq_len)
-    step = _TrainStep(m.net, FAST, "hard", cols, {}, torch.ones(chains.n_items + 1))
+    step = TrainStep(m.net, FAST, "hard", cols, {}, torch.ones(chains.n_items + 1))
     opt = torch.optim.Adam(m.net.parameters(), lr=1e-2)
     batch = next(w.batches(8, None))
     first = None
@@ -283,11 +283,11 @@ def test_each_interest_picks_by_its_own_attention_prior(trained, chains) -> None
 def _overlap_after(chains, diversity: float, groups: torch.Tensor) -> float:
     torch.manual_seed(0)
     m = PrismRecommender(SMALL.model_copy(update={"n_interests": 3}), FAST)
-    m._build_net(chains)
+    m.build_net(chains)
     cols = ("item_idx", *m.feature_sizes)
     w = build_windows(chains.split_frame("valid"), cols, m.seq_len)
     freq = torch.ones(chains.n_items + 1)
-    step = _TrainStep(m.net, FAST, "mixture", cols, {}, freq, diversity, groups)
+    step = TrainStep(m.net, FAST, "mixture", cols, {}, freq, diversity, groups)
     opt = torch.optim.Adam(m.net.parameters(), lr=1e-2)
     batch = next(w.batches(16, None))
     for _ in range(60):
@@ -295,7 +295,7 @@ def _overlap_after(chains, diversity: float, groups: torch.Tensor) -> float:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    probe = _TrainStep(m.net, FAST, "mixture", cols, {}, freq, 1.0, groups)
+    probe = TrainStep(m.net, FAST, "mixture", cols, {}, freq, 1.0, groups)
     torch.manual_seed(1)
     return probe(batch)[1]["overlap"]
 

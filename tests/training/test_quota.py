@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from prismrec.training.base import _topk
 from prismrec.training.quota import (
     guaranteed_slots,
     interest_posteriors,
     quota_rerank,
 )
+
+
+def _topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best columns per row, best first (ties: lower column first)."""
+    ids = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return ids, np.take_along_axis(scores, ids, axis=1)
 
 
 def _setup() -> tuple[np.ndarray, np.ndarray]:

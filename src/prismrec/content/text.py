@@ -193,6 +193,11 @@ class TextEncoder:
         base = self.resolved.model_id
         return base if self.normalize else f"{base}|raw"
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the text model has been loaded (resolving its id loads nothing)."""
+        return self._st is not None
+
     def load(self) -> Any:
         """Load (once) and return the ``SentenceTransformer``.
 

@@ -128,7 +128,7 @@ def load_movielens_100k(path: Path, cfg: DataConfig, problems: ProblemLog) -> Ra
         )
     return RawDataset(
         interactions=inter,
-        items=_check_items(items, item_file, problems),
+        items=check_items(items, item_file, problems),
         users=users,
         item_fields=ItemFields(text=("title",), multi=("genres",), numeric=("year",)),
         user_columns=("age", "gender", "occupation", "zip") if users is not None else (),
@@ -206,7 +206,7 @@ def load_movielens_latest(path: Path, cfg: DataConfig, problems: ProblemLog) -> 
         items = items.with_columns(pl.lit([], pl.List(pl.String)).alias("tags"))
     return RawDataset(
         interactions=inter,
-        items=_check_items(items, src.label("movies.csv"), problems),
+        items=check_items(items, src.label("movies.csv"), problems),
         item_fields=ItemFields(text=("title",), multi=("genres", "tags"), numeric=("year",)),
         sources=[path],
     )
@@ -260,7 +260,7 @@ def load_recbole(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDatase
     item_file = inter_file.with_suffix(".item")
     if item_file.is_file():
         items, fields = _recbole_items(item_file)
-        items = _check_items(items, item_file, problems)
+        items = check_items(items, item_file, problems)
     users: pl.DataFrame | None = None
     user_cols: tuple[str, ...] = ()
     user_file = inter_file.with_suffix(".user")
@@ -435,7 +435,7 @@ def _ordered(long: pl.DataFrame, path: Path, cfg: DataConfig, problems: ProblemL
     return RawDataset(interactions=inter, has_time=False, sources=[path])
 
 
-def _check_items(items: pl.DataFrame, file: Path, problems: ProblemLog) -> pl.DataFrame:
+def check_items(items: pl.DataFrame, file: Path, problems: ProblemLog) -> pl.DataFrame:
     """Blank ids and conflicting duplicate item rows are problems; exact duplicates are dropped."""
     blank = items.filter(pl.col("item_id").is_null() | (pl.col("item_id").str.strip_chars() == ""))
     problems.add_rows("empty_id", file, blank, "item_id", "a non-empty item_id")

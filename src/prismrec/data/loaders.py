@@ -164,7 +164,7 @@ def _generic_items(
             exprs.append(pl.col(c).cast(pl.List(pl.Float64)))
     if exprs:
         df = df.with_columns(exprs)
-    return fmt._check_items(df, file, problems)
+    return fmt.check_items(df, file, problems)
 
 
 FORMATS: dict[str, Loader] = {

@@ -254,7 +254,7 @@ class _Ivf(_Mips):
         self.nprobe = int(extra["nprobe"])
 
 
-class _Hnsw(_Mips):
+class HnswBackend(_Mips):
     def __init__(self, dim: int, settings: IndexSettings) -> None:
         super().__init__(dim, settings)
         self.index: Any = faiss.IndexHNSWFlat(self.space_dim, settings.hnsw_m, self.metric)
@@ -323,7 +323,7 @@ class _Hnsw(_Mips):
 
 BACKENDS: dict[str, type[Backend]] = {
     "flat": _Flat,
-    "hnsw": _Hnsw,
+    "hnsw": HnswBackend,
     "ivf": _Ivf,
 }
 

@@ -134,6 +134,9 @@ class VectorStore:
     def __len__(self) -> int:
         return self._n
 
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._row
+
     @property
     def ids(self) -> np.ndarray:
         return self._ids[: self._n]

@@ -122,7 +122,7 @@ class StoreBackedIndex(ItemIndex):
         return len(self._store)
 
     def __contains__(self, item_id: object) -> bool:
-        return isinstance(item_id, int | np.integer) and int(item_id) in self._store._row
+        return isinstance(item_id, int | np.integer) and int(item_id) in self._store
 
 
 # ----- the exact oracle -----------------------------------------------------------------------

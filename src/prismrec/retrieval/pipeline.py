@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy.special import logsumexp
 
 from prismrec.evaluation.interests import category_base_rates
 from prismrec.retrieval.explain import interest_labels, top_events
@@ -137,6 +138,9 @@ class Retriever:
             drafts its floored share by its own score (heaviest first), the rest and the order
             follow the final score. ``None``: inner products with the retrieving interest,
             largest-remainder quotas by ownership.
+        score_all_below: with ``priors``, a catalogue (or allow-list) of at most this many
+            items is scored whole: the list is then the offline top-k exactly, not only the
+            best of the searched candidates.
     """
 
     def __init__(
@@ -150,8 +154,10 @@ class Retriever:
         label_top: int = 3,
         n_events: int = 3,
         priors: ScorePriors | None = None,
+        score_all_below: int = 20_000,
     ) -> None:
         self.index = index
+        self.score_all_below = score_all_below
         self.priors = priors
         self.metadata = metadata or ItemMetadata()
         self.candidates_per_interest = candidates_per_interest
@@ -252,17 +258,23 @@ class Retriever:
         attention: np.ndarray | None = None,
         history: np.ndarray | None = None,
     ) -> Candidates:
-        """Filtered candidates; searches deeper (x4 per round) while fewer than ``k`` remain."""
+        """Filtered candidates; searches deeper (x4 per round) while fewer than ``k`` remain.
+        With ``priors`` and at most ``score_all_below`` items, every item is a candidate."""
         depth = max(self.candidates_per_interest, 3 * req.k)
+        exhaustive = self.priors is not None and len(source) <= self.score_all_below
         muted = as_indices(req.mute, len(vecs), "mute")
-        excluded = self._codes(req.exclude_categories)
+        excluded = self.category_codes(req.exclude_categories)
         hist = np.zeros(0, np.int64) if history is None else history
         priors = None
         if self.priors is not None and self.priors.similarity is not None and len(hist):
             priors = self.priors.interest_priors(attention, hist, len(vecs))
         while True:
-            cands = gather(source, vecs, depth, seen, muted, w)
-            if self.priors is not None:
+            if exhaustive:
+                cands = self._every_item(source, vecs, w, hist, priors, seen, muted)
+                depth = len(source)
+            else:
+                cands = gather(source, vecs, depth, seen, muted, w)
+            if self.priors is not None and not exhaustive:
                 cands = self._rescore(cands, source, vecs, hist, priors, depth, seen, muted)
             keep = filter_candidates(
                 cands.items,
@@ -275,6 +287,38 @@ class Retriever:
             if keep.sum() >= req.k or depth >= len(source):
                 return cands.take(np.flatnonzero(keep))
             depth *= 4
+
+    def _every_item(
+        self,
+        source: ItemIndex,
+        vecs: np.ndarray,
+        w: np.ndarray,
+        history: np.ndarray,
+        priors: Prior | None,
+        seen: set[int],
+        muted: list[int],
+    ) -> Candidates:
+        """Every unseen item of ``source`` scored as offline (the exact top-k, no search);
+        each owned by the interest whose softmax gives it the most probability."""
+        assert self.priors is not None
+        items = np.sort(np.asarray(source.ids(), np.int64))
+        if seen:
+            items = items[~np.isin(items, np.fromiter(seen, np.int64, len(seen)))]
+        if not len(items):
+            empty = np.zeros(0, np.int64)
+            return Candidates(empty, np.zeros(0), empty, w, np.zeros((len(vecs), 0)))
+        item_vecs = source.vectors(items)
+        own, final = self.priors.scores(vecs, w, items, item_vecs, history, priors, self.index)
+        if priors is None:
+            logits = np.asarray(vecs, np.float64) @ np.asarray(item_vecs, np.float64).T
+            owner = (logits - logsumexp(logits, axis=1, keepdims=True)).argmax(0)
+        else:
+            owner = own.argmax(0)  # z-scored per interest, so comparable
+        keep = np.flatnonzero(~np.isin(owner, np.asarray(muted, np.int64)))
+        order = keep[np.argsort(-final[keep], kind="stable")]
+        return Candidates(
+            items[order], final[order], owner[order].astype(np.int64), w, own[:, order]
+        )
 
     def _rescore(
         self,
@@ -318,7 +362,7 @@ class Retriever:
             own[:, order],
         )
 
-    def _codes(self, categories: Collection[int | str]) -> list[int]:
+    def category_codes(self, categories: Collection[int | str]) -> list[int]:
         """Category codes from codes or names; an unknown name is a ``ValueError``."""
         names = {n: i + 1 for i, n in enumerate(self.metadata.category_names)}
         out = []

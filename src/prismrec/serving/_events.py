@@ -22,6 +22,10 @@ __all__ = [
     "Snapshot",
     "StoredEvent",
     "check_id",
+    "check_limit",
+    "event_body",
+    "prepare_events",
+    "redact",
     "new_tombstone_key",
     "tombstone_check",
     "user_tombstone",
@@ -123,7 +127,7 @@ class StoredEvent:
 
     def to_dict(self) -> dict[str, Any]:
         """The event as a JSON-ready dict."""
-        return {"seq": self.seq, **_event_body(self)}
+        return {"seq": self.seq, **event_body(self)}
 
 
 class ItemChange(NamedTuple):
@@ -229,7 +233,7 @@ class EventStore(Protocol):
         ...
 
 
-def _event_body(e: Event | StoredEvent) -> dict[str, Any]:
+def event_body(e: Event | StoredEvent) -> dict[str, Any]:
     return {
         "user_id": e.user_id,
         "item_id": e.item_id,
@@ -239,7 +243,7 @@ def _event_body(e: Event | StoredEvent) -> dict[str, Any]:
     }
 
 
-def _prepare(events: Sequence[Event]) -> list[Event]:
+def prepare_events(events: Sequence[Event]) -> list[Event]:
     if not events:
         raise DataError("append needs at least one event")
     now = int(time.time())
@@ -247,16 +251,16 @@ def _prepare(events: Sequence[Event]) -> list[Event]:
     for e in events:
         if not isinstance(e, Event):
             raise DataError(f"expected Event objects, got {type(e).__name__}")
-        out.append(e if e.timestamp is not None else Event(**{**_event_body(e), "timestamp": now}))
+        out.append(e if e.timestamp is not None else Event(**{**event_body(e), "timestamp": now}))
     return out
 
 
-def _check_limit(limit: int | None) -> None:
+def check_limit(limit: int | None) -> None:
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise DataError(f"limit must be a non-negative integer or None, got {limit!r}")
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
     """The URL with any password replaced, for messages and logs."""
     from urllib.parse import urlsplit
 

@@ -15,13 +15,13 @@ from prismrec.serving._events import (
     ItemChange,
     Snapshot,
     StoredEvent,
-    _check_limit,
-    _event_body,
-    _prepare,
-    _redact,
     check_id,
+    check_limit,
+    event_body,
     legacy_tombstone,
     new_tombstone_key,
+    prepare_events,
+    redact,
     tombstone_check,
     user_tombstone,
 )
@@ -115,7 +115,7 @@ class RedisStore:
         self._secret = tombstone_secret
         self._key: bytes | None = None
         self._own = isinstance(url, str)
-        self.url = _redact(url) if isinstance(url, str) else repr(url)
+        self.url = redact(url) if isinstance(url, str) else repr(url)
         self.r: redis.Redis = redis.Redis.from_url(url) if isinstance(url, str) else url
         self.prefix = prefix
         self._append = self.r.register_script(_APPEND_LUA)
@@ -131,7 +131,7 @@ class RedisStore:
 
     def append(self, events: Sequence[Event]) -> int:
         """Store events atomically; return the last sequence number."""
-        ready = _prepare(events)
+        ready = prepare_events(events)
         index: dict[str, int] = {}
         for e in ready:
             index.setdefault(e.user_id, len(index) + 1)
@@ -140,7 +140,7 @@ class RedisStore:
             keys += [self._events_key(u), self._state_key(u)]
         args: list[Any] = [len(ready), len(index), *index]
         for e in ready:
-            body = json.dumps(_event_body(e), ensure_ascii=False, separators=(",", ":"))
+            body = json.dumps(event_body(e), ensure_ascii=False, separators=(",", ":"))
             args += [index[e.user_id], e.timestamp, body]
         return int(self._append(keys=keys, args=args))
 
@@ -150,7 +150,7 @@ class RedisStore:
 
     def snapshot(self, user_id: str, limit: int | None = None) -> Snapshot:
         """Version and history in one MULTI/EXEC transaction."""
-        _check_limit(limit)
+        check_limit(limit)
         if limit == 0:
             return Snapshot(self.version(user_id), [])
         pipe = self.r.pipeline(transaction=True)

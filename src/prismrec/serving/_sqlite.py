@@ -18,10 +18,10 @@ from prismrec.serving._events import (
     ItemChange,
     Snapshot,
     StoredEvent,
-    _check_limit,
-    _prepare,
     check_id,
+    check_limit,
     legacy_tombstone,
+    prepare_events,
     tombstone_check,
     user_tombstone,
 )
@@ -157,7 +157,7 @@ class SQLiteStore:
 
     def append(self, events: Sequence[Event]) -> int:
         """Store events in one fsynced transaction; return the last sequence number."""
-        ready = _prepare(events)
+        ready = prepare_events(events)
         latest: dict[str, int] = {}
         with self.db.write() as conn:
             for e in ready:
@@ -177,7 +177,7 @@ class SQLiteStore:
 
     def history(self, user_id: str, limit: int | None = None) -> list[StoredEvent]:
         """The user's latest ``limit`` events (all if None), ordered by (timestamp, seq)."""
-        _check_limit(limit)
+        check_limit(limit)
         rows = self.db.conn().execute(
             f"SELECT {_COLS} FROM events WHERE user_id = ? "
             "ORDER BY timestamp DESC, seq DESC LIMIT ?",

@@ -65,6 +65,11 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
+    def tracked_keys(self) -> frozenset[str]:
+        """The key ids whose buckets are kept in memory (the rest behave as full)."""
+        with self._lock:
+            return frozenset(self._buckets)
+
     def allow(self, key_id: str, cost: float = 1.0) -> tuple[bool, float]:
         """Take ``cost`` tokens from ``key_id``'s bucket; (allowed, retry_after_s)."""
         _check_cost(cost, self.burst)

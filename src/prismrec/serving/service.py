@@ -112,6 +112,7 @@ class Service:
             self.catalog.metadata,
             candidates_per_interest=s.candidates_per_interest,
             priors=self.priors,
+            score_all_below=s.exact_below,
         )
         self.store = open_store(s.store, tombstone_secret=s.tombstone_secret)
         self.sync_items(force=True)
@@ -375,7 +376,7 @@ class Service:
             scores = np.where(self.catalog.live_mask(), scores, -np.inf)
             if request.exclude_categories:
                 meta = self.catalog.metadata
-                codes = self.retriever._codes(request.exclude_categories)
+                codes = self.retriever.category_codes(request.exclude_categories)
                 if meta.categories is not None and codes:
                     scores[np.isin(meta.categories, codes).any(1)] = -np.inf
             pool = np.argsort(-scores)[: max(request.k * 5, 50)]

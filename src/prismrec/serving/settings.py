@@ -24,7 +24,8 @@ class ServeSettings(BaseSettings):
         auth: require ``Authorization: Bearer KEY`` (turn off only on a trusted laptop).
         quantize: ``int8``: dynamic int8 quantisation of the interest model's linear layers.
         index: item index kind (``auto``: exact below ``exact_below`` items, HNSW above).
-        exact_below: catalogue size from which ``auto`` uses HNSW.
+        exact_below: catalogue size from which ``auto`` uses HNSW; below it every item is
+            scored per request (the exact offline top-k), above it the searched candidates.
         ef_search: HNSW search beam (higher: better recall, slower); 64 kept recall@10 at
             0.98 (100k items) and 0.97 (1M) in benchmarks/serve.py at 1.5x the HTTP floor.
         candidates_per_interest: ANN search depth per interest (at least ``3 * k``); the pool

@@ -23,8 +23,8 @@ from prismrec.serving._events import (
     ItemChange,
     Snapshot,
     StoredEvent,
-    _redact,
     check_id,
+    redact,
     user_tombstone,
 )
 from prismrec.serving._redis import RedisStore
@@ -71,15 +71,15 @@ def parse_store_url(url: str) -> tuple[str, str]:
             parts = urlsplit(url)
             _ = parts.port  # raises ValueError on a non-numeric port
         except ValueError as exc:
-            raise ConfigError(f"bad Redis URL {_redact(url)!r}: {exc}; {_URL_HELP}") from None
+            raise ConfigError(f"bad Redis URL {redact(url)!r}: {exc}; {_URL_HELP}") from None
         if url.startswith("redis") and not parts.hostname:
-            raise ConfigError(f"Redis URL {_redact(url)!r} has no host; {_URL_HELP}")
+            raise ConfigError(f"Redis URL {redact(url)!r} has no host; {_URL_HELP}")
         db = parts.path.strip("/")
         if url.startswith("redis") and db and not db.isdigit():
-            raise ConfigError(f"Redis URL {_redact(url)!r}: database {db!r} is not a number")
+            raise ConfigError(f"Redis URL {redact(url)!r}: database {db!r} is not a number")
         return "redis", url
     hint = f" (did you mean 'sqlite:{url}'?)" if "://" not in url else ""
-    raise ConfigError(f"unsupported store URL {_redact(url)!r}{hint}; {_URL_HELP}")
+    raise ConfigError(f"unsupported store URL {redact(url)!r}{hint}; {_URL_HELP}")
 
 
 def open_store(

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from prismrec.config import ModelConfig, TrainConfig
 from prismrec.data.dataset import PreparedDataset
 from prismrec.training.base import History, Recommender, item_array, register
 
@@ -100,9 +101,30 @@ class ItemKNN(Recommender):
         )
         return (hist @ self.similarity).toarray()
 
-    def _save_state(self, path: Path) -> None:
+    def fit_similarity(self, data: PreparedDataset, upto: str) -> ItemKNN:
+        """Fit the similarity alone (no stored histories): a prior inside another model."""
+        self.n_items = data.n_items
+        self._fit(data, upto)
+        self.fitted = True
+        return self
+
+    def save_similarity(self, path: Path) -> None:
+        """Write the similarity and the tie-breaker into a model directory."""
         sp.save_npz(path / "similarity.npz", self.similarity)
         np.save(path / "popularity.npy", self.popularity)
+
+    @classmethod
+    def from_similarity(
+        cls, path: Path, n_items: int, model_config: ModelConfig, train_config: TrainConfig
+    ) -> ItemKNN:
+        """A fitted prior from what :meth:`save_similarity` wrote."""
+        obj = cls(model_config, train_config)
+        obj.n_items, obj.fitted = n_items, True
+        obj._load_state(path)
+        return obj
+
+    def _save_state(self, path: Path) -> None:
+        self.save_similarity(path)
 
     def _load_state(self, path: Path) -> None:
         self.similarity = sp.load_npz(path / "similarity.npz").tocsr()

@@ -34,12 +34,12 @@ from prismrec.training.scorer import QuotaRule, Scorer
 from prismrec.training.trainer import Trainer, maybe_init_distributed, seed_everything
 from prismrec.training.windows import build_windows, pad_histories
 
-__all__ = ["PrismRecommender", "SASRec"]
+__all__ = ["PrismRecommender", "SASRec", "TrainStep"]
 
 log = logging.getLogger(__name__)
 
 
-class _TrainStep(nn.Module):
+class TrainStep(nn.Module):
     """Wraps the net so DDP sees the whole loss computation inside one ``forward``."""
 
     def __init__(
@@ -233,7 +233,7 @@ class PrismRecommender(Recommender):
                 keep[name] = size
         return keep
 
-    def _build_net(self, data: PreparedDataset) -> None:
+    def build_net(self, data: PreparedDataset) -> None:
         cfg = self._effective()
         self.seq_len = int(cfg.max_seq_len or data.schema["max_seq_len"])
         self.feature_sizes = self._columns(data.feature_sizes())
@@ -311,7 +311,7 @@ class PrismRecommender(Recommender):
         seed_everything(tc.seed)
         if tc.threads:
             torch.set_num_threads(tc.threads)
-        self._build_net(data)
+        self.build_net(data)
         if self.net.repeat is not None and tc.loss != "ce":
             log.warning("the repeat bias is trained by loss='ce' only; with %r it stays 0", tc.loss)
         cols = ("item_idx", *self.feature_sizes)
@@ -324,7 +324,7 @@ class PrismRecommender(Recommender):
         cfg = self._effective()
         diversity = cfg.interest_diversity if cfg.n_interests > 1 else 0.0
         groups = category_groups(data) if diversity > 0 else None
-        step = _TrainStep(self.net, tc, cfg.readout, cols, attrs, freq, diversity, groups, cfg)
+        step = TrainStep(self.net, tc, cfg.readout, cols, attrs, freq, diversity, groups, cfg)
         cases = data.eval_cases("valid") if upto == "valid" else data.eval_cases("test")
 
         validate = self.validation_callback(cases)
@@ -344,9 +344,7 @@ class PrismRecommender(Recommender):
         if w == 0.0:
             return
         knn = ItemKNN(self.model_config, self.train_config)
-        knn.n_items = data.n_items
-        knn._fit(data, upto)
-        knn.fitted = True
+        knn.fit_similarity(data, upto)
         self.cooc = knn
         if w is not None:
             self.cooc_weight = float(w)
@@ -491,7 +489,7 @@ class PrismRecommender(Recommender):
         }
         (path / "net.json").write_text(json.dumps(meta, indent=2))
         if self.cooc is not None:
-            self.cooc._save_state(path)
+            self.cooc.save_similarity(path)
         arrays = {"popularity": self.popularity}
         arrays.update({f"user_{k}": v for k, v in self.user_attr_arrays.items()})
         np.savez(path / "arrays.npz", **arrays)  # type: ignore[arg-type]
@@ -513,9 +511,9 @@ class PrismRecommender(Recommender):
         self.cooc_weight = float(meta.get("cooc_weight") or 0.0)
         self.cooc = None
         if (path / "similarity.npz").is_file():
-            self.cooc = ItemKNN(self.model_config, self.train_config)
-            self.cooc.n_items, self.cooc.fitted = self.n_items, True
-            self.cooc._load_state(path)
+            self.cooc = ItemKNN.from_similarity(
+                path, self.n_items, self.model_config, self.train_config
+            )
         arrays = np.load(path / "arrays.npz")
         self.popularity = arrays["popularity"]
         self.user_attr_arrays = {k[5:]: arrays[k] for k in arrays.files if k.startswith("user_")}
