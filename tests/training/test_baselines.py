@@ -8,12 +8,25 @@ import numpy as np
 import polars as pl
 import pytest
 
+from prismrec.config import ModelConfig, TrainConfig
 from prismrec.data.dataset import prepare
 from prismrec.errors import ConfigError, NotTrainedError
 from prismrec.evaluation.protocol import evaluate
-from prismrec.training import ItemKNN, MostPopular, Recommender, load_model
+from prismrec.retrieval.pipeline import Request, Retriever, UserInterests
+from prismrec.training import ItemKNN, MostPopular, Recommender, load_model, registry
+from prismrec.training.base import item_array
+from prismrec.training.contract import SequenceModel, as_sequence_model
 
-MODELS = [MostPopular, ItemKNN]
+# every registered model passes the contract (tiny settings: the contract, not accuracy)
+MODELS = sorted(registry().values(), key=lambda c: c.name)
+TINY = ModelConfig(
+    embedding_dim=16, n_layers=1, n_heads=1, n_interests=2, use_content=False, dropout=0.0
+)
+QUICK = TrainConfig(epochs=2, batch_size=64, learning_rate=5e-3, warmup_ratio=0.0, seed=7)
+
+
+def _make(cls: type[Recommender]) -> Recommender:
+    return cls(TINY, QUICK)
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +47,12 @@ def planted(tmp_path_factory: pytest.TempPathFactory):
 @pytest.mark.parametrize("cls", MODELS)
 def test_not_fitted_is_a_clear_error(cls: type[Recommender]) -> None:
     with pytest.raises(NotTrainedError, match="not fitted yet. Call 'fit'"):
-        cls().recommend([np.array([1])])
+        _make(cls).recommend([np.array([1])])
 
 
 @pytest.mark.parametrize("cls", MODELS)
 def test_save_load_round_trip_and_batch_equals_single(cls, planted, tmp_path: Path) -> None:
-    m = cls().fit(planted)
+    m = _make(cls).fit(planted)
     cases = planted.eval_cases("test")
     ids, scores = m.recommend(cases.histories, k=5)
     m.save(tmp_path / "m")
@@ -51,14 +64,16 @@ def test_save_load_round_trip_and_batch_equals_single(cls, planted, tmp_path: Pa
     for i in range(0, len(cases), 17):
         one, _ = m.recommend([cases.histories[i]], k=5)
         np.testing.assert_array_equal(one[0], ids[i])
-    # by known user index: the stored history (train + valid) is the test history
+    # by known user index: the stored history (train + valid) is the test history (models
+    # with per-user parameters, such as bpr, use them in both calls; inputs carry the context)
     by_user, _ = m.recommend(users=cases.users[:5], k=5)
-    np.testing.assert_array_equal(by_user, ids[:5])
+    given, _ = m.recommend(cases.inputs()[:5], k=5, users=cases.users[:5])
+    np.testing.assert_array_equal(by_user, given)
 
 
 @pytest.mark.parametrize("cls", MODELS)
 def test_filter_seen_empty_and_unknown_history_and_allow_list(cls, planted) -> None:
-    m = cls().fit(planted)
+    m = _make(cls).fit(planted)
     hist = np.array([1, 2, 3])
     ids, _ = m.recommend([hist], k=planted.n_items)
     assert not set(ids[0][np.isfinite(_[0])]) & {1, 2, 3}
@@ -70,6 +85,26 @@ def test_filter_seen_empty_and_unknown_history_and_allow_list(cls, planted) -> N
     allowed, s = m.recommend([hist], k=2, items=np.array([7, 9]))
     assert set(allowed[0]) == {7, 9}
     assert m.recommend([], k=3)[0].shape == (0, 3)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_sequence_models_serve_their_offline_lists(cls, planted) -> None:
+    """A sequence model (the serving contract) is served exactly its ``recommend`` lists; any
+    other model is refused by serving with a clear error."""
+    m = _make(cls).fit(planted)
+    if not isinstance(m, SequenceModel):
+        with pytest.raises(ConfigError, match="serving needs a sequence model"):
+            as_sequence_model(m)
+        return
+    cases = planted.eval_cases("test")
+    hists, users = cases.histories[:12], np.asarray(cases.users[:12])
+    offline, _ = m.recommend(hists, k=5, users=users)
+    out = m.interests(hists, users)
+    assert out["vectors"].shape[1] == m.n_interests
+    retriever = Retriever.from_model(m)
+    for row, h in enumerate(hists):
+        got = retriever.recommend(UserInterests.from_model(out, row), item_array(h), Request(k=5))
+        assert [g["item"] for g in got] == offline[row].tolist()
 
 
 def test_itemknn_weighted_score_sums_weighted_similarity_rows(planted) -> None:

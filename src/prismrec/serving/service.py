@@ -298,7 +298,10 @@ class Service:
         deleted = trained >= 0 and self.store.is_deleted(user_id)
         base = None if trained < 0 or deleted else self.model.user_histories.get(trained)
         live = self.featurizer.features(snap.events, self._live_row)
-        hist = concat(base, live, self.encoder.history_len)
+        # the whole history, as offline: the encoder reads its last ``history_len`` events, but
+        # the seen-item filter and the repeat bias see every event (as ``recommend`` does)
+        n_events = len(live["item_idx"]) + (0 if base is None else len(base["item_idx"]))
+        hist = concat(base, live, max(n_events, 1))
         interests = (
             self.encoder.encode(hist, -1 if deleted else trained) if len(hist["item_idx"]) else None
         )
