@@ -38,7 +38,7 @@ from prismrec.models.repeat import RepeatBias
 from prismrec.training import PrismRecommender
 from prismrec.training import prism as prism_module
 from prismrec.training.losses import mixture_ce_loss
-from prismrec.training.prism import _TrainStep
+from prismrec.training.prism import TrainStep
 from prismrec.training.windows import build_windows
 
 VARIANTS = ("current", "nn.Dropout", "dense repeat bias")
@@ -86,7 +86,7 @@ def main() -> None:
         for variant in VARIANTS:
             torch.manual_seed(0)
             m = PrismRecommender(ModelConfig(cooc_weight=0.0), TrainConfig())
-            m._build_net(ds)
+            m.build_net(ds)
             if variant == "nn.Dropout":
                 _swap_dropout(m.net)
             cols = ("item_idx", *m.feature_sizes)
@@ -94,7 +94,7 @@ def main() -> None:
             counts = np.bincount(frame.get_column("item_idx").to_numpy(), minlength=ds.n_items + 1)
             freq = torch.as_tensor(counts / counts.sum(), dtype=torch.float32)
             attrs = {k: torch.as_tensor(v) for k, v in m.user_attr_arrays.items()}
-            parts[variant] = _TrainStep(m.net, m.train_config, "mixture", cols, attrs, freq)
+            parts[variant] = TrainStep(m.net, m.train_config, "mixture", cols, attrs, freq)
             parts["opt"][variant] = torch.optim.AdamW(m.net.parameters(), lr=1e-3)
             if batches is None:
                 w = build_windows(frame, cols, m.seq_len, None)
