@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from prismrec.cli.main import app as cli
 from prismrec.data.vocab import Vocabulary
+from prismrec.evaluation.beyond import category_bags
 from prismrec.retrieval.pipeline import Request
 from prismrec.serving._encoder import InterestEncoder, quantize_int8
 from prismrec.serving._history import Featurizer, concat
@@ -70,7 +71,12 @@ def test_catalog_grows_and_removes_and_checks_fields() -> None:
 
     items = pl.DataFrame({"item_idx": [1, 2], "item_id": ["a", "b"], "genres": [["X"], ["Y", "X"]]})
     cat = Catalog(items, {"text": ["title"], "multi": ["genres"]})
-    assert cat.index("b") == 2 and cat.metadata.categories[2, :2].tolist() == [2, 1]
+    assert cat.index("b") == 2
+    # the evaluation's codes (one rule): most common first, each row's bag in code order
+    bags, names = category_bags(items, "genres", True, 3)
+    assert cat.metadata.category_names == names == ["X", "Y"]
+    np.testing.assert_array_equal(cat.metadata.categories[:3, :2], bags)
+    assert cat.metadata.categories[2, :2].tolist() == [1, 2]
     row, new = cat.upsert("c", {"genres": ["Z"]})
     assert (row, new) == (3, True) and cat.metadata.category_names[-1] == "Z"
     assert cat.upsert("a", {"genres": ["Z"]}) == (1, False)

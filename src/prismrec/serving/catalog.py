@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from prismrec.errors import ConfigError, DataError
+from prismrec.evaluation.beyond import category_bags
 from prismrec.retrieval.pipeline import ItemMetadata
 from prismrec.serving._display import ItemDisplay
 from prismrec.training.contract import SequenceModel
@@ -49,13 +50,12 @@ class Catalog:
         self.n_trained = len(ids)
         self.removed: set[int] = set()
         self._lock = threading.Lock()
-        self._names: list[str] = []
-        self._codes: dict[str, int] = {}
-        bags: list[list[int]] = [[]] + [self._bag(v) for v in self._column(items)]
-        width = max(1, max(len(b) for b in bags))
-        self._cats = np.zeros((max(16, len(bags) * 2), width), np.int64)
-        for r, b in enumerate(bags):
-            self._cats[r, : len(b)] = b
+        # the evaluation's codes (one rule: ``category_bags``); items put later extend them
+        bags, names = self._initial_bags(items, len(ids) + 1)
+        self._names: list[str] = list(names)
+        self._codes: dict[str, int] = {n: i + 1 for i, n in enumerate(names)}
+        self._cats = np.zeros((max(16, len(bags) * 2), bags.shape[1]), np.int64)
+        self._cats[: len(bags)] = bags
         self._metadata = self._make_metadata()
 
     # ---- lookups --------------------------------------------------------------------------------
@@ -122,10 +122,12 @@ class Catalog:
             return row
 
     # ---- internals ---------------------------------------------------------------------------
-    def _column(self, items: pl.DataFrame) -> list[Any]:
-        if self.category_field is None or self.category_field not in items.columns:
-            return [None] * items.height
-        return items.get_column(self.category_field).to_list()
+    def _initial_bags(self, items: pl.DataFrame, n_rows: int) -> tuple[np.ndarray, list[str]]:
+        col = self.category_field
+        if col is None or col not in items.columns:
+            return np.zeros((n_rows, 1), np.int64), []
+        multi = isinstance(items.schema[col], pl.List)
+        return category_bags(items, col, multi, n_rows)
 
     def _bag(self, value: Any) -> list[int]:
         if value is None:
@@ -133,10 +135,13 @@ class Catalog:
         values = [value] if isinstance(value, str) else list(value)
         out = []
         for v in values:
-            code = self._codes.get(str(v))
+            name = str(v).strip()  # as ``category_bags``: stripped, empty values dropped
+            if not name:
+                continue
+            code = self._codes.get(name)
             if code is None:
-                self._names.append(str(v))
-                code = self._codes[str(v)] = len(self._names)
+                self._names.append(name)
+                code = self._codes[name] = len(self._names)
             if code not in out:
                 out.append(code)
         return out

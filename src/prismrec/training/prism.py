@@ -15,7 +15,8 @@ from torch import nn
 
 from prismrec.config import ModelConfig, TrainConfig
 from prismrec.data.dataset import PreparedDataset
-from prismrec.evaluation.beyond import category_bags, category_multi_hot, pick_category_field
+from prismrec.data.schema import pick_category_field
+from prismrec.evaluation.beyond import category_bags, category_multi_hot
 from prismrec.evaluation.protocol import evaluate
 from prismrec.models.fusion import ItemInputs, ItemTower
 from prismrec.models.interests import readout
