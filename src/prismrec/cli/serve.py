@@ -1,4 +1,9 @@
-"""``prismrec serve``: the HTTP API over a trained model."""
+"""``prismrec serve``: the HTTP API over a trained model.
+
+Settings resolve flags > ``PRISMREC_*`` environment variables > ``[serve]`` of ``--config`` >
+defaults: every option defaults to "not given", so an option left out never hides the
+environment or the file.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from prismrec.cli._common import err_console, fail, guard
+from prismrec.cli._common import ConfigOpt, err_console, guard
 
 
 class Quantize(str, Enum):
@@ -34,69 +39,81 @@ class IndexKind(str, Enum):
 
 def serve(
     model: Annotated[
-        Path, typer.Option("--model", "-m", help="trained prism/sasrec model directory")
-    ],
+        Path | None,
+        typer.Option(
+            "--model",
+            "-m",
+            metavar="MODEL_DIR",
+            help="trained prism/sasrec model directory ([serve] model_dir, PRISMREC_MODEL_DIR)",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port")] = 8000,
     store: Annotated[
-        str, typer.Option(help="events and state: sqlite:PATH or redis://HOST:PORT/DB")
-    ] = "sqlite:prismrec-state.db",
-    keys: Annotated[str | None, typer.Option(help="API keys store (default: --store)")] = None,
+        str | None,
+        typer.Option(help="events and state: sqlite:PATH or redis://HOST:PORT/DB ([serve] store)"),
+    ] = None,
+    keys: Annotated[str | None, typer.Option(help="API keys store (default: the store)")] = None,
     auth: Annotated[
-        bool, typer.Option("--auth/--no-auth", help="require 'Authorization: Bearer KEY'")
-    ] = True,
+        bool | None,
+        typer.Option("--auth/--no-auth", help="require 'Authorization: Bearer KEY' (default on)"),
+    ] = None,
     quantize: Annotated[
-        Quantize, typer.Option(help="int8: dynamic int8 interest model")
-    ] = Quantize.none,
+        Quantize | None, typer.Option(help="int8: dynamic int8 interest model (default none)")
+    ] = None,
     index: Annotated[
-        IndexKind, typer.Option(help="item index (auto: exact below 20k items)")
-    ] = IndexKind.auto,
-    rate: Annotated[float, typer.Option(min=0.0, help="requests/s per key (0: unlimited)")] = 200.0,
+        IndexKind | None, typer.Option(help="item index (default auto: exact below 20k items)")
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option(min=0.0, help="requests/s per key, 0: unlimited (default 200)")
+    ] = None,
     offline_scores: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--offline-scores/--vector-scores",
             help="score like the offline model (co-occurrence priors, quota draft): the "
-            "benchmarked lists, about twice the work per request",
+            "benchmarked lists, about twice the work per request (default: vector scores)",
         ),
-    ] = False,
+    ] = None,
     log_level: Annotated[LogLevel, typer.Option(help="server log level")] = LogLevel.info,
 ) -> None:
-    """Serve recommendations over HTTP (OpenAPI at /docs); events change the next answer."""
-    from pydantic import ValidationError
+    """Serve recommendations over HTTP (OpenAPI at /docs); events change the next answer.
 
+    Settings: options given here, then PRISMREC_* environment variables, then the [serve]
+    table of --config, then the defaults ('prismrec config show --config FILE' prints them).
+    """
+    from prismrec.api import check_model_dir
+    from prismrec.config import serve_settings
     from prismrec.serving.app import create_app
     from prismrec.serving.server import limit_malloc_arenas, run
     from prismrec.serving.service import Service
-    from prismrec.serving.settings import ServeSettings
+    from prismrec.serving.store import parse_store_url
 
     limit_malloc_arenas()  # before any thread allocates: keeps RSS flat under load
     with guard():
-        if not (model / "model.json").is_file():
-            raise fail(f"{model}: not a model directory (train one with 'prismrec train')")
-        try:
-            settings = ServeSettings(
-                model_dir=model,
-                store=store,
-                keys=keys,
-                auth=auth,
-                quantize=quantize.value,
-                index=index.value,
-                rate_per_s=rate,
-                offline_scores=offline_scores,
-            )
-        except ValidationError as exc:
-            raise fail(f"bad settings: {exc.errors()[0]['msg']}") from None
-        from prismrec.serving.store import parse_store_url
-
+        settings = serve_settings(
+            config,
+            model_dir=model,
+            store=store,
+            keys=keys,
+            auth=auth,
+            quantize=quantize.value if quantize else None,
+            index=index.value if index else None,
+            rate_per_s=rate,
+            offline_scores=offline_scores,
+        )
+        check_model_dir(settings.model_dir)
         parse_store_url(settings.store)
         parse_store_url(settings.keys_url)
         service = Service(settings).start()  # load before binding: errors exit cleanly
-        if not auth:
+        if not settings.auth:
             err_console.print("[bold yellow]warning:[/] authentication is off", highlight=False)
         err_console.print(
-            f"prismrec serving {model} on http://{host}:{port} (docs: /docs, store {store})",
+            f"prismrec serving {settings.model_dir} on http://{host}:{port} (docs: /docs, "
+            f"store {settings.store})",
             highlight=False,
+            markup=False,
         )
         run(create_app(settings, service), settings, host, port, log_level.value)
         service.close()

@@ -252,7 +252,16 @@ def resolve_path(path: str | Path) -> Path:
         return bundled_path(text.split(":", 1)[1])
     p = Path(path)
     if not p.exists():
-        raise DataError(f"{p}: no such file or directory")
+        near = [c.name for c in sorted(p.parent.iterdir())[:8]] if p.parent.is_dir() else []
+        hint = f" ({p.parent} holds: {', '.join(near)})" if near else ""
+        raise DataError(f"{p}: no such file or directory{hint}")
+    if (p / "model.json").is_file() or (p / "schema.json").is_file():
+        what = "a model directory" if (p / "model.json").is_file() else "a prepared dataset"
+        opt = "--model" if (p / "model.json").is_file() else "--data"
+        raise DataError(
+            f"{p} is {what}, not raw data: pass it as {opt} to train, evaluate or recommend; "
+            "'data check' and 'data prepare' read raw files (a CSV file, a MovieLens folder ...)"
+        )
     return p
 
 
