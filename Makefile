@@ -59,18 +59,17 @@ test: $(BIN)/prismrec
 test-fast: $(BIN)/prismrec
 	$(BIN)/python -m pytest -q -m "not integration and not slow"
 
-# the documentation site in site/ (reference pages regenerated from the code first)
+# the documentation site in site/
 $(BIN)/mkdocs: pyproject.toml | $(BIN)/prismrec
 	$(BIN)/python -m pip install --quiet $(TORCH) -e ".[dev,docs]"
 	touch $(BIN)/mkdocs
 
+# (the reference pages are generated from the code during the build: scripts/mkdocs_hooks.py)
 docs: $(BIN)/mkdocs
-	$(BIN)/python scripts/gen_reference.py
-	$(BIN)/mkdocs build --strict
+	PYTHONPATH=src $(BIN)/mkdocs build --strict
 
 docs-serve: $(BIN)/mkdocs
-	$(BIN)/python scripts/gen_reference.py
-	$(BIN)/mkdocs serve
+	PYTHONPATH=src $(BIN)/mkdocs serve
 
 lint: $(BIN)/prismrec
 	$(BIN)/ruff check src tests benchmarks
