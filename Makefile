@@ -72,7 +72,7 @@ docs-serve: $(BIN)/mkdocs
 	PYTHONPATH=src $(BIN)/mkdocs serve
 
 lint: $(BIN)/prismrec
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 

@@ -206,7 +206,10 @@ def render_http() -> str:
                 lines += [text.strip(), ""]
             params = op.get("parameters", [])
             if params:
-                lines += ["| parameter | in | type | required | description |", "|---|---|---|---|---|"]
+                lines += [
+                    "| parameter | in | type | required | description |",
+                    "|---|---|---|---|---|",
+                ]
                 for p in params:
                     schema = p.get("schema", {})
                     desc = p.get("description") or schema.get("description") or ""
@@ -235,9 +238,10 @@ def render_http() -> str:
             required = set(schema.get("required", []))
             lines += ["| field | type | required | description |", "|---|---|---|---|"]
             for field, sub in props.items():
+                needed = "yes" if field in required else "no"
                 lines.append(
-                    f"| `{field}` | {_cell(_schema_type(sub))} | "
-                    f"{'yes' if field in required else 'no'} | {_cell(sub.get('description', ''))} |"
+                    f"| `{field}` | {_cell(_schema_type(sub))} | {needed} | "
+                    f"{_cell(sub.get('description', ''))} |"
                 )
             lines.append("")
     return "\n".join(lines)
