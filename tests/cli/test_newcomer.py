@@ -176,3 +176,10 @@ def test_every_option_has_help_and_help_text_prints_as_written() -> None:
     assert r.exit_code == 0 and "[content]" in r.output  # rich markup does not eat it
     r = run("serve", "--help")
     assert "[serve]" in r.output and "PRISMREC_*" in r.output
+
+
+def test_the_model_types_in_the_help_are_the_registered_ones() -> None:
+    from prismrec.cli.train import MODEL_TYPES
+    from prismrec.training import registry
+
+    assert set(MODEL_TYPES) == set(registry())
