@@ -77,6 +77,7 @@ def test_the_http_reference_lists_every_route() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # encodes 9,742 movie texts and trains prism 5 epochs: 5-10 minutes
 def test_the_readme_python_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The quick start on the bundled data (trains prism for 5 epochs: minutes)."""
     monkeypatch.chdir(tmp_path)
