@@ -31,6 +31,7 @@ demo: $(BIN)/prismrec
 	$(BIN)/prismrec compare $(OUT)/report-pop $(OUT)/report --metric ndcg@10 --metric ild@10 --metric novelty@10
 	$(BIN)/prismrec recommend --model $(OUT)/itemknn --data $(OUT)/data --split test -k 10 --out $(OUT)/recommendations.jsonl
 	$(BIN)/prismrec train --data $(OUT)/data --model-type prism --epochs $(DEMO_EPOCHS) --out $(OUT)/prism
+	$(BIN)/prismrec evaluate --model $(OUT)/prism --data $(OUT)/data --split test --report $(OUT)/prism/report
 	@echo "demo done: report in $(OUT)/report/report.html (metrics.json, per_user.npz, run.json), top-10 lists in $(OUT)/recommendations.jsonl"
 	@scripts/serve-demo.sh $(BIN) $(OUT) $(PORT)
 
@@ -39,10 +40,10 @@ $(OUT)/prism/model.json: | $(BIN)/prismrec
 	$(BIN)/prismrec content encode --data $(OUT)/data
 	$(BIN)/prismrec train --data $(OUT)/data --model-type prism --epochs $(DEMO_EPOCHS) --out $(OUT)/prism
 
-# the API in the foreground on the demo model (trained first when missing); key: make key
+# the API and the web page (/ui) in the foreground on the demo model (trained first when missing)
 serve: $(OUT)/prism/model.json
 	$(BIN)/prismrec keys create --role write --store sqlite:$(OUT)/state.db > $(OUT)/api-key.txt
-	@echo "write key in $(OUT)/api-key.txt"
+	@echo "write key in $(OUT)/api-key.txt; web page: http://127.0.0.1:$(PORT)/ui/"
 	$(BIN)/prismrec serve --model $(OUT)/prism --store sqlite:$(OUT)/state.db --port $(PORT)
 
 serve-bg: $(OUT)/prism/model.json

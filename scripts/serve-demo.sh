@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start `prismrec serve` in the background on the demo model, wait until it is ready, post one
-# event, show the fresh recommendations, and print how to call it. `make stop` stops it.
+# event, show the fresh recommendations (titles), and print how to call it, ending with the web
+# page's URL. `make stop` stops it.
 # Usage: scripts/serve-demo.sh BIN_DIR OUT_DIR PORT
 set -euo pipefail
 BIN="$1"; OUT="$2"; PORT="$3"
@@ -38,8 +39,11 @@ req = urllib.request.Request(url + path, data=body, method=method, headers={
     "Authorization": f"Bearer {key}", "Content-Type": "application/json"})
 out = json.load(urllib.request.urlopen(req))
 items = out.get("items")
-if items is not None:
-    print(f"  {out.get('source')}: " + ", ".join(i["item_id"] for i in items))
+if items is not None:  # each item carries its catalogue fields: show the title
+    print(f"  {out.get('source')}:")
+    for i in items:
+        fields = i.get("fields") or {}
+        print(f"    {fields.get('title') or '?'} ({i['item_id']})")
 else:
     print("  " + json.dumps(out))
 EOF
@@ -56,4 +60,6 @@ prismrec is serving ${OUT}/prism at ${URL} (OpenAPI docs: ${URL}/docs, pid $(cat
 try:
   curl -H "Authorization: Bearer \$(cat ${OUT}/api-key.txt)" "${URL}/v1/users/1/recommendations?k=10&diversity=0.3&explain=true"
 stop it with: make stop
+the web page (paste the key from ${OUT}/api-key.txt, then open user 1 or demo-user):
+  ${URL}/ui/
 EOF

@@ -247,6 +247,25 @@ class ModelConfig(_Section):
         description="extractor='route': weight of the loss that makes each interest recognise "
         "the events it owns rather than the others' events",
     )
+    short_term: bool = Field(
+        True,
+        description="extractor='route': the transformer's current state is a mixture component "
+        "of its own (the short-term interest) next to the K long-term interests, which then stay "
+        "pooled from their own events",
+    )
+    short_term_weight: float = Field(
+        1.0,
+        ge=0.0,
+        description="extractor='route' with short_term: weight of the short-term interest's own "
+        "next-item loss, next to the mixture's",
+    )
+    history_len: int = Field(
+        500,
+        ge=1,
+        description="extractor='route' with short_term: events the long-term interests pool "
+        "over at inference (the transformer reads the last max_seq_len of them), so older "
+        "history still counts",
+    )
     separation_weight: float = Field(
         1.0,
         ge=0.0,
@@ -267,6 +286,13 @@ class ModelConfig(_Section):
         True,
         description="prism, K > 1: merge each list from the interests' best items, every "
         "interest getting slots in proportion to its weight; scoring only",
+    )
+    quota_short_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="interest_quota with a short-term interest: its share of a list's slots; "
+        "the long-term interests share the rest by their relative weights",
     )
     quota_depth: int | None = Field(
         None,
@@ -365,6 +391,11 @@ class ServeConfig(_Section):
     """``[serve]``: the HTTP service (also ``PRISMREC_*`` environment variables and flags)."""
 
     model_dir: Path | None = Field(None, description="trained prism or sasrec model directory")
+    report_dir: Path | None = Field(
+        None,
+        description="the model's 'prismrec evaluate --report' directory, shown on the web page's "
+        "model view (None: MODEL_DIR/report when it has a metrics.json)",
+    )
     store: str = Field(
         "sqlite:prismrec-state.db",
         description="events, item log and state: sqlite:PATH or redis://HOST:PORT/DB",

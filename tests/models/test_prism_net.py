@@ -92,3 +92,34 @@ def test_readout_hard_and_soft() -> None:
     assert soft[0, 1] > soft[0, 0] > 0
     with pytest.raises(ValueError, match="unknown readout"):
         readout(interests, target, "middle")
+
+
+def test_routed_short_term_net_reads_a_longer_history_at_the_last_position() -> None:
+    """K long-term rows plus the short-term one; a history longer than the window feeds the
+    long-term interests only, and the transformer still sees the last window."""
+    torch.manual_seed(0)
+    net = PrismNet(
+        30,
+        embedding_dim=16,
+        max_seq_len=8,
+        n_interests=3,
+        extractor="route",
+        feature_sizes=FEATS,
+        user_feature_sizes={"user_age": 4},
+        routing={"short_term": True},
+    ).eval()
+    long = _batch(2, 20, 30)
+    long["item_idx"][:, :] = torch.randint(1, 31, (2, 20))
+    users = {"user_age": torch.tensor([1, 2])}
+    window = {c: v[:, -8:] for c, v in long.items()}
+    full = net(window, user_batch=users)
+    assert full["interests"].shape == (2, 8, 4, 16) and net.short_term
+    last = net(window, user_batch=users, last_only=True)
+    torch.testing.assert_close(last["interests"][:, -1], full["interests"][:, -1])
+    more = net(long, user_batch=users, last_only=True)
+    assert more["interests"].shape == (2, 1, 4, 16) and more["attention"].shape == (2, 1, 4, 20)
+    # the short-term row is the transformer's state over the same last window: unchanged
+    torch.testing.assert_close(more["interests"][:, 0, -1], full["interests"][:, -1, -1])
+    assert not torch.allclose(more["interests"][:, 0, :3], full["interests"][:, -1, :3])
+    with pytest.raises(ValueError, match="max_seq_len"):
+        net(long, user_batch=users)

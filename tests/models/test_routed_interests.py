@@ -63,3 +63,44 @@ def test_each_planted_cluster_gets_its_own_interest() -> None:
         members = owner[cluster == k]
         assert bool((members == members[0]).all()), f"cluster {k} split: {members.tolist()}"
     assert len(set(owner.tolist())) == 4, "two clusters share one interest"
+
+
+def test_short_term_row_is_the_current_state_and_weights_cover_it() -> None:
+    torch.manual_seed(0)
+    m = RoutedInterests(8, 3, short_term=True, window=6)
+    items, states = torch.randn(2, 6, 8), torch.randn(2, 6, 8)
+    valid = torch.ones(2, 6, dtype=torch.bool)
+    v, w, own, c = m(items, states, valid)
+    assert v.shape == (2, 6, 4, 8) and w.shape == (2, 6, 4) and own.shape == (2, 6, 4, 6)
+    assert c.shape == (2, 6, 6, 3)  # events are shared among the long-term interests only
+    assert torch.allclose(v[:, :, -1], states)
+    assert torch.allclose(w.sum(-1), torch.ones(2, 6))
+    assert torch.allclose(own[:, -1, -1].sum(-1), torch.ones(2), atol=1e-4)
+
+
+def test_last_position_alone_equals_the_full_pass() -> None:
+    torch.manual_seed(0)
+    m = RoutedInterests(8, 3, short_term=True, window=6).eval()
+    items, states = torch.randn(2, 6, 8), torch.randn(2, 6, 8)
+    valid = torch.tensor([[0, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]], dtype=torch.bool)
+    full = m(items, states, valid)
+    last = m(items, states[:, -1:], valid)
+    for a, b in zip(full, last, strict=True):
+        assert torch.allclose(a[:, -1:], b, atol=1e-5)
+
+
+def test_long_term_interests_summarise_events_older_than_the_window() -> None:
+    """A history longer than the window: older events move the long-term interests (and
+    their weights), never the short-term row, and matter less the older they are."""
+    torch.manual_seed(0)
+    m = RoutedInterests(16, 4, iterations=3, short_term=True, window=8).eval()
+    _identity_keys(m)
+    items, _ = _clustered(per=10)  # 40 events, window 8
+    state = torch.randn(1, 1, 16)
+    valid = torch.ones(1, 40, dtype=torch.bool)
+    recent = m(items[:, -8:], state, valid[:, -8:])
+    whole = m(items, state, valid)
+    assert torch.allclose(recent[0][0, 0, -1], whole[0][0, 0, -1])  # the short-term row
+    assert not torch.allclose(recent[0][0, 0, :-1], whole[0][0, 0, :-1], atol=1e-3)
+    own = whole[2][0, 0, :-1].detach().sum(0)  # (S,) ownership of each event over the interests
+    assert float(own[:8].mean()) < float(own[-8:].mean())  # older events weigh less

@@ -46,7 +46,8 @@ def test_each_planted_facet_gets_its_own_interest(planted: dict[str, Any]) -> No
     facets = planted["truth"].facets.group_by("user_id").agg(pl.col("facet")).iter_rows()
     facets_of = dict(facets)
     found = []
-    for user, top in zip(ds.user_vocab.external(cases.users), snap.top, strict=True):
+    n_long = snap.n_long or snap.top.shape[1]  # the short-term row is not a facet
+    for user, top in zip(ds.user_vocab.external(cases.users), snap.top[:, :n_long], strict=True):
         main = {pl.Series(topics[row]).mode().sort()[0] for row in top}
         found.append(len(set(facets_of[user]) & main) / len(facets_of[user]))
     means = {k: float(np.nanmean(v)) for k, v in snap.metrics().items()}

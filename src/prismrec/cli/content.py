@@ -187,11 +187,13 @@ def similar(
 
 
 def _names(ds: PreparedDataset, ids: list[str]) -> dict[str, str]:
-    """Display names: the first text field (e.g. title), else nothing."""
+    """Display names from the title field (``pick_title_field``), else nothing."""
     import polars as pl
 
-    fields = ds.item_fields.text
-    if not fields:
+    from prismrec.data.schema import pick_title_field
+
+    title = pick_title_field(ds.item_fields, ds.items_frame.columns)
+    if title is None:
         return {}
-    rows = ds.items_frame.filter(pl.col("item_id").is_in(ids)).select("item_id", fields[0])
+    rows = ds.items_frame.filter(pl.col("item_id").is_in(ids)).select("item_id", title)
     return {str(i): "" if v is None else str(v) for i, v in rows.iter_rows()}

@@ -76,15 +76,25 @@ def serve(
             "benchmarked lists, about twice the work per request (default: vector scores)",
         ),
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="REPORT_DIR",
+            help="the model's 'prismrec evaluate --report' directory, shown on the /ui model "
+            "page (default: MODEL_DIR/report when it exists)",
+        ),
+    ] = None,
     log_level: Annotated[LogLevel, typer.Option(help="server log level")] = LogLevel.info,
 ) -> None:
-    """Serve recommendations over HTTP (OpenAPI at /docs); events change the next answer.
+    """Serve recommendations over HTTP (web page at /ui, OpenAPI at /docs); events change the
+    next answer.
 
     Settings: options given here, then PRISMREC_* environment variables, then the [serve]
     table of --config, then the defaults ('prismrec config show --config FILE' prints them).
     """
     from prismrec.api import check_model_dir
     from prismrec.config import serve_settings
+    from prismrec.errors import ConfigError
     from prismrec.serving.app import create_app
     from prismrec.serving.server import limit_malloc_arenas, run
     from prismrec.serving.service import Service
@@ -102,16 +112,23 @@ def serve(
             index=index.value if index else None,
             rate_per_s=rate,
             offline_scores=offline_scores,
+            report_dir=report,
         )
         check_model_dir(settings.model_dir)
+        rep = settings.report_dir
+        if rep is not None and not (rep / "metrics.json").is_file():
+            raise ConfigError(
+                f"{rep}: not an evaluation report (no metrics.json); write one with 'prismrec "
+                f"evaluate --model {settings.model_dir} --data DATA_DIR --report {rep}'"
+            )
         parse_store_url(settings.store)
         parse_store_url(settings.keys_url)
         service = Service(settings).start()  # load before binding: errors exit cleanly
         if not settings.auth:
             err_console.print("[bold yellow]warning:[/] authentication is off", highlight=False)
         err_console.print(
-            f"prismrec serving {settings.model_dir} on http://{host}:{port} (docs: /docs, "
-            f"store {settings.store})",
+            f"prismrec serving {settings.model_dir} on http://{host}:{port} (page: /ui, docs: "
+            f"/docs, store {settings.store})",
             highlight=False,
             markup=False,
         )

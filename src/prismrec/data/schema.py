@@ -9,6 +9,7 @@ file order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,8 @@ __all__ = [
     "INTERACTION_COLUMNS",
     "ItemFields",
     "RawDataset",
+    "pick_category_field",
+    "pick_title_field",
 ]
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "timestamp", "event_type", "value")
@@ -41,6 +44,44 @@ class ItemFields:
     @classmethod
     def from_dict(cls, d: dict[str, list[str]]) -> ItemFields:
         return cls(**{k: tuple(v) for k, v in d.items()})
+
+
+# The one rule for which item column is "the category" and which is "the title": evaluation
+# (category metrics, interest labels), training (category losses), serving (labels, filters,
+# display fields) and the CLI all call these two functions.
+_CATEGORY_NAMES = ("category", "genres", "genre", "categories")
+_TITLE_NAMES = ("title", "name")
+
+
+def pick_category_field(fields: ItemFields, columns: Sequence[str]) -> tuple[str, bool] | None:
+    """The item column that best names an item's category, and whether it is multi-valued.
+
+    Prefers a column called ``category``/``genres``, then one whose name says it
+    (``categor``, ``genre``, ``class``, ``topic``), then the first categorical, then the first
+    multi-valued field; only columns present in ``columns`` count.
+    """
+    known = [(f, False) for f in fields.categorical] + [(f, True) for f in fields.multi]
+    known = [(f, m) for f, m in known if f in columns]
+    for name in _CATEGORY_NAMES:
+        for f, m in known:
+            if f == name:
+                return f, m
+    # then a column whose name says it (RecBole's ml-100k calls its genres "class")
+    for hint in ("categor", "genre", "class", "topic"):
+        for f, m in known:
+            if hint in f.lower():
+                return f, m
+    return known[0] if known else None
+
+
+def pick_title_field(fields: ItemFields, columns: Sequence[str]) -> str | None:
+    """The item column shown as an item's name: a text field called ``title``/``name``, else
+    the first text field present in ``columns``; ``None`` when there is none."""
+    known = [f for f in fields.text if f in columns]
+    for name in _TITLE_NAMES:
+        if name in known:
+            return name
+    return known[0] if known else None
 
 
 @dataclass

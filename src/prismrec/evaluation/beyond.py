@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from prismrec.data.schema import pick_category_field
 from prismrec.evaluation.metrics import hit_matrix
 
 if TYPE_CHECKING:
     from prismrec.data.dataset import PreparedDataset
-    from prismrec.data.schema import ItemFields
 
 __all__ = [
     "Catalog",
@@ -303,29 +303,6 @@ def beyond_accuracy(
 
 
 # ----- side information from a prepared dataset -----------------------------------------------
-_CATEGORY_NAMES = ("category", "genres", "genre", "categories")
-
-
-def pick_category_field(fields: ItemFields, columns: Sequence[str]) -> tuple[str, bool] | None:
-    """The item column that best names an item's category, and whether it is multi-valued.
-
-    Prefers a column called ``category``/``genres``, then the first categorical, then the first
-    multi-valued field.
-    """
-    known = [(f, False) for f in fields.categorical] + [(f, True) for f in fields.multi]
-    known = [(f, m) for f, m in known if f in columns]
-    for name in _CATEGORY_NAMES:
-        for f, m in known:
-            if f == name:
-                return f, m
-    # then a column whose name says it (RecBole's ml-100k calls its genres "class")
-    for hint in ("categor", "genre", "class", "topic"):
-        for f, m in known:
-            if hint in f.lower():
-                return f, m
-    return known[0] if known else None
-
-
 def category_multi_hot(bags: np.ndarray, n_categories: int) -> np.ndarray:
     """(n, L) category codes (0 = padding) -> (n, C) float32 0/1 over codes 1..C."""
     hot = np.zeros((len(bags), n_categories + 1), dtype=np.float32)

@@ -86,9 +86,12 @@ def _record(snap: UserInterests, row: int, user_id: str, ds: PreparedDataset) ->
         "interests": [
             {
                 "weight": round(float(w), 4),
+                "term": snap.term(i),
                 "label": label,
                 "items": ds.item_vocab.external(items[items > 0]),
             }
-            for w, label, items in zip(snap.weights[row], labels, snap.top[row], strict=True)
+            for i, (w, label, items) in enumerate(
+                zip(snap.weights[row], labels, snap.top[row], strict=True)
+            )
         ],
     }

@@ -61,7 +61,8 @@ class InterestModel(Protocol):
     def interests(
         self, histories: Sequence[Any] | None = None, users: Any = None
     ) -> dict[str, Any]:
-        """``vectors`` (B, K, D), ``weights`` (B, K), ``attention`` (B, K, L) or None."""
+        """``vectors`` (B, K, D), ``weights`` (B, K), ``attention`` (B, K, L) or None and,
+        optionally, ``long_term``: how many leading rows are long-term interests."""
         ...
 
     def item_vectors(self) -> np.ndarray:
@@ -265,6 +266,8 @@ class UserInterests:
         weights: (B, K) interest weights.
         top: (B, K, k) each interest's own top-k items, history masked.
         labels: per user, the K interests' labels (None: the catalogue has no categories).
+        n_long: the first ``n_long`` rows are long-term interests; the rest (a model's
+            short-term interest, its current state) are left out of the distinctness measures.
     """
 
     users: np.ndarray
@@ -272,10 +275,19 @@ class UserInterests:
     weights: np.ndarray
     top: np.ndarray
     labels: list[list[str]] | None
+    n_long: int | None = None
 
     def metrics(self) -> dict[str, np.ndarray]:
-        """Per-user distinctness arrays (:func:`interest_distinctness`)."""
-        return interest_distinctness(self.vectors, self.weights, self.top, self.labels)
+        """Per-user distinctness of the long-term interests (:func:`interest_distinctness`)."""
+        n = self.vectors.shape[1] if self.n_long is None else self.n_long
+        labels = None if self.labels is None else [row[:n] for row in self.labels]
+        w = self.weights[:, :n]
+        w = w / np.maximum(w.sum(1, keepdims=True), 1e-12)
+        return interest_distinctness(self.vectors[:, :n], w, self.top[:, :n], labels)
+
+    def term(self, i: int) -> str:
+        """``"long"`` or ``"short"``: what interest ``i`` stands for."""
+        return "short" if self.n_long is not None and i >= self.n_long else "long"
 
 
 def interest_snapshot(
@@ -297,9 +309,11 @@ def interest_snapshot(
     k, label_items = min(k, len(items) - 1), min(label_items, len(items) - 1)
     base = None if categories is None else category_base_rates(categories)  # once per call
     vecs, ws, tops, labels = [], [], [], []
+    n_long = None
     for lo in range(0, len(users), batch_size):
         hist = list(histories[lo : lo + batch_size])
         got = model.interests(hist, users[lo : lo + batch_size])
+        n_long = got.get("long_term")
         v = np.asarray(got["vectors"], dtype=np.float32)
         vecs.append(v)
         ws.append(np.asarray(got["weights"], dtype=np.float64))
@@ -319,6 +333,7 @@ def interest_snapshot(
         weights=np.concatenate(ws) if ws else np.zeros((0, 1)),
         top=np.concatenate(tops) if tops else np.zeros((0, 1, k), np.int64),
         labels=labels if categories is not None else None,
+        n_long=None if n_long is None else int(n_long),
     )
 
 
@@ -354,7 +369,7 @@ def n_interests(model: InterestModel, users: np.ndarray, histories: Sequence[Any
     if len(users) == 0:
         return 0
     probe = model.interests(list(histories[:1]), np.asarray(users)[:1])
-    return int(np.asarray(probe["weights"]).shape[1])
+    return int(probe.get("long_term") or np.asarray(probe["weights"]).shape[1])
 
 
 def interest_measures(

@@ -85,16 +85,19 @@ class RoutedInterests(nn.Module):
     already mix the whole prefix): a few rounds of soft k-means from K learned prototypes, each
     event's assignment a softmax over the interests (so events are shared out, not copied), made
     balanced by Sinkhorn iterations (so the interests share the history instead of one taking all
-    of it). Interest ``k`` at position ``t`` is then
+    of it). Long-term interest ``k`` is ``long_k``, the recency-weighted mean of the (projected)
+    item vectors it owns: it evolves only from its own events.
 
-    ``v_k = long_k + r_k * g_k * e_t``: ``long_k`` the recency-weighted mean of the (projected)
-    item vectors it owns, ``e_t`` the transformer's current state (short-term interest), ``r_k``
-    the interest's share of the latest events and ``g_k`` a gate of both: the current state
-    evolves only the interests the user is acting on now, the others keep their own facet.
+    With ``short_term`` (the default of new models) the transformer's current state ``e_t`` is
+    one more mixture component, the short-term interest, and the weights over the K + 1 are
+    ``softmax(a log share_k + b log r_k + q . long_k / sqrt(D); c + q . e_t / sqrt(D))`` with the
+    recency-weighted share of the history ``share_k``, the share of the latest events ``r_k``,
+    ``q`` a projection of ``e_t`` and learned ``a``, ``b``, ``c``. Without it (models trained
+    before), ``e_t`` is added to the interests that own the latest events, by a gate.
 
-    Weights: ``softmax_k(a log mass_k + b log r_k + q(state_t) . v_k / sqrt(D))`` with the
-    recency-weighted share of the history ``mass_k``, the share of the latest events ``r_k`` and
-    learned ``a``, ``b``; an interest that owns nothing yet has weight ~0.
+    The routing needs no transformer, so it can pool more events than the transformer's window:
+    ``items``/``valid`` may be longer than ``states`` (older events are summarised by the
+    long-term interests only); recency is counted in units of the training ``window``.
     """
 
     def __init__(
@@ -105,17 +108,21 @@ class RoutedInterests(nn.Module):
         temperature: float = 0.1,
         sinkhorn: int = 3,
         balance: float = 0.5,
+        short_term: bool = False,
+        window: int = 50,
     ) -> None:
         super().__init__()
         d = embedding_dim
         self.k, self.iterations, self.temperature = n_interests, iterations, temperature
         self.sinkhorn, self.balance = sinkhorn, balance
+        self.short_term, self.window = short_term, window
+        self.now_bias = nn.Parameter(torch.tensor(0.0))
         self.key = nn.Linear(d, d)
         self.prototypes = nn.Parameter(torch.randn(n_interests, d))
         self.value = nn.Linear(d, d)
         self.gate = nn.Linear(2 * d, d)
         self.query = nn.Linear(d, d)
-        # recency decays (per event, in units of 1/L): slow for long-term, fast for short-term
+        # recency decays (per event, in units of 1/window): slow for long-, fast for short-term
         self.long_decay = nn.Parameter(torch.tensor(-2.0))
         self.short_decay = nn.Parameter(torch.tensor(1.0))
         self.mix = nn.Parameter(torch.tensor([1.0, 1.0]))
@@ -123,43 +130,71 @@ class RoutedInterests(nn.Module):
     def forward(
         self, items: torch.Tensor, states: torch.Tensor, valid: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """items, states (B, L, D), valid (B, L) -> interests (B, T, K, D), weights (B, T, K),
-        ownership (B, T, K, S) (each interest's recency-weighted share of the window) and the
-        assignment (B, T, S, K) (each event's share per interest, rows sum to 1)."""
-        B, L, D = items.shape
-        mask = _prefix_mask(valid).to(items.dtype)  # (B, T, S)
+        """items (B, S, D), valid (B, S), states (B, T, D) at the last T <= S positions ->
+        interests (B, T, R, D), weights (B, T, R) (R = K, or K + 1 with the short-term row
+        last), ownership (B, T, R, S) (each interest's recency-weighted share of the events)
+        and the assignment (B, T, S, K) (each event's share per long-term interest)."""
+        B, S, D = items.shape
+        T = states.shape[1]
+        causal = torch.ones(S, S, dtype=torch.bool, device=items.device).tril()[S - T :]
+        mask = (causal[None] & valid[:, None, :]).to(items.dtype)  # (B, T, S)
         z = F.normalize(self.key(items), dim=-1)  # (B, S, D)
         proto = F.normalize(self.prototypes, dim=-1)  # (K, D)
         logits = torch.einsum("bsd,kd->bsk", z, proto)[:, None] / self.temperature  # (B,1,S,K)
-        c = self._assign(logits.expand(B, L, L, self.k), mask)  # (B, T, S, K)
+        c = self._assign(logits.expand(B, T, S, self.k), mask)  # (B, T, S, K)
         for _ in range(self.iterations):
             cent = torch.einsum("btsk,bsd->btkd", c, z) + proto  # prototype as a prior
             cent = F.normalize(cent, dim=-1)
             c = self._assign(torch.einsum("bsd,btkd->btsk", z, cent) / self.temperature, mask)
-        pos = torch.arange(L, device=items.device, dtype=items.dtype)
-        ago = (pos[:, None] - pos[None, :]).clamp(min=0) / L  # (T, S) events ago, in 1/L
+        pos = torch.arange(S, device=items.device, dtype=items.dtype)
+        ago = (pos[S - T :, None] - pos[None, :]).clamp(min=0)  # (T, S) events ago
         own = c * mask[..., None]  # (B, T, S, K)
-        r_long = own * torch.exp(-F.softplus(self.long_decay) * ago)[None, :, :, None]
+        decay = torch.exp(-F.softplus(self.long_decay) * ago / self.window)
+        r_long = own * decay[None, :, :, None]
         mass = r_long.sum(2)  # (B, T, K)
         long_k = torch.einsum("btsk,bsd->btkd", r_long, self.value(items))
         long_k = long_k / (mass[..., None] + 1e-6)
-        # short term: the current state joins the interests that own the latest events
-        recent = torch.exp(-F.softplus(self.short_decay) * L * ago)[None, :, :, None] * own
+        recent = torch.exp(-F.softplus(self.short_decay) * ago)[None, :, :, None] * own
         share = recent.sum(2) / (recent.sum((2, 3))[..., None] + 1e-6)  # (B, T, K)
+        q = self.query(states)[:, :, None, :]  # (B, T, 1, D)
+        ownership = (r_long / (mass[:, :, None, :] + 1e-6)).permute(0, 1, 3, 2)  # (B,T,K,S)
+        if not self.short_term:
+            return (*self._gated(long_k, states, mass, share, q), ownership, own)
+        # the long-term interests stay what their events are; the current state is a component
+        # of its own. Shares, not masses: a longer history must not shift weight to the facets
+        hist = mass / (mass.sum(-1, keepdim=True) + 1e-6)
+        score = (
+            self.mix[0] * torch.log(hist + 1e-4)
+            + self.mix[1] * torch.log(share + 1e-4)
+            + (long_k * q).sum(-1) / D**0.5
+        )
+        now_score = self.now_bias + (states[:, :, None, :] * q).sum(-1) / D**0.5  # (B, T, 1)
+        weights = torch.softmax(torch.cat([score, now_score], -1), dim=-1)  # (B, T, K+1)
+        interests = torch.cat([long_k, states[:, :, None, :]], dim=2)  # (B, T, K+1, D)
+        att_now = recent.sum(-1)  # (B, T, S): the latest events, by recency
+        att_now = att_now / (att_now.sum(-1, keepdim=True) + 1e-6)
+        ownership = torch.cat([ownership, att_now[:, :, None, :]], dim=2)
+        return interests, weights, ownership, own
+
+    def _gated(
+        self,
+        long_k: torch.Tensor,
+        states: torch.Tensor,
+        mass: torch.Tensor,
+        share: torch.Tensor,
+        q: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Models trained without ``short_term``: the current state joins the interests that
+        own the latest events, by their share and a gate."""
         now = states[:, :, None, :].expand_as(long_k)
         g = torch.sigmoid(self.gate(torch.cat([long_k, now], dim=-1)))
         interests = long_k + share[..., None] * g * now  # (B, T, K, D)
-        q = self.query(states)[:, :, None, :]  # (B, T, 1, D)
-        # weight: how much of the history the interest owns, how much of what the user does now,
-        # and how well it matches the current state
         score = (
             self.mix[0] * torch.log(mass + 1e-4)
             + self.mix[1] * torch.log(share + 1e-4)
-            + (interests * q).sum(-1) / D**0.5
+            + (interests * q).sum(-1) / long_k.shape[-1] ** 0.5
         )
-        weights = torch.softmax(score, dim=-1)
-        ownership = (r_long / (mass[:, :, None, :] + 1e-6)).permute(0, 1, 3, 2)  # (B,T,K,S)
-        return interests, weights, ownership, own
+        return interests, torch.softmax(score, dim=-1)
 
     def _assign(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T, S, K) logits -> each event's share per interest (rows sum to 1 on real

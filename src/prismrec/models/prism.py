@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from prismrec.models.fusion import ItemInputs, ItemTower
@@ -65,7 +66,7 @@ class PrismNet(nn.Module):
     ) -> None:
         super().__init__()
         d = embedding_dim
-        self.n_items, self.k = n_items, n_interests
+        self.n_items, self.k, self.max_seq_len = n_items, n_interests, max_seq_len
         self.item_tower = item_tower
         self.item_inputs = item_inputs
         self.item_embedding = (
@@ -79,7 +80,7 @@ class PrismNet(nn.Module):
         self.evolution: InterestEvolution | None = None
         self.routed: RoutedInterests | None = None
         if n_interests > 1 and extractor == "route":
-            self.routed = RoutedInterests(d, n_interests, **(routing or {}))
+            self.routed = RoutedInterests(d, n_interests, window=max_seq_len, **(routing or {}))
         elif n_interests > 1:
             self.extractor = (
                 SelfAttentiveExtractor(d, n_interests)
@@ -102,41 +103,61 @@ class PrismNet(nn.Module):
         assert self.item_embedding is not None
         return self.item_embedding.weight
 
+    @property
+    def short_term(self) -> bool:
+        """Whether the interests end with a short-term row (K + 1 rows in all)."""
+        return self.routed is not None and self.routed.short_term
+
     def forward(
         self,
         batch: EventFeatures,
         items: torch.Tensor | None = None,
         user_batch: dict[str, torch.Tensor] | None = None,
+        last_only: bool = False,
     ) -> dict[str, Any]:
         """Per-position interests.
 
         Args:
-            batch: (B, L) long features, ``item_idx`` required (left-padded with 0).
+            batch: (B, H) long features, ``item_idx`` required (left-padded with 0). With
+                ``H > max_seq_len`` the transformer reads the last ``max_seq_len`` events and
+                the routed long-term interests all ``H`` (other extractors: the last window).
             items: (N+1, D) item table (computed when omitted).
             user_batch: (B,) long static user attributes.
+            last_only: the outputs at the last position only (T = 1): what inference needs.
 
         Returns:
-            ``states`` (B, L, D), ``interests`` (B, L, K, D), ``weights`` (B, L, K),
-            ``attention`` (B, L, K, L) or None, ``assignment`` (B, L, L, K) each event's share
-            per interest (routed interests only, else None), ``items`` (N+1, D).
+            ``states`` (B, L, D), ``interests`` (B, T, R, D), ``weights`` (B, T, R),
+            ``attention`` (B, T, R, S) or None, ``assignment`` (B, T, S, K) each event's share
+            per long-term interest (routed interests only, else None), ``items`` (N+1, D).
+            R is K, plus one short-term row last when :attr:`short_term`.
         """
         table = self.item_table() if items is None else items
-        seq = batch["item_idx"]  # (B, L)
-        valid = seq > 0
-        x = self.events(table[seq], batch)  # (B, L, D)
-        states = self.encoder(x, valid)  # (B, L, D)
+        L = self.max_seq_len
+        full = batch["item_idx"]  # (B, H)
+        if full.shape[1] > L and self.routed is None:
+            batch, full = {c: v[:, -L:] for c, v in batch.items()}, full[:, -L:]
+        window = {c: v[:, -L:] for c, v in batch.items()}
+        seq = window["item_idx"]  # (B, L)
+        x = self.events(table[seq], window)  # (B, L, D)
+        states = self.encoder(x, seq > 0)  # (B, L, D)
+        query = states[:, -1:] if last_only else states
         assignment = None
         if self.routed is not None:
-            interests, weights, attention, assignment = self.routed(table[seq], states, valid)
+            if not last_only and full.shape[1] > L:
+                raise ValueError("all positions need a window of at most max_seq_len events")
+            interests, weights, attention, assignment = self.routed(table[full], query, full > 0)
             interests = self._with_user(interests, user_batch)
         elif self.extractor is None or self.evolution is None:
-            interests = states[:, :, None, :]  # (B, L, 1, D)
-            weights = torch.ones(states.shape[:2] + (1,), device=states.device)
+            interests = query[:, :, None, :]  # (B, T, 1, D)
+            weights = torch.ones(query.shape[:2] + (1,), device=states.device)
             attention = None
         else:
-            long_term, attention = self.extractor(states, valid)  # (B, L, K, D), (B, L, K, L)
+            long_term, attention = self.extractor(states, seq > 0)  # (B, L, K, D), (B, L, K, L)
             long_term = self._with_user(long_term, user_batch)
             interests, weights = self.evolution(long_term, states)
+            if last_only:
+                interests, weights = interests[:, -1:], weights[:, -1:]
+                attention = attention[:, -1:]
         return {
             "states": states,
             "interests": interests,
@@ -153,7 +174,10 @@ class PrismNet(nn.Module):
         if self.user_proj is None or not user_batch:
             return interests
         u = sum(emb(user_batch[k]) for k, emb in self.user_features.items() if k in user_batch)
-        return interests + self.user_proj(u).view(-1, 1, self.k, interests.shape[-1])
+        add = self.user_proj(u).view(-1, 1, self.k, interests.shape[-1])
+        if interests.shape[2] > self.k:  # the short-term row keeps the current state as it is
+            add = F.pad(add, (0, 0, 0, interests.shape[2] - self.k))
+        return interests + add
 
     def next_event_logits(self, states: torch.Tensor) -> torch.Tensor | None:
         """(…, D) -> (…, n_event_types) for the auxiliary next-behaviour task."""

@@ -66,17 +66,28 @@ class ItemMetadata:
 
 @dataclass(frozen=True)
 class UserInterests:
-    """One user's interests: vectors (K, D), weights (K,), attention (K, L) or ``None``."""
+    """One user's interests: vectors (K, D), weights (K,), attention (K, L) or ``None``;
+    ``n_long``: the first ``n_long`` are long-term interests and the rest the short-term one
+    (``None``: all are alike)."""
 
     vectors: np.ndarray
     weights: np.ndarray
     attention: np.ndarray | None = None
+    n_long: int | None = None
 
     @classmethod
     def from_model(cls, out: dict[str, Any], row: int = 0) -> UserInterests:
         """Row ``row`` of ``PrismRecommender.interests()``' output."""
         att = out.get("attention")
-        return cls(out["vectors"][row], out["weights"][row], None if att is None else att[row])
+        n_long = out.get("long_term")
+        n_long = None if n_long is None or n_long >= len(out["weights"][row]) else int(n_long)
+        return cls(
+            out["vectors"][row], out["weights"][row], None if att is None else att[row], n_long
+        )
+
+    def term(self, i: int) -> str:
+        """``"long"`` or ``"short"``: what interest ``i`` stands for."""
+        return "short" if self.n_long is not None and i >= self.n_long else "long"
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ class InterestEncoder:
             )
         self.model = model
         self.seq_len = int(model.seq_len)
+        self.history_len = int(getattr(model, "history_len", self.seq_len))
         self.columns = ("item_idx", *model.feature_sizes)
         with torch.inference_mode():
             self.table = model.net.item_table().detach().clone()  # (N+1, D)
@@ -80,14 +81,15 @@ class InterestEncoder:
     @torch.inference_mode()
     def encode(self, history: dict[str, np.ndarray], user: int = -1) -> UserInterests:
         """Interests after the last event of ``history`` (feature arrays, item rows first)."""
-        feats = pad_histories([history], self.columns, self.seq_len)
+        feats = pad_histories([history], self.columns, self.history_len)
         ub: dict[str, torch.Tensor] = {}
         for k, arr in self.model.user_attr_arrays.items():
             ub[k] = torch.as_tensor([int(arr[user]) if 0 <= user < len(arr) else 0])
-        out = self.net(feats, items=self.table, user_batch=ub)
+        out = self.net(feats, items=self.table, user_batch=ub, last_only=True)
         att = out["attention"]
         return UserInterests(
             out["interests"][0, -1].numpy().copy(),
             out["weights"][0, -1].numpy().copy(),
             None if att is None else att[0, -1].numpy().copy(),
+            int(self.model.net.k) if getattr(self.model.net, "short_term", False) else None,
         )

@@ -27,9 +27,11 @@ from prismrec.serving.openapi import install_openapi
 from prismrec.serving.privacy import install_filter
 from prismrec.serving.ratelimit import FailedAuthLimiter, RateLimiter, RedisRateLimiter
 from prismrec.serving.routes import events, items, ops, users
+from prismrec.serving.routes_browse import item_views, model, user_views
 from prismrec.serving.service import Service
 from prismrec.serving.settings import ServeSettings
 from prismrec.serving.store import parse_store_url
+from prismrec.serving.webui import install_ui, offline_fastapi
 
 __all__ = ["create_app"]
 
@@ -72,7 +74,7 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
             if service is None:
                 svc.close()
 
-    app = FastAPI(
+    app = offline_fastapi(
         title="prismrec",
         version=__version__,
         description="Multi-interest, content-aware, event-fresh recommendations.",
@@ -85,8 +87,9 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
     app.state.limiter = _limiter(settings, settings.rate_per_s, settings.rate_burst, "prismrec:rl:")
     app.state.auth_failures = _auth_failures(settings)
     app.state.service = None
-    for router in (events, users, items, ops):
+    for router in (events, users, user_views, items, item_views, model, ops):
         app.include_router(router)
+    install_ui(app)
     app.add_middleware(
         MetricsMiddleware,
         metrics=metrics,

@@ -20,6 +20,7 @@ import polars as pl
 
 from prismrec.errors import ConfigError, DataError
 from prismrec.retrieval.pipeline import ItemMetadata
+from prismrec.serving._display import ItemDisplay
 
 __all__ = ["Catalog", "ItemEncoder"]
 
@@ -29,7 +30,7 @@ MAX_LIST_VALUES = 256
 
 
 class Catalog:
-    """Item ids, their category bags and which rows are live; thread-safe.
+    """Item ids, their category bags, display fields and which rows are live; thread-safe.
 
     Args:
         items: the model directory's ``items.parquet`` (``item_idx``, ``item_id``, content).
@@ -39,9 +40,8 @@ class Catalog:
     def __init__(self, items: pl.DataFrame, fields: dict[str, list[str]]) -> None:
         items = items.sort("item_idx")
         self.fields = {k: list(v) for k, v in fields.items()}
-        self.category_field = next(
-            iter(self.fields.get("multi", []) + self.fields.get("categorical", [])), None
-        )
+        self.display = ItemDisplay(items, self.fields)
+        self.category_field = self.display.category_field
         ids = items.get_column("item_id").cast(pl.String).to_list()
         self._ids: list[str] = ["", *ids]
         self._index = {x: i + 1 for i, x in enumerate(ids)}
@@ -108,6 +108,7 @@ class Catalog:
             self._cats[row] = 0
             self._cats[row, : len(bag)] = bag
             self._metadata = self._make_metadata()
+            self.display.put(row, fields)
         return row, new
 
     def remove(self, item_id: str) -> int:

@@ -9,9 +9,10 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from prismrec.serving.auth import Principal, Role, key_id_of
+from prismrec.serving.browse import Browse
 from prismrec.serving.service import Service
 
-__all__ = ["ServiceDep", "get_service", "require"]
+__all__ = ["BrowseDep", "ServiceDep", "get_browse", "get_service", "require"]
 
 _bearer = HTTPBearer(auto_error=False, description="an API key from 'prismrec keys create'")
 _ANONYMOUS = Principal("anonymous", Role.admin)
@@ -26,6 +27,18 @@ def get_service(request: Request) -> Service:
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def get_browse(request: Request, service: ServiceDep) -> Browse:
+    """The app's read-only views over the service (made on first use)."""
+    state = request.app.state
+    browse: Browse | None = getattr(state, "browse", None)
+    if browse is None or browse.service is not service:
+        browse = state.browse = Browse(service, state.settings.report_dir)
+    return browse
+
+
+BrowseDep = Annotated[Browse, Depends(get_browse)]
 
 
 def require(role: str) -> Callable[..., Principal]:

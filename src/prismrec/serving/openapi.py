@@ -67,6 +67,17 @@ def _complete(spec: dict[str, Any], service: Any) -> None:
         for param in spec["paths"][path][method].get("parameters", []):
             if param["name"] in limits:
                 param["schema"].update(limits[param["name"]])
+    _fields_param(spec, service.catalog.display.pattern)
+
+
+def _fields_param(spec: dict[str, Any], pattern: str) -> None:
+    """Every ``fields`` query parameter takes this catalogue's field names only."""
+    for ops in spec["paths"].values():
+        for op in ops.values():
+            for param in op.get("parameters", []) if isinstance(op, dict) else []:
+                if param["name"] == "fields" and param.get("in") == "query":
+                    items = {"type": "string", "pattern": pattern}
+                    param["schema"] = {"type": "array", "items": items}
 
 
 def _body(spec: dict[str, Any], path: str, method: str, model: str) -> None:

@@ -10,9 +10,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from prismrec.errors import DataError
 from prismrec.retrieval.pipeline import Request as RecRequest
+from prismrec.serving._display import attach_fields
 from prismrec.serving.deps import ServiceDep, require
 from prismrec.serving.schemas import (
     EventsIn,
+    Fields,
     ItemId,
     RecParams,
     UserId,
@@ -70,6 +72,7 @@ def recommendations(
     """The user's top-k; new users get popular items for their context and profile."""
     if q.k > service.settings.max_k:
         raise DataError(f"k must be at most {service.settings.max_k}, got {q.k}")
+    shown = service.catalog.display.resolve(q.fields)
     known = set(service.catalog.metadata.category_names or ())
     mute = sorted(set(q.mute))
     req = RecRequest(
@@ -91,7 +94,13 @@ def recommendations(
         )
     except ValueError as exc:  # bad focus/mute index or category name
         raise DataError(str(exc)) from None
-    return _json(out)
+    return _json(with_fields(out, service, shown))
+
+
+def with_fields(out: dict[str, Any], service: Any, names: list[str]) -> dict[str, Any]:
+    """``out`` with the display fields ``names`` on every item it names."""
+    catalog = service.catalog
+    return attach_fields(out, catalog.display, catalog.index, names)
 
 
 def _json(obj: dict[str, Any]) -> Response:
@@ -104,9 +113,10 @@ def _json(obj: dict[str, Any]) -> Response:
     dependencies=[Read],
     responses=errors("read", params=True, not_found=True),
 )
-def interests(user_id: UserId, service: ServiceDep) -> dict[str, Any]:
+def interests(user_id: UserId, service: ServiceDep, fields: Fields = None) -> dict[str, Any]:
     """The user's K interests: weight, label (top categories) and nearest items."""
-    return service.interests(user_id)
+    shown = service.catalog.display.resolve(fields)
+    return with_fields(service.interests(user_id), service, shown)
 
 
 @users.delete(
@@ -137,12 +147,16 @@ items = APIRouter(prefix="/v1/items", tags=["items"])
     responses=errors("read", params=True, not_found=True),
 )
 def similar(
-    item_id: ItemId, service: ServiceDep, k: Annotated[int, Query(ge=1)] = 10
+    item_id: ItemId,
+    service: ServiceDep,
+    k: Annotated[int, Query(ge=1)] = 10,
+    fields: Fields = None,
 ) -> dict[str, Any]:
-    """Nearest items in the model's item space."""
+    """Nearest items in the model's item space (content and behaviour, for a content model)."""
     if k > service.settings.max_k:
         raise DataError(f"k must be at most {service.settings.max_k}, got {k}")
-    return service.similar(item_id, k)
+    shown = service.catalog.display.resolve(fields)
+    return with_fields(service.similar(item_id, k), service, shown)
 
 
 @items.put("/{item_id}", dependencies=[Write], responses=errors("write", params=True, body=True))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Path, Request
+from fastapi import Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import (
     AfterValidator,
@@ -31,6 +31,8 @@ from prismrec.serving.store import check_id
 __all__ = [
     "EventIn",
     "EventsIn",
+    "FIELDS_HELP",
+    "Fields",
     "Id",
     "ItemId",
     "RecParams",
@@ -84,6 +86,11 @@ class EventsIn(BaseModel):
     events: list[EventIn] = Field(min_length=1)
 
 
+FIELDS_HELP = (
+    "display fields on every item: none (ids only), all, or field names (repeated or "
+    "comma-separated); default: the title and category fields"
+)
+Fields = Annotated[list[str] | None, Query(description=FIELDS_HELP)]
 PAIRS_PATTERN = r"^{key}:[^,]*(,{key}:[^,]*)*$"
 Pairs = Annotated[str, StringConstraints(pattern=PAIRS_PATTERN.format(key="[^,:]+"))]
 Interest = Annotated[int, Field(ge=0)]
@@ -107,6 +114,7 @@ class RecParams(BaseModel):
     filter_seen: bool = True
     context: list[Pairs] = Field([], description="key:value, e.g. device:mobile")
     profile: list[Pairs] = Field([], description="key:value, e.g. gender:F")
+    fields: list[str] = Field([], description=FIELDS_HELP)
 
 
 _EVENTS = TypeAdapter(EventsIn)

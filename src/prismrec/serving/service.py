@@ -87,7 +87,10 @@ class Service:
         path = Path(s.model_dir)
         model: Any = _load_weights_only(path, load_model)
         self.model = model
-        self.n_interests = int(getattr(model, "net_kwargs", {}).get("n_interests", 1))
+        # interests per user: K long-term, plus the short-term one when the model has it
+        self.n_interests = int(getattr(model, "net_kwargs", {}).get("n_interests", 1)) + int(
+            getattr(getattr(model, "net", None), "short_term", False)
+        )
         self.encoder = InterestEncoder(model, s.quantize)
         schema = json.loads((path / "schema.json").read_text())
         fields = schema.get("item_fields", {})
@@ -297,11 +300,11 @@ class Service:
             self.stats["cache_hits"] += 1
             return hit
         self.stats["cache_misses"] += 1
-        snap = self.store.snapshot(user_id, self.encoder.seq_len)
+        snap = self.store.snapshot(user_id, self.encoder.history_len)
         deleted = trained >= 0 and self.store.is_deleted(user_id)
         base = None if trained < 0 or deleted else self.model.user_histories.get(trained)
         live = self.featurizer.features(snap.events, self._live_row)
-        hist = concat(base, live, self.encoder.seq_len)
+        hist = concat(base, live, self.encoder.history_len)
         interests = (
             self.encoder.encode(hist, -1 if deleted else trained) if len(hist["item_idx"]) else None
         )
@@ -450,11 +453,14 @@ class Service:
             "interests": [
                 {
                     "weight": round(float(w), 4),
+                    "term": st.interests.term(i),
                     "label": lab["label"],
                     "categories": lab["categories"],
-                    "top_items": self.catalog.external(row[row >= 0]),
+                    "top_items": [{"item_id": i} for i in self.catalog.external(row[row >= 0])],
                 }
-                for w, lab, row in zip(st.interests.weights, labels, ids, strict=True)
+                for i, (w, lab, row) in enumerate(
+                    zip(st.interests.weights, labels, ids, strict=True)
+                )
             ],
         }
 

@@ -31,7 +31,7 @@ from prismrec.training.losses import (
     mixture_ce_loss,
     next_item_loss,
 )
-from prismrec.training.quota import interest_posteriors, quota_rerank
+from prismrec.training.quota import interest_posteriors, quota_rerank, slot_weights
 from prismrec.training.trainer import Trainer, maybe_init_distributed, seed_everything
 from prismrec.training.windows import build_windows, pad_histories
 
@@ -107,6 +107,23 @@ class _TrainStep(nn.Module):
                 low_precision=self.low_precision,
             )
         stats = {"loss": float(loss.detach())}
+        short_w = self.net_config.short_term_weight
+        if short_w > 0 and self.net.short_term and self.cfg.loss == "ce":
+            # the short-term row on its own as well: a component the mixture weighs little
+            # would otherwise get no gradient and never become worth weighing
+            short = next_item_loss(
+                "ce",
+                interests[:, -1],
+                items,
+                target,
+                self.cfg.n_negatives,
+                self.item_freq,
+                candidates=self.candidates,
+                logit_bias=bias,
+                low_precision=self.low_precision,
+            )
+            stats["short_term"] = float(short.detach())
+            loss = loss + short_w * short
         if self.diversity > 0 and interests.shape[1] > 1:
             # a random subset of positions is enough to steer the interests apart
             rows = torch.randperm(interests.shape[0], device=interests.device)[:_OVERLAP_ROWS]
@@ -119,13 +136,14 @@ class _TrainStep(nn.Module):
         if own_w > 0 and out["assignment"] is not None:
             # at each window's latest position: interests vs the events they own
             events = items[feats["item_idx"]]  # (B, S, D)
-            own = interest_ownership_loss(out["interests"][:, -1], events, out["assignment"][:, -1])
+            facets = out["interests"][:, -1, : self.net.k]  # (B, K, D): long-term interests
+            own = interest_ownership_loss(facets, events, out["assignment"][:, -1])
             stats["ownership"] = float(own.detach())
             loss = loss + own_w * own
         sep_w = self.net_config.separation_weight
         if sep_w > 0 and out["assignment"] is not None and interests.shape[1] > 1:
             rows = torch.randperm(interests.shape[0], device=interests.device)[:_OVERLAP_ROWS]
-            cos = interest_cosine(interests[rows])
+            cos = interest_cosine(interests[rows, : self.net.k])
             stats["cosine"] = float(cos.detach())
             loss = loss + sep_w * cos
         ev_logits = self.net.next_event_logits(out["states"][mask])
@@ -184,6 +202,14 @@ class PrismRecommender(Recommender):
     def _effective(self) -> ModelConfig:
         return self.model_config
 
+    @property
+    def history_len(self) -> int:
+        """Events an inference pass reads: more than the window when the long-term interests
+        summarise older history (routed interests with a short-term row)."""
+        if getattr(self.net, "short_term", False):
+            return max(self.seq_len, int(self._effective().history_len))
+        return int(self.seq_len)
+
     def _columns(self, data_sizes: dict[str, int]) -> dict[str, int]:
         cfg = self._effective()
         keep = {}
@@ -211,7 +237,11 @@ class PrismRecommender(Recommender):
             "feature_sizes": self.feature_sizes,
             "user_feature_sizes": sizes,
             "use_repeat": cfg.use_repeat,
-            "routing": {"temperature": cfg.routing_temperature, "balance": cfg.routing_balance},
+            "routing": {
+                "temperature": cfg.routing_temperature,
+                "balance": cfg.routing_balance,
+                "short_term": cfg.short_term,
+            },
             "n_event_types": (
                 len(data.schema["event_types"]) + 1
                 if cfg.use_event_types and self.train_config.aux_weight > 0
@@ -318,7 +348,7 @@ class PrismRecommender(Recommender):
     # ---- inference ---------------------------------------------------------------------------
     def _batch(self, histories: Sequence[History], users: np.ndarray | None) -> tuple[dict, dict]:
         hs = [h if isinstance(h, dict) else {"item_idx": np.asarray(h)} for h in histories]
-        feats = pad_histories(hs, ("item_idx", *self.feature_sizes), self.seq_len)
+        feats = pad_histories(hs, ("item_idx", *self.feature_sizes), self.history_len)
         ub: dict[str, torch.Tensor] = {}
         if self.user_attr_arrays:
             u = np.full(len(hs), -1) if users is None else np.asarray(users)
@@ -333,7 +363,8 @@ class PrismRecommender(Recommender):
         histories: Sequence[History] | None = None,
         users: Sequence[int] | np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
-        """The K interest vectors (B, K, D), their weights (B, K) and attention (B, K, L)."""
+        """The interest vectors (B, R, D), their weights (B, R), attention (B, R, H) and
+        ``long_term`` = K: R is K, or K + 1 when the last row is the short-term interest."""
         self._check_fitted()
         user_arr = None if users is None else np.asarray(users, dtype=np.int64)
         if histories is None:
@@ -344,12 +375,14 @@ class PrismRecommender(Recommender):
             ]
         self.net.eval()
         feats, ub = self._batch(histories, user_arr)
-        out = self.net(feats, user_batch=ub)
+        out = self.net(feats, user_batch=ub, last_only=True)
         att = out["attention"]
         return {
             "vectors": out["interests"][:, -1].numpy(),
             "weights": out["weights"][:, -1].numpy(),
             "attention": att[:, -1].numpy() if att is not None else None,
+            # the first K rows are long-term interests; a short-term row follows when present
+            "long_term": self.net.k,
         }
 
     @torch.inference_mode()
@@ -363,7 +396,7 @@ class PrismRecommender(Recommender):
     def score(self, histories: Sequence[History], users: np.ndarray | None = None) -> np.ndarray:
         self.net.eval()
         feats, ub = self._batch(histories, users)
-        out = self.net(feats, user_batch=ub)
+        out = self.net(feats, user_batch=ub, last_only=True)
         last = out["interests"][:, -1]  # (B, K, D)
         logits = torch.einsum("bkd,nd->bkn", last, out["items"]).numpy()  # (B, K, N+1)
         rep = self._repeat_bias(histories, logits.shape[2])
@@ -425,7 +458,8 @@ class PrismRecommender(Recommender):
         last, self._last_pass = self._last_pass, None
         cfg = self._effective()
         own = self._interest_scores(last)
-        return quota_rerank(scores, own, last.weights, k, cfg.quota_depth, cfg.quota_temperature)
+        slots = slot_weights(last.weights, self.net.k, cfg.quota_short_share)
+        return quota_rerank(scores, own, slots, k, cfg.quota_depth, cfg.quota_temperature)
 
     def _interest_scores(self, p: _Pass) -> np.ndarray:
         """(B, K, N+1): each interest's own scores, which pick its quota slots.

@@ -18,7 +18,24 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-__all__ = ["draft", "guaranteed_slots", "interest_posteriors", "quota_rerank"]
+__all__ = ["draft", "guaranteed_slots", "interest_posteriors", "quota_rerank", "slot_weights"]
+
+
+def slot_weights(weights: np.ndarray, n_long: int, short_share: float) -> np.ndarray:
+    """The shares of a list the interests' quotas follow.
+
+    ``weights`` (B, R) are a mixture's weights; with a short-term row (R = n_long + 1) that row
+    is the current state, which the mixture usually weighs most, so its slots are fixed at
+    ``short_share`` of the list and the long-term interests share the rest by their weights
+    relative to each other: every facet of the user keeps a place in the list. Without one
+    (R = n_long) the weights are returned as they are.
+    """
+    w = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
+    if w.shape[1] <= n_long:
+        return w
+    long = w[:, :n_long] / np.maximum(w[:, :n_long].sum(1, keepdims=True), 1e-12)
+    short = np.full((len(w), w.shape[1] - n_long), short_share / (w.shape[1] - n_long))
+    return np.concatenate([(1.0 - short_share) * long, short], axis=1)
 
 
 def guaranteed_slots(weights: np.ndarray, k: int, temperature: float = 1.0) -> np.ndarray:
