@@ -85,6 +85,7 @@ class Service:
                 "no model directory: set model_dir (--model, PRISMREC_MODEL_DIR or [serve])"
             )
         path = Path(s.model_dir)
+        self.model_dir = path  # settings.model_dir is optional until the service starts
         model: Any = _load_weights_only(path, load_model)
         self.model = model
         # interests per user: K long-term, plus the short-term one when the model has it
