@@ -47,7 +47,7 @@ def test_writes_one_line_per_user_with_external_ids(
         seen = set(ds.item_vocab.external(history))
         assert sum(i["weight"] for i in line["interests"]) == pytest.approx(1.0, abs=1e-3)
         for interest in line["interests"]:
-            assert set(interest) == {"weight", "label", "items"}
+            assert set(interest) == {"weight", "term", "label", "items"}
             assert len(interest["items"]) == 5 and set(interest["items"]) <= known
             assert not set(interest["items"]) & seen  # the history is masked
             assert isinstance(interest["label"], str) and interest["label"]
