@@ -2,10 +2,11 @@
 
 Trains prism three ways, everything else equal:
 - ``K=1``: one interest;
-- ``K before``: K interests as the default draws them (ComiRec-style self-attention over the
+- ``K before``: K interests as earlier releases drew them (ComiRec-style self-attention over the
   transformer states, the current state gated into every interest): ``extractor="sa"``;
-- ``K now``: routed interests (``extractor="route"``: events routed to interests over item
-  vectors, per-interest evolution, ownership and separation terms),
+- ``K now``: the default (``extractor="route"``: events routed to K long-term interests over
+  item vectors, each pooling its own events, plus the current state as a short-term interest;
+  ownership and separation terms),
 on
 - synthetic data with planted, drifting facets (interest coverage = share of the user's planted
   facets among the top-20's categories),
@@ -60,9 +61,9 @@ DISTINCT = (
     "interest_effective_k",
     "interest_label_distinct",
 )
-# prism's K interests as the default draws them (self-attention), and routed interests
+# prism's K interests as earlier releases drew them (self-attention), and the default now
 BEFORE = {"extractor": "sa"}
-ROUTED = {"extractor": "route"}
+ROUTED: dict[str, Any] = {}
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 0.9)
 PAIRED = ("ndcg@10", "interest_coverage@20")  # K interests vs one, user by user
 
@@ -214,8 +215,9 @@ def main() -> None:
                     continue
                 got, rec = run(ds, facets, name, k, args.epochs, {**model, **extra})
                 rows += [{"dataset": data_name, **r} for r in got]
-                if name.endswith("now"):
-                    rec.model_config = rec.model_config.model_copy(update={"interest_quota": True})
+                if name.endswith("now"):  # MMR over the default's own lists
+                    update = {"interest_quota": False}
+                    rec.model_config = rec.model_config.model_copy(update=update)
                     curves[data_name] = tradeoff(rec, ds)
     _paired(rows)
     _print(rows, curves)

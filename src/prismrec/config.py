@@ -225,11 +225,13 @@ class ModelConfig(_Section):
     max_seq_len: int | None = Field(None, ge=1, description="None: the dataset's max_seq_len")
     n_interests: int = Field(4, ge=1, description="K: interest vectors per user (prism)")
     extractor: Literal["sa", "dr", "route"] = Field(
-        "sa",
-        description="how K > 1 interests are drawn from the history: 'sa' (ComiRec "
-        "self-attention over the transformer states; most accurate, but the interests come out "
-        "as near-copies), 'route' (each event routed to one interest by soft k-means over item "
-        "vectors, balanced so interests share the history) or 'dr' (capsule routing)",
+        "route",
+        description="how K > 1 interests are drawn from the history: 'route' (each event "
+        "routed to one long-term interest by soft k-means over item vectors, balanced so the "
+        "interests share the history; each interest pools its own events; with short_term the "
+        "transformer's current state is one more component: distinct interests), 'sa' (ComiRec "
+        "self-attention over the transformer states, the current state gated into each: the "
+        "interests come out as near-copies) or 'dr' (capsule routing)",
     )
     routing_temperature: float = Field(
         0.1, gt=0.0, description="extractor='route': softmax temperature of event routing"
@@ -259,6 +261,12 @@ class ModelConfig(_Section):
         description="extractor='route' with short_term: weight of the short-term interest's own "
         "next-item loss, next to the mixture's",
     )
+    long_term_weight: float = Field(
+        1.0,
+        ge=0.0,
+        description="extractor='route' with short_term: weight of a next-item loss on the "
+        "long-term interest nearest each target, so each retrieves the items of its facet",
+    )
     history_len: int = Field(
         500,
         ge=1,
@@ -283,9 +291,11 @@ class ModelConfig(_Section):
     use_event_types: bool = Field(True, description="prism: embed the behaviour type of events")
     use_user_features: bool = Field(True, description="prism: add static user attributes")
     interest_quota: bool = Field(
-        True,
-        description="prism, K > 1: merge each list from the interests' best items, every "
-        "interest getting slots in proportion to its weight; scoring only",
+        False,
+        description="prism, K > 1: serve each list merged from the interests' best items, "
+        "every interest getting slots in proportion to its weight (as multi-interest "
+        "retrievers serve) and filling them by its own score (its posterior plus the "
+        "co-occurrence prior of the history it attends to); scoring only, no effect on training",
     )
     quota_short_share: float = Field(
         0.5,

@@ -148,7 +148,7 @@ def test_the_model_record_and_its_report(api_factory, served_model: Path, tmp_pa
     api = api_factory(extra=("--report", str(report)))
     with api.client("read") as c:
         m = c.get("/v1/model").json()
-        assert m["name"] == "prism" and m["n_interests"] == 2 and m["n_items"] == 60
+        assert m["name"] == "prism" and m["n_interests"] == 3 and m["n_items"] == 60
         assert {"click", "view"} <= set(m["event_types"])
         assert (m["title_field"], m["category_field"]) == ("title", "genres")
         assert len(m["history"]) >= 1 and "loss" in m["history"][0]

@@ -59,7 +59,8 @@ def test_an_event_changes_the_next_recommendation(api) -> None:
 def test_a_trained_user_gets_explained_steerable_interests(api) -> None:
     with api.client("read") as c:
         out = c.get("/v1/users/u1/interests").json()
-        assert len(out["interests"]) == 2
+        # two long-term interests and the short-term one
+        assert [i["term"] for i in out["interests"]] == ["long", "long", "short"]
         assert abs(sum(i["weight"] for i in out["interests"]) - 1) < 1e-3
         assert all(i["label"] and i["top_items"] for i in out["interests"])
         rec = c.get("/v1/users/u1/recommendations", params={"k": 6, "explain": True}).json()
@@ -68,7 +69,7 @@ def test_a_trained_user_gets_explained_steerable_interests(api) -> None:
             assert note["interest"] == item["interest"] and note["label"]
             assert note["events"] and all(e["item_id"].startswith("m") for e in note["events"])
         muted = c.get("/v1/users/u1/recommendations", params={"k": 6, "mute": 0}).json()
-        assert {i["interest"] for i in muted["items"]} == {1}
+        assert {i["interest"] for i in muted["items"]} <= {1, 2} and len(muted["items"]) == 6
         no_comedy = c.get(
             "/v1/users/u1/recommendations", params={"k": 10, "exclude_categories": "Comedy"}
         )

@@ -110,7 +110,7 @@ def test_served_list_is_the_offline_list(model) -> None:
     muted = retriever.recommend(
         UserInterests.from_model(out, 0), item_array(hists[0]), Request(k=6, mute=0)
     )
-    assert len(muted) == 6 and all(g["interest"] == 1 for g in muted)
+    assert len(muted) == 6 and all(g["interest"] != 0 for g in muted)
 
 
 def test_sampled_statistics_stay_close_to_the_exact_ones(model) -> None:

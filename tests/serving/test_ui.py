@@ -24,7 +24,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-K_INTERESTS = 2  # the served_model fixture's n_interests
+K_INTERESTS = 3  # the served_model fixture's 2 long-term interests and the short-term one
 TITLE = re.compile(r"^(explosive chase|funny laughs|tearful family) story number (\d+)$")
 WORDS = {0: "explosive chase", 1: "funny laughs", 2: "tearful family"}
 

@@ -62,7 +62,7 @@ def test_one_batch_overfit(chains) -> None:
     opt = torch.optim.Adam(m.net.parameters(), lr=1e-2)
     batch = next(w.batches(8, None))
     first = None
-    for _ in range(150):
+    for _ in range(300):
         loss, stats = step(batch)
         opt.zero_grad()
         loss.backward()
@@ -92,10 +92,11 @@ def test_unknown_user_raw_history_and_interests(trained, chains) -> None:
     ids_empty, s = trained.recommend([np.zeros(0, np.int64)], k=3)
     assert ids_empty.shape == (1, 3) and np.isfinite(s).all()
     inter = trained.interests([hist])
-    assert inter["vectors"].shape == (1, 2, 32)
+    # two long-term interests, then the short-term one
+    assert inter["vectors"].shape == (1, 3, 32) and inter["long_term"] == 2
     np.testing.assert_allclose(inter["weights"].sum(-1), 1.0, rtol=1e-5)
     by_user = trained.interests(users=[0])
-    assert by_user["vectors"].shape == (1, 2, 32)
+    assert by_user["vectors"].shape == (1, 3, 32)
 
 
 def test_resume_after_interruption_matches_uninterrupted(
@@ -252,7 +253,7 @@ def test_each_interest_picks_by_its_own_attention_prior(trained, chains) -> None
     assert p is not None and p.attention is not None
     sim = trained.cooc.similarity.toarray()
     B, K, n = p.post.shape
-    assert own.shape == (3, 2, n)
+    assert own.shape == (3, 3, n)  # two long-term interests and the short-term one
     for b in range(B):
         for k in range(K):
             att = p.attention[b, k] / p.attention[b, k].sum()

@@ -120,6 +120,9 @@ class RoutedInterests(nn.Module):
         self.key = nn.Linear(d, d)
         self.prototypes = nn.Parameter(torch.randn(n_interests, d))
         self.value = nn.Linear(d, d)
+        if short_term:  # a long-term interest starts as the centroid of the items it owns
+            nn.init.eye_(self.value.weight)
+            nn.init.zeros_(self.value.bias)
         self.gate = nn.Linear(2 * d, d)
         self.query = nn.Linear(d, d)
         # recency decays (per event, in units of 1/window): slow for long-, fast for short-term

@@ -201,11 +201,16 @@ class Retriever:
         seen = set(hist.tolist()) if req.filter_seen else set()
         source = self.index if req.allow_list is None else self._allowed(req.allow_list)
         cands = self._candidates(source, vecs, w, seen, req, interests.attention, hist)
-        groups, quotas = cands.interests, quota_counts(w, req.k, cands.per_interest())
-        if cands.own is not None and len(cands):
+        groups: np.ndarray | None = cands.interests
+        quotas: np.ndarray | None = quota_counts(w, req.k, cands.per_interest())
+        slots = None if self.priors is None else self.priors.slots
+        if cands.own is not None and len(cands) and slots is None:
+            groups, quotas = None, None  # no quotas offline: the best by final score
+        elif cands.own is not None and len(cands) and slots is not None:
             # the offline merge: each interest drafts its floored share by its own score,
             # heaviest first; the rest of the list is the best remaining by final score
-            drafted = draft(cands.scores[None].astype(np.float64), cands.own[None], w[None], req.k)
+            share = slots(w)[None]
+            drafted = draft(cands.scores[None].astype(np.float64), cands.own[None], share, req.k)
             drafted = drafted[0]
             k_int = len(w)
             groups = np.where(drafted >= 0, drafted, k_int)

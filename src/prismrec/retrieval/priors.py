@@ -36,6 +36,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import logsumexp
 
+from prismrec.training.quota import slot_weights
+
 __all__ = ["ItemMoments", "Prior", "ScorePriors"]
 
 _FLOOR = 1e-4  # log(prior + _FLOOR), as offline
@@ -102,6 +104,9 @@ class ScorePriors:
             "mixture"``); otherwise the best interest's logit.
         reference_size: catalogue items the final score's statistics are taken over; a
             catalogue this size or smaller is used whole (exact), a larger one is sampled.
+        slots: the shares of a list the interests' quotas follow, from the (steered)
+            weights, as the offline scorer's ``interest_quota`` merge gives them; ``None``:
+            no quotas, the list is the best by final score (as offline without quotas).
     """
 
     def __init__(
@@ -116,6 +121,7 @@ class ScorePriors:
         mixture: bool = True,
         reference_size: int = 4096,
         own_weight: float | None = None,
+        slots: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.similarity = None if similarity is None else similarity.tocsr()
         self.weight = float(weight) if similarity is not None else 0.0
@@ -128,6 +134,7 @@ class ScorePriors:
         self.prior_popularity = prior_popularity
         self.mixture = mixture
         self.reference_size = reference_size
+        self.slots = slots
         self._reference: tuple[int, int, np.ndarray, np.ndarray] | None = None
         self._bases: dict[tuple[int, int, bool], tuple[np.ndarray, float, float]] = {}
 
@@ -159,6 +166,7 @@ class ScorePriors:
             None if cooc is None else cooc.popularity,
             model._effective().readout == "mixture",
             own_weight=own_weight,
+            slots=_slots(model),
         )
 
     def interest_priors(
@@ -391,3 +399,17 @@ class Prior(NamedTuple):
 
     rows: sp.csr_matrix
     extra: np.ndarray | None
+
+
+def _slots(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The offline scorer's quota shares for one user's weights; None without quotas."""
+    cfg = model._effective()
+    n_long = int(getattr(model.net, "k", 1))
+    if not cfg.interest_quota or n_long < 2:
+        return None
+    share = float(cfg.quota_short_share)
+
+    def slots(weights: np.ndarray) -> np.ndarray:
+        return slot_weights(np.asarray(weights, np.float64)[None], n_long, share)[0]
+
+    return slots

@@ -124,6 +124,24 @@ class _TrainStep(nn.Module):
             )
             stats["short_term"] = float(short.detach())
             loss = loss + short_w * short
+        long_w = self.net_config.long_term_weight
+        if long_w > 0 and self.net.short_term and self.cfg.loss == "ce":
+            # each long-term interest must also retrieve the items near it (ComiRec's hard
+            # readout): without it they only learn to tell each other apart, and their own
+            # nearest items drift away from what they stand for
+            facet = readout(interests[:, : self.net.k], items[target], "hard")
+            longl = next_item_loss(
+                "ce",
+                facet,
+                items,
+                target,
+                self.cfg.n_negatives,
+                self.item_freq,
+                candidates=self.candidates,
+                low_precision=self.low_precision,
+            )
+            stats["long_term"] = float(longl.detach())
+            loss = loss + long_w * longl
         if self.diversity > 0 and interests.shape[1] > 1:
             # a random subset of positions is enough to steer the interests apart
             rows = torch.randperm(interests.shape[0], device=interests.device)[:_OVERLAP_ROWS]

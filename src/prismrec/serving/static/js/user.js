@@ -125,7 +125,8 @@ export function userPage(main, model, userId) {
     return h(
       "article",
       { class: `card ${interestClass(i)}${mute ? " muted" : ""}`, "data-testid": "interest-card", dataset: { interest: i }, "aria-labelledby": `int-${i}` },
-      h("h3", { id: `int-${i}` }, h("span", { class: "dot", "aria-hidden": "true" }), `Interest ${i + 1}`),
+      h("h3", { id: `int-${i}` }, h("span", { class: "dot", "aria-hidden": "true" }),
+        it.term === "short" ? `Interest ${i + 1}: right now` : `Interest ${i + 1}`),
       h("p", { class: "label" }, it.label || "(no category label)"),
       h("div", { class: "bar", role: "img", "aria-label": `weight ${Math.round(it.weight * 100)} percent` }, bar),
       h("p", { class: "hint" }, `weight ${fmt(it.weight, 2)}`),
