@@ -262,7 +262,7 @@ class ModelConfig(_Section):
         "next-item loss, next to the mixture's",
     )
     long_term_weight: float = Field(
-        1.0,
+        0.3,
         ge=0.0,
         description="extractor='route' with short_term: weight of a next-item loss on the "
         "long-term interest nearest each target, so each retrieves the items of its facet",
