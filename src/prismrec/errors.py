@@ -12,6 +12,8 @@ __all__ = [
     "NotTrainedError",
     "PrismError",
     "UnknownIdError",
+    "hint_dirs",
+    "nearby_dirs",
 ]
 
 
@@ -44,3 +46,30 @@ class UnknownIdError(PrismError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0]) if self.args else ""
+
+
+def nearby_dirs(path: object, marker: str, limit: int = 5) -> list[str]:
+    """Directories beside ``path`` (or inside it) that hold ``marker``: hints for a wrong path.
+
+    ``nearby_dirs("runs/mls-prsm", "model.json")`` lists ``runs/*`` directories with a
+    ``model.json``, so an error can say which model directories exist.
+    """
+    from pathlib import Path
+
+    p = Path(str(path))
+    found: list[str] = []
+    for parent in (p, p.parent):
+        if not parent.is_dir():
+            continue
+        try:
+            children = sorted(parent.iterdir())
+        except OSError:
+            continue
+        found += [str(c) for c in children if (c / marker).is_file() and str(c) not in found]
+    return found[:limit]
+
+
+def hint_dirs(path: object, marker: str, what: str) -> str:
+    """``" (WHAT here: a, b)"`` from :func:`nearby_dirs`, or ``""`` when there are none."""
+    dirs = nearby_dirs(path, marker)
+    return f" ({what} nearby: {', '.join(dirs)})" if dirs else ""

@@ -24,7 +24,7 @@ def test_end_to_end_prepare_train_recommend_evaluate(tiny_csv: Path, tmp_path: P
     r = run("data", "prepare", tiny_csv, "--format", "csv", "--out", data)
     assert r.exit_code == 0, r.output
     assert "n_events" in r.output
-    r = run("train", "--data", data, "--model", "itemknn", "--out", model)
+    r = run("train", "--data", data, "--model-type", "itemknn", "--out", model)
     assert r.exit_code == 0, r.output
     out = tmp_path / "recs.jsonl"
     r = run(
@@ -98,10 +98,10 @@ def test_wrong_flags_and_missing_things_are_clean_errors(tmp_path: Path, tiny_cs
     assert r.exit_code == 2 and "excel" in r.output
     r = run("data", "prepare", tmp_path / "nope.csv", "--out", tmp_path / "x")
     assert r.exit_code == 1 and "no such file" in r.output
-    r = run("train", "--data", tmp_path, "--model", "itemknn", "--out", tmp_path / "m")
+    r = run("train", "--data", tmp_path, "--model-type", "itemknn", "--out", tmp_path / "m")
     assert r.exit_code == 1 and "not a prepared dataset" in r.output
-    r = run("train", "--data", tmp_path, "--model", "nosuch", "--out", tmp_path / "m")
-    assert r.exit_code == 1 and "unknown model 'nosuch'" in r.output
+    r = run("train", "--data", tmp_path, "--model-type", "nosuch", "--out", tmp_path / "m")
+    assert r.exit_code == 1 and "unknown model type 'nosuch'" in r.output
     cfg = tmp_path / "c.toml"
     cfg.write_text("[data]\nmax_seq_lenn = 5\n")
     r = run("data", "prepare", tiny_csv, "--config", cfg, "--out", tmp_path / "y")
@@ -115,7 +115,7 @@ def test_split_flag_and_bundled_dataset(tmp_path: Path) -> None:
         "data",
         "prepare",
         "bundled:ml-latest-small",
-        "--split",
+        "--split-kind",
         "cold-items",
         "--out",
         tmp_path / "d",
@@ -168,7 +168,7 @@ def test_train_prism_default_with_resume_and_restart(tiny_csv: Path, tmp_path: P
 def test_one_off_recommend_for_a_user_or_a_raw_history(tiny_csv: Path, tmp_path: Path) -> None:
     data, model = tmp_path / "data", tmp_path / "model"
     assert run("data", "prepare", tiny_csv, "--out", data).exit_code == 0
-    assert run("train", "--data", data, "--model", "itemknn", "--out", model).exit_code == 0
+    assert run("train", "--data", data, "--model-type", "itemknn", "--out", model).exit_code == 0
     r = run("recommend", "--model", model, "--user", "u1", "-k", "2")
     assert r.exit_code == 0, r.output
     ans = json.loads(r.stdout)
@@ -178,11 +178,11 @@ def test_one_off_recommend_for_a_user_or_a_raw_history(tiny_csv: Path, tmp_path:
     assert r.exit_code == 0, r.output
     assert {x["item_id"] for x in json.loads(r.stdout)["items"]} <= {"c", "d", "e"}
     r = run("recommend", "--model", model, "--history", "a,zzz")
-    assert r.exit_code == 1 and "unknown item id(s) in --history: zzz" in r.output
+    assert r.exit_code == 1 and "unknown item id(s) in history: zzz" in r.output
     r = run("recommend", "--model", model, "--user", "nobody")
     assert r.exit_code == 1 and "unknown user 'nobody'" in r.output
     r = run("recommend", "--model", model)
-    assert r.exit_code == 1 and "--data and --out" in r.output
+    assert r.exit_code == 1 and "--data DATA_DIR and --out" in r.output
 
 
 # ---- unexpected errors: one line, never a traceback (issue 15, item 11) -------------------

@@ -61,7 +61,7 @@ def test_errors_are_one_clean_line(
     fails(1, "no interest vectors", "--model", interest_models["pop"], "--data", data, "-o", out)
     fails(1, "1 interest per user", "--model", interest_models["sasrec"], "--data", data, "-o", out)
     wrong = ("--split", "train", "--out", out)
-    fails(2, "expected one of valid, test", "--model", prism, "--data", data, *wrong)
+    fails(2, "'train' is not one of 'valid', 'test'", "--model", prism, "--data", data, *wrong)
     other = tmp_path / "other"
     assert run("data", "prepare", tiny_csv, "--out", other).exit_code == 0
     fails(1, "the prepared dataset the model was trained on", "-m", prism, "-d", other, "-o", out)

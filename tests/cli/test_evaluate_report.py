@@ -115,7 +115,9 @@ def test_baseline_and_compare(setup: dict[str, Path]) -> None:
     assert r.exit_code == 0, r.output
     assert "Compared with: pop" in (knn / "report.html").read_text()
     cmp = _compare_app()
-    r = runner.invoke(cmp, ["compare", str(pop), str(knn), "--metric", "ndcg@10", "-m", "ild@10"])
+    r = runner.invoke(
+        cmp, ["compare", str(pop), str(knn), "--metric", "ndcg@10", "--metric", "ild@10"]
+    )
     assert r.exit_code == 0, r.output
     assert "ndcg@10" in r.output and "ild@10" in r.output and "full ranking" in r.output
     r = runner.invoke(cmp, ["compare", str(pop), str(knn), "--json", "--n-boot", "200"])

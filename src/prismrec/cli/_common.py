@@ -1,13 +1,14 @@
-"""Shared CLI helpers: consoles, error handling, config loading."""
+"""Shared CLI helpers: consoles, error handling, the options every command spells the same."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,25 +16,65 @@ from rich.console import Console
 from prismrec.errors import PrismError
 
 __all__ = [
-    "check_same_items",
+    "ConfigOpt",
+    "DataOpt",
+    "EvalSplit",
+    "KOpt",
+    "ModelDirOpt",
     "console",
+    "deprecated",
     "err_console",
     "escape",
     "fail",
     "guard",
-    "load_cfg",
     "print_json",
 ]
 
 console = Console()
 err_console = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
+
+
+class EvalSplit(str, Enum):
+    """A split *name*: whose target events to score."""
+
+    valid = "valid"
+    test = "test"
+
+
+# one spelling per concept across commands: -m/--model is always a trained model *directory*,
+# -d/--data a prepared dataset directory, -c/--config a TOML file, -k/--k a list length
+ModelDirOpt = Annotated[
+    Path,
+    typer.Option(
+        "--model", "-m", metavar="MODEL_DIR", help="trained model directory ('train --out')"
+    ),
+]
+DataOpt = Annotated[
+    Path,
+    typer.Option(
+        "--data", "-d", metavar="DATA_DIR", help="prepared dataset directory ('data prepare --out')"
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", metavar="FILE", help="TOML config file")
+]
+KOpt = Annotated[int, typer.Option("-k", "--k", min=1, help="list length")]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print an error in red on stderr and return the Exit to raise."""
+    """Print an error on stderr and return the Exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def deprecated(old: str, new: str) -> None:
+    """Say once on stderr that an option spelling is deprecated (it still works)."""
+    err_console.print(
+        f"[yellow]note:[/] {escape(old)} is deprecated; use {escape(new)} (the old spelling "
+        "still works for now)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @contextmanager
@@ -50,23 +91,6 @@ def guard() -> Iterator[None]:
 def escape(text: str) -> str:
     """``text`` with rich markup brackets escaped, so a message prints as it is."""
     return text.replace("[", r"\[")
-
-
-def check_same_items(rec: Any, ds: Any) -> None:
-    """A model and a prepared dataset must index the same items (else one clear error)."""
-    from prismrec.errors import DataError
-
-    if rec.n_items != ds.n_items:
-        raise DataError(
-            f"the model was trained on {rec.n_items} items but {ds.root} has "
-            f"{ds.n_items}: use the prepared dataset the model was trained on"
-        )
-
-
-def load_cfg(path: Path | None) -> Any:
-    from prismrec.config import load_config
-
-    return load_config(path)
 
 
 def print_json(obj: Any) -> None:

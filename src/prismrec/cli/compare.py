@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from prismrec.cli._common import console, err_console, fail, guard, print_json
+from prismrec.cli._common import console, deprecated, err_console, fail, guard, print_json
 
 __all__ = ["compare"]
 
@@ -23,10 +23,13 @@ def compare(
         list[str] | None,
         typer.Option(
             "--metric",
-            "-m",
             metavar="METRIC",
             help="per-user metric to compare (repeatable; default ndcg@10)",
         ),
+    ] = None,
+    old_metric: Annotated[
+        list[str] | None,
+        typer.Option("-m", hidden=True, help="deprecated short form of --metric"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
     n_boot: Annotated[int, typer.Option(min=100, help="bootstrap and permutation draws")] = 2000,
@@ -35,7 +38,9 @@ def compare(
     """Mean A, mean B, B - A with a 95% paired-bootstrap interval and paired p-values."""
     from prismrec.evaluation import compare_runs, load_run, protocol_label
 
-    metrics = metric or ["ndcg@10"]
+    if old_metric:
+        deprecated("compare -m METRIC", "--metric METRIC (-m is the model directory elsewhere)")
+    metrics = [*(metric or []), *(old_metric or [])] or ["ndcg@10"]
     with guard():
         try:
             a, b = load_run(run_a), load_run(run_b)

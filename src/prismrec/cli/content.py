@@ -16,7 +16,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from prismrec.cli._common import console, err_console, guard, print_json
+from prismrec.cli._common import (
+    ConfigOpt,
+    DataOpt,
+    console,
+    deprecated,
+    err_console,
+    guard,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from prismrec.content import ContentConfig, EncodeReport
@@ -26,14 +34,24 @@ __all__ = ["app"]
 
 app = typer.Typer(help="Encode item content; find similar items.", no_args_is_help=True)
 
-DataOpt = Annotated[Path, typer.Option("--data", "-d", help="prepared dataset directory")]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML config file ([content] section)")
-]
-ModelOpt = Annotated[
+TextModelOpt = Annotated[
     str | None,
-    typer.Option("--model", "-m", help="sentence-transformers model name or local directory"),
+    typer.Option(
+        "--text-model",
+        metavar="NAME_OR_DIR",
+        help="sentence-transformers model: a local directory or a cached name ([content] model)",
+    ),
 ]
+OldModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", hidden=True, help="deprecated spelling of --text-model"),
+]
+
+
+def _text_model(new: str | None, old: str | None) -> str | None:
+    if old is not None:
+        deprecated("content --model NAME", "--text-model NAME")
+    return new or old
 
 
 @contextmanager
@@ -65,9 +83,10 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def _config(data: Path, config: Path | None, model: str | None, **overrides: Any) -> ContentConfig:
-    from prismrec.content import config_for, load_content_config
+    from prismrec.config import load_config
+    from prismrec.content import config_for
 
-    cfg = load_content_config(config) if config else config_for(data, None)
+    cfg = load_config(config).content if config else config_for(data, None)
     return cfg.with_overrides(model=model, **overrides)
 
 
@@ -75,18 +94,26 @@ def _config(data: Path, config: Path | None, model: str | None, **overrides: Any
 def encode(
     data: DataOpt,
     config: ConfigOpt = None,
-    model: ModelOpt = None,
-    threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads")] = None,
+    text_model: TextModelOpt = None,
+    old_model: OldModelOpt = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="torch CPU threads ([content] threads)")
+    ] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="texts per forward pass")
+        int | None, typer.Option("--batch-size", help="texts per forward pass ([content])")
     ] = None,
 ) -> None:
-    """Encode every item's text into the embedding cache (DATA/content/); only new texts run."""
-    from prismrec.content import encode_dataset, load_content_config
+    """Encode every item's text into the embedding cache (DATA/content/); only new texts run.
+
+    Reads the [content] table of --config; the options override it.
+    """
+    from prismrec.config import load_config
+    from prismrec.content import encode_dataset
     from prismrec.data.dataset import PreparedDataset
 
+    model = _text_model(text_model, old_model)
     with guard():
-        cfg = load_content_config(config).with_overrides(
+        cfg = load_config(config).content.with_overrides(
             model=model, threads=threads, batch_size=batch_size
         )
         ds = PreparedDataset.load(data)
@@ -125,12 +152,14 @@ def similar(
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="number of neighbours")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     config: ConfigOpt = None,
-    model: ModelOpt = None,
+    text_model: TextModelOpt = None,
+    old_model: OldModelOpt = None,
 ) -> None:
     """List the items whose content vectors are nearest to ITEM (exact cosine)."""
     from prismrec.content import similar_items
     from prismrec.data.dataset import PreparedDataset
 
+    model = _text_model(text_model, old_model)
     with guard():
         cfg = _config(data, config, model)
         ds = PreparedDataset.load(data)

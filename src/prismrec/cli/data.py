@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from prismrec.cli._common import console, err_console, guard, load_cfg, print_json
+from prismrec.cli._common import ConfigOpt, console, deprecated, err_console, guard, print_json
 
 app = typer.Typer(help="Check, prepare and synthesise datasets.", no_args_is_help=True)
 
@@ -37,7 +37,6 @@ class Split(str, Enum):
 FormatOpt = Annotated[
     Format | None, typer.Option("--format", "-f", help="data format (detected when omitted)")
 ]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file")]
 
 
 @app.command()
@@ -50,10 +49,11 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON report")] = False,
 ) -> None:
     """Validate a dataset: report every bad row (file, line, column, value, expected)."""
+    from prismrec.config import load_config
     from prismrec.data.loaders import load
 
     with guard():
-        cfg = load_cfg(config)
+        cfg = load_config(config)
         result = load(path, format.value if format else None, cfg.data)
     problems = result.problems.sorted()
     if as_json:
@@ -92,23 +92,46 @@ def _print_check(result, problems) -> None:  # type: ignore[no-untyped-def]
 @app.command()
 def prepare(
     path: Annotated[str, typer.Argument(help="raw file or directory (or bundled:ml-latest-small)")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="prepared dataset directory")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", metavar="DATA_DIR", help="prepared dataset directory to write"),
+    ],
     format: FormatOpt = None,
     config: ConfigOpt = None,
-    split: Annotated[
-        Split | None, typer.Option(help="split kind (default from config: loo)")
+    split_kind: Annotated[
+        Split | None,
+        typer.Option(
+            "--split-kind", help="how to split: loo, ratio, temporal, cold-items ([data] split)"
+        ),
     ] = None,
-    skip_bad_rows: Annotated[bool, typer.Option(help="load the good rows, report the bad")] = False,
-    max_seq_len: Annotated[int | None, typer.Option(min=1)] = None,
-    seed: Annotated[int | None, typer.Option()] = None,
+    old_split: Annotated[
+        Split | None,
+        typer.Option("--split", hidden=True, help="deprecated spelling of --split-kind"),
+    ] = None,
+    skip_bad_rows: Annotated[
+        bool, typer.Option(help="prepare the good rows and report the bad ones")
+    ] = False,
+    max_seq_len: Annotated[
+        int | None, typer.Option(min=1, help="events of history per user ([data] max_seq_len)")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="seed of random split steps ([data] seed)")
+    ] = None,
 ) -> None:
     """Validate, preprocess and split a dataset into a prepared directory (Parquet + schema)."""
+    from prismrec.config import load_config
     from prismrec.data.dataset import prepare_loaded, raise_for_problems
     from prismrec.data.loaders import load
 
+    if old_split is not None:
+        deprecated("data prepare --split KIND", "--split-kind KIND")
+        split_kind = split_kind or old_split
     with guard():
-        cfg = load_cfg(config).with_overrides(
-            "data", split=split.value if split else None, max_seq_len=max_seq_len, seed=seed
+        cfg = load_config(config).with_overrides(
+            "data",
+            split=split_kind.value if split_kind else None,
+            max_seq_len=max_seq_len,
+            seed=seed,
         )
         fmt = format.value if format else None
         result = load(path, fmt, cfg.data)
@@ -132,11 +155,11 @@ def prepare(
 
 @app.command()
 def synth(
-    out: Annotated[Path, typer.Option("--out", "-o", help="output directory")],
-    users: Annotated[int, typer.Option("--users", min=1)] = 1000,
-    items: Annotated[int, typer.Option("--items", min=1)] = 2000,
-    events: Annotated[int, typer.Option("--events", min=1)] = 50_000,
-    seed: Annotated[int, typer.Option()] = 42,
+    out: Annotated[Path, typer.Option("--out", "-o", help="output directory (raw files)")],
+    users: Annotated[int, typer.Option("--users", min=1, help="number of users")] = 1000,
+    items: Annotated[int, typer.Option("--items", min=1, help="number of items")] = 2000,
+    events: Annotated[int, typer.Option("--events", min=1, help="number of events")] = 50_000,
+    seed: Annotated[int, typer.Option(help="random seed")] = 42,
 ) -> None:
     """Generate synthetic behaviour logs with planted, drifting interest facets."""
     from prismrec.data.synth import synthesize

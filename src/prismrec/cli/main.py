@@ -11,6 +11,8 @@ import typer
 
 from prismrec import __version__
 from prismrec.cli import compare as compare_cmd
+from prismrec.cli import config_cmd
+from prismrec.cli import content as content_cmd
 from prismrec.cli import data as data_cmd
 from prismrec.cli import interests as interests_cmd
 from prismrec.cli import keys as keys_cmd
@@ -18,6 +20,7 @@ from prismrec.cli import model as model_cmd
 from prismrec.cli import serve as serve_cmd
 from prismrec.cli import train as train_cmd
 from prismrec.cli._common import escape, fail
+from prismrec.cli._group import OneLineErrors
 
 app = typer.Typer(
     name="prismrec",
@@ -25,6 +28,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # help text prints as written: "[content]" stays, no markup parsing
+    cls=OneLineErrors,
 )
 app.add_typer(data_cmd.app, name="data")
 app.command()(train_cmd.train)
@@ -34,13 +39,8 @@ app.command()(interests_cmd.interests)
 app.command()(compare_cmd.compare)
 app.command()(serve_cmd.serve)
 app.add_typer(keys_cmd.app, name="keys", help="Create, list and revoke API keys.")
-
-try:  # the content commands arrive with the content package
-    from prismrec.cli import content as content_cmd  # type: ignore[attr-defined]
-
-    app.add_typer(content_cmd.app, name="content", help="Encode item content; similar items.")
-except ImportError:  # pragma: no cover
-    pass
+app.add_typer(content_cmd.app, name="content", help="Encode item content; similar items.")
+app.add_typer(config_cmd.app, name="config", help="Show the effective configuration.")
 
 
 def _version(value: bool) -> None:

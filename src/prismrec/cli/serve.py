@@ -1,4 +1,9 @@
-"""``prismrec serve``: the HTTP API over a trained model."""
+"""``prismrec serve``: the HTTP API over a trained model.
+
+Settings resolve flags > ``PRISMREC_*`` environment variables > ``[serve]`` of ``--config`` >
+defaults: every option defaults to "not given", so an option left out never hides the
+environment or the file.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from prismrec.cli._common import err_console, fail, guard
+from prismrec.cli._common import ConfigOpt, err_console, guard
 
 
 class Quantize(str, Enum):
@@ -34,75 +39,89 @@ class IndexKind(str, Enum):
 
 def serve(
     model: Annotated[
-        Path, typer.Option("--model", "-m", help="trained prism/sasrec model directory")
-    ],
+        Path | None,
+        typer.Option(
+            "--model",
+            "-m",
+            metavar="MODEL_DIR",
+            help="trained prism/sasrec model directory ([serve] model_dir, PRISMREC_MODEL_DIR)",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port")] = 8000,
     store: Annotated[
-        str, typer.Option(help="events and state: sqlite:PATH or redis://HOST:PORT/DB")
-    ] = "sqlite:prismrec-state.db",
-    keys: Annotated[str | None, typer.Option(help="API keys store (default: --store)")] = None,
+        str | None,
+        typer.Option(help="events and state: sqlite:PATH or redis://HOST:PORT/DB ([serve] store)"),
+    ] = None,
+    keys: Annotated[str | None, typer.Option(help="API keys store (default: the store)")] = None,
     auth: Annotated[
-        bool, typer.Option("--auth/--no-auth", help="require 'Authorization: Bearer KEY'")
-    ] = True,
+        bool | None,
+        typer.Option("--auth/--no-auth", help="require 'Authorization: Bearer KEY' (default on)"),
+    ] = None,
     quantize: Annotated[
-        Quantize, typer.Option(help="int8: dynamic int8 interest model")
-    ] = Quantize.none,
+        Quantize | None, typer.Option(help="int8: dynamic int8 interest model (default none)")
+    ] = None,
     index: Annotated[
-        IndexKind, typer.Option(help="item index (auto: exact below 20k items)")
-    ] = IndexKind.auto,
-    rate: Annotated[float, typer.Option(min=0.0, help="requests/s per key (0: unlimited)")] = 200.0,
+        IndexKind | None, typer.Option(help="item index (default auto: exact below 20k items)")
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option(min=0.0, help="requests/s per key, 0: unlimited (default 200)")
+    ] = None,
     report: Annotated[
         Path | None,
         typer.Option(
+            metavar="REPORT_DIR",
             help="the model's 'prismrec evaluate --report' directory, shown on the /ui model "
-            "page (default: MODEL/report when it exists)"
+            "page (default: MODEL_DIR/report when it exists)",
         ),
     ] = None,
     log_level: Annotated[LogLevel, typer.Option(help="server log level")] = LogLevel.info,
 ) -> None:
     """Serve recommendations over HTTP (web page at /ui, OpenAPI at /docs); events change the
-    next answer."""
-    from pydantic import ValidationError
+    next answer.
 
+    Settings: options given here, then PRISMREC_* environment variables, then the [serve]
+    table of --config, then the defaults ('prismrec config show --config FILE' prints them).
+    """
+    from prismrec.api import check_model_dir
+    from prismrec.config import serve_settings
+    from prismrec.errors import ConfigError
     from prismrec.serving.app import create_app
     from prismrec.serving.server import limit_malloc_arenas, run
     from prismrec.serving.service import Service
-    from prismrec.serving.settings import ServeSettings
+    from prismrec.serving.store import parse_store_url
 
     limit_malloc_arenas()  # before any thread allocates: keeps RSS flat under load
     with guard():
-        if not (model / "model.json").is_file():
-            raise fail(f"{model}: not a model directory (train one with 'prismrec train')")
-        if report is not None and not (report / "metrics.json").is_file():
-            raise fail(
-                f"{report}: not an evaluation report (no metrics.json); write one with "
-                f"'prismrec evaluate --model {model} --data DATA --report {report}'"
+        settings = serve_settings(
+            config,
+            model_dir=model,
+            store=store,
+            keys=keys,
+            auth=auth,
+            quantize=quantize.value if quantize else None,
+            index=index.value if index else None,
+            rate_per_s=rate,
+            report_dir=report,
+        )
+        check_model_dir(settings.model_dir)
+        rep = settings.report_dir
+        if rep is not None and not (rep / "metrics.json").is_file():
+            raise ConfigError(
+                f"{rep}: not an evaluation report (no metrics.json); write one with 'prismrec "
+                f"evaluate --model {settings.model_dir} --data DATA_DIR --report {rep}'"
             )
-        try:
-            settings = ServeSettings(
-                model_dir=model,
-                report_dir=report,
-                store=store,
-                keys=keys,
-                auth=auth,
-                quantize=quantize.value,
-                index=index.value,
-                rate_per_s=rate,
-            )
-        except ValidationError as exc:
-            raise fail(f"bad settings: {exc.errors()[0]['msg']}") from None
-        from prismrec.serving.store import parse_store_url
-
         parse_store_url(settings.store)
         parse_store_url(settings.keys_url)
         service = Service(settings).start()  # load before binding: errors exit cleanly
-        if not auth:
+        if not settings.auth:
             err_console.print("[bold yellow]warning:[/] authentication is off", highlight=False)
         err_console.print(
-            f"prismrec serving {model} on http://{host}:{port} (page: /ui, docs: /docs, "
-            f"store {store})",
+            f"prismrec serving {settings.model_dir} on http://{host}:{port} (page: /ui, docs: "
+            f"/docs, store {settings.store})",
             highlight=False,
+            markup=False,
         )
         run(create_app(settings, service), settings, host, port, log_level.value)
         service.close()

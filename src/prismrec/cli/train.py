@@ -7,16 +7,36 @@ from typing import Annotated
 
 import typer
 
-from prismrec.cli._common import console, fail, guard, load_cfg
-from prismrec.cli.model import ConfigOpt, DataOpt, metrics_table
+from prismrec.cli._common import ConfigOpt, DataOpt, console, deprecated, fail, guard
+from prismrec.cli._tables import metrics_table
+
+__all__ = ["train"]
+
+MODEL_TYPES = ("prism", "sasrec", "bpr", "itemknn", "pop")
 
 
 def train(
     data: DataOpt,
-    out: Annotated[Path, typer.Option("--out", "-o", help="model directory to write")],
-    model: Annotated[str, typer.Option("--model", "-m", help="model name")] = "prism",
+    out: Annotated[
+        Path, typer.Option("--out", "-o", metavar="MODEL_DIR", help="model directory to write")
+    ],
+    model_type: Annotated[
+        str,
+        typer.Option(
+            "--model-type",
+            "-t",
+            metavar="TYPE",
+            help=f"what to train: {', '.join(MODEL_TYPES)}",
+        ),
+    ] = "prism",
+    old_model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", hidden=True, help="deprecated spelling of --model-type"),
+    ] = None,
     config: ConfigOpt = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help="training epochs")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="training epochs (overrides [train])")
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume/--restart", help="continue from OUT/checkpoint if present")
     ] = True,
@@ -26,30 +46,21 @@ def train(
     Trainable models checkpoint every epoch to OUT/checkpoint; after an interruption the same
     command resumes where it stopped.
     """
-    from prismrec.data.dataset import PreparedDataset
-    from prismrec.evaluation.protocol import evaluate as run_eval
-    from prismrec.training import registry
+    from prismrec.api import train as run_train
+    from prismrec.training.trainer import dist_info
 
-    models = registry()
-    if model not in models:
-        raise fail(f"unknown model {model!r}; expected one of: {', '.join(sorted(models))}")
+    if old_model is not None:
+        deprecated("train --model NAME", "--model-type NAME")
+        model_type = old_model
+    if (out / "schema.json").is_file() and not (out / "model.json").is_file():
+        raise fail(
+            f"{out} is a prepared dataset; write the model to a directory of its own, e.g. "
+            f"--out {out}-{model_type}"
+        )
     with guard():
-        cfg = load_cfg(config).with_overrides("train", epochs=epochs)
-        ds = PreparedDataset.load(data)
-        rec = models[model](cfg.model, cfg.train)
-        ckpt = out / "checkpoint"
-        if not resume and (ckpt / "last.pt").is_file():
-            (ckpt / "last.pt").unlink()
-        if hasattr(rec, "checkpoint_dir"):
-            rec.checkpoint_dir = ckpt
-        if hasattr(rec, "content_config") and config is not None:
-            rec.content_config = cfg.content
-        rec.fit(ds, upto="valid")
-        from prismrec.training.trainer import dist_info
-
-        if dist_info()[0] != 0:  # under torchrun only rank 0 evaluates and writes
-            return
-        res = run_eval(rec, ds.eval_cases("valid"), split="valid")
-        rec.save(out, metrics={"valid": res.metrics})
-    console.print(metrics_table(f"{model}: validation (full ranking, seen masked)", res.metrics))
-    console.print(f"model saved to {out}")
+        model = run_train(data, model_type, config=config, out=out, epochs=epochs, resume=resume)
+    if dist_info()[0] != 0:
+        return
+    title = f"{model.name}: validation (full ranking, seen masked)"
+    console.print(metrics_table(title, model.metrics.get("valid", {})))
+    console.print(f"model saved to {out}", highlight=False)

@@ -1,6 +1,6 @@
-"""The ``[content]`` configuration section (defined beside the other sections in
-:mod:`prismrec.config`, so the data layer can load a whole config without importing content)."""
+"""The ``[content]`` configuration section, re-exported from :mod:`prismrec.config`."""
 
-from prismrec._content_config import DEFAULT_MODEL, ContentConfig, load_content_config
+from prismrec.config import DEFAULT_TEXT_MODEL as DEFAULT_MODEL
+from prismrec.config import ContentConfig, load_content_config
 
 __all__ = ["DEFAULT_MODEL", "ContentConfig", "load_content_config"]

@@ -23,7 +23,7 @@ from prismrec.data.preprocess import encode, filter_interactions
 from prismrec.data.schema import ItemFields
 from prismrec.data.splits import SPLIT_NAMES, TRAIN, assign_split
 from prismrec.data.vocab import Vocabulary
-from prismrec.errors import ConfigError, DataError
+from prismrec.errors import ConfigError, DataError, hint_dirs
 
 __all__ = ["EvalCases", "PreparedDataset", "prepare", "prepare_loaded", "raise_for_problems"]
 
@@ -181,11 +181,7 @@ class PreparedDataset:
     def load(cls, root: str | Path) -> PreparedDataset:
         """Load a directory written by :func:`prepare`."""
         r = Path(root)
-        if not (r / SCHEMA_FILE).is_file():
-            raise DataError(
-                f"{r}: not a prepared dataset (no {SCHEMA_FILE}); create one with "
-                f"'prismrec data prepare PATH --out {r}'"
-            )
+        check_prepared_dir(r)
         schema = json.loads((r / SCHEMA_FILE).read_text())
         frame = pl.read_parquet(r / "interactions.parquet")
         items = pl.read_parquet(r / "items.parquet")
@@ -345,7 +341,40 @@ class PreparedDataset:
         return out
 
 
+def check_prepared_dir(r: Path) -> None:
+    """Raise a DataError that says what to do when ``r`` is not a prepared dataset directory.
+
+    Tells apart a missing path, a model directory (``model.json``: it belongs to ``--model``),
+    and raw data that still has to be prepared.
+    """
+    if (r / SCHEMA_FILE).is_file() and (r / "interactions.parquet").is_file():
+        return
+    if (r / "model.json").is_file():
+        meta = json.loads((r / "model.json").read_text())
+        source = (
+            f" (this model was trained on {meta['data_root']})" if meta.get("data_root") else ""
+        )
+        raise DataError(
+            f"{r}: not a prepared dataset but a model directory: pass it as --model; --data "
+            f"takes the directory 'prismrec data prepare' wrote{source}"
+        )
+    if not r.exists():
+        raise DataError(
+            f"{r}: not a prepared dataset (no such path)"
+            f"{hint_dirs(r, SCHEMA_FILE, 'prepared datasets')}; create one with "
+            f"'prismrec data prepare RAW_PATH --out {r}'"
+        )
+    raw = r.is_file() or any(r.iterdir())
+    target = r.with_name(f"{r.stem}-prepared") if raw else r
+    what = "raw data" if raw else "an empty directory"
+    raise DataError(
+        f"{r}: not a prepared dataset but {what} (no {SCHEMA_FILE}); prepare it with "
+        f"'prismrec data prepare {r} --out {target}' and pass --data {target}"
+    )
+
+
 def _split_code(name: str) -> int:
     if name not in SPLIT_NAMES:
-        raise ConfigError(f"unknown split {name!r}; expected one of {list(SPLIT_NAMES)}")
+        names = ", ".join(repr(n) for n in SPLIT_NAMES)
+        raise ConfigError(f"unknown split {name!r}; use one of {names}")
     return SPLIT_NAMES[name]

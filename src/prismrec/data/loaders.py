@@ -252,7 +252,16 @@ def resolve_path(path: str | Path) -> Path:
         return bundled_path(text.split(":", 1)[1])
     p = Path(path)
     if not p.exists():
-        raise DataError(f"{p}: no such file or directory")
+        near = [c.name for c in sorted(p.parent.iterdir())[:8]] if p.parent.is_dir() else []
+        hint = f" ({p.parent} holds: {', '.join(near)})" if near else ""
+        raise DataError(f"{p}: no such file or directory{hint}")
+    if (p / "model.json").is_file() or (p / "schema.json").is_file():
+        what = "a model directory" if (p / "model.json").is_file() else "a prepared dataset"
+        opt = "--model" if (p / "model.json").is_file() else "--data"
+        raise DataError(
+            f"{p} is {what}, not raw data: pass it as {opt} to train, evaluate or recommend; "
+            "'data check' and 'data prepare' read raw files (a CSV file, a MovieLens folder ...)"
+        )
     return p
 
 
@@ -279,7 +288,17 @@ def load(
     if name not in FORMATS:
         raise DataError(f"unknown format {name!r}; expected one of: {', '.join(FORMATS)}")
     problems = ProblemLog()
-    ds = FORMATS[name](p, cfg, problems)
+    try:
+        ds = FORMATS[name](p, cfg, problems)
+    except DataError as exc:
+        raise DataError(f"{exc}{_format_hint(p, name, format)}", exc.problems) from None
+    except (pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
+        why = " ".join(str(exc).split())[:160]
+        raise DataError(
+            f"{p}: cannot be read as '{name}' data ({why}){_format_hint(p, name, format)}"
+        ) from None
+    if ds.interactions.height == 0 and not problems.n_problems:
+        raise DataError(f"{p}: no events found as '{name}' data{_format_hint(p, name, format)}")
     _check_known_items(ds, problems)
     log.info(
         "loaded %s (%s): %d rows ok, %d bad",
@@ -289,6 +308,19 @@ def load(
         problems.rows_read - ds.interactions.height,
     )
     return LoadResult(ds, problems, problems.rows_read)
+
+
+def _format_hint(path: Path, used: str, given: str | None) -> str:
+    """When ``--format`` was given and the files look like another format, say which."""
+    if given is None:
+        return ""
+    try:
+        detected = detect_format(path)
+    except DataError:
+        return f"; check --format (one of: {', '.join(FORMATS)})"
+    if detected == used:
+        return ""
+    return f"; {path} looks like '{detected}' data: pass --format {detected}, or leave it out"
 
 
 def _check_known_items(ds: RawDataset, problems: ProblemLog) -> None:

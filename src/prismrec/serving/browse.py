@@ -42,7 +42,7 @@ class Browse:
 
     def __init__(self, service: Service, report_dir: Path | None = None) -> None:
         self.service = service
-        model_dir = Path(service.settings.model_dir)
+        model_dir = service.model_dir
         self.model_dir = model_dir
         default = model_dir / REPORT_SUBDIR
         self.report_dir = report_dir or (default if (default / "metrics.json").is_file() else None)

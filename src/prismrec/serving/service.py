@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from prismrec.data.vocab import Vocabulary
+from prismrec.data.vocab import IdMaps, scored_items
 from prismrec.errors import ConfigError, DataError, UnknownIdError
 from prismrec.retrieval._backends import RWLock
 from prismrec.retrieval.explain import label_from_items
@@ -82,7 +82,12 @@ class Service:
         from threadpoolctl import threadpool_limits
 
         self._thread_limits = threadpool_limits(s.threads)
+        if s.model_dir is None:
+            raise ConfigError(
+                "no model directory: set model_dir (--model, PRISMREC_MODEL_DIR or [serve])"
+            )
         path = Path(s.model_dir)
+        self.model_dir = path  # settings.model_dir is optional until the service starts
         model = as_sequence_model(_load_weights_only(path, load_model))
         self.model = model
         # interests per user: K long-term, plus the short-term one when the model has it
@@ -92,7 +97,9 @@ class Service:
         fields = schema.get("item_fields", {})
         self.catalog = Catalog(load_items(path), fields)
         self.featurizer = Featurizer.from_model_dir(path, list(model.feature_sizes), schema)
-        self.users = Vocabulary.load(path / "vocab" / "users.parquet", 0, "user")
+        # the model's external ids, read as the Python API and the CLI read them
+        self.ids = IdMaps.from_dir(path)
+        self.users = self.ids.users
         self.prior = PopularityPrior(
             model.user_histories, model.user_attr_arrays, self.catalog.n_rows
         )
@@ -220,10 +227,7 @@ class Service:
         ok = ids[0] >= 0
         return {
             "item_id": item_id,
-            "items": [
-                {"item_id": i, "score": round(float(s), 6)}
-                for i, s in zip(self.catalog.external(ids[0][ok]), scores[0][ok], strict=True)
-            ],
+            "items": scored_items(self.catalog.external(ids[0][ok]), scores[0][ok]),
         }
 
     # ---- events and users ------------------------------------------------------------------
@@ -260,7 +264,7 @@ class Service:
         """
         assert self.store is not None
         check_id("user_id", user_id)
-        known = user_id in self.users and not self.store.is_deleted(user_id)
+        known = self.ids.user_row(user_id) >= 0 and not self.store.is_deleted(user_id)
         if not known and self.store.version(user_id) == 0:
             raise UnknownIdError(f"unknown user {user_id!r} (no events, or deleted already)")
         n = self.store.delete_user(user_id, known=known)
@@ -284,7 +288,7 @@ class Service:
             hit = self._cache.get(user_id)
             if hit is not None:
                 self._cache.move_to_end(user_id)
-        trained = self.users.index(user_id) if user_id in self.users else -1
+        trained = self.ids.user_row(user_id)
         # a user known only from training has version 0 before and after a deletion
         if (
             hit is not None

@@ -1,0 +1,257 @@
+"""Models in the Python API: train, load, recommend in external ids."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from prismrec.api.data import SPLITS, ConfigLike, Dataset, as_config
+from prismrec.config import ModelConfig, PrismConfig, TrainConfig
+from prismrec.data.vocab import IdMaps
+from prismrec.errors import ConfigError, DataError, UnknownIdError, hint_dirs
+from prismrec.training import Recommender, load_model, registry
+
+__all__ = ["Model", "check_model_dir", "load", "split_cases", "train"]
+
+
+class Model:
+    """A trained recommender with its vocabularies: asks and answers in external ids.
+
+    Attributes:
+        recommender: the underlying :class:`~prismrec.training.Recommender` (internal rows).
+        ids: its users and items (:class:`~prismrec.data.vocab.IdMaps`).
+        root: the model directory (``None`` until saved).
+        metrics: what training measured, e.g. ``{"valid": {"ndcg@10": ...}}``.
+    """
+
+    def __init__(
+        self,
+        recommender: Recommender,
+        ids: IdMaps,
+        root: Path | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> None:
+        self.recommender = recommender
+        self.ids = ids
+        self.root = root
+        self.metrics = metrics or {}
+
+    @property
+    def name(self) -> str:
+        """The model type (``prism``, ``sasrec``, ``bpr``, ``itemknn``, ``pop``)."""
+        return self.recommender.name
+
+    def recommend_for(
+        self,
+        user_id: str | None = None,
+        history: Sequence[str] | None = None,
+        k: int = 10,
+        filter_seen: bool = True,
+    ) -> list[dict[str, Any]]:
+        """One top-``k`` list: ``[{"item_id": ..., "score": ...}, ...]``, best first.
+
+        Args:
+            user_id: a user of the training data (their stored history is used).
+            history: item ids, oldest first: the user's events (a user never seen in training,
+                or a known user's history replaced).
+            k: list length.
+            filter_seen: leave out the items of the history.
+
+        Raises:
+            UnknownIdError: an unknown user without ``history``, or unknown items in it.
+        """
+        _check_k(k)
+        rec, user = self.recommender, self.ids.user_row(user_id)
+        if history is not None:
+            rows = self.ids.item_rows([str(h) for h in history], "history")
+            ids, scores = rec.recommend([rows], k=k, filter_seen=filter_seen, users=[user])
+        elif user >= 0:
+            ids, scores = rec.recommend(users=[user], k=k, filter_seen=filter_seen)
+        elif user_id is None:
+            raise ConfigError("recommend_for needs user_id= or history= (item ids, oldest first)")
+        else:
+            raise UnknownIdError(
+                f"unknown user {user_id!r}: not in the training data; pass their history "
+                "(history=[...] in Python, --history ITEM,ITEM,... on the command line)"
+            )
+        return self.ids.ranked(ids[0], scores[0])
+
+    def recommend_split(
+        self, data: Dataset, split: str = "test", k: int = 10, filter_seen: bool = True
+    ) -> Iterator[dict[str, Any]]:
+        """Every user of a split at their target position: ``{"user_id", "items", "scores"}``."""
+        from prismrec.evaluation.protocol import rank_cases
+
+        _check_k(k)
+        cases = split_cases(self, data, split)
+        ids, scores = rank_cases(self.recommender, cases, k, filter_seen)
+        users = data.ids.users.external(cases.users)
+        for u, row, sc in zip(users, ids, scores, strict=True):
+            ranked = data.ids.ranked(row, sc)
+            yield {
+                "user_id": u,
+                "items": [r["item_id"] for r in ranked],
+                "scores": [r["score"] for r in ranked],
+            }
+
+    def check_data(self, data: Dataset) -> None:
+        """Raise a ``DataError`` unless ``data`` indexes the items this model was trained on."""
+        if self.recommender.n_items != data.n_items:
+            raise DataError(
+                f"the model was trained on {self.recommender.n_items} items but {data.root} has "
+                f"{data.n_items}: use the prepared dataset the model was trained on"
+            )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model directory (config, vocabularies, weights, metrics)."""
+        self.root = self.recommender.save(path, metrics=self.metrics)
+        return self.root
+
+    def __repr__(self) -> str:
+        where = f", root={str(self.root)!r}" if self.root else ""
+        return f"Model({self.name!r}, items={len(self.ids.items):,}{where})"
+
+
+def _check_k(k: int) -> None:
+    if not isinstance(k, int) or k < 1:
+        raise ConfigError(f"k must be a whole number of at least 1 (got {k!r})")
+
+
+def split_cases(model: Model, data: Dataset, split: str) -> Any:
+    """The evaluation cases of ``split`` (``valid`` or ``test``) of the model's dataset."""
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}; use 'valid' or 'test'")
+    model.check_data(data)
+    return data.prepared.eval_cases(split)
+
+
+def load(path: str | Path) -> Model:
+    """Open a model directory written by :func:`train` or ``prismrec train``.
+
+    Raises:
+        ConfigError: the path is not a model directory (the message says what it is instead).
+    """
+    p = check_model_dir(path)
+    return Model(load_model(p), IdMaps.from_dir(p), root=p, metrics=_stored_metrics(p))
+
+
+def check_model_dir(path: str | Path | None) -> Path:
+    """``path`` as a Path when it is a model directory; else a ``ConfigError`` saying what to do.
+
+    A prepared dataset, a missing path and a file each get their own message; a missing path
+    lists the model directories beside it.
+    """
+    if path is None:
+        raise ConfigError(
+            "no model directory: pass --model MODEL_DIR (or set PRISMREC_MODEL_DIR, or "
+            "[serve] model_dir in --config)"
+        )
+    p = Path(path)
+    if not (p / "model.json").is_file():
+        raise ConfigError(_not_a_model(p))
+    return p
+
+
+def _stored_metrics(p: Path) -> dict[str, Any]:
+    return dict(json.loads((p / "model.json").read_text()).get("metrics") or {})
+
+
+def _not_a_model(p: Path) -> str:
+    if (p / "schema.json").is_file():
+        return (
+            f"{p}: not a model directory but a prepared dataset: pass it as --data, and train a "
+            f"model on it with 'prismrec train --data {p} --out {p}-prism'"
+        )
+    if not p.exists():
+        return (
+            f"{p}: not a model directory (no such path)"
+            f"{hint_dirs(p, 'model.json', 'model directories')}; train one with "
+            f"'prismrec train --data DATA_DIR --out {p}'"
+        )
+    if p.is_file():
+        return f"{p}: not a model directory but a file; pass the directory 'train --out' wrote"
+    return (
+        f"{p}: not a model directory (no model.json){hint_dirs(p, 'model.json', 'models')}; "
+        f"train one with 'prismrec train --data DATA_DIR --out MODEL_DIR'"
+    )
+
+
+def train(
+    data: Dataset | str | Path,
+    model_type: str = "prism",
+    *,
+    config: ConfigLike = None,
+    out: str | Path | None = None,
+    epochs: int | None = None,
+    resume: bool = True,
+    **params: Any,
+) -> Model:
+    """Train a model on the training part of a prepared dataset and measure it on validation.
+
+    Args:
+        data: a :class:`Dataset` or a prepared dataset directory.
+        model_type: ``prism`` (default), ``sasrec``, ``bpr``, ``itemknn`` or ``pop``.
+        config: a config file or :class:`~prismrec.config.PrismConfig` (``[model]``,
+            ``[train]``, ``[content]``).
+        out: save the model here; trainable models also checkpoint every epoch to
+            ``out/checkpoint`` and resume from it after an interruption.
+        epochs: overrides ``[train] epochs``.
+        resume: continue from ``out/checkpoint`` when there is one (False: start over).
+        **params: ``[model]`` or ``[train]`` keys, e.g. ``embedding_dim=32, batch_size=256``.
+
+    Returns:
+        The trained model; ``model.metrics["valid"]`` holds its validation metrics.
+    """
+    from prismrec.evaluation.protocol import evaluate as run_eval
+    from prismrec.training.trainer import dist_info
+
+    models = registry()
+    if model_type not in models:
+        raise ConfigError(
+            f"unknown model type {model_type!r}; use one of: {', '.join(sorted(models))}"
+        )
+    ds = data if isinstance(data, Dataset) else Dataset.load(data)
+    cfg = _with_params(as_config(config).with_overrides("train", epochs=epochs), params)
+    rec = models[model_type](cfg.model, cfg.train)
+    if out is not None:
+        ckpt = Path(out) / "checkpoint"
+        if not resume and (ckpt / "last.pt").is_file():
+            (ckpt / "last.pt").unlink()
+        if hasattr(rec, "checkpoint_dir"):
+            rec.checkpoint_dir = ckpt
+    if hasattr(rec, "content_config") and config is not None:
+        rec.content_config = cfg.content
+    rec.fit(ds.prepared, upto="valid")
+    model = Model(rec, ds.ids)
+    if dist_info()[0] != 0:  # under torchrun only rank 0 evaluates and writes
+        return model
+    res = run_eval(rec, ds.prepared.eval_cases("valid"), split="valid")
+    model.metrics = {"valid": res.metrics}
+    if out is not None:
+        model.save(out)
+    return model
+
+
+def _with_params(cfg: PrismConfig, params: dict[str, Any]) -> PrismConfig:
+    """Send each keyword to the section that has the key ([model] or [train])."""
+    by_section: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
+    for key, value in params.items():
+        section = next((s for s, m in _PARAM_SECTIONS if key in m.model_fields), None)
+        if section is None:
+            raise ConfigError(
+                f"unknown parameter {key!r}: not a [model] or [train] key "
+                "(see 'prismrec config show' for every key)"
+            )
+        by_section[section][key] = value
+    for section, values in by_section.items():
+        if values:
+            cfg = cfg.with_overrides(section, **values)
+    return cfg
+
+
+_PARAM_SECTIONS: tuple[tuple[str, type[ModelConfig] | type[TrainConfig]], ...] = (
+    ("model", ModelConfig),
+    ("train", TrainConfig),
+)
