@@ -252,7 +252,7 @@ def test_the_model_page_shows_the_evaluation_report(browser, api_factory, tmp_pa
     img = page.get_by_role("img", name="report figure metrics.png")
     img.wait_for()
     # polled from here: a string predicate would be eval'd in the page, which its CSP forbids
-    for _ in range(200):
+    for _ in range(600):  # up to 30 s: the figure is fetched with the key, then decoded
         if img.evaluate("el => el.complete && el.naturalWidth > 0"):
             break
         page.wait_for_timeout(50)
