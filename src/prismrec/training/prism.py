@@ -95,33 +95,13 @@ class TrainStep(nn.Module):
                 if interests.shape[1] == 1
                 else readout(interests, items[target], read)
             )
-            loss = next_item_loss(
-                self.cfg.loss,
-                user,
-                items,
-                target,
-                self.cfg.n_negatives,
-                self.item_freq,
-                candidates=self.candidates,
-                logit_bias=bias,
-                low_precision=self.low_precision,
-            )
+            loss = self._next_item(self.cfg.loss, user, items, target, bias)
         stats = {"loss": float(loss.detach())}
         short_w = self.net_config.short_term_weight
         if short_w > 0 and self.net.short_term and self.cfg.loss == "ce":
             # the short-term row on its own as well: a component the mixture weighs little
             # would otherwise get no gradient and never become worth weighing
-            short = next_item_loss(
-                "ce",
-                interests[:, -1],
-                items,
-                target,
-                self.cfg.n_negatives,
-                self.item_freq,
-                candidates=self.candidates,
-                logit_bias=bias,
-                low_precision=self.low_precision,
-            )
+            short = self._next_item("ce", interests[:, -1], items, target, bias)
             stats["short_term"] = float(short.detach())
             loss = loss + short_w * short
         long_w = self.net_config.long_term_weight
@@ -130,16 +110,7 @@ class TrainStep(nn.Module):
             # readout): without it they only learn to tell each other apart, and their own
             # nearest items drift away from what they stand for
             facet = readout(interests[:, : self.net.k], items[target], "hard")
-            longl = next_item_loss(
-                "ce",
-                facet,
-                items,
-                target,
-                self.cfg.n_negatives,
-                self.item_freq,
-                candidates=self.candidates,
-                low_precision=self.low_precision,
-            )
+            longl = self._next_item("ce", facet, items, target, None)
             stats["long_term"] = float(longl.detach())
             loss = loss + long_w * longl
         if self.diversity > 0 and interests.shape[1] > 1:
@@ -170,6 +141,22 @@ class TrainStep(nn.Module):
             stats["aux_loss"] = float(aux.detach())
             loss = loss + self.cfg.aux_weight * aux
         return loss, stats
+
+    def _next_item(
+        self, kind: str, user: torch.Tensor, items: torch.Tensor, target: torch.Tensor, bias: Any
+    ) -> torch.Tensor:
+        """The next-item loss of ``user`` (M, D) vectors, over the training candidates."""
+        return next_item_loss(
+            kind,
+            user,
+            items,
+            target,
+            self.cfg.n_negatives,
+            self.item_freq,
+            candidates=self.candidates,
+            logit_bias=bias,
+            low_precision=self.low_precision,
+        )
 
 
 _OVERLAP_ROWS = 256
