@@ -238,3 +238,32 @@ def test_default_service_serves_the_offline_lists_over_http(api_factory, served_
         assert c.post("/v1/events", json={"events": [ev]}).status_code == 200
         b = c.get("/v1/users/ann/recommendations", params={"k": 8})
         assert [x["item_id"] for x in b.json()["items"]] != got_a
+
+
+def test_items_the_prior_never_saw_are_served_as_offline(model) -> None:
+    """Items without a training event get the neutral prior offline and when served alike."""
+    import copy
+
+    table = _table(model)
+    ids = np.arange(1, len(table))
+    cold = copy.deepcopy(model)
+    unseen = ids[::3]
+    cold.cooc.popularity = cold.cooc.popularity.copy()
+    cold.cooc.popularity[unseen] = 0.0
+    priors = ScorePriors.from_model(cold, ids, table[1:])
+    assert not priors.seen[unseen].any() and priors.seen[ids[1::3]].all()
+    index = ExactIndex(table.shape[1])
+    index.add(ids, table[1:].astype(np.float32))
+    retriever = Retriever(index, priors=priors)
+    users = sorted(cold.user_histories)[:4]
+    hists = [cold.user_histories[u] for u in users]
+    out = cold.interests(hists, users)
+    offline, off_scores = cold.recommend(hists, k=8, users=np.asarray(users))
+    for row, h in enumerate(hists):
+        got = retriever.recommend(UserInterests.from_model(out, row), item_array(h), Request(k=8))
+        assert [g["item"] for g in got] == offline[row].tolist()
+        np.testing.assert_allclose([g["score"] for g in got], off_scores[row], rtol=1e-4)
+    # the unseen items move up: the floor no longer buries them
+    warm_lists, _ = model.recommend(hists, k=20, users=np.asarray(users))
+    cold_lists, _ = cold.recommend(hists, k=20, users=np.asarray(users))
+    assert np.isin(cold_lists, unseen).sum() > np.isin(warm_lists, unseen).sum()

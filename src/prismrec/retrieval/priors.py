@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from scipy.special import logsumexp
 
 from prismrec.training.baselines import ItemKNN
-from prismrec.training.scorer import PRIOR_FLOOR, Scorer
+from prismrec.training.scorer import PRIOR_FLOOR, Scorer, neutral_unseen
 
 if TYPE_CHECKING:
     from prismrec.training.contract import SequenceModel
@@ -113,6 +113,9 @@ class ScorePriors:
             weights, as the offline scorer's ``interest_quota`` merge gives them; ``None``:
             no quotas, the list is the best by final score (as offline without quotas).
         recent_events: the latest events the one-interest prior reads (``itemknn``'s).
+        seen: (N0+1,) the items the prior was fitted with (``ItemKNN.seen``); the others get
+            the neutral prior (``training.scorer.neutral_unseen``). None: every item with a
+            similarity row.
     """
 
     def __init__(
@@ -129,6 +132,7 @@ class ScorePriors:
         own_weight: float | None = None,
         slots: Callable[[np.ndarray], np.ndarray] | None = None,
         recent_events: int = 50,
+        seen: np.ndarray | None = None,
     ) -> None:
         self.similarity = None if similarity is None else similarity.tocsr()
         self.weight = float(weight) if similarity is not None else 0.0
@@ -143,6 +147,8 @@ class ScorePriors:
         self.reference_size = reference_size
         self.slots = slots
         self.recent_events = recent_events
+        n0 = 0 if self.similarity is None else self.similarity.shape[0]
+        self.seen = np.ones(n0, bool) if seen is None else np.asarray(seen, bool)
         self._reference: tuple[int, int, np.ndarray, np.ndarray] | None = None
         self._bases: dict[tuple[int, int, bool], tuple[np.ndarray, float, float]] = {}
 
@@ -179,6 +185,7 @@ class ScorePriors:
             own_weight=0.0 if cooc is None else scorer.own_weight,
             slots=slots,
             recent_events=ItemKNN.recent_events if cooc is None else cooc.recent_events,
+            seen=None if cooc is None else cooc.seen,
         )
 
     @classmethod
@@ -406,7 +413,7 @@ class ScorePriors:
             mean = s1 / n
             sd = np.sqrt(max(s2 / n - mean**2, 0.0)) + 1e-9
             out[k] = (np.log(vals[k] + cand + _FLOOR) - mean) / sd
-        return out
+        return neutral_unseen(out, items, self.seen)
 
 
 class Prior(NamedTuple):

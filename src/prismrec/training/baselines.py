@@ -86,6 +86,11 @@ class ItemKNN(Recommender):
         weights = [decay ** np.arange(len(h) - 1, -1, -1, dtype=np.float32) for h in seqs]
         return self.weighted_score(seqs, weights) + self.popularity
 
+    @property
+    def seen(self) -> np.ndarray:
+        """(N0+1,) True for the items the similarity was fitted with (any training event)."""
+        return np.asarray(self.popularity) > 0
+
     def weighted_score(
         self, items: Sequence[np.ndarray], weights: Sequence[np.ndarray]
     ) -> np.ndarray:

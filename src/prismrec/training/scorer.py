@@ -30,7 +30,7 @@ from prismrec.training.base import History, item_array
 from prismrec.training.baselines import ItemKNN
 from prismrec.training.quota import interest_posteriors, quota_rerank, slot_weights
 
-__all__ = ["PRIOR_FLOOR", "QuotaRule", "Scorer", "standardise"]
+__all__ = ["PRIOR_FLOOR", "QuotaRule", "Scorer", "neutral_unseen", "standardise"]
 
 PRIOR_FLOOR = 1e-4
 """A prior enters as ``log(prior + PRIOR_FLOOR)``: items without co-occurrence stay finite."""
@@ -43,6 +43,23 @@ def standardise(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     out = (s - mu) / sd
     out[:, 0] = 0.0
     return out, sd
+
+
+def neutral_unseen(prior_z: np.ndarray, items: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """``prior_z`` (R, M) of ``items`` (M,) with the items the prior never saw set to 0.
+
+    The co-occurrence prior of an item without a training event is not evidence against it (a
+    new or cold item), so it gets the catalogue's mean z-score, 0, rather than the floor's
+    strongly negative one, and is ranked by the model's own score. Items that were seen but
+    never next to the user's events keep their low prior.
+    """
+    items = np.asarray(items, np.int64)
+    unseen = items >= len(seen)
+    inside = ~unseen
+    unseen[inside] = ~seen[items[inside]]
+    out = np.array(prior_z, dtype=np.float64, copy=True)
+    out[:, unseen] = 0.0
+    return out
 
 
 @dataclass(frozen=True)
@@ -167,7 +184,10 @@ class Scorer:
         and the tie-breaker."""
         if prior is not None:
             z, sd = standardise(s)
-            s = z + weight * standardise(np.log(prior + PRIOR_FLOOR))[0]
+            assert self.cooc is not None
+            prior_z = standardise(np.log(prior + PRIOR_FLOOR))[0]
+            cols = np.arange(prior_z.shape[1])
+            s = z + weight * neutral_unseen(prior_z, cols, self.cooc.seen)
             # the repeat bias is in the net's logit units: same units after z-scoring, and
             # added after the prior, so the prior cannot undo what the model learned about repeats
             if rep is not None:
