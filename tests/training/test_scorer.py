@@ -6,17 +6,21 @@ import numpy as np
 
 from prismrec.config import ModelConfig, TrainConfig
 from prismrec.training.baselines import ItemKNN
-from prismrec.training.scorer import PRIOR_FLOOR, Scorer, neutral_unseen, standardise
+from prismrec.training.scorer import PRIOR_FLOOR, Scorer, combine, unseen_items
 
 
-def test_neutral_unseen_zeroes_only_items_the_prior_never_saw() -> None:
-    z = np.array([[1.0, -2.0, 3.0, -4.0, 5.0]])
+def test_unseen_items_are_the_ones_the_prior_was_not_fitted_with() -> None:
     seen = np.array([False, True, False, True])  # item 4 is past the prior's table
-    out = neutral_unseen(z, np.arange(5), seen)
-    np.testing.assert_array_equal(out, [[0.0, -2.0, 0.0, -4.0, 0.0]])
-    picked = neutral_unseen(z[:, [3, 1]], np.array([3, 2]), seen)
-    np.testing.assert_array_equal(picked, [[-4.0, 0.0]])
-    assert z[0, 2] == 3.0  # the input is not changed
+    assert unseen_items(np.arange(5), seen).tolist() == [True, False, True, False, True]
+    assert unseen_items(np.array([3, 2]), seen).tolist() == [False, True]
+
+
+def test_combine_without_a_prior_adds_only_the_bias_and_the_tie_breaker() -> None:
+    net = np.array([[1.0, 2.0]])
+    np.testing.assert_allclose(combine(net, 1.0, None, 5.0, 0.5, 0.25), [[1.75, 2.75]])
+    # with one: the repeat bias is put in the z-scored units (divided by the spread)
+    got = combine(net, 2.0, np.array([[1.0, -1.0]]), 3.0, np.array([[1.0, 0.0]]), 0.0)
+    np.testing.assert_allclose(got, [[1.0 + 3.0 + 0.5, 2.0 - 3.0]])
 
 
 def _knn(popularity: np.ndarray) -> ItemKNN:
@@ -25,8 +29,9 @@ def _knn(popularity: np.ndarray) -> ItemKNN:
     return knn
 
 
-def test_an_unseen_item_gets_the_mean_prior_not_the_floor() -> None:
-    """Items 1-2 co-occur (prior 0.5 and 0), item 3 has no training event: z 0, not the floor's."""
+def test_an_unseen_item_is_weighed_by_the_net_not_the_prior_floor() -> None:
+    """Items 1-2 are seen (prior 0.5 and 0), item 3 has no training event: its prior z-score is
+    replaced by its net z-score, where the floor would have put it below item 1."""
     pop = np.array([0.0, 1e-6, 1e-6, 0.0])
     scorer = Scorer(np.zeros(4), cooc=_knn(pop), cooc_weight=2.0)
     net = np.array([[0.0, 1.0, 2.0, 3.0]])
@@ -35,11 +40,9 @@ def test_an_unseen_item_gets_the_mean_prior_not_the_floor() -> None:
     z_net = (net[0, 1:] - 2.0) / np.std([1.0, 2.0, 3.0])
     logp = np.log(prior[0, 1:] + PRIOR_FLOOR)
     z_prior = (logp - logp.mean()) / logp.std()
-    want = z_net + 2.0 * np.array([z_prior[0], z_prior[1], 0.0])
+    want = z_net + 2.0 * np.array([z_prior[0], z_prior[1], z_net[2]])
     np.testing.assert_allclose(got[0, 1:], want, rtol=1e-6)
-    # seen, item 3 would carry the floor's penalty like item 2
     seen_all = Scorer(np.zeros(4), cooc=_knn(np.full(4, 1e-6)), cooc_weight=2.0)
     floor = seen_all.with_priors(net, prior, None, 2.0)
-    assert floor[0, 3] < 0.0 < got[0, 3]
-    assert np.isclose(floor[0, 3] - floor[0, 2], z_net[2] - z_net[1])
-    np.testing.assert_allclose(standardise(net)[0][0, 1:], z_net, rtol=1e-6)
+    assert floor[0, 3] < floor[0, 1] < got[0, 3]
+    assert np.argmax(got[0, 1:]) == 2 and np.argmax(floor[0, 1:]) == 0

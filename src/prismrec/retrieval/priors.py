@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from scipy.special import logsumexp
 
 from prismrec.training.baselines import ItemKNN
-from prismrec.training.scorer import PRIOR_FLOOR, Scorer, neutral_unseen
+from prismrec.training.scorer import PRIOR_FLOOR, Scorer, combine, unseen_items
 
 if TYPE_CHECKING:
     from prismrec.training.contract import SequenceModel
@@ -113,8 +113,8 @@ class ScorePriors:
             weights, as the offline scorer's ``interest_quota`` merge gives them; ``None``:
             no quotas, the list is the best by final score (as offline without quotas).
         recent_events: the latest events the one-interest prior reads (``itemknn``'s).
-        seen: (N0+1,) the items the prior was fitted with (``ItemKNN.seen``); the others get
-            the neutral prior (``training.scorer.neutral_unseen``). None: every item with a
+        seen: (N0+1,) the items the prior was fitted with (``ItemKNN.seen``); for the others the
+            net's z-score stands in (``training.scorer.combine``). None: every item with a
             similarity row.
     """
 
@@ -278,12 +278,16 @@ class ScorePriors:
         rep: np.ndarray,
         prior: Prior | None,
     ) -> np.ndarray:
-        out, sd = logits, np.ones(len(v))
-        if prior is not None and self.own_weight > 0:
+        if prior is None or self.own_weight <= 0:
             # offline z-scores the logits only to add the prior; without it they stay raw
-            mean, sd = self.moments.logit_stats(v)
-            out = (out - mean[:, None]) / sd[:, None] + self.own_weight * self.prior_z(prior, items)
-        return out + rep[None, :] / sd[:, None] + self._tie(items)
+            return combine(logits, 1.0, None, 0.0, rep[None, :], self._tie(items))
+        mean, sd = self.moments.logit_stats(v)
+        z = (logits - mean[:, None]) / sd[:, None]
+        prior_z = self.prior_z(prior, items)
+        unseen = unseen_items(items, self.seen)
+        return combine(
+            z, sd[:, None], prior_z, self.own_weight, rep[None, :], self._tie(items), unseen
+        )
 
     def _repeat_at(self, items: np.ndarray, history: np.ndarray) -> np.ndarray:
         """(M,) the learned repeat bias of the candidates (0 for items not in the history)."""
@@ -360,13 +364,13 @@ class ScorePriors:
             s_ref = logsumexp(ref - lse[:, None] + logw, axis=0)
         else:
             s, s_ref = cand.max(0), ref.max(0)
-        sd = 1.0
-        if self.similarity is not None and self.weight > 0:
-            sd = float(s_ref.std()) + 1e-9 if len(s_ref) else 1.0
-            mean = float(s_ref.mean()) if len(s_ref) else 0.0
-            recency = self.interest_priors(None, history, 1)
-            s = (s - mean) / sd + self.weight * self.prior_z(recency, items)[0]
-        return s + rep / sd + self._tie(items)
+        if self.similarity is None or self.weight <= 0:
+            return combine(s, 1.0, None, 0.0, rep, self._tie(items))
+        sd = float(s_ref.std()) + 1e-9 if len(s_ref) else 1.0
+        mean = float(s_ref.mean()) if len(s_ref) else 0.0
+        prior_z = self.prior_z(self.interest_priors(None, history, 1), items)[0]
+        z, unseen = (s - mean) / sd, unseen_items(items, self.seen)
+        return combine(z, sd, prior_z, self.weight, rep, self._tie(items), unseen)
 
     def _base(self, extra: np.ndarray | None) -> tuple[np.ndarray, float, float]:
         """Every live item's log prior where the sparse part is 0 (``log(extra + floor)``), and
@@ -413,7 +417,7 @@ class ScorePriors:
             mean = s1 / n
             sd = np.sqrt(max(s2 / n - mean**2, 0.0)) + 1e-9
             out[k] = (np.log(vals[k] + cand + _FLOOR) - mean) / sd
-        return neutral_unseen(out, items, self.seen)
+        return out
 
 
 class Prior(NamedTuple):

@@ -30,7 +30,7 @@ from prismrec.training.base import History, item_array
 from prismrec.training.baselines import ItemKNN
 from prismrec.training.quota import interest_posteriors, quota_rerank, slot_weights
 
-__all__ = ["PRIOR_FLOOR", "QuotaRule", "Scorer", "neutral_unseen", "standardise"]
+__all__ = ["PRIOR_FLOOR", "QuotaRule", "Scorer", "combine", "standardise", "unseen_items"]
 
 PRIOR_FLOOR = 1e-4
 """A prior enters as ``log(prior + PRIOR_FLOOR)``: items without co-occurrence stay finite."""
@@ -45,20 +45,41 @@ def standardise(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, sd
 
 
-def neutral_unseen(prior_z: np.ndarray, items: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """``prior_z`` (R, M) of ``items`` (M,) with the items the prior never saw set to 0.
+def combine(
+    net: np.ndarray,
+    sd: np.ndarray | float,
+    prior_z: np.ndarray | None,
+    weight: float,
+    repeat: np.ndarray | float,
+    tie: np.ndarray | float,
+    unseen: np.ndarray | None = None,
+) -> np.ndarray:
+    """The one rule that adds the priors to a net score (offline and served alike).
 
-    The co-occurrence prior of an item without a training event is not evidence against it (a
-    new or cold item), so it gets the catalogue's mean z-score, 0, rather than the floor's
-    strongly negative one, and is ranked by the model's own score. Items that were seen but
-    never next to the user's events keep their low prior.
+    With a prior, ``net`` is the net score z-scored over the catalogue and ``sd`` its spread:
+    ``weight`` times the prior's z-score is added, then the repeat bias in the net's logit
+    units (divided by ``sd``, and added after the prior so the prior cannot undo what the model
+    learned about repeats), then the tie-breaker. Without one (``prior_z`` None), ``net`` is
+    the raw net score and gets the bias and the tie-breaker.
+
+    ``unseen`` (M,) marks the items the prior was not fitted with (new, or cold: no training
+    event). Their prior is not evidence against them, and the floor's z-score would bury every
+    one below the user's co-occurring items; the net's own z-score stands in for it, so a new
+    item is ranked by what the model makes of its content, on the scale the prior would use.
     """
+    if prior_z is None:
+        return net + repeat + tie
+    if unseen is not None and unseen.any():
+        prior_z = np.where(unseen, net, prior_z)
+    return net + weight * prior_z + repeat / sd + tie
+
+
+def unseen_items(items: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """(M,) True for the ``items`` the prior was not fitted with (``seen`` is over its rows)."""
     items = np.asarray(items, np.int64)
-    unseen = items >= len(seen)
-    inside = ~unseen
-    unseen[inside] = ~seen[items[inside]]
-    out = np.array(prior_z, dtype=np.float64, copy=True)
-    out[:, unseen] = 0.0
+    out = items >= len(seen)
+    inside = ~out
+    out[inside] = ~np.asarray(seen, bool)[items[inside]]
     return out
 
 
@@ -182,16 +203,11 @@ class Scorer:
     ) -> np.ndarray:
         """Net scores (R, N+1) plus ``weight`` times the prior (both z-scored), the repeat bias
         and the tie-breaker."""
-        if prior is not None:
-            z, sd = standardise(s)
-            assert self.cooc is not None
-            prior_z = standardise(np.log(prior + PRIOR_FLOOR))[0]
-            cols = np.arange(prior_z.shape[1])
-            s = z + weight * neutral_unseen(prior_z, cols, self.cooc.seen)
-            # the repeat bias is in the net's logit units: same units after z-scoring, and
-            # added after the prior, so the prior cannot undo what the model learned about repeats
-            if rep is not None:
-                s = s + rep / sd
-        elif rep is not None:
-            s = s + rep
-        return s + self.popularity
+        rep_ = 0.0 if rep is None else rep
+        if prior is None:
+            return combine(s, 1.0, None, weight, rep_, self.popularity)
+        assert self.cooc is not None
+        z, sd = standardise(s)
+        prior_z = standardise(np.log(prior + PRIOR_FLOOR))[0]
+        unseen = unseen_items(np.arange(prior_z.shape[1]), self.cooc.seen)
+        return combine(z, sd, prior_z, weight, rep_, self.popularity, unseen)
