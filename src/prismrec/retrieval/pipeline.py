@@ -15,7 +15,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.special import logsumexp
 
 from prismrec.evaluation.interests import category_base_rates
 from prismrec.retrieval.explain import interest_labels, top_events
@@ -158,6 +157,7 @@ class Retriever:
     ) -> None:
         self.index = index
         self.score_all_below = score_all_below
+        self._snapshot: tuple[tuple[int, int] | None, np.ndarray, np.ndarray] | None = None
         self.priors = priors
         self.metadata = metadata or ItemMetadata()
         self.candidates_per_interest = candidates_per_interest
@@ -270,8 +270,7 @@ class Retriever:
             priors = self.priors.interest_priors(attention, hist, len(vecs))
         while True:
             if exhaustive:
-                cands = self._every_item(source, vecs, w, hist, priors, seen, muted)
-                depth = len(source)
+                cands = self._every_item(source, vecs, w, hist, priors, seen, muted, depth, req.k)
             else:
                 cands = gather(source, vecs, depth, seen, muted, w)
             if self.priors is not None and not exhaustive:
@@ -297,28 +296,63 @@ class Retriever:
         priors: Prior | None,
         seen: set[int],
         muted: list[int],
+        depth: int,
+        k: int,
     ) -> Candidates:
-        """Every unseen item of ``source`` scored as offline (the exact top-k, no search);
-        each owned by the interest whose softmax gives it the most probability."""
+        """The best ``depth`` unseen items of ``source`` by the offline final score, every item
+        scored (the exact top-k, no search); each owned by the interest whose own score (without
+        a prior: whose softmax) likes it most, items of muted interests dropped.
+
+        The final score needs the whole catalogue (its statistics); the own scores only the
+        items kept: at least ``quota_depth * k``, the pool a quota draft picks from."""
         assert self.priors is not None
-        items = np.sort(np.asarray(source.ids(), np.int64))
+        items, item_vecs = self._catalogue(source)
+        rep = self.priors.repeat_vector(history)
+        final, lse = self.priors.catalogue_scores(vecs, w, items, item_vecs, history, rep)
+        pool = np.arange(len(items))
         if seen:
-            items = items[~np.isin(items, np.fromiter(seen, np.int64, len(seen)))]
-        if not len(items):
-            empty = np.zeros(0, np.int64)
-            return Candidates(empty, np.zeros(0), empty, w, np.zeros((len(vecs), 0)))
-        item_vecs = source.vectors(items)
-        own, final = self.priors.scores(vecs, w, items, item_vecs, history, priors, self.index)
-        if priors is None:
-            logits = np.asarray(vecs, np.float64) @ np.asarray(item_vecs, np.float64).T
-            owner = (logits - logsumexp(logits, axis=1, keepdims=True)).argmax(0)
-        else:
-            owner = own.argmax(0)  # z-scored per interest, so comparable
-        keep = np.flatnonzero(~np.isin(owner, np.asarray(muted, np.int64)))
-        order = keep[np.argsort(-final[keep], kind="stable")]
+            pool = pool[~np.isin(items, np.fromiter(seen, np.int64, len(seen)))]
+        quota_depth = self.priors.quota_depth
+        if self.priors.slots is not None and quota_depth is None:
+            depth = len(pool)
+        elif self.priors.slots is not None and quota_depth is not None:
+            depth = max(depth, quota_depth * k)
+        while True:
+            if depth < len(pool):
+                part = np.argpartition(-final[pool], depth - 1)[:depth]
+                top = np.sort(pool[part])  # item order, so ties break as offline (lower id)
+            else:
+                top = pool
+            top = top[np.argsort(-final[top], kind="stable")]
+            top_items = items[top]
+            if priors is None:
+                logits = np.asarray(vecs, np.float32) @ item_vecs[top].T
+                owner = (logits.astype(np.float64) - lse[:, None]).argmax(0)
+                own = self.priors.own_scores(vecs, top_items, item_vecs[top], history, None, rep)
+            else:
+                own = self.priors.own_scores(vecs, top_items, item_vecs[top], history, priors, rep)
+                owner = own.argmax(0)  # z-scored per interest, so comparable
+            keep = np.flatnonzero(~np.isin(owner, np.asarray(muted, np.int64)))
+            if len(keep) >= k or depth >= len(pool):
+                break
+            depth *= 4
         return Candidates(
-            items[order], final[order], owner[order].astype(np.int64), w, own[:, order]
+            top_items[keep], final[top][keep], owner[keep].astype(np.int64), w, own[:, keep]
         )
+
+    def _catalogue(self, source: ItemIndex) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, float32 vectors) of every item of ``source``, ids ascending; the service's own
+        index is kept between requests until an item changes."""
+        moments = None if self.priors is None else self.priors.moments
+        version = None if moments is None else (moments.version, len(source))
+        snap = self._snapshot
+        if source is self.index and snap is not None and snap[0] == version:
+            return snap[1], snap[2]
+        items = np.sort(np.asarray(source.ids(), np.int64))
+        vecs = np.ascontiguousarray(source.vectors(items), dtype=np.float32)
+        if source is self.index:
+            self._snapshot = (version, items, vecs)
+        return items, vecs
 
     def _rescore(
         self,

@@ -35,10 +35,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import logsumexp
 
 from prismrec.training.baselines import ItemKNN
-from prismrec.training.scorer import PRIOR_FLOOR, Scorer, combine, unseen_items
+from prismrec.training.scorer import PRIOR_FLOOR, Scorer, combine, log_sum_exp, unseen_items
 
 if TYPE_CHECKING:
     from prismrec.training.contract import SequenceModel
@@ -133,6 +132,7 @@ class ScorePriors:
         slots: Callable[[np.ndarray], np.ndarray] | None = None,
         recent_events: int = 50,
         seen: np.ndarray | None = None,
+        quota_depth: int | None = None,
     ) -> None:
         self.similarity = None if similarity is None else similarity.tocsr()
         self.weight = float(weight) if similarity is not None else 0.0
@@ -149,6 +149,7 @@ class ScorePriors:
         self.recent_events = recent_events
         n0 = 0 if self.similarity is None else self.similarity.shape[0]
         self.seen = np.ones(n0, bool) if seen is None else np.asarray(seen, bool)
+        self.quota_depth = quota_depth
         self._reference: tuple[int, int, np.ndarray, np.ndarray] | None = None
         self._bases: dict[tuple[int, int, bool], tuple[np.ndarray, float, float]] = {}
 
@@ -186,6 +187,7 @@ class ScorePriors:
             slots=slots,
             recent_events=ItemKNN.recent_events if cooc is None else cooc.recent_events,
             seen=None if cooc is None else cooc.seen,
+            quota_depth=None if quota is None else quota.depth,
         )
 
     @classmethod
@@ -258,10 +260,12 @@ class ScorePriors:
         item_vecs: np.ndarray,
         history: np.ndarray,
         prior: Prior | None,
+        repeat: np.ndarray | None = None,
     ) -> np.ndarray:
-        """(K, M) each interest's own score of each candidate item (see the module notes)."""
+        """(K, M) each interest's own score of each candidate item (see the module notes).
+        ``repeat``: the history's :meth:`repeat_vector`, if already computed."""
         v, items, logits = self._logits(vecs, items, item_vecs)
-        return self._own(v, items, logits, self._repeat_at(items, history), prior)
+        return self._own(v, items, logits, self._repeat_at(items, history, repeat), prior)
 
     @staticmethod
     def _logits(
@@ -289,11 +293,19 @@ class ScorePriors:
             z, sd[:, None], prior_z, self.own_weight, rep[None, :], self._tie(items), unseen
         )
 
-    def _repeat_at(self, items: np.ndarray, history: np.ndarray) -> np.ndarray:
+    def repeat_vector(self, history: np.ndarray) -> np.ndarray | None:
+        """The learned repeat bias over item rows ``0..max(history)`` (None: none to add)."""
+        if self.repeat is None or not len(history):
+            return None
+        return self.repeat(np.asarray(history, np.int64))
+
+    def _repeat_at(
+        self, items: np.ndarray, history: np.ndarray, rep: np.ndarray | None = None
+    ) -> np.ndarray:
         """(M,) the learned repeat bias of the candidates (0 for items not in the history)."""
         bias = np.zeros(len(items))
-        if self.repeat is not None and len(history):
-            rep = self.repeat(np.asarray(history, np.int64))
+        rep = self.repeat_vector(history) if rep is None else rep
+        if rep is not None:
             inside = items < len(rep)
             bias[inside] = rep[items[inside]]
         return bias
@@ -338,6 +350,34 @@ class ScorePriors:
         rep = self._repeat_at(items, history)
         return self._final(v, weights, items, logits, rep, history, index)
 
+    def catalogue_scores(
+        self,
+        vecs: np.ndarray,
+        weights: np.ndarray,
+        ids: np.ndarray,
+        item_vecs: np.ndarray,
+        history: np.ndarray,
+        repeat: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(M,) the final score of every item of a whole catalogue (``ids``, ``item_vecs``: all
+        of its items), its statistics taken over exactly these items; and the interests' (K,)
+        log-normalisers. The exhaustive path: one product with the catalogue, no sample."""
+        v = np.asarray(vecs, dtype=np.float32)
+        logits = (v @ np.asarray(item_vecs, np.float32).T).astype(np.float64)  # (K, M)
+        lse = log_sum_exp(logits, axis=1) if logits.shape[1] else np.zeros(len(v))
+        if self.mixture and len(v) > 1:
+            logw = np.log(np.clip(np.asarray(weights, np.float64), 1e-12, None))[:, None]
+            s = log_sum_exp(logits - lse[:, None] + logw, axis=0)
+        else:
+            s = logits.max(0)
+        rep, tie = self._repeat_at(ids, history, repeat), self._tie(ids)
+        if self.similarity is None or self.weight <= 0 or not len(s):
+            return combine(s, 1.0, None, 0.0, rep, tie), lse
+        sd = float(s.std()) + 1e-9
+        prior_z = self.prior_z(self.interest_priors(None, history, 1), ids)[0]
+        z, unseen = (s - float(s.mean())) / sd, unseen_items(ids, self.seen)
+        return combine(z, sd, prior_z, self.weight, rep, tie, unseen), lse
+
     def _final(
         self,
         v: np.ndarray,
@@ -355,13 +395,15 @@ class ScorePriors:
             # the whole catalogue; else the candidates (the head, which a sample would miss)
             # plus the sample scaled up to the catalogue
             if len(ref_ids) >= self.moments.n:
-                lse = logsumexp(ref, axis=1)
+                lse = log_sum_exp(ref, axis=1)
             else:
                 scale = max(self.moments.n - len(items), 1) / max(len(ref_ids), 1)
-                lse = np.logaddexp(logsumexp(cand, axis=1), logsumexp(ref, axis=1) + np.log(scale))
+                lse = np.logaddexp(
+                    log_sum_exp(cand, axis=1), log_sum_exp(ref, axis=1) + np.log(scale)
+                )
             logw = np.log(np.clip(np.asarray(weights, np.float64), 1e-12, None))[:, None]
-            s = logsumexp(cand - lse[:, None] + logw, axis=0)
-            s_ref = logsumexp(ref - lse[:, None] + logw, axis=0)
+            s = log_sum_exp(cand - lse[:, None] + logw, axis=0)
+            s_ref = log_sum_exp(ref - lse[:, None] + logw, axis=0)
         else:
             s, s_ref = cand.max(0), ref.max(0)
         if self.similarity is None or self.weight <= 0:

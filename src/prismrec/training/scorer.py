@@ -30,7 +30,15 @@ from prismrec.training.base import History, item_array
 from prismrec.training.baselines import ItemKNN
 from prismrec.training.quota import interest_posteriors, quota_rerank, slot_weights
 
-__all__ = ["PRIOR_FLOOR", "QuotaRule", "Scorer", "combine", "standardise", "unseen_items"]
+__all__ = [
+    "PRIOR_FLOOR",
+    "QuotaRule",
+    "Scorer",
+    "combine",
+    "log_sum_exp",
+    "standardise",
+    "unseen_items",
+]
 
 PRIOR_FLOOR = 1e-4
 """A prior enters as ``log(prior + PRIOR_FLOOR)``: items without co-occurrence stay finite."""
@@ -72,6 +80,14 @@ def combine(
     if unseen is not None and unseen.any():
         prior_z = np.where(unseen, net, prior_z)
     return net + weight * prior_z + repeat / sd + tie
+
+
+def log_sum_exp(x: np.ndarray, axis: int) -> np.ndarray:
+    """``log sum exp`` along ``axis`` (``-inf`` entries allowed): the lean form of scipy's, for
+    the per-request path, where scipy's checks cost more than the sum."""
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    return np.squeeze(np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m, axis=axis)
 
 
 def unseen_items(items: np.ndarray, seen: np.ndarray) -> np.ndarray:
