@@ -8,8 +8,9 @@ interests, history filtered) in two ways:
 - ``service (default)``: the one scoring path, ``Retriever.from_model`` (what ``prismrec
   serve`` runs with no flag): candidates from each interest's search plus the prior's
   nominees, scored and merged by the model's ``Scorer``;
-- ``vectors only``: the interests' inner products with largest-remainder quotas (the
-  service's default before the one scoring path; kept for comparison);
+- ``vectors only``: a ``Retriever`` given the item vectors alone (the interests' mixture
+  log-probability, without the model's co-occurrence prior, repeat bias and tie-breaker): what
+  those add;
 
 next to the offline scorer (``recommend``, what ``evaluate`` measures). Prints NDCG@10,
 Recall@10, top-10 overlap with the offline list, and p50/p99 milliseconds of the retrieval
@@ -95,7 +96,7 @@ def run(rec: PrismRecommender, ds: PreparedDataset) -> list[dict[str, Any]]:
     rows = [{"serving": "offline scorer", **_accuracy(offline, cases.targets)}]
     retrievers = {
         "service (default)": Retriever.from_model(rec),
-        "vectors only (before)": Retriever(index, priors=None),
+        "vectors only (no priors)": Retriever(index),
     }
     for name, retriever in retrievers.items():
         top, ms = _served(retriever, out, histories)

@@ -268,3 +268,30 @@ def test_items_the_prior_never_saw_are_served_as_offline(model) -> None:
     users_ = np.asarray(users)
     moved = np.abs(cold.score(hists, users_) - model.score(hists, users_))
     assert moved[:, unseen].max() > 10 * moved[:, ids[1::3]].max()
+
+
+@pytest.mark.parametrize("depth", [4, None])
+def test_quota_merged_lists_are_served_as_offline(model, depth) -> None:
+    """With ``interest_quota`` the service drafts by the model's own ``QuotaRule`` (its depth,
+    shares and temperature): the same lists as ``recommend``."""
+    import copy
+
+    quota = copy.deepcopy(model)
+    quota.model_config = quota.model_config.model_copy(
+        update={"interest_quota": True, "quota_depth": depth, "quota_temperature": 2.0}
+    )
+    assert quota.scorer.quota is not None
+    table = _table(quota)
+    ids = np.arange(1, len(table))
+    index = ExactIndex(table.shape[1])
+    index.add(ids, table[1:].astype(np.float32))
+    retriever = Retriever(index, priors=ScorePriors.from_model(quota, ids, table[1:]))
+    users = sorted(quota.user_histories)[:6]
+    hists = [quota.user_histories[u] for u in users]
+    out = quota.interests(hists, users)
+    offline, _ = quota.recommend(hists, k=8, users=np.asarray(users))
+    plain, _ = model.recommend(hists, k=8, users=np.asarray(users))
+    assert (offline != plain).any()  # the quotas change some lists
+    for row, h in enumerate(hists):
+        got = retriever.recommend(UserInterests.from_model(out, row), item_array(h), Request(k=8))
+        assert [g["item"] for g in got] == offline[row].tolist()

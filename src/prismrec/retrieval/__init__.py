@@ -16,9 +16,6 @@ from prismrec.retrieval.index import (
 from prismrec.retrieval.multi import (
     Candidates,
     gather,
-    merge_by_quota,
-    quota_counts,
-    retrieve,
     steer_weights,
 )
 from prismrec.retrieval.pipeline import ItemMetadata, Request, Retriever, UserInterests
@@ -42,11 +39,8 @@ __all__ = [
     "label_from_items",
     "load_index",
     "make_index",
-    "merge_by_quota",
     "mmr",
-    "quota_counts",
     "rerank",
-    "retrieve",
     "steer_weights",
     "top_events",
 ]

@@ -1,11 +1,11 @@
-"""Multi-interest retrieval: one search per interest vector, merged by interest-weight quotas.
+"""Multi-interest retrieval: one search per interest vector, each item owned by one interest.
 
 A user has K interest vectors with weights summing to 1. Each interest is searched on its own;
-an item found by several interests belongs to the one that scores it highest. Interest ``i``
-then gets about ``weights[i] * k`` of the ``k`` slots (largest-remainder rounding), and slots an
-interest cannot fill go to the others. Steering for one request: ``focus`` multiplies an
-interest's weight by ``focus_boost``; ``mute`` sets it to 0 *and* drops the items that interest
-would have claimed, so muting removes that taste from the list rather than only its slots.
+an item found by several interests belongs to the one under which it is likeliest. Steering for
+one request: ``focus`` multiplies an interest's weight by ``focus_boost``; ``mute`` sets it to 0
+*and* drops the items that interest owns, so muting removes that taste from the list rather
+than only its weight. Scoring and any quota merge are the model's scorer's
+(``retrieval.pipeline.Retriever`` with ``training.scorer``), never decided here.
 """
 
 from __future__ import annotations
@@ -22,9 +22,6 @@ __all__ = [
     "Candidates",
     "as_indices",
     "gather",
-    "merge_by_quota",
-    "quota_counts",
-    "retrieve",
     "steer_weights",
 ]
 
@@ -105,35 +102,6 @@ def steer_weights(
     return w / w.sum()
 
 
-def _largest_remainder(weights: np.ndarray, k: int) -> np.ndarray:
-    raw = weights / weights.sum() * k
-    base = np.floor(raw + 1e-9).astype(np.int64)
-    rest = k - int(base.sum())
-    if rest > 0:
-        order = np.lexsort((np.arange(len(raw)), -(raw - base)))
-        base[order[:rest]] += 1
-    return base
-
-
-def quota_counts(weights: np.ndarray, k: int, available: np.ndarray | None = None) -> np.ndarray:
-    """(K,) slots per interest: about ``weights * k`` (largest remainder), within ``available``.
-
-    Slots an interest cannot fill go to the interests with candidates to spare, again in
-    proportion to their weights (equally when those weights are all 0).
-    """
-    w = np.asarray(weights, dtype=np.float64)
-    avail = np.full(len(w), k) if available is None else np.asarray(available, dtype=np.int64)
-    k = min(k, int(avail.sum()))
-    quota = np.zeros(len(w), np.int64)
-    while quota.sum() < k:
-        spare = avail - quota > 0
-        ws = np.where(spare, w, 0.0)
-        if ws.sum() <= 0:
-            ws = spare.astype(np.float64)
-        quota = np.minimum(quota + _largest_remainder(ws, k - int(quota.sum())), avail)
-    return quota
-
-
 def gather(
     index: ItemIndex,
     interests: np.ndarray,
@@ -175,51 +143,3 @@ def gather(
         owner[keep].astype(np.int64),
         w,
     )
-
-
-def merge_by_quota(cands: Candidates, quotas: np.ndarray) -> Candidates:
-    """The best ``quotas[i]`` candidates of each interest ``i``, best score first."""
-    rank = np.zeros(len(cands), np.int64)
-    for i in range(len(quotas)):
-        mine = cands.interests == i
-        rank[mine] = np.arange(int(mine.sum()))
-    keep = rank < np.asarray(quotas)[cands.interests]
-    return cands.take(np.flatnonzero(keep))
-
-
-def retrieve(
-    index: ItemIndex,
-    interests: np.ndarray,
-    weights: np.ndarray,
-    k: int,
-    *,
-    candidates_per_interest: int | None = None,
-    exclude_ids: Collection[int] | None = None,
-    focus: Steer = None,
-    mute: Steer = None,
-    focus_boost: float = 4.0,
-) -> Candidates:
-    """Up to ``k`` items for one user, merged from the K interests by weight quotas.
-
-    Args:
-        index: the item index.
-        interests: (K, D) interest vectors.
-        weights: (K,) interest weights.
-        k: number of items.
-        candidates_per_interest: search depth per interest (default ``2 * k``).
-        exclude_ids: items never to return (e.g. the user's history).
-        focus: interest index (or indices) to boost for this request.
-        mute: interest index (or indices) to leave out for this request.
-        focus_boost: factor on a focused interest's weight.
-
-    Returns:
-        The candidates, best score first, each with the interest that retrieved it.
-    """
-    vecs = np.asarray(interests, dtype=np.float32)
-    if vecs.ndim != 2 or len(vecs) != len(np.ravel(weights)):
-        raise ValueError(f"interests {vecs.shape} and weights {np.shape(weights)} do not match")
-    w = steer_weights(weights, focus, mute, focus_boost)
-    depth = candidates_per_interest or 2 * k
-    muted = as_indices(mute, len(vecs), "mute")
-    cands = gather(index, vecs, depth, exclude_ids, muted, w)
-    return merge_by_quota(cands, quota_counts(w, k, cands.per_interest()))

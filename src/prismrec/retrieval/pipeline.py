@@ -24,12 +24,10 @@ from prismrec.retrieval.multi import (
     Steer,
     as_indices,
     gather,
-    quota_counts,
     steer_weights,
 )
 from prismrec.retrieval.priors import Prior, ScorePriors
 from prismrec.retrieval.rerank import RerankMethod, filter_candidates, rerank
-from prismrec.training.quota import draft
 
 if TYPE_CHECKING:
     from prismrec.evaluation.beyond import Catalog
@@ -131,15 +129,15 @@ class Retriever:
         label_items: nearest items that make an interest's label.
         label_top: categories per label.
         n_events: past events per explanation.
-        priors: the offline scorer's co-occurrence priors and repeat bias (``ScorePriors``);
-            with them every candidate gets the offline final and per-interest scores, the
-            priors nominate candidates too, and the list is merged as offline: each interest
-            drafts its floored share by its own score (heaviest first), the rest and the order
-            follow the final score. ``None``: inner products with the retrieving interest,
-            largest-remainder quotas by ownership.
-        score_all_below: with ``priors``, a catalogue (or allow-list) of at most this many
-            items is scored whole: the list is then the offline top-k exactly, not only the
-            best of the searched candidates.
+        priors: the model's scorer on served candidates (``ScorePriors.from_scorer``): every
+            candidate gets the offline final and per-interest scores, the co-occurrence prior
+            nominates candidates too, and with the scorer's quota rule the list is merged as
+            offline (each interest drafts its floored share by its own score, heaviest first;
+            the rest and the order follow the final score). ``None``: the index's vectors
+            alone (``ScorePriors.without_prior``): the interests' mixture log-probability.
+        score_all_below: a catalogue (or allow-list) of at most this many items is scored
+            whole: the list is then the offline top-k exactly, not only the best of the
+            searched candidates.
     """
 
     def __init__(
@@ -157,7 +155,11 @@ class Retriever:
     ) -> None:
         self.index = index
         self.score_all_below = score_all_below
-        self._snapshot: tuple[tuple[int, int] | None, np.ndarray, np.ndarray] | None = None
+        self._snapshot: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
+        if priors is None:
+            ids = np.sort(np.asarray(index.ids(), np.int64))
+            vecs = index.vectors(ids) if len(ids) else np.zeros((0, index.dim), np.float32)
+            priors = ScorePriors.without_prior(ids, vecs)
         self.priors = priors
         self.metadata = metadata or ItemMetadata()
         self.candidates_per_interest = candidates_per_interest
@@ -195,7 +197,7 @@ class Retriever:
 
         Returns:
             ``[{"item", "score", "interest", "explanation"}, ...]``; ``score`` is the inner
-            product with the owning interest, or with ``priors`` the offline final score;
+            offline final score;
             ``interest`` is the interest that drafted (else owns) the item; ``explanation`` is
             ``None`` unless asked for.
         """
@@ -208,33 +210,34 @@ class Retriever:
         seen = set(hist.tolist()) if req.filter_seen else set()
         source = self.index if req.allow_list is None else self._allowed(req.allow_list)
         cands = self._candidates(source, vecs, w, seen, req, interests.attention, hist)
-        groups: np.ndarray | None = cands.interests
-        quotas: np.ndarray | None = quota_counts(w, req.k, cands.per_interest())
-        slots = None if self.priors is None else self.priors.slots
-        if cands.own is not None and len(cands) and slots is None:
-            groups, quotas = None, None  # no quotas offline: the best by final score
-        elif cands.own is not None and len(cands) and slots is not None:
+        groups: np.ndarray | None = None
+        quotas: np.ndarray | None = None
+        quota = self.priors.quota
+        if quota is not None and len(cands) and cands.own is not None:
             # the offline merge: each interest drafts its floored share by its own score,
             # heaviest first; the rest of the list is the best remaining by final score
-            share = slots(w)[None]
-            drafted = draft(cands.scores[None].astype(np.float64), cands.own[None], share, req.k)
-            drafted = drafted[0]
+            drafted = quota.draft(cands.scores[None], cands.own[None], w[None], req.k)[0]
             k_int = len(w)
             groups = np.where(drafted >= 0, drafted, k_int)
             quotas = np.append(np.bincount(drafted[drafted >= 0], minlength=k_int), 0)
             cands = dataclasses.replace(
                 cands, interests=np.where(drafted >= 0, drafted, cands.interests)
             )
+        vectors = (
+            self._similarity_vectors(cands.items, source)
+            if req.diversity > 0
+            else np.zeros((len(cands), 0))
+        )
         order = rerank(
             req.method,
             cands.scores,
-            self._similarity_vectors(cands.items, source),
+            vectors,
             req.k,
             req.diversity,
             groups=groups,
             quotas=quotas,
         )
-        if cands.own is not None and req.diversity == 0.0:
+        if req.diversity == 0.0:
             order = order[np.argsort(-cands.scores[order], kind="stable")]  # final-score order
         picked = cands.take(order)
         notes = self._explain(picked, interests, w, hist) if req.explain else None
@@ -259,21 +262,21 @@ class Retriever:
         history: np.ndarray | None = None,
     ) -> Candidates:
         """Filtered candidates; searches deeper (x4 per round) while fewer than ``k`` remain.
-        With ``priors`` and at most ``score_all_below`` items, every item is a candidate."""
+        At most ``score_all_below`` items: every item is a candidate."""
         depth = max(self.candidates_per_interest, 3 * req.k)
-        exhaustive = self.priors is not None and len(source) <= self.score_all_below
+        exhaustive = len(source) <= self.score_all_below
         muted = as_indices(req.mute, len(vecs), "mute")
         excluded = self.category_codes(req.exclude_categories)
         hist = np.zeros(0, np.int64) if history is None else history
         priors = None
-        if self.priors is not None and self.priors.similarity is not None and len(hist):
+        if self.priors.similarity is not None and len(hist):
             priors = self.priors.interest_priors(attention, hist, len(vecs))
         while True:
             if exhaustive:
                 cands = self._every_item(source, vecs, w, hist, priors, seen, muted, depth, req.k)
             else:
                 cands = gather(source, vecs, depth, seen, muted, w)
-            if self.priors is not None and not exhaustive:
+            if not exhaustive:
                 cands = self._rescore(cands, source, vecs, hist, priors, depth, seen, muted)
             keep = filter_candidates(
                 cands.items,
@@ -305,18 +308,15 @@ class Retriever:
 
         The final score needs the whole catalogue (its statistics); the own scores only the
         items kept: at least ``quota_depth * k``, the pool a quota draft picks from."""
-        assert self.priors is not None
         items, item_vecs = self._catalogue(source)
         rep = self.priors.repeat_vector(history)
         final, lse = self.priors.catalogue_scores(vecs, w, items, item_vecs, history, rep)
         pool = np.arange(len(items))
         if seen:
             pool = pool[~np.isin(items, np.fromiter(seen, np.int64, len(seen)))]
-        quota_depth = self.priors.quota_depth
-        if self.priors.slots is not None and quota_depth is None:
-            depth = len(pool)
-        elif self.priors.slots is not None and quota_depth is not None:
-            depth = max(depth, quota_depth * k)
+        quota = self.priors.quota
+        if quota is not None:  # the pool the draft picks from
+            depth = len(pool) if quota.depth is None else max(depth, quota.depth * k)
         while True:
             if depth < len(pool):
                 part = np.argpartition(-final[pool], depth - 1)[:depth]
@@ -343,8 +343,7 @@ class Retriever:
     def _catalogue(self, source: ItemIndex) -> tuple[np.ndarray, np.ndarray]:
         """(ids, float32 vectors) of every item of ``source``, ids ascending; the service's own
         index is kept between requests until an item changes."""
-        moments = None if self.priors is None else self.priors.moments
-        version = None if moments is None else (moments.version, len(source))
+        version = (self.priors.moments.version, len(source))
         snap = self._snapshot
         if source is self.index and snap is not None and snap[0] == version:
             return snap[1], snap[2]
@@ -366,7 +365,6 @@ class Retriever:
         muted: list[int],
     ) -> Candidates:
         """The searched candidates plus the prior's nominees, scored per interest as offline."""
-        assert self.priors is not None
         items = cands.items
         if priors is not None:
             extra = self.priors.nominate(priors, depth)

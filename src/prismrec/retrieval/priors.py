@@ -37,7 +37,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from prismrec.training.baselines import ItemKNN
-from prismrec.training.scorer import PRIOR_FLOOR, Scorer, combine, log_sum_exp, unseen_items
+from prismrec.training.scorer import (
+    PRIOR_FLOOR,
+    QuotaRule,
+    Scorer,
+    combine,
+    log_sum_exp,
+    unseen_items,
+)
 
 if TYPE_CHECKING:
     from prismrec.training.contract import SequenceModel
@@ -108,9 +115,8 @@ class ScorePriors:
             "mixture"``); otherwise the best interest's logit.
         reference_size: catalogue items the final score's statistics are taken over; a
             catalogue this size or smaller is used whole (exact), a larger one is sampled.
-        slots: the shares of a list the interests' quotas follow, from the (steered)
-            weights, as the offline scorer's ``interest_quota`` merge gives them; ``None``:
-            no quotas, the list is the best by final score (as offline without quotas).
+        quota: the offline scorer's interest-quota merge (``interest_quota``); ``None``: no
+            quotas, the list is the best by final score (as offline without quotas).
         recent_events: the latest events the one-interest prior reads (``itemknn``'s).
         seen: (N0+1,) the items the prior was fitted with (``ItemKNN.seen``); for the others the
             net's z-score stands in (``training.scorer.combine``). None: every item with a
@@ -129,10 +135,9 @@ class ScorePriors:
         mixture: bool = True,
         reference_size: int = 4096,
         own_weight: float | None = None,
-        slots: Callable[[np.ndarray], np.ndarray] | None = None,
+        quota: QuotaRule | None = None,
         recent_events: int = 50,
         seen: np.ndarray | None = None,
-        quota_depth: int | None = None,
     ) -> None:
         self.similarity = None if similarity is None else similarity.tocsr()
         self.weight = float(weight) if similarity is not None else 0.0
@@ -145,11 +150,10 @@ class ScorePriors:
         self.prior_popularity = prior_popularity
         self.mixture = mixture
         self.reference_size = reference_size
-        self.slots = slots
+        self.quota = quota
         self.recent_events = recent_events
         n0 = 0 if self.similarity is None else self.similarity.shape[0]
         self.seen = np.ones(n0, bool) if seen is None else np.asarray(seen, bool)
-        self.quota_depth = quota_depth
         self._reference: tuple[int, int, np.ndarray, np.ndarray] | None = None
         self._bases: dict[tuple[int, int, bool], tuple[np.ndarray, float, float]] = {}
 
@@ -167,13 +171,6 @@ class ScorePriors:
                 assert out is not None
                 return np.asarray(out[0], dtype=np.float64)
 
-        quota = scorer.quota
-        slots = None
-        if quota is not None:
-
-            def slots(weights: np.ndarray) -> np.ndarray:
-                return quota.slots(np.asarray(weights, np.float64)[None])[0]
-
         return cls(
             None if cooc is None else cooc.similarity,
             0.0 if cooc is None else scorer.cooc_weight,
@@ -184,11 +181,17 @@ class ScorePriors:
             None if cooc is None else cooc.popularity,
             scorer.mixture,
             own_weight=0.0 if cooc is None else scorer.own_weight,
-            slots=slots,
+            quota=scorer.quota,
             recent_events=ItemKNN.recent_events if cooc is None else cooc.recent_events,
             seen=None if cooc is None else cooc.seen,
-            quota_depth=None if quota is None else quota.depth,
         )
+
+    @classmethod
+    def without_prior(cls, ids: np.ndarray, vectors: np.ndarray) -> ScorePriors:
+        """The scorer of a retriever given vectors alone (no model): each item's final score is
+        the interests' mixture log-probability, each interest's own score its inner product;
+        no prior, repeat bias, tie-breaker or quotas."""
+        return cls(None, 0.0, ItemMoments(ids, vectors))
 
     @classmethod
     def from_model(cls, model: SequenceModel, ids: np.ndarray, vectors: np.ndarray) -> ScorePriors:

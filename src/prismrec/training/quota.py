@@ -8,9 +8,8 @@ the history it attends to), heaviest interest first, each skipping what a heavie
 remaining slots (and those an interest cannot fill) go to the best remaining items by the final
 score, and the chosen items keep their final-score order. ``depth`` limits the items an interest
 may pick from to the overall best ``depth * k`` (``None``: every item). This works on dense
-score matrices, batched; the service's ``Retriever`` runs :func:`draft` over its candidates when
-it has ``ScorePriors``, and otherwise ``retrieval.multi``'s largest-remainder quotas by
-ownership.
+score matrices, batched; the service's ``Retriever`` runs the same :func:`draft` over its
+candidates through the model's ``training.scorer.QuotaRule``, the one quota rule there is.
 """
 
 from __future__ import annotations

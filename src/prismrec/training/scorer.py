@@ -28,7 +28,7 @@ from scipy.special import logsumexp
 from prismrec.models.repeat import RepeatBias
 from prismrec.training.base import History, item_array
 from prismrec.training.baselines import ItemKNN
-from prismrec.training.quota import interest_posteriors, quota_rerank, slot_weights
+from prismrec.training.quota import draft, interest_posteriors, quota_rerank, slot_weights
 
 __all__ = [
     "PRIOR_FLOOR",
@@ -118,6 +118,21 @@ class QuotaRule:
     def slots(self, weights: np.ndarray) -> np.ndarray:
         """(B, R) mixture weights -> (B, R) the shares the quotas follow."""
         return slot_weights(np.asarray(weights, np.float64), self.n_long, self.short_share)
+
+    def draft(
+        self, scores: np.ndarray, own_scores: np.ndarray, weights: np.ndarray, k: int
+    ) -> np.ndarray:
+        """(B, N) which interest drafted each item into its slots (-1: none), from (B, N) final
+        scores, (B, K, N) own scores and (B, K) weights: what :meth:`rerank` lifts, for a
+        caller (the service) that orders and re-ranks the list itself."""
+        return draft(
+            np.asarray(scores, np.float64),
+            own_scores,
+            self.slots(weights),
+            k,
+            self.depth,
+            self.temperature,
+        )
 
     def rerank(
         self, scores: np.ndarray, own_scores: np.ndarray, weights: np.ndarray, k: int
