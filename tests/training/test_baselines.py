@@ -13,7 +13,7 @@ from prismrec.data.dataset import prepare
 from prismrec.errors import ConfigError, NotTrainedError
 from prismrec.evaluation.protocol import evaluate
 from prismrec.retrieval.pipeline import Request, Retriever, UserInterests
-from prismrec.training import ItemKNN, MostPopular, Recommender, load_model, registry
+from prismrec.training import ItemKNN, MostPopular, Recommender, base, load_model, registry
 from prismrec.training.base import item_array
 from prismrec.training.contract import SequenceModel, as_sequence_model
 
@@ -51,7 +51,9 @@ def test_not_fitted_is_a_clear_error(cls: type[Recommender]) -> None:
 
 
 @pytest.mark.parametrize("cls", MODELS)
-def test_save_load_round_trip_and_batch_equals_single(cls, planted, tmp_path: Path) -> None:
+def test_save_load_round_trip_and_batch_equals_single(
+    cls, planted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     m = _make(cls).fit(planted)
     cases = planted.eval_cases("test")
     ids, scores = m.recommend(cases.histories, k=5)
@@ -61,6 +63,11 @@ def test_save_load_round_trip_and_batch_equals_single(cls, planted, tmp_path: Pa
     ids2, scores2 = back.recommend(cases.histories, k=5)
     np.testing.assert_array_equal(ids, ids2)
     np.testing.assert_allclose(scores, scores2)
+    # a large catalogue is scored a few users at a time: the same lists
+    monkeypatch.setattr(base, "SCORE_BUDGET", 3 * (planted.n_items + 1))
+    chunked, chunked_scores = m.recommend(cases.histories, k=5)
+    np.testing.assert_array_equal(chunked, ids)
+    np.testing.assert_allclose(chunked_scores, scores, rtol=1e-4)
     for i in range(0, len(cases), 17):
         one, _ = m.recommend([cases.histories[i]], k=5)
         np.testing.assert_array_equal(one[0], ids[i])

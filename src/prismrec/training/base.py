@@ -43,6 +43,7 @@ def item_array(h: History) -> np.ndarray:
 
 MODEL_FILE = "model.json"
 VALID_INTEREST_USERS = 1000  # users whose interests are measured at each validation
+SCORE_BUDGET = 20_000_000  # user x item scores per chunk of ``recommend`` (80 MB in float32)
 _REGISTRY: dict[str, type[Recommender]] = {}
 
 
@@ -133,6 +134,28 @@ class Recommender(ABC):
         hist = list(histories)
         if not hist:
             return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
+        # users in chunks, so a large catalogue never needs a (users x items) matrix at once
+        step = max(1, SCORE_BUDGET // (self.n_items + 1))
+        parts = [
+            self._recommend_chunk(
+                hist[a : a + step],
+                None if user_arr is None else user_arr[a : a + step],
+                k,
+                filter_seen,
+                items,
+            )
+            for a in range(0, len(hist), step)
+        ]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _recommend_chunk(
+        self,
+        hist: list[History],
+        user_arr: np.ndarray | None,
+        k: int,
+        filter_seen: bool,
+        items: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         scores = np.array(self.score(hist, user_arr), dtype=np.float32, copy=True)
         scores[:, 0] = -np.inf
         if items is not None:
