@@ -366,15 +366,23 @@ class ScorePriors:
         of its items), its statistics taken over exactly these items; and the interests' (K,)
         log-normalisers. The exhaustive path: one product with the catalogue, no sample."""
         v = np.asarray(vecs, dtype=np.float32)
-        logits = (v @ np.asarray(item_vecs, np.float32).T).astype(np.float64)  # (K, M)
-        lse = log_sum_exp(logits, axis=1) if logits.shape[1] else np.zeros(len(v))
+        if not len(ids):
+            return np.zeros(0), np.zeros(len(v))
+        e = (v @ np.asarray(item_vecs, np.float32).T).astype(np.float64)  # (K, M) logits
+        best = e.max(0)  # without a mixture read-out: the best interest's logit
+        m = e.max(1, keepdims=True)
+        e -= m
+        np.exp(e, out=e)  # e[k, i] = exp(logit - max_k), in place: one (K, M) array in all
+        norm = e.sum(1)  # (K,)
+        lse = m[:, 0] + np.log(norm)
         if self.mixture and len(v) > 1:
-            logw = np.log(np.clip(np.asarray(weights, np.float64), 1e-12, None))[:, None]
-            s = log_sum_exp(logits - lse[:, None] + logw, axis=0)
+            # log sum_k w_k softmax_k(i) = log sum_k (w_k / z_k) e[k, i]
+            coef = np.clip(np.asarray(weights, np.float64), 1e-12, None) / norm
+            s = np.log(np.maximum(coef @ e, 1e-300))
         else:
-            s = logits.max(0)
+            s = best
         rep, tie = self._repeat_at(ids, history, repeat), self._tie(ids)
-        if self.similarity is None or self.weight <= 0 or not len(s):
+        if self.similarity is None or self.weight <= 0:
             return combine(s, 1.0, None, 0.0, rep, tie), lse
         sd = float(s.std()) + 1e-9
         prior_z = self.prior_z(self.interest_priors(None, history, 1), ids)[0]
