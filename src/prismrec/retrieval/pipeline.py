@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from prismrec.config import EXACT_BELOW, SEARCH_DEPTH
 from prismrec.evaluation.interests import category_base_rates
 from prismrec.retrieval.explain import interest_labels, top_events
 from prismrec.retrieval.index import ExactIndex, IndexSettings, ItemIndex, index_item_table
@@ -145,13 +146,13 @@ class Retriever:
         index: ItemIndex,
         metadata: ItemMetadata | None = None,
         *,
-        candidates_per_interest: int = 100,
+        candidates_per_interest: int = SEARCH_DEPTH,
         focus_boost: float = 4.0,
         label_items: int = 50,
         label_top: int = 3,
         n_events: int = 3,
         priors: ScorePriors | None = None,
-        score_all_below: int = 20_000,
+        score_all_below: int = EXACT_BELOW,
     ) -> None:
         self.index = index
         self.score_all_below = score_all_below
