@@ -77,9 +77,7 @@ def test_deleted_users_lose_events_and_id_and_may_come_back_as_new(
     assert out.frame.height == base.frame.height - 8 + 1  # u2's 4 and u3's 4 events out
 
 
-def test_unknown_event_types_are_skipped(
-    base: PreparedDataset, tmp_path: Path
-) -> None:
+def test_unknown_event_types_are_skipped(base: PreparedDataset, tmp_path: Path) -> None:
     events = live([(1, "u1", "a", "teleport", 900), (2, "u1", "b", "view", 901)])
     report = extend_prepared(base, tmp_path / "out", events)
     assert (report.events_added, report.events_skipped) == (1, 1)

@@ -87,6 +87,13 @@ def copy_weights(
     out: dict[str, torch.Tensor] = {}
     for name, value in own.items():
         old = parent_state[name]
+        if old.shape[1:] != value.shape[1:] or (
+            name not in ITEM_ROW_PARAMS and old.shape != value.shape
+        ):
+            raise ConfigError(
+                f"cannot warm-start from {where}: {name} has shape {tuple(old.shape)} there and "
+                f"{tuple(value.shape)} here; train afresh or keep the same architecture"
+            )
         if name in ITEM_ROW_PARAMS:
             table = value.clone()
             if ITEM_ROW_PARAMS[name]:  # tower ID rows: new items start from content alone
@@ -94,13 +101,8 @@ def copy_weights(
             table[new_rows] = old[old_rows].to(table.dtype)
             table[0] = 0.0
             out[name] = table
-        elif old.shape == value.shape:
-            out[name] = old
         else:
-            raise ConfigError(
-                f"cannot warm-start from {where}: {name} has shape {tuple(old.shape)} there and "
-                f"{tuple(value.shape)} here; train afresh or keep the same architecture"
-            )
+            out[name] = old
     net.load_state_dict(out)
     n_items = next((own[n].shape[0] - 1 for n in ITEM_ROW_PARAMS if n in own), int(len(new_rows)))
     report = WarmStart(int(len(new_rows)), int(n_items - len(new_rows)), len(out))
