@@ -9,7 +9,7 @@ measured on the full dataset's test split (each user's last event, full ranking,
 masked), over all test users and over those whose test event is one of the new ones; model A
 as it is (no retraining) is the floor.
 
-Run: .venv/bin/python benchmarks/retrain.py [--epochs 4] [--warm-epochs 4]
+Run: .venv/bin/python benchmarks/retrain.py [--epochs 2] [--warm-epochs 2] (about 15 min on 2 cores)
 Writes benchmarks/results/retrain.json.
 """
 
@@ -42,7 +42,7 @@ HOLD_BACK = 0.10
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=4, help="model A and the full retrain")
+    ap.add_argument("--epochs", type=int, default=2, help="model A and the full retrain")
     ap.add_argument("--warm-epochs", type=int, default=None, help="warm start (default: same)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
