@@ -24,6 +24,7 @@ __all__ = [
     "PrismConfig",
     "__version__",
     "evaluate",
+    "export_store",
     "load",
     "load_config",
     "prepare",
@@ -32,12 +33,14 @@ __all__ = [
 
 if TYPE_CHECKING:
     from prismrec.api import Dataset, Model, evaluate, load, prepare, train
+    from prismrec.api.retrain import export_store
     from prismrec.config import PrismConfig, load_config
 
 _LAZY = {
     "Dataset": "prismrec.api",
     "Model": "prismrec.api",
     "evaluate": "prismrec.api",
+    "export_store": "prismrec.api.retrain",
     "load": "prismrec.api",
     "prepare": "prismrec.api",
     "train": "prismrec.api",

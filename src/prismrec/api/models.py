@@ -11,7 +11,7 @@ from prismrec.api.data import SPLITS, ConfigLike, Dataset, as_config
 from prismrec.config import ModelConfig, PrismConfig, TrainConfig
 from prismrec.data.vocab import IdMaps
 from prismrec.errors import ConfigError, DataError, UnknownIdError, hint_dirs
-from prismrec.training import Recommender, load_model, registry
+from prismrec.training import PrismRecommender, Recommender, load_model, registry
 
 __all__ = ["Model", "check_model_dir", "load", "split_cases", "train"]
 
@@ -180,41 +180,68 @@ def _not_a_model(p: Path) -> str:
 
 def train(
     data: Dataset | str | Path,
-    model_type: str = "prism",
+    model_type: str | None = None,
     *,
     config: ConfigLike = None,
     out: str | Path | None = None,
     epochs: int | None = None,
     resume: bool = True,
+    warm_start: str | Path | None = None,
     **params: Any,
 ) -> Model:
     """Train a model on the training part of a prepared dataset and measure it on validation.
 
     Args:
         data: a :class:`Dataset` or a prepared dataset directory.
-        model_type: ``prism`` (default), ``sasrec``, ``bpr``, ``itemknn`` or ``pop``.
+        model_type: ``prism`` (default), ``sasrec``, ``bpr``, ``itemknn`` or ``pop``; with
+            ``warm_start``, the previous model's type.
         config: a config file or :class:`~prismrec.config.PrismConfig` (``[model]``,
-            ``[train]``, ``[content]``).
+            ``[train]``, ``[content]``); with ``warm_start`` and no config, the previous
+            model's own ``[model]`` and ``[train]`` settings.
         out: save the model here; trainable models also checkpoint every epoch to
             ``out/checkpoint`` and resume from it after an interruption.
         epochs: overrides ``[train] epochs``.
         resume: continue from ``out/checkpoint`` when there is one (False: start over).
+        warm_start: a model directory to continue from (``prism`` and ``sasrec``): its
+            weights are copied for the items it knows, new items start from their content;
+            the data must share its ids (``prismrec data export`` writes such data).
         **params: ``[model]`` or ``[train]`` keys, e.g. ``embedding_dim=32, batch_size=256``.
 
     Returns:
         The trained model; ``model.metrics["valid"]`` holds its validation metrics.
+
+    Raises:
+        ConfigError: unknown model type, or a ``warm_start`` model of another type or
+            architecture.
     """
     from prismrec.evaluation.protocol import evaluate as run_eval
     from prismrec.training.trainer import dist_info
 
     models = registry()
+    parent = _warm_parent(warm_start, model_type)
+    model_type = model_type or (parent["name"] if parent else "prism")
     if model_type not in models:
         raise ConfigError(
             f"unknown model type {model_type!r}; use one of: {', '.join(sorted(models))}"
         )
     ds = data if isinstance(data, Dataset) else Dataset.load(data)
-    cfg = _with_params(as_config(config).with_overrides("train", epochs=epochs), params)
+    base = as_config(config)
+    if parent is not None and config is None:  # the previous model's own settings
+        base = base.model_copy(
+            update={
+                "model": ModelConfig(**parent["model"]),
+                "train": TrainConfig(**parent["train"]),
+            }
+        )
+    cfg = _with_params(base.with_overrides("train", epochs=epochs), params)
     rec = models[model_type](cfg.model, cfg.train)
+    if warm_start is not None:
+        if not isinstance(rec, PrismRecommender):
+            raise ConfigError(
+                f"--warm-start works for prism and sasrec; {model_type} trains in one pass "
+                "(train it afresh on the new data)"
+            )
+        rec.warm_start_dir = Path(warm_start)
     if out is not None:
         ckpt = Path(out) / "checkpoint"
         if not resume and (ckpt / "last.pt").is_file():
@@ -232,6 +259,20 @@ def train(
     if out is not None:
         model.save(out)
     return model
+
+
+def _warm_parent(path: str | Path | None, model_type: str | None) -> dict[str, Any] | None:
+    """The ``model.json`` of the model to warm-start from (checked), or None."""
+    if path is None:
+        return None
+    p = check_model_dir(path)
+    meta: dict[str, Any] = json.loads((p / "model.json").read_text())
+    if model_type is not None and model_type != meta.get("name"):
+        raise ConfigError(
+            f"cannot warm-start a {model_type} model from {p}, a {meta.get('name')} model; "
+            f"omit --model-type (or pass {meta.get('name')}), or train afresh"
+        )
+    return meta
 
 
 def _with_params(cfg: PrismConfig, params: dict[str, Any]) -> PrismConfig:

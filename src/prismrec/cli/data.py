@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from prismrec.cli._common import ConfigOpt, console, deprecated, err_console, guard, print_json
+from prismrec.cli._common import (
+    ConfigOpt,
+    DataOpt,
+    console,
+    deprecated,
+    err_console,
+    guard,
+    print_json,
+)
 
 app = typer.Typer(help="Check, prepare and synthesise datasets.", no_args_is_help=True)
 
@@ -172,3 +180,44 @@ def synth(
         f"  prismrec data prepare {out} --format parquet --config {out / 'prismrec.toml'}"
         f" --out DATA_DIR"
     )
+
+
+@app.command()
+def export(
+    store: Annotated[
+        str,
+        typer.Option(
+            "--store", "-s", metavar="URL", help="the service's store: sqlite:PATH or redis://..."
+        ),
+    ],
+    data: DataOpt,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", metavar="DATA_DIR", help="prepared dataset directory to write"),
+    ],
+    tombstone_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PRISMREC_TOMBSTONE_SECRET",
+            help="the service's tombstone secret, if it was given one (deleted users)",
+        ),
+    ] = None,
+    prefix: Annotated[str, typer.Option(help="Redis key namespace")] = "prismrec:",
+) -> None:
+    """Extend a prepared dataset with the service's events and item log, for retraining.
+
+    DATA is the dataset the served model was trained on; its users and items keep their rows,
+    new ones are appended, users deleted through the service are left out.
+    """
+    from prismrec.api.retrain import export_store
+
+    with guard():
+        report = export_store(store, data, out, tombstone_secret=tombstone_secret, prefix=prefix)
+    s = report.data.schema
+    t = Table(title=f"exported {out}", show_header=False)
+    for key, value in report.to_dict().items():
+        t.add_row(key.replace("_", " "), f"{value:,}")
+    for key in ("n_users", "n_items", "n_events"):
+        t.add_row(key, f"{s[key]:,}")
+    console.print(t)
+    console.print(f"train on it with: prismrec train --data {out} --warm-start MODEL_DIR --out NEW")

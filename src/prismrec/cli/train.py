@@ -21,14 +21,15 @@ def train(
         Path, typer.Option("--out", "-o", metavar="MODEL_DIR", help="model directory to write")
     ],
     model_type: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--model-type",
             "-t",
             metavar="TYPE",
-            help=f"what to train: {', '.join(MODEL_TYPES)}",
+            help=f"what to train: {', '.join(MODEL_TYPES)} (default: prism, or the type of "
+            "the --warm-start model)",
         ),
-    ] = "prism",
+    ] = None,
     old_model: Annotated[
         str | None,
         typer.Option("--model", "-m", hidden=True, help="deprecated spelling of --model-type"),
@@ -40,6 +41,15 @@ def train(
     resume: Annotated[
         bool, typer.Option("--resume/--restart", help="continue from OUT/checkpoint if present")
     ] = True,
+    warm_start: Annotated[
+        Path | None,
+        typer.Option(
+            "--warm-start",
+            metavar="MODEL_DIR",
+            help="continue from this model (prism, sasrec): its weights for the items it "
+            "knows, content for new ones; --data must share its ids ('data export')",
+        ),
+    ] = None,
 ) -> None:
     """Train a model on a prepared dataset; validation metrics are stored with it.
 
@@ -55,12 +65,25 @@ def train(
     if (out / "schema.json").is_file() and not (out / "model.json").is_file():
         raise fail(
             f"{out} is a prepared dataset; write the model to a directory of its own, e.g. "
-            f"--out {out}-{model_type}"
+            f"--out {out}-{model_type or 'prism'}"
         )
+    if warm_start is not None and out.resolve() == warm_start.resolve():
+        raise fail(f"--out {out} is the --warm-start model; write the new model elsewhere")
     with guard():
-        model = run_train(data, model_type, config=config, out=out, epochs=epochs, resume=resume)
+        model = run_train(
+            data,
+            model_type,
+            config=config,
+            out=out,
+            epochs=epochs,
+            resume=resume,
+            warm_start=warm_start,
+        )
     if dist_info()[0] != 0:
         return
     title = f"{model.name}: validation (full ranking, seen masked)"
     console.print(metrics_table(title, model.metrics.get("valid", {})))
-    console.print(f"model saved to {out}", highlight=False)
+    version = model.recommender.version
+    parent = model.recommender.parent_version
+    note = f" (version {version}" + (f", warm-started from {parent})" if parent else ")")
+    console.print(f"model saved to {out}{note if version else ''}", highlight=False)

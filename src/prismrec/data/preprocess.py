@@ -12,7 +12,7 @@ from prismrec.data.schema import RawDataset
 from prismrec.data.vocab import Vocabulary
 from prismrec.errors import DataError
 
-__all__ = ["Encoded", "encode", "filter_interactions"]
+__all__ = ["Encoded", "encode", "filter_interactions", "time_features"]
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def encode(raw: RawDataset, df: pl.DataFrame, cfg: DataConfig) -> Encoded:
         *[_map(df, c, v, missing=0).alias(f"ctx_{c}") for c, v in contexts.items()],
     ).sort(["user_idx", "_tkey", "_line"])
     out = out.with_columns(pl.int_range(pl.len()).over("user_idx").cast(pl.Int32).alias("pos"))
-    out = _time_features(out, cfg, raw.has_time)
+    out = time_features(out, cfg, raw.has_time)
     keep = [
         "user_idx",
         "item_idx",
@@ -124,8 +124,11 @@ def _map(df: pl.DataFrame, col: str, vocab: Vocabulary, missing: int = -1) -> pl
     return df.get_column(col).replace_strict(old, new, default=missing, return_dtype=pl.Int32)
 
 
-def _time_features(df: pl.DataFrame, cfg: DataConfig, has_time: bool) -> pl.DataFrame:
-    """Hour (1..24), weekday (1..7) and time-gap bucket (1..B+1); 0 means unknown/padding."""
+def time_features(df: pl.DataFrame, cfg: DataConfig, has_time: bool) -> pl.DataFrame:
+    """Hour (1..24), weekday (1..7) and time-gap bucket (1..B+1); 0 means unknown/padding.
+
+    ``df`` must be sorted by user and time with a ``pos`` column (each user's event number).
+    """
     if not has_time:
         zero = pl.lit(0, pl.Int16)
         return df.with_columns(zero.alias("hour"), zero.alias("weekday"), zero.alias("gap_bucket"))

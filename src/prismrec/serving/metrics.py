@@ -63,6 +63,12 @@ class Metrics:
             "user deletions whose data the store has not yet purged from disk",
             registry=r,
         )
+        self.model_info = Gauge(
+            "prismrec_model_info", "the served model's version (value 1)", ["version"], registry=r
+        )
+        self.model_age = Gauge(
+            "prismrec_model_age_seconds", "seconds since the served model was saved", registry=r
+        )
 
 
 async def _reply(send: Send, status: int, detail: str) -> None:

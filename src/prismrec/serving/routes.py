@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -94,6 +95,7 @@ def recommendations(
         )
     except ValueError as exc:  # bad focus/mute index or category name
         raise DataError(str(exc)) from None
+    out["model_version"] = service.model_info.version
     return _json(with_fields(out, service, shown))
 
 
@@ -214,6 +216,10 @@ def metrics(request: Request) -> PlainTextResponse:
         m.cache_hits.set(service.stats["cache_hits"])
         m.cache_misses.set(service.stats["cache_misses"])
         m.erasure_pending.set(service.erasure_status()["pending"])
+        info = service.model_info
+        m.model_info.clear()  # one series: the version serving now
+        m.model_info.labels(version=info.version).set(1)
+        m.model_age.set(max(0.0, time.time() - info.created_at))
     return PlainTextResponse(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -10,6 +10,7 @@ since, on this replica or on any other sharing the store.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -37,6 +38,7 @@ from prismrec.serving.catalog import Catalog, ItemEncoder, check_item_fields, lo
 from prismrec.serving.coldstart import PopularityPrior, profile_vocab
 from prismrec.serving.settings import ServeSettings
 from prismrec.serving.store import Event, EventStore, ItemChange, check_id, open_store
+from prismrec.serving.versions import ModelInfo, model_info
 from prismrec.training.base import Recommender
 from prismrec.training.contract import as_sequence_model
 
@@ -464,6 +466,11 @@ class Service:
                 )
             ],
         }
+
+    @functools.cached_property
+    def model_info(self) -> ModelInfo:
+        """The served model's version (read once from its manifest)."""
+        return model_info(self.model_dir)
 
 
 def _load_weights_only(path: Path, load: Callable[[Path], Recommender]) -> Recommender:

@@ -21,6 +21,7 @@ from prismrec.data.dataset import PreparedDataset
 from prismrec.errors import ConfigError, NotTrainedError
 from prismrec.evaluation.beyond import dataset_categories
 from prismrec.evaluation.interests import InterestModel, interest_means
+from prismrec.training.manifest import ModelManifest, read_manifest
 
 __all__ = [
     "MODEL_FILE",
@@ -74,6 +75,11 @@ class Recommender(ABC):
         self.user_histories: dict[int, dict[str, np.ndarray]] = {}
         self.history: list[dict[str, float]] = []
         self.data_root: Path | None = None
+        # versions (see ``training.manifest``): this model's, once saved or loaded, and the
+        # one it was warm-started from
+        self.version: str | None = None
+        self.parent_version: str | None = None
+        self.parent_path: str | None = None
         # the items' categories that label interests in the validation measures (None: none)
         self._label_categories: tuple[np.ndarray, list[str]] | None = None
 
@@ -241,6 +247,16 @@ class Recommender(ABC):
         (out / MODEL_FILE).write_text(json.dumps(meta, indent=2))
         _save_histories(out / "histories.npz", self.user_histories)
         self._save_state(out)
+        manifest = ModelManifest.create(
+            self.name,
+            {"model": meta["model"], "train": meta["train"]},
+            self.data_root,
+            metrics,
+            self.parent_version,
+            self.parent_path,
+        )
+        manifest.write(out)  # last: a directory with a manifest is complete
+        self.version = manifest.version
         return out
 
     @classmethod
@@ -254,6 +270,10 @@ class Recommender(ABC):
         obj.history = meta.get("history", [])
         obj.data_root = p
         obj.user_histories = _load_histories(p / "histories.npz")
+        manifest = read_manifest(p)
+        if manifest is not None:
+            obj.version, obj.parent_version = manifest.version, manifest.parent
+            obj.parent_path = manifest.parent_path
         obj._load_state(p)
         obj.fitted = True
         return obj

@@ -16,6 +16,7 @@ from torch import nn
 from prismrec.config import ModelConfig, TrainConfig
 from prismrec.data.dataset import PreparedDataset
 from prismrec.data.schema import pick_category_field
+from prismrec.errors import ConfigError
 from prismrec.evaluation.beyond import category_bags, category_multi_hot
 from prismrec.evaluation.protocol import evaluate
 from prismrec.models.fusion import ItemInputs, ItemTower
@@ -181,6 +182,9 @@ class PrismRecommender(Recommender):
 
     name = "prism"
     checkpoint_dir: Path | None = None
+    # a previous model directory to continue from (``training.warm``); None: train afresh
+    warm_start_dir: Path | None = None
+    _parent_spec: dict[str, Any] | None = None  # the warm start's content spec
     content_config: Any = None  # a ContentConfig; None: what `content encode` recorded
     # set by training with item content (or loading such a model); None: ID embeddings only
     tower_kwargs: dict[str, Any] | None = None
@@ -258,10 +262,12 @@ class PrismRecommender(Recommender):
 
     def _content(self, data: PreparedDataset) -> None:
         """Item content inputs (text vectors from the cache, categories, numbers, vectors)."""
-        from prismrec.content import load_item_features
+        from prismrec.content import FeatureSpec, load_item_features
         from prismrec.content._items import config_for
 
-        feats = load_item_features(data, self.content_config)
+        spec = FeatureSpec.from_dict(self._parent_spec) if self._parent_spec else None
+        # a warm start reads content through the previous model's spec: same tower shapes
+        feats = load_item_features(data, self.content_config, spec=spec)
         # serving encodes new items with the same text model and settings
         self.content_settings = config_for(data.root, self.content_config).model_dump()
         text_dim = int(feats.text.shape[1]) if feats.text is not None else None
@@ -286,6 +292,41 @@ class PrismRecommender(Recommender):
         self.item_inputs = {**feats.to_tensors(), "item_ids": torch.as_tensor(ids)}
         self.feature_spec = feats.spec.to_dict()
 
+    def _parent(self) -> PrismRecommender | None:
+        """The model to warm-start from (loaded), its content settings adopted; None: afresh."""
+        if self.warm_start_dir is None:
+            return None
+        from prismrec.content import ContentConfig
+        from prismrec.training.base import load_model
+
+        parent = load_model(self.warm_start_dir)
+        if not isinstance(parent, PrismRecommender) or parent.name != self.name:
+            raise ConfigError(
+                f"cannot warm-start a {self.name} model from {self.warm_start_dir}, a "
+                f"{parent.name} model; pass --model-type {parent.name} or train afresh"
+            )
+        self._parent_spec = parent.feature_spec
+        if self.content_config is None and parent.content_settings is not None:
+            self.content_config = ContentConfig(**parent.content_settings)
+        return parent
+
+    def _warm_start(self, parent: PrismRecommender, data: PreparedDataset) -> None:
+        """Copy the parent's weights into the freshly built net (see ``training.warm``)."""
+        import polars as pl
+
+        from prismrec.training.warm import check_compatible, copy_weights, item_row_map
+
+        where = str(self.warm_start_dir)
+        check_compatible(parent.net_kwargs, self.net_kwargs, "architecture", where)
+        check_compatible(parent.tower_kwargs or {}, self.tower_kwargs or {}, "item tower", where)
+        assert self.warm_start_dir is not None
+        path = Path(self.warm_start_dir) / "items.parquet"
+        items = pl.read_parquet(path, columns=["item_idx", "item_id"])
+        rows = item_row_map(items, data)
+        copy_weights(self.net, parent.net.state_dict(), rows, where)
+        self.parent_version = parent.version
+        self.parent_path = where
+
     def _make_net(self) -> PrismNet:
         tower = inputs = None
         if self.tower_kwargs is not None and self.item_inputs is not None:
@@ -299,7 +340,10 @@ class PrismRecommender(Recommender):
         seed_everything(tc.seed)
         if tc.threads:
             torch.set_num_threads(tc.threads)
+        parent = self._parent()
         self.build_net(data)
+        if parent is not None:
+            self._warm_start(parent, data)
         if self.net.repeat is not None and tc.loss != "ce":
             log.warning("the repeat bias is trained by loss='ce' only; with %r it stays 0", tc.loss)
         cols = ("item_idx", *self.feature_sizes)
