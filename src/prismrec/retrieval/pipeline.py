@@ -277,7 +277,6 @@ class Retriever:
                 cands = self._every_item(source, vecs, w, hist, priors, seen, muted, depth, req.k)
             else:
                 cands = gather(source, vecs, depth, seen, muted, w)
-            if not exhaustive:
                 cands = self._rescore(cands, source, vecs, hist, priors, depth, seen, muted)
             keep = filter_candidates(
                 cands.items,
@@ -326,13 +325,10 @@ class Retriever:
                 top = pool
             top = top[np.argsort(-final[top], kind="stable")]
             top_items = items[top]
-            if priors is None:
-                logits = np.asarray(vecs, np.float32) @ item_vecs[top].T
-                owner = (logits.astype(np.float64) - lse[:, None]).argmax(0)
-                own = self.priors.own_scores(vecs, top_items, item_vecs[top], history, None, rep)
-            else:
-                own = self.priors.own_scores(vecs, top_items, item_vecs[top], history, priors, rep)
-                owner = own.argmax(0)  # z-scored per interest, so comparable
+            own = self.priors.own_scores(vecs, top_items, item_vecs[top], history, priors, rep)
+            # with a prior the own scores are z-scored per interest, so comparable; without one
+            # they are the logits plus per-item terms, and the softmax (logit - lse) decides
+            owner = (own if priors is not None else own - lse[:, None]).argmax(0)
             keep = np.flatnonzero(~np.isin(owner, np.asarray(muted, np.int64)))
             if len(keep) >= k or depth >= len(pool):
                 break

@@ -381,13 +381,9 @@ class ScorePriors:
             s = np.log(np.maximum(coef @ e, 1e-300))
         else:
             s = best
-        rep, tie = self._repeat_at(ids, history, repeat), self._tie(ids)
-        if self.similarity is None or self.weight <= 0:
-            return combine(s, 1.0, None, 0.0, rep, tie), lse
-        sd = float(s.std()) + 1e-9
-        prior_z = self.prior_z(self.interest_priors(None, history, 1), ids)[0]
-        z, unseen = (s - float(s.mean())) / sd, unseen_items(ids, self.seen)
-        return combine(z, sd, prior_z, self.weight, rep, tie, unseen), lse
+        return self._with_recency_prior(
+            s, s, ids, self._repeat_at(ids, history, repeat), history
+        ), lse
 
     def _final(
         self,
@@ -417,13 +413,28 @@ class ScorePriors:
             s_ref = log_sum_exp(ref - lse[:, None] + logw, axis=0)
         else:
             s, s_ref = cand.max(0), ref.max(0)
+        return self._with_recency_prior(s, s_ref, items, rep, history)
+
+    def _with_recency_prior(
+        self,
+        s: np.ndarray,
+        stats: np.ndarray,
+        items: np.ndarray,
+        rep: np.ndarray,
+        history: np.ndarray,
+    ) -> np.ndarray:
+        """(M,) final scores of ``items`` from their net scores ``s``: with the one-interest
+        recency prior, ``s`` is z-scored by the catalogue's net scores ``stats`` (all of them,
+        or a reference sample) and the prior, the repeat bias and the tie-breaker are added
+        (``combine``); without, only the bias and the tie-breaker."""
+        tie = self._tie(items)
         if self.similarity is None or self.weight <= 0:
-            return combine(s, 1.0, None, 0.0, rep, self._tie(items))
-        sd = float(s_ref.std()) + 1e-9 if len(s_ref) else 1.0
-        mean = float(s_ref.mean()) if len(s_ref) else 0.0
+            return combine(s, 1.0, None, 0.0, rep, tie)
+        sd = float(stats.std()) + 1e-9 if len(stats) else 1.0
+        mean = float(stats.mean()) if len(stats) else 0.0
         prior_z = self.prior_z(self.interest_priors(None, history, 1), items)[0]
         z, unseen = (s - mean) / sd, unseen_items(items, self.seen)
-        return combine(z, sd, prior_z, self.weight, rep, self._tie(items), unseen)
+        return combine(z, sd, prior_z, self.weight, rep, tie, unseen)
 
     def _base(self, extra: np.ndarray | None) -> tuple[np.ndarray, float, float]:
         """Every live item's log prior where the sparse part is 0 (``log(extra + floor)``), and
