@@ -15,12 +15,13 @@ from typing import Any
 
 import polars as pl
 
+from prismrec.config import DataConfig
 from prismrec.data.dataset import PreparedDataset
 from prismrec.data.extend import LIVE_EVENT_COLUMNS, ExtendReport, ItemRecord, extend_prepared
 from prismrec.errors import ConfigError
 from prismrec.serving.store import EventStore, open_store, parse_store_url, redact
 
-__all__ = ["export_store", "read_live_events"]
+__all__ = ["check_store", "export_store", "holdout_config", "read_live_events"]
 
 
 def export_store(
@@ -30,6 +31,7 @@ def export_store(
     *,
     tombstone_secret: str | None = None,
     prefix: str = "prismrec:",
+    holdout: str | None = None,
 ) -> ExtendReport:
     """Write ``data`` extended with the store's events and item log to ``out``.
 
@@ -42,17 +44,17 @@ def export_store(
         out: the directory to write.
         tombstone_secret: the service's tombstone secret, when it was given one.
         prefix: the Redis key namespace.
+        holdout: split the result another way than ``data`` was split (see
+            :func:`holdout_config`): ``loo`` or ``temporal:SHARE``; None: ``data``'s own split.
 
     Raises:
-        ConfigError: bad store URL, a missing SQLite file or an unreachable Redis.
+        ConfigError: bad store URL, a missing SQLite file, an unreachable Redis or a bad
+            ``holdout``.
         DataError: ``data`` is not a prepared dataset.
     """
     base = PreparedDataset.load(data)
-    kind, target = parse_store_url(store)
-    if kind == "sqlite" and not Path(target).is_file():
-        raise ConfigError(
-            f"SQLite store {target} does not exist; pass the file 'prismrec serve --store' used"
-        )
+    split = holdout_config(base.config, holdout) if holdout is not None else None
+    check_store(store)
     st = open_store(store, prefix=prefix, tombstone_secret=tombstone_secret)
     try:
         events = read_live_events(st, list(base.schema.get("contexts", {})))
@@ -60,7 +62,45 @@ def export_store(
         deleted = {u for u in base.user_vocab.ids.tolist() if st.is_deleted(str(u))}
     finally:
         st.close()
-    return extend_prepared(base, out, events, items, deleted, source=redact(store))
+    return extend_prepared(base, out, events, items, deleted, source=redact(store), config=split)
+
+
+def holdout_config(cfg: DataConfig, spec: str) -> DataConfig:
+    """``cfg`` with the split ``spec`` names: which newest events are held back (``test``).
+
+    ``loo``: each user's newest event (the one before it validates). ``temporal:SHARE``
+    (0 < SHARE < 0.5): the events in the newest SHARE of time; the SHARE of time before them
+    validates.
+
+    Raises:
+        ConfigError: another spelling.
+    """
+    kind, _, value = spec.strip().partition(":")
+    if kind == "loo" and not value:
+        return cfg.model_copy(update={"split": "loo"})
+    if kind == "temporal":
+        try:
+            share = float(value)
+        except ValueError:
+            share = -1.0
+        if 0.0 < share < 0.5:
+            cut = round(1.0 - share, 9)
+            return cfg.model_copy(
+                update={"split": "temporal", "test_cut": cut, "valid_cut": round(cut - share, 9)}
+            )
+    raise ConfigError(
+        f"bad holdout {spec!r}: use 'loo' (each user's newest event) or 'temporal:SHARE' with "
+        "0 < SHARE < 0.5 (the newest SHARE of time), e.g. temporal:0.1"
+    )
+
+
+def check_store(store: str) -> None:
+    """Raise a ``ConfigError`` for a bad store URL or a SQLite file that does not exist."""
+    kind, target = parse_store_url(store)
+    if kind == "sqlite" and not Path(target).is_file():
+        raise ConfigError(
+            f"SQLite store {target} does not exist; pass the file 'prismrec serve --store' used"
+        )
 
 
 def read_live_events(store: EventStore, contexts: list[str]) -> pl.DataFrame:

@@ -17,6 +17,7 @@ from prismrec.cli import data as data_cmd
 from prismrec.cli import interests as interests_cmd
 from prismrec.cli import keys as keys_cmd
 from prismrec.cli import model as model_cmd
+from prismrec.cli import retrain as retrain_cmd
 from prismrec.cli import serve as serve_cmd
 from prismrec.cli import train as train_cmd
 from prismrec.cli._common import escape, fail
@@ -38,6 +39,7 @@ app.command()(model_cmd.evaluate)
 app.command()(interests_cmd.interests)
 app.command()(compare_cmd.compare)
 app.command()(serve_cmd.serve)
+app.command()(retrain_cmd.retrain)
 app.add_typer(keys_cmd.app, name="keys", help="Create, list and revoke API keys.")
 app.add_typer(content_cmd.app, name="content", help="Encode item content; similar items.")
 app.add_typer(config_cmd.app, name="config", help="Show the effective configuration.")

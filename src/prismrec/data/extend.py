@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from prismrec.config import DataConfig
 from prismrec.data.dataset import SCHEMA_FILE, PreparedDataset
 from prismrec.data.preprocess import time_features
 from prismrec.data.splits import SPLIT_NAMES, assign_split
@@ -84,6 +85,7 @@ def extend_prepared(
     items: Sequence[ItemRecord] = (),
     deleted_users: set[str] | frozenset[str] = frozenset(),
     source: str | None = None,
+    config: DataConfig | None = None,
 ) -> ExtendReport:
     """Write ``base`` plus ``events`` and ``items`` as a new prepared dataset in ``out``.
 
@@ -95,6 +97,8 @@ def extend_prepared(
         items: the item log (latest record per item).
         deleted_users: ids of ``base`` users who were deleted: their original events go.
         source: where the events came from, for the record.
+        config: the ``[data]`` settings to split the result with (None: ``base``'s own);
+            recorded in the schema. Only the split settings may differ from ``base``'s.
 
     Raises:
         DataError: ``out`` is the original directory, or ``events`` lacks a column.
@@ -108,7 +112,8 @@ def extend_prepared(
     users, gone = _user_vocab(base.user_vocab, events, deleted_users)
     item_frame, item_vocab, counts = _items(base, events, items)
     frame, skipped = _frame(base, events, users, item_vocab, gone)
-    frame, split_info = assign_split(frame, base.config)
+    cfg = config or base.config
+    frame, split_info = assign_split(frame, cfg)
     removed = sorted(r.item_id for r in items if r.fields is None and r.item_id in item_vocab)
     report = ExtendReport(
         data=base,
@@ -123,6 +128,8 @@ def extend_prepared(
     extends = {"data": str(base.root), "source": source, **report.to_dict()}
     extends["removed_items"] = removed  # type: ignore[assignment]
     schema = _schema(base, frame, users, item_vocab, split_info, extends)
+    if config is not None:
+        schema["config"] = config.model_dump(mode="json")
     _write(base, out_dir, frame, item_frame, users, schema)
     data = PreparedDataset(out_dir, frame, item_frame, schema)
     log.info("extended %s with %d events -> %s", base.root, report.events_added, out_dir)

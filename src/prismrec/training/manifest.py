@@ -4,6 +4,9 @@ A version id is the creation time plus a random suffix (``20261129T110500Z-3f9a1
 and unique even for two saves in the same second. The manifest records what the model was built
 from (data digest, config and its digest), what it measured, and the version it was warm-started
 from (``parent``), so a chain of retrained models can be followed back.
+
+A *models folder* holds one directory per version and a ``current`` symlink to the one in
+service; :func:`set_current` replaces the link atomically (``prismrec retrain`` promotes so).
 """
 
 from __future__ import annotations
@@ -17,9 +20,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MANIFEST_FILE", "ModelManifest", "data_digest", "new_version", "read_manifest"]
+__all__ = [
+    "CURRENT_LINK",
+    "MANIFEST_FILE",
+    "ModelManifest",
+    "current_model",
+    "data_digest",
+    "new_version",
+    "read_manifest",
+    "set_current",
+]
 
 MANIFEST_FILE = "manifest.json"
+CURRENT_LINK = "current"
 _DATA_FILES = ("interactions.parquet", "items.parquet", "vocab/users.parquet")
 
 
@@ -123,3 +136,31 @@ def read_manifest(model_dir: str | Path) -> ModelManifest | None:
     raw = json.loads(p.read_text())
     known = set(ModelManifest.__dataclass_fields__)
     return ModelManifest(**{k: v for k, v in raw.items() if k in known})
+
+
+def current_model(models_dir: str | Path) -> Path | None:
+    """The directory the ``current`` link of a models folder points at; None: no link."""
+    link = Path(models_dir) / CURRENT_LINK
+    if not link.is_symlink():
+        return None
+    return link.resolve()
+
+
+def set_current(models_dir: str | Path, target: str | Path) -> Path:
+    """Point ``models_dir/current`` at ``target`` atomically (a new link, then ``os.replace``).
+
+    A reader sees the old target or the new one, never a missing link. The link is relative
+    when ``target`` is inside ``models_dir``, so the folder can be moved or mounted elsewhere.
+    """
+    d = Path(models_dir)
+    t = Path(target).resolve()
+    rel = os.path.relpath(t, d.resolve())
+    dest = rel if not rel.startswith("..") else str(t)
+    tmp = d / f".{CURRENT_LINK}.{os.getpid()}.{secrets.token_hex(3)}"
+    os.symlink(dest, tmp)
+    try:
+        os.replace(tmp, d / CURRENT_LINK)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    return d / CURRENT_LINK
