@@ -22,17 +22,20 @@ __all__ = [
     "Dataset",
     "Model",
     "PrismConfig",
+    "RetrainPlan",
     "__version__",
     "evaluate",
     "export_store",
     "load",
     "load_config",
     "prepare",
+    "retrain",
     "train",
 ]
 
 if TYPE_CHECKING:
     from prismrec.api import Dataset, Model, evaluate, load, prepare, train
+    from prismrec.api.loop import RetrainPlan, retrain
     from prismrec.api.retrain import export_store
     from prismrec.config import PrismConfig, load_config
 
@@ -43,6 +46,8 @@ _LAZY = {
     "export_store": "prismrec.api.retrain",
     "load": "prismrec.api",
     "prepare": "prismrec.api",
+    "retrain": "prismrec.api.loop",
+    "RetrainPlan": "prismrec.api.loop",
     "train": "prismrec.api",
     "PrismConfig": "prismrec.config",
     "load_config": "prismrec.config",

@@ -30,11 +30,13 @@ def live_store(data: Path, path: Path) -> str:
     """A real SQLite store with a new user, a new item and new events of trained users."""
     items = PreparedDataset.load(data).item_vocab.ids.tolist()
     users = PreparedDataset.load(data).user_vocab.ids.tolist()
+    # the new item inside histories too: the current model must be measured in its own rows
     events = [Event("newbie", i, "view", T0 + n) for n, i in enumerate(items[:6])]
-    events += [Event("newbie", "brand-new", "view", T0 + 10)]
+    events += [Event("newbie", "brand-new", "view", T0 + 3)]
     for n, u in enumerate(users[:30]):
+        if n % 3 == 0:
+            events += [Event(u, "brand-new", "view", T0 + 50)]
         events += [Event(u, items[(n * 7 + j) % len(items)], "view", T0 + 100 + j) for j in (0, 1)]
-        events += [Event(u, "brand-new", "view", T0 + 200)] if n % 3 == 0 else []
     store = SQLiteStore(path)
     store.append(events)
     store.close()
@@ -64,6 +66,7 @@ def test_retrain_promotes_then_keeps_current_when_the_rule_fails(
     b = read_manifest(cand)
     assert b is not None and b.version == rec["candidate"] and b.parent == a.version
     assert "promoted" in out and str(rec["candidate"]) in out
+    assert not (cand / "checkpoint").exists() and pr.load(cand).name == "prism"
     # the decision compares both models on the export's held-back (test) cases
     exports = list((models / "exports").iterdir())
     assert len(exports) == 1 and b.data_digest == data_digest(exports[0])
@@ -145,6 +148,24 @@ def test_a_failing_run_in_the_loop_is_recorded_and_the_loop_goes_on(
         next(runs)
 
 
+def test_export_holds_back_the_newest_share_of_time(
+    interest_models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = live_store(interest_models["data"], tmp_path / "s.db")
+    code, _, err = run_main(
+        capsys, "data", "export", "--store", store, "--data", interest_models["data"],
+        "--out", tmp_path / "live", "--holdout", "temporal:0.2",
+    )  # fmt: skip
+    assert code == 0, err
+    live = PreparedDataset.load(tmp_path / "live")
+    assert live.schema["split"]["kind"] == "temporal" and live.config.test_cut == 0.8
+    ts = live.frame.get_column("timestamp")
+    test = live.frame.filter(live.frame["split"] == 2)
+    assert test.height and test["timestamp"].min() >= live.schema["split"]["test_cut"]
+    assert test.height == (ts >= live.schema["split"]["test_cut"]).sum()
+    assert 0.15 < test.height / live.frame.height < 0.25
+
+
 @pytest.mark.parametrize(
     ("extra", "message", "code"),
     [
@@ -186,3 +207,23 @@ def test_bad_flags_are_one_line_errors(
     if code == 1:
         assert len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "m" / "current").exists()
+
+
+def test_promote_rules_parse_and_decide() -> None:
+    from prismrec.api.loop import PromoteRule, parse_interval, parse_rule
+    from prismrec.errors import ConfigError
+
+    assert parse_rule("ndcg@10>=current") == PromoteRule("ndcg", 10, ">=", None)
+    assert parse_rule(" recall@20 > 0.05 ") == PromoteRule("recall", 20, ">", 0.05)
+    assert str(parse_rule("mrr@5>=.1")) == "mrr@5>=0.1"
+    cur, cand = {"ndcg@10": 0.2}, {"ndcg@10": 0.2}
+    assert parse_rule("ndcg@10>=current").decide(cur, cand)[0] is True  # no worse: promoted
+    assert parse_rule("ndcg@10>current").decide(cur, cand) == (
+        False,
+        "candidate ndcg@10 0.2000 <= current 0.2000",
+    )
+    assert parse_rule("ndcg@10>=0.3").decide({"ndcg@10": 0.9}, cand)[0] is False
+    assert parse_interval("90s") == 90 and parse_interval("1.5h") == 5400
+    for bad in ("ndcg>=current", "ndcg@10>=", "ndcg@10<=current", "NDCG@10>=current", ""):
+        with pytest.raises(ConfigError, match="bad promote rule"):
+            parse_rule(bad)

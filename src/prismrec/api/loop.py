@@ -13,11 +13,13 @@ service. Each run:
 5. appends the decision to ``MODELS/retrain.log.jsonl``.
 
 ```python
-import prismrec.api.loop as loop
+import prismrec as pr
+from prismrec.api.loop import parse_rule, retrain_runs
 
-plan = loop.RetrainPlan("sqlite:state.db", "runs/mls", "runs/models", bootstrap="runs/mls-prism")
-decision = loop.retrain(plan)           # one run
-for d in loop.retrain_runs(plan, every=3600.0):   # one run an hour, until interrupted
+plan = pr.RetrainPlan("sqlite:state.db", "runs/mls", "runs/models",
+                      rule=parse_rule("ndcg@10>=current"), bootstrap="runs/mls-prism")
+decision = pr.retrain(plan)                     # one run: decision.promoted, .reason
+for d in retrain_runs(plan, every=3600.0):      # one run an hour, until interrupted
     print(d.promoted, d.reason)
 ```
 """
@@ -163,6 +165,12 @@ class RetrainPlan:
     tombstone_secret: str | None = field(default=None, repr=False)
     prefix: str = "prismrec:"
 
+    def __post_init__(self) -> None:  # paths given as strings work too
+        for name in ("data", "models", "bootstrap"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+
 
 @dataclass(frozen=True)
 class RetrainDecision:
@@ -197,6 +205,7 @@ def retrain(plan: RetrainPlan) -> RetrainDecision:
             a bad store or holdout.
         DataError: ``data`` is not a prepared dataset.
     """
+    check_plan(plan)
     decision, error = _attempt(plan)
     if error is not None:
         raise error
@@ -266,6 +275,7 @@ def _run(plan: RetrainPlan, run: str, parent_dir: Path, started: str) -> Retrain
     parent = load(parent_dir)
     incoming = plan.models / f".incoming-{run}"
     export_dir = plan.models / EXPORTS / run
+    cand_dir: Path | None = None
     keep = False
     try:
         report = export_store(
@@ -280,6 +290,7 @@ def _run(plan: RetrainPlan, run: str, parent_dir: Path, started: str) -> Retrain
         version = str(cand.recommender.version)
         cand_dir = plan.models / version
         incoming.rename(cand_dir)
+        shutil.rmtree(cand_dir / "checkpoint", ignore_errors=True)  # resume state: done with
         cases = report.data.eval_cases("test")
         cur_m = _measure(parent, _cases_for(parent, report.data, cases), plan.rule)
         cand_m = _measure(cand, cases, plan.rule)
@@ -287,8 +298,6 @@ def _run(plan: RetrainPlan, run: str, parent_dir: Path, started: str) -> Retrain
         if promoted:
             set_current(plan.models, cand_dir)
             keep = True
-        else:
-            shutil.rmtree(cand_dir, ignore_errors=True)
         return RetrainDecision(
             started,
             run,
@@ -303,10 +312,12 @@ def _run(plan: RetrainPlan, run: str, parent_dir: Path, started: str) -> Retrain
             report.to_dict(),
             path=str(cand_dir) if promoted else None,
         )
-    finally:
+    finally:  # a rejected candidate, or what a failed or interrupted run left
         shutil.rmtree(incoming, ignore_errors=True)
         if not keep:
             shutil.rmtree(export_dir, ignore_errors=True)
+            if cand_dir is not None:
+                shutil.rmtree(cand_dir, ignore_errors=True)
 
 
 def _measure(model: Model, cases: EvalCases, rule: PromoteRule) -> dict[str, float]:

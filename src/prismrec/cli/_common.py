@@ -19,8 +19,12 @@ __all__ = [
     "ConfigOpt",
     "DataOpt",
     "EvalSplit",
+    "HoldoutOpt",
     "KOpt",
     "ModelDirOpt",
+    "PrefixOpt",
+    "StoreOpt",
+    "TombstoneSecretOpt",
     "console",
     "deprecated",
     "err_console",
@@ -59,6 +63,29 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", metavar="FILE", help="TOML config file")
 ]
 KOpt = Annotated[int, typer.Option("-k", "--k", min=1, help="list length")]
+# the service's store, as 'data export' and 'retrain' read it
+StoreOpt = Annotated[
+    str,
+    typer.Option(
+        "--store", "-s", metavar="URL", help="the service's store: sqlite:PATH or redis://..."
+    ),
+]
+TombstoneSecretOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="PRISMREC_TOMBSTONE_SECRET",
+        help="the service's tombstone secret, if it was given one (deleted users)",
+    ),
+]
+PrefixOpt = Annotated[str, typer.Option(help="Redis key namespace")]
+HoldoutOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="SPLIT",
+        help="held-back newest events (the test split): loo (each user's newest event) or "
+        "temporal:SHARE (the newest SHARE of time); default: --data's own split",
+    ),
+]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -12,6 +12,10 @@ from rich.table import Table
 from prismrec.cli._common import (
     ConfigOpt,
     DataOpt,
+    HoldoutOpt,
+    PrefixOpt,
+    StoreOpt,
+    TombstoneSecretOpt,
     console,
     deprecated,
     err_console,
@@ -184,25 +188,15 @@ def synth(
 
 @app.command()
 def export(
-    store: Annotated[
-        str,
-        typer.Option(
-            "--store", "-s", metavar="URL", help="the service's store: sqlite:PATH or redis://..."
-        ),
-    ],
+    store: StoreOpt,
     data: DataOpt,
     out: Annotated[
         Path,
         typer.Option("--out", "-o", metavar="DATA_DIR", help="prepared dataset directory to write"),
     ],
-    tombstone_secret: Annotated[
-        str | None,
-        typer.Option(
-            envvar="PRISMREC_TOMBSTONE_SECRET",
-            help="the service's tombstone secret, if it was given one (deleted users)",
-        ),
-    ] = None,
-    prefix: Annotated[str, typer.Option(help="Redis key namespace")] = "prismrec:",
+    tombstone_secret: TombstoneSecretOpt = None,
+    prefix: PrefixOpt = "prismrec:",
+    holdout: HoldoutOpt = None,
 ) -> None:
     """Extend a prepared dataset with the service's events and item log, for retraining.
 
@@ -212,7 +206,9 @@ def export(
     from prismrec.api.retrain import export_store
 
     with guard():
-        report = export_store(store, data, out, tombstone_secret=tombstone_secret, prefix=prefix)
+        report = export_store(
+            store, data, out, tombstone_secret=tombstone_secret, prefix=prefix, holdout=holdout
+        )
     s = report.data.schema
     t = Table(title=f"exported {out}", show_header=False)
     for key, value in report.to_dict().items():

@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from prismrec.cli._common import DataOpt, console, err_console, escape, guard
+from prismrec.cli._common import (
+    DataOpt,
+    HoldoutOpt,
+    PrefixOpt,
+    StoreOpt,
+    TombstoneSecretOpt,
+    console,
+    err_console,
+    escape,
+    guard,
+)
 
 if TYPE_CHECKING:
     from prismrec.api.loop import RetrainDecision
@@ -22,12 +32,7 @@ NOT_PROMOTED = 3
 
 
 def retrain(
-    store: Annotated[
-        str,
-        typer.Option(
-            "--store", "-s", metavar="URL", help="the service's store: sqlite:PATH or redis://..."
-        ),
-    ],
+    store: StoreOpt,
     data: DataOpt,
     models: Annotated[
         Path,
@@ -51,14 +56,7 @@ def retrain(
             help="METRIC@K>=current (no worse than the current model) or METRIC@K>=NUMBER",
         ),
     ] = "ndcg@10>=current",
-    holdout: Annotated[
-        str | None,
-        typer.Option(
-            metavar="SPLIT",
-            help="held-back newest events: loo (each user's last) or temporal:SHARE (the "
-            "newest SHARE of time); default: --data's own split",
-        ),
-    ] = None,
+    holdout: HoldoutOpt = None,
     epochs: Annotated[
         int | None,
         typer.Option(min=1, help="warm-start epochs (default: the current model's [train])"),
@@ -70,14 +68,8 @@ def retrain(
             help="when MODELS_DIR has no 'current': copy this model in as the current one",
         ),
     ] = None,
-    tombstone_secret: Annotated[
-        str | None,
-        typer.Option(
-            envvar="PRISMREC_TOMBSTONE_SECRET",
-            help="the service's tombstone secret, if it was given one (deleted users)",
-        ),
-    ] = None,
-    prefix: Annotated[str, typer.Option(help="Redis key namespace")] = "prismrec:",
+    tombstone_secret: TombstoneSecretOpt = None,
+    prefix: PrefixOpt = "prismrec:",
 ) -> None:
     """Retrain from the live store and promote the new model only if it is no worse.
 
