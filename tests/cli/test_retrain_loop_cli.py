@@ -66,7 +66,8 @@ def test_retrain_promotes_then_keeps_current_when_the_rule_fails(
     b = read_manifest(cand)
     assert b is not None and b.version == rec["candidate"] and b.parent == a.version
     assert "promoted" in out and str(rec["candidate"]) in out
-    assert not (cand / "checkpoint").exists() and pr.load(cand).name == "prism"
+    assert not (cand / "checkpoint").exists()
+    assert pr.load(models / "current").recommender.version == b.version  # what serve reads
     # the decision compares both models on the export's held-back (test) cases
     exports = list((models / "exports").iterdir())
     assert len(exports) == 1 and b.data_digest == data_digest(exports[0])
@@ -207,6 +208,19 @@ def test_bad_flags_are_one_line_errors(
     if code == 1:
         assert len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "m" / "current").exists()
+
+
+def test_a_current_that_is_not_a_link_is_refused(
+    interest_models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, models = live_store(interest_models["data"], tmp_path / "s.db"), tmp_path / "m"
+    (models / "current").mkdir(parents=True)
+    code, _, err = run_main(
+        capsys, "retrain", "--store", store, "--data", interest_models["data"],
+        "--models", models, "--bootstrap", interest_models["prism"],
+    )  # fmt: skip
+    assert code == 1 and "is not a symlink" in err and len(err.strip().splitlines()) == 1
+    assert (models / "current").is_dir() and not (models / "current").is_symlink()
 
 
 def test_promote_rules_parse_and_decide() -> None:
