@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def test_retrain_promotes_then_keeps_current_when_the_rule_fails(
     assert "not promoted" in out
 
 
-def test_every_stops_cleanly_on_ctrl_c_between_runs(
+def test_every_stops_cleanly_on_sigterm_between_runs(
     interest_models: dict[str, Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -107,9 +108,9 @@ def test_every_stops_cleanly_on_ctrl_c_between_runs(
     store, models = live_store(interest_models["data"], tmp_path / "s.db"), tmp_path / "m"
     waits: list[float] = []
 
-    def interrupted(seconds: float) -> None:
+    def interrupted(seconds: float) -> None:  # as `docker stop` or Kubernetes would
         waits.append(seconds)
-        raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(time, "sleep", interrupted)
     code, out, err = run_main(
@@ -120,6 +121,7 @@ def test_every_stops_cleanly_on_ctrl_c_between_runs(
     assert code == 0 and "stopped" in err, err
     assert len(log_lines(models)) == 1 and len(waits) == 1 and 3000 < waits[0] <= 3600
     assert not [p for p in models.iterdir() if p.name.startswith(".")]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
 
 
 def test_a_failing_run_in_the_loop_is_recorded_and_the_loop_goes_on(

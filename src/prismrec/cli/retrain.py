@@ -1,11 +1,14 @@
 """``prismrec retrain``: export, warm-start, compare on held-back events, promote (on a schedule).
 
 Exit codes of a single run: 0 the candidate was promoted, 3 it was not (the current model
-stays), 1 an error, 2 bad usage. With ``--every``: 0 when stopped with Ctrl-C between runs.
+stays), 1 an error, 2 bad usage. With ``--every``: 0 when stopped with Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -97,16 +100,32 @@ def retrain(
             prefix,
         )
         try:
-            for decision in retrain_runs(plan, interval):
-                promoted = decision.promoted
-                _show(decision)
+            with _sigterm_as_interrupt():
+                for decision in retrain_runs(plan, interval):
+                    promoted = decision.promoted
+                    _show(decision)
         except KeyboardInterrupt:
             if interval is None:
                 raise
-            err_console.print("stopped (Ctrl-C); the current model is as the log says")
+            err_console.print("stopped; the current model is as the log says")
             return
     if not promoted:
         raise typer.Exit(NOT_PROMOTED)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (docker stop, Kubernetes, systemd) stops the command as Ctrl-C does: a run in
+    progress removes its partial directories, and ``current`` stays as it was."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _show(d: RetrainDecision) -> None:
