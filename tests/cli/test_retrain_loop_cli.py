@@ -143,6 +143,7 @@ def test_a_failing_run_in_the_loop_is_recorded_and_the_loop_goes_on(
     runs = retrain_runs(plan, every=0.01, max_runs=2)
     first = next(runs)
     assert first.candidate and not first.promoted and first.cases > 0
+    assert first.holdout == "temporal:0.1"
     db.unlink()  # the store is gone: the next run fails, is recorded, and the loop goes on
     second = next(runs)
     assert second.candidate is None and "does not exist" in second.reason

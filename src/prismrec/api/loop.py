@@ -189,6 +189,7 @@ class RetrainDecision:
     export: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     path: str | None = None
+    holdout: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -265,7 +266,8 @@ def _attempt(plan: RetrainPlan) -> tuple[RetrainDecision, PrismError | None]:
         parent = _current_version(plan.models)
         reason = f"error: {exc}"
         decision = RetrainDecision(started, run, str(plan.rule), parent, None, False, reason)
-    decision = replace(decision, seconds=round(time.monotonic() - t0, 1))
+    seconds = round(time.monotonic() - t0, 1)
+    decision = replace(decision, seconds=seconds, holdout=plan.holdout)
     _append(plan.models, decision)
     log.info("retrain %s: %s", run, decision.reason)
     return decision, error
