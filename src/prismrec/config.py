@@ -468,6 +468,32 @@ class ServeConfig(_Section):
         None, description="secret of the user-id pseudonyms in logs (None: random per process)"
     )
     threads: int = Field(1, ge=1, description="torch and BLAS threads for inference")
+    watch: Path | None = Field(
+        None,
+        description="a models folder whose 'current' link to follow: serve it (when model_dir "
+        "is not set) and swap to where it points whenever it changes",
+    )
+    model_sync_s: float = Field(
+        1.0,
+        ge=0.0,
+        description="how often a replica checks for a model swap sent to another replica, and "
+        "the watched link (0: never)",
+    )
+    candidate_dir: Path | None = Field(
+        None, description="A/B test: a second model directory served to candidate_share of users"
+    )
+    candidate_share: float = Field(
+        0.1, ge=0.0, le=1.0, description="A/B test: the share of users routed to candidate_dir"
+    )
+    ab_salt: str = Field(
+        "prismrec-ab",
+        min_length=1,
+        description="A/B test: salt of the user-id hash that assigns variants (a new salt "
+        "reassigns users)",
+    )
+    ab_lists: int = Field(
+        10, ge=1, description="A/B test: served lists kept per user; a later event on one is a hit"
+    )
 
 
 class PrismConfig(_Section):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ConflictError",
     "DataError",
     "NotTrainedError",
     "PrismError",
@@ -39,6 +40,11 @@ class ConfigError(PrismError):
 
 class NotTrainedError(PrismError):
     """A model or index was used before ``fit`` or ``load``."""
+
+
+class ConflictError(PrismError):
+    """The request conflicts with what the service is doing (a model load in progress, no
+    previous model to roll back to)."""
 
 
 class UnknownIdError(PrismError, KeyError):

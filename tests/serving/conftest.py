@@ -323,3 +323,14 @@ def api(tmp_path_factory: pytest.TempPathFactory, served_model: Path) -> Iterato
     server = ApiServer(served_model, f"sqlite:{work / 'state.db'}", work).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def start_api() -> Callable[..., ApiServer]:
+    """``start_api(model, store, workdir, **kwargs)``: a started server on any model (the
+    caller stops it), for fixtures of any scope."""
+
+    def start(model: Path, store: str, workdir: Path, **kwargs: object) -> ApiServer:
+        return ApiServer(model, store, workdir, **kwargs).start()  # type: ignore[arg-type]
+
+    return start

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import typer
 
 from prismrec import __version__
+from prismrec.cli import ab as ab_cmd
 from prismrec.cli import compare as compare_cmd
 from prismrec.cli import config_cmd
 from prismrec.cli import content as content_cmd
@@ -41,6 +42,7 @@ app.command()(compare_cmd.compare)
 app.command()(serve_cmd.serve)
 app.command()(retrain_cmd.retrain)
 app.add_typer(keys_cmd.app, name="keys", help="Create, list and revoke API keys.")
+app.add_typer(ab_cmd.app, name="ab", help="A/B tests of two served models.")
 app.add_typer(content_cmd.app, name="content", help="Encode item content; similar items.")
 app.add_typer(config_cmd.app, name="config", help="Show the effective configuration.")
 

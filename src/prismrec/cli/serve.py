@@ -76,6 +76,25 @@ def serve(
             "page (default: MODEL_DIR/report when it exists)",
         ),
     ] = None,
+    watch: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="MODELS_DIR",
+            help="follow MODELS_DIR/current (what 'prismrec retrain' promotes): serve it, and "
+            "swap to where it points whenever it changes ([serve] watch)",
+        ),
+    ] = None,
+    candidate: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="MODEL_DIR",
+            help="A/B test: serve this model to --candidate-share of users ([serve] candidate_dir)",
+        ),
+    ] = None,
+    candidate_share: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="A/B test: share of users on --candidate (0.1)"),
+    ] = None,
     log_level: Annotated[LogLevel, typer.Option(help="server log level")] = LogLevel.info,
 ) -> None:
     """Serve recommendations over HTTP (web page at /ui, OpenAPI at /docs); events change the
@@ -88,9 +107,11 @@ def serve(
     from prismrec.config import serve_settings
     from prismrec.errors import ConfigError
     from prismrec.serving.app import create_app
+    from prismrec.serving.hotswap import with_watch
     from prismrec.serving.server import limit_malloc_arenas, run
     from prismrec.serving.service import Service
     from prismrec.serving.store import parse_store_url
+    from prismrec.training.manifest import current_model
 
     limit_malloc_arenas()  # before any thread allocates: keeps RSS flat under load
     with guard():
@@ -104,8 +125,19 @@ def serve(
             index=index.value if index else None,
             rate_per_s=rate,
             report_dir=report,
+            watch=watch,
+            candidate_dir=candidate,
+            candidate_share=candidate_share,
         )
+        if settings.watch is not None and current_model(settings.watch) is None:
+            raise ConfigError(
+                f"{settings.watch}: no 'current' link to follow; make one with 'prismrec "
+                "retrain --bootstrap MODEL_DIR' or 'ln -s VERSION_DIR current'"
+            )
+        settings = with_watch(settings)
         check_model_dir(settings.model_dir)
+        if settings.candidate_dir is not None:
+            check_model_dir(settings.candidate_dir)
         rep = settings.report_dir
         if rep is not None and not (rep / "metrics.json").is_file():
             raise ConfigError(
@@ -117,6 +149,11 @@ def serve(
         service = Service(settings).start()  # load before binding: errors exit cleanly
         if not settings.auth:
             err_console.print("[bold yellow]warning:[/] authentication is off", highlight=False)
+        if settings.candidate_dir is not None:
+            share = settings.candidate_share
+            err_console.print(
+                f"A/B: {share:.0%} of users get {settings.candidate_dir}", highlight=False
+            )
         err_console.print(
             f"prismrec serving {settings.model_dir} on http://{host}:{port} (page: /ui, docs: "
             f"/docs, store {settings.store})",

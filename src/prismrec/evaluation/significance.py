@@ -20,6 +20,8 @@ __all__ = [
     "bootstrap_cis",
     "compare_runs",
     "paired_compare",
+    "proportion_ci",
+    "proportion_diff_ci",
 ]
 
 _CHUNK_ELEMENTS = 4_000_000
@@ -206,3 +208,32 @@ def compare_runs(
         paired_compare(per_user_a[m][ia], per_user_b[m][ib], m, n_boot, alpha, seed)
         for m in metrics
     ]
+
+
+def proportion_ci(hits: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Wilson score interval of the proportion ``hits / n`` (``(nan, nan)`` when ``n`` is 0)."""
+    from scipy import stats
+
+    if n <= 0:
+        return float("nan"), float("nan")
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
+
+
+def proportion_diff_ci(
+    hits_a: int, n_a: int, hits_b: int, n_b: int, alpha: float = 0.05
+) -> tuple[float, float]:
+    """Newcombe's hybrid score interval of ``hits_b / n_b - hits_a / n_a`` (independent
+    samples; method 10 of Newcombe 1998), from the two Wilson intervals."""
+    if n_a <= 0 or n_b <= 0:
+        return float("nan"), float("nan")
+    pa, pb = hits_a / n_a, hits_b / n_b
+    la, ua = proportion_ci(hits_a, n_a, alpha)
+    lb, ub = proportion_ci(hits_b, n_b, alpha)
+    d = pb - pa
+    low = d - np.sqrt((pb - lb) ** 2 + (ua - pa) ** 2)
+    high = d + np.sqrt((ub - pb) ** 2 + (pa - la) ** 2)
+    return float(low), float(high)

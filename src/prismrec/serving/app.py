@@ -20,13 +20,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from prismrec import __version__
-from prismrec.errors import ConfigError, DataError, UnknownIdError
+from prismrec.errors import ConfigError, ConflictError, DataError, UnknownIdError
 from prismrec.serving.auth import KeyStore
+from prismrec.serving.hotswap import ServiceHolder, with_watch
 from prismrec.serving.metrics import Metrics, MetricsMiddleware
 from prismrec.serving.openapi import install_openapi
 from prismrec.serving.privacy import install_filter
 from prismrec.serving.ratelimit import FailedAuthLimiter, RateLimiter, RedisRateLimiter
 from prismrec.serving.routes import events, items, ops, users
+from prismrec.serving.routes_admin import admin
 from prismrec.serving.routes_browse import item_views, model, user_views
 from prismrec.serving.service import Service
 from prismrec.serving.settings import ServeSettings
@@ -60,19 +62,22 @@ def _where(loc: tuple[Any, ...]) -> str:
 
 def create_app(settings: ServeSettings, service: Service | None = None) -> FastAPI:
     """The app; ``service`` (already started) skips loading in the lifespan (tests)."""
+    settings = with_watch(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         install_filter(settings.log_secret or secrets.token_hex(16))
         svc = service or Service(settings).start()
+        holder = ServiceHolder(settings, svc, _candidate(settings), metrics)
+        holder.listeners.append(lambda new: _swapped(app, new))
         app.state.service = svc
+        app.state.models = holder.follow()
         log.info("ready: %d items", len(svc.catalog))
         try:
             yield
         finally:
             app.state.keys.close()
-            if service is None:
-                svc.close()
+            holder.close(keep=service)
 
     app = offline_fastapi(
         title="prismrec",
@@ -87,7 +92,8 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
     app.state.limiter = _limiter(settings, settings.rate_per_s, settings.rate_burst, "prismrec:rl:")
     app.state.auth_failures = _auth_failures(settings)
     app.state.service = None
-    for router in (events, users, user_views, items, item_views, model, ops):
+    app.state.models = None
+    for router in (events, users, user_views, items, item_views, model, admin, ops):
         app.include_router(router)
     install_ui(app)
     app.add_middleware(
@@ -99,6 +105,20 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
     install_openapi(app)
     _handlers(app)
     return app
+
+
+def _candidate(settings: ServeSettings) -> Service | None:
+    """The A/B candidate's service, started, when ``candidate_dir`` is set."""
+    if settings.candidate_dir is None:
+        return None
+    return Service(settings.model_copy(update={"model_dir": settings.candidate_dir})).start()
+
+
+def _swapped(app: FastAPI, new: Service) -> None:
+    """After a swap: what reads ``app.state.service`` sees the new model; the OpenAPI document
+    (event types, item fields and interests are the model's) is built again."""
+    app.state.service = new
+    app.openapi_schema = None
 
 
 def _handlers(app: FastAPI) -> None:
@@ -128,6 +148,10 @@ def _handlers(app: FastAPI) -> None:
             headers = {**(exc.headers or {}), "Allow": ", ".join(methods)}
             exc = StarletteHTTPException(405, exc.detail, headers)
         return await http_exception_handler(request, exc)
+
+    @app.exception_handler(ConflictError)
+    async def conflict(_: Request, exc: ConflictError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
 
     @app.exception_handler(UnknownIdError)
     async def unknown(_: Request, exc: UnknownIdError) -> JSONResponse:

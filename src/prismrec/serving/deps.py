@@ -2,39 +2,72 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
+from weakref import WeakKeyDictionary
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from prismrec.serving.auth import Principal, Role, key_id_of
 from prismrec.serving.browse import Browse
+from prismrec.serving.hotswap import ServiceHolder
 from prismrec.serving.service import Service
 
-__all__ = ["BrowseDep", "ServiceDep", "get_browse", "get_service", "require"]
+__all__ = [
+    "BrowseDep",
+    "HolderDep",
+    "ServiceDep",
+    "get_browse",
+    "get_holder",
+    "get_service",
+    "require",
+]
 
 _bearer = HTTPBearer(auto_error=False, description="an API key from 'prismrec keys create'")
 _ANONYMOUS = Principal("anonymous", Role.admin)
 
 
-def get_service(request: Request) -> Service:
-    """The app's service (503 until it has finished loading)."""
-    service: Service | None = getattr(request.app.state, "service", None)
-    if service is None or not service.ready:
+def get_holder(request: Request) -> ServiceHolder:
+    """The app's services (503 until they have finished loading)."""
+    holder: ServiceHolder | None = getattr(request.app.state, "models", None)
+    if holder is None:
         raise HTTPException(503, "the service is starting; retry shortly")
-    return service
+    return holder
+
+
+HolderDep = Annotated[ServiceHolder, Depends(get_holder)]
+
+
+async def get_service(request: Request) -> AsyncIterator[Service]:
+    """The service this request answers with (503 until loaded): the user's A/B variant for a
+    ``/v1/users/{user_id}`` route, else the model in service. The request keeps it to the end,
+    even when a swap replaces it meanwhile (``request.state.variant`` names it)."""
+    holder = get_holder(request)
+    user_id = request.path_params.get("user_id")
+    variant = holder.variant_of(user_id) if isinstance(user_id, str) else "control"
+    service = holder.acquire(variant)
+    try:
+        if not service.ready:
+            raise HTTPException(503, "the service is starting; retry shortly")
+        request.state.variant = variant
+        yield service
+    finally:
+        holder.release(service)
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
 def get_browse(request: Request, service: ServiceDep) -> Browse:
-    """The app's read-only views over the service (made on first use)."""
+    """The read-only views over the request's service (made on first use, one per model)."""
     state = request.app.state
-    browse: Browse | None = getattr(state, "browse", None)
-    if browse is None or browse.service is not service:
-        browse = state.browse = Browse(service, state.settings.report_dir)
+    views: WeakKeyDictionary[Service, Browse] | None = getattr(state, "browse", None)
+    if views is None:
+        views = state.browse = WeakKeyDictionary()
+    browse = views.get(service)
+    if browse is None:
+        browse = views[service] = Browse(service, state.settings.report_dir)
     return browse
 
 

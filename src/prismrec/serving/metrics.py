@@ -66,6 +66,54 @@ class Metrics:
         self.model_info = Gauge(
             "prismrec_model_info", "the served model's version (value 1)", ["version"], registry=r
         )
+        self.model_swaps = Counter(
+            "prismrec_model_swaps", "models swapped in (admin, rollback, fleet, link)", registry=r
+        )
+        self.model_load_failures = Counter(
+            "prismrec_model_load_failures",
+            "model swaps refused: the directory could not be loaded or did not answer",
+            registry=r,
+        )
+        self.ab_lists = Gauge(
+            "prismrec_ab_lists",
+            "A/B: lists served by variant (every replica)",
+            ["variant"],
+            registry=r,
+        )
+        self.ab_hits = Gauge(
+            "prismrec_ab_hits",
+            "A/B: served lists a later event of the user landed on, by variant",
+            ["variant"],
+            registry=r,
+        )
+        self.ab_hit_rate = Gauge(
+            "prismrec_ab_hit_rate", "A/B: hits / lists by variant", ["variant"], registry=r
+        )
+        self.ab_items = Gauge(
+            "prismrec_ab_items_served",
+            "A/B: distinct items served by variant",
+            ["variant"],
+            registry=r,
+        )
+        self.ab_coverage = Gauge(
+            "prismrec_ab_coverage",
+            "A/B: distinct items served / live catalogue items, by variant",
+            ["variant"],
+            registry=r,
+        )
+        self.ab_latency = Histogram(
+            "prismrec_ab_seconds",
+            "A/B: time to compute a list, by variant (this replica)",
+            ["variant"],
+            buckets=_BUCKETS,
+            registry=r,
+        )
+        self.ab_model_info = Gauge(
+            "prismrec_ab_model_info",
+            "A/B: each variant's model version (value 1)",
+            ["variant", "version"],
+            registry=r,
+        )
         self.model_age = Gauge(
             "prismrec_model_age_seconds", "seconds since the served model was saved", registry=r
         )

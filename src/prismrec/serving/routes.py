@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prismrec.errors import DataError
 from prismrec.retrieval.pipeline import Request as RecRequest
 from prismrec.serving._display import attach_fields
-from prismrec.serving.deps import ServiceDep, require
+from prismrec.serving.deps import HolderDep, ServiceDep, require
 from prismrec.serving.schemas import (
     EventsIn,
     Fields,
@@ -54,12 +54,15 @@ events = APIRouter(prefix="/v1", tags=["events"])
 
 
 @events.post("/events", dependencies=[Write], responses=errors("write", body=True))
-def post_events(body: EventsBody, service: ServiceDep) -> dict[str, Any]:
+def post_events(body: EventsBody, service: ServiceDep, holder: HolderDep) -> dict[str, Any]:
     """Store a batch of events; answers once they are durable."""
     limit = service.settings.max_events
     if len(body.events) > limit:
         raise DataError(f"at most {limit} events per request, got {len(body.events)}")
-    return service.ingest([Event(**e.model_dump()) for e in body.events])
+    out = service.ingest([Event(**e.model_dump()) for e in body.events])
+    if holder.experiment is not None:  # A/B: lists these events land on are hits
+        holder.experiment.events((e.user_id, e.item_id) for e in body.events)
+    return out
 
 
 # ---- users ------------------------------------------------------------------------------
@@ -68,9 +71,17 @@ users = APIRouter(prefix="/v1/users", tags=["users"])
 
 @users.get("/{user_id}/recommendations", dependencies=[Read], responses=errors("read", params=True))
 def recommendations(
-    user_id: UserId, service: ServiceDep, q: Annotated[RecParams, Query()]
+    user_id: UserId,
+    service: ServiceDep,
+    holder: HolderDep,
+    q: Annotated[RecParams, Query()],
+    request: Request,
 ) -> Response:
-    """The user's top-k; new users get popular items for their context and profile."""
+    """The user's top-k; new users get popular items for their context and profile.
+
+    ``variant`` names the model that answered: ``candidate`` for the users an A/B test routes
+    to the candidate model, else ``control``."""
+    t0 = time.perf_counter()
     if q.k > service.settings.max_k:
         raise DataError(f"k must be at most {service.settings.max_k}, got {q.k}")
     shown = service.catalog.display.resolve(q.fields)
@@ -95,7 +106,12 @@ def recommendations(
         )
     except ValueError as exc:  # bad focus/mute index or category name
         raise DataError(str(exc)) from None
+    variant = request.state.variant
     out["model_version"] = service.model_info.version
+    out["variant"] = variant
+    if holder.experiment is not None:
+        served = [i["item_id"] for i in out["items"]]
+        holder.experiment.served(user_id, variant, served, time.perf_counter() - t0)
     return _json(with_fields(out, service, shown))
 
 
@@ -129,13 +145,14 @@ def interests(user_id: UserId, service: ServiceDep, fields: Fields = None) -> di
         **errors("admin", params=True, not_found=True),
     },
 )
-def delete_user(user_id: UserId, service: ServiceDep) -> JSONResponse:
+def delete_user(user_id: UserId, service: ServiceDep, holder: HolderDep) -> JSONResponse:
     """Erase the user's events, state and cache entries on every replica's shared store.
 
     200 when the erasure is complete; 202 when the store could not yet purge the data from disk
     (a reader holds an old snapshot): it finishes in the background (``GET /v1/erasure``).
     """
     out = service.delete_user(user_id)
+    holder.ab_log.forget(user_id)  # the lists an A/B test served them
     return JSONResponse(out, status_code=200 if out["erasure"] == "complete" else 202)
 
 
@@ -220,6 +237,9 @@ def metrics(request: Request) -> PlainTextResponse:
         m.model_info.clear()  # one series: the version serving now
         m.model_info.labels(version=info.version).set(1)
         m.model_age.set(max(0.0, time.time() - info.created_at))
+        holder = getattr(state, "models", None)
+        if holder is not None:
+            holder.export_ab()
     return PlainTextResponse(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
 

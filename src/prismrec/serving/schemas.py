@@ -32,6 +32,7 @@ __all__ = [
     "EventIn",
     "EventsIn",
     "FIELDS_HELP",
+    "ModelIn",
     "Fields",
     "Id",
     "ItemId",
@@ -39,6 +40,7 @@ __all__ = [
     "UserId",
     "events_body",
     "item_body",
+    "model_body",
 ]
 
 
@@ -138,6 +140,30 @@ async def events_body(request: Request) -> EventsIn:
     return body
 
 
+class ModelIn(BaseModel):
+    """A model directory to serve."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    path: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="a model directory readable by every replica",
+        examples=["runs/models/20261129T140211Z-5b0e7d"],
+    )
+    wait: bool = Field(
+        True, description="answer once the model serves (false: 202 at once; poll the GET)"
+    )
+
+
+_MODEL = TypeAdapter(ModelIn)
+
+
+async def model_body(request: Request) -> ModelIn:
+    """The ``POST /v1/admin/model`` body, parsed strictly (after the key check)."""
+    body: ModelIn = _parse(await request.body(), _MODEL)
+    return body
+
+
 async def item_body(request: Request) -> dict[str, Any]:
     """The ``PUT /v1/items/{id}`` body: a JSON object (fields are checked by the catalogue)."""
     body: dict[str, Any] = _parse(await request.body(), _OBJECT)
@@ -164,7 +190,12 @@ class ValidationProblem(BaseModel):
 
 
 def errors(
-    role: str | None = None, *, params: bool = False, body: bool = False, not_found: bool = False
+    role: str | None = None,
+    *,
+    params: bool = False,
+    body: bool = False,
+    not_found: bool = False,
+    conflict: bool = False,
 ) -> dict[int | str, dict[str, Any]]:
     """The error responses a route documents, from what it does (its OpenAPI ``responses``)."""
     out: dict[int | str, dict[str, Any]] = {}
@@ -178,6 +209,8 @@ def errors(
         }
     if not_found:
         out[404] = {"model": Problem, "description": "unknown id"}
+    if conflict:
+        out[409] = {"model": Problem, "description": "conflicts with what the service is doing"}
     if body:
         out[408] = {"model": Problem, "description": "the body did not arrive in time"}
         out[413] = {"model": Problem, "description": "body over the size limit"}
