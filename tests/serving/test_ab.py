@@ -244,3 +244,30 @@ def test_bad_candidate_flags_are_one_line_errors(tmp_path: Path, served_model: P
         text=True,
     )
     assert r.returncode == 2 and "candidate-share" in r.stderr
+
+
+def test_the_ab_log_contract_on_both_stores(store_url: str) -> None:
+    """Both backends count the same: trimming to the last ``keep`` lists, one hit per list,
+    forgetting a user, totals and distinct items by variant."""
+    from prismrec.serving._ablog import ABCounts, open_ablog
+
+    log = open_ablog(store_url, keep=2)
+    try:
+        log.served("ann", "control", ["a", "b"])
+        log.served("ann", "control", ["c"])
+        log.served("ann", "candidate", ["d", "a"])  # the first list is pushed out
+        log.served("bob", "candidate", ["a", "é/ü"])
+        log.served("cy", "control", [])
+        assert log.hits([("ann", "b")]) == 0  # only in the dropped list
+        assert log.hits([("ann", "a"), ("ann", "a"), ("bob", "x")]) == 1
+        assert log.hits([("ann", "a")]) == 0  # that list is hit already
+        assert log.hits([("ann", "c"), ("bob", "é/ü"), ("dan", "a")]) == 2
+        log.forget("bob")
+        log.served("bob", "candidate", ["z"])
+        assert log.hits([("bob", "a")]) == 0  # bob's earlier list is gone
+        assert log.counts() == {
+            "control": ABCounts(lists=3, hits=1, items=3),
+            "candidate": ABCounts(lists=3, hits=2, items=4),
+        }
+    finally:
+        log.close()

@@ -162,18 +162,24 @@ class ServiceHolder:
             log.info(
                 "%s: now serving %s (%s), was %s", action, slot.version, slot.path, old.version
             )
+            out = {"action": action, "version": slot.version, "path": slot.path}
             if publish and self._fleet is not None:
-                record = {"path": slot.path, "version": slot.version, "origin": self.replica}
-                self._seen_seq = self._fleet.publish({**record, "action": action})
-            return {
-                "action": action,
-                "version": slot.version,
-                "path": slot.path,
-                "previous": old.__dict__,
-            }
+                out["replicas"] = self._publish(slot, action)
+            return {**out, "previous": old.__dict__}
         finally:
             self.loading = None
             self._load_lock.release()
+
+    def _publish(self, slot: Slot, action: str) -> str:
+        """Tell the other replicas; the swap here stands even when the store is unreachable."""
+        assert self._fleet is not None
+        record = {"path": slot.path, "version": slot.version, "origin": self.replica}
+        try:
+            self._seen_seq = self._fleet.publish({**record, "action": action})
+        except Exception as exc:  # noqa: BLE001 (Redis or SQLite down: this replica swapped)
+            log.error("swapped here, but could not tell the other replicas: %s", exc)
+            return f"not told: {type(exc).__name__}: {str(exc)[:200]}"
+        return "told"
 
     def check_path(self, path: str | Path) -> Path:
         """``path`` when it is a model directory.
@@ -181,9 +187,14 @@ class ServiceHolder:
         Raises:
             DataError: it is not (missing, or no ``model.json``); counted as a failed load.
         """
-        target = Path(path).resolve()
-        if not (target / "model.json").is_file():
-            why = "no such directory" if not target.exists() else "no model.json in it"
+        try:
+            target = Path(path).resolve()
+            found = (target / "model.json").is_file()
+            why = "no model.json in it" if target.exists() else "no such directory"
+        except (OSError, ValueError) as exc:  # too long, a NUL byte ...
+            self._failed(f"{str(path)[:200]!r}: {exc}")
+            raise DataError(f"body.path: {str(path)[:80]!r} is not a usable path: {exc}") from None
+        if not found:
             self._failed(f"{target}: not a model directory ({why})")
             raise DataError(f"body.path: {target} is not a model directory ({why})")
         return target
