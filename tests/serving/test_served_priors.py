@@ -193,7 +193,7 @@ def test_without_the_prior_the_served_list_is_still_the_offline_list(model) -> N
     seq = item_array(hists[0])
     raw = bare.own_scores(out["vectors"][0], seq[-1:], table[seq[-1:]], seq, None)
     logit = out["vectors"][0] @ table[seq[-1]]
-    rep = bare.repeat(seq)[seq[-1]]
+    rep = bare.repeat(seq).at(seq[-1:])[0]
     np.testing.assert_allclose(raw[:, 0], logit + rep + model.popularity[seq[-1]], rtol=1e-5)
 
 

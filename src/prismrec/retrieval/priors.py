@@ -49,7 +49,7 @@ from prismrec.training.scorer import (
 if TYPE_CHECKING:
     from prismrec.training.contract import SequenceModel
 
-__all__ = ["ItemMoments", "Prior", "ScorePriors"]
+__all__ = ["FinalStats", "HistoryBias", "ItemMoments", "Prior", "ScorePriors"]
 
 _FLOOR = PRIOR_FLOOR
 
@@ -106,7 +106,7 @@ class ScorePriors:
         own_weight: its weight in the interests' own scores (``quota_prior_weight``); None:
             ``weight``.
         moments: the catalogue's item-vector moments.
-        repeat: ``history -> (n,)`` repeat bias over item rows ``0..n-1`` (None: no repeat bias).
+        repeat: ``history ->`` its :class:`HistoryBias`, the learned repeat bias (None: none).
         popularity: (N0+1,) the model's tie-breaker, added to every score offline.
         decay: recency decay of the one-interest prior (the ``itemknn`` scorer's).
         prior_popularity: (N0+1,) the ``itemknn`` scorer's own tie-breaker, part of the
@@ -128,7 +128,7 @@ class ScorePriors:
         similarity: sp.csr_matrix | None,
         weight: float,
         moments: ItemMoments,
-        repeat: Callable[[np.ndarray], np.ndarray] | None = None,
+        repeat: Callable[[np.ndarray], HistoryBias] | None = None,
         popularity: np.ndarray | None = None,
         decay: float = 0.8,
         prior_popularity: np.ndarray | None = None,
@@ -166,10 +166,15 @@ class ScorePriors:
         repeat = None
         if scorer.repeat is not None:
 
-            def repeat(history: np.ndarray) -> np.ndarray:
-                out = scorer.repeat_bias([history], int(np.max(history, initial=0)) + 1)
+            def repeat(history: np.ndarray) -> HistoryBias:
+                # the bias over the history's distinct items only (renumbered 1..n): the same
+                # sums as over every item row, without a catalogue-sized vector per request
+                hist = np.asarray(history, np.int64)
+                items = np.unique(hist[hist > 0])
+                compact = np.where(hist > 0, np.searchsorted(items, hist) + 1, 0)
+                out = scorer.repeat_bias([compact], len(items) + 1)
                 assert out is not None
-                return np.asarray(out[0], dtype=np.float64)
+                return HistoryBias(items, np.asarray(out[0, 1:], dtype=np.float64))
 
         return cls(
             None if cooc is None else cooc.similarity,
@@ -248,13 +253,20 @@ class ScorePriors:
         history: np.ndarray,
         prior: Prior | None,
         index: Any,
+        *,
+        repeat: HistoryBias | None = None,
+        stats: FinalStats | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(K, M) own scores and (M,) final scores of the candidates, sharing their logits and
-        repeat bias (see :meth:`own_scores` and :meth:`final_scores`)."""
+        repeat bias (see :meth:`own_scores` and :meth:`final_scores`). ``repeat`` and ``stats``:
+        the history's :meth:`repeat_vector` and these candidates' :meth:`final_stats`, if
+        already computed."""
         v, items, logits = self._logits(vecs, items, item_vecs)
-        rep = self._repeat_at(items, history)
+        rep = self._repeat_at(items, history, repeat)
         own = self._own(v, items, logits, rep, prior)
-        return own, self._final(v, weights, items, logits, rep, history, index)
+        if stats is None:
+            stats = self._stats(v, weights, logits, index)
+        return own, self._final(v, weights, items, logits, rep, history, stats)
 
     def own_scores(
         self,
@@ -263,7 +275,7 @@ class ScorePriors:
         item_vecs: np.ndarray,
         history: np.ndarray,
         prior: Prior | None,
-        repeat: np.ndarray | None = None,
+        repeat: HistoryBias | None = None,
     ) -> np.ndarray:
         """(K, M) each interest's own score of each candidate item (see the module notes).
         ``repeat``: the history's :meth:`repeat_vector`, if already computed."""
@@ -296,22 +308,18 @@ class ScorePriors:
             z, sd[:, None], prior_z, self.own_weight, rep[None, :], self._tie(items), unseen
         )
 
-    def repeat_vector(self, history: np.ndarray) -> np.ndarray | None:
-        """The learned repeat bias over item rows ``0..max(history)`` (None: none to add)."""
+    def repeat_vector(self, history: np.ndarray) -> HistoryBias | None:
+        """The history's learned repeat bias (None: none to add)."""
         if self.repeat is None or not len(history):
             return None
         return self.repeat(np.asarray(history, np.int64))
 
     def _repeat_at(
-        self, items: np.ndarray, history: np.ndarray, rep: np.ndarray | None = None
+        self, items: np.ndarray, history: np.ndarray, rep: HistoryBias | None = None
     ) -> np.ndarray:
         """(M,) the learned repeat bias of the candidates (0 for items not in the history)."""
-        bias = np.zeros(len(items))
         rep = self.repeat_vector(history) if rep is None else rep
-        if rep is not None:
-            inside = items < len(rep)
-            bias[inside] = rep[items[inside]]
-        return bias
+        return np.zeros(len(items)) if rep is None else rep.at(items)
 
     def _tie(self, items: np.ndarray) -> np.ndarray:
         """(M,) the model's popularity tie-breaker (0 for items born after training)."""
@@ -351,7 +359,23 @@ class ScorePriors:
         """
         v, items, logits = self._logits(vecs, items, item_vecs)
         rep = self._repeat_at(items, history)
-        return self._final(v, weights, items, logits, rep, history, index)
+        return self._final(
+            v, weights, items, logits, rep, history, self._stats(v, weights, logits, index)
+        )
+
+    def final_stats(
+        self,
+        vecs: np.ndarray,
+        weights: np.ndarray,
+        items: np.ndarray,
+        item_vecs: np.ndarray,
+        index: Any,
+    ) -> FinalStats:
+        """The catalogue statistics the final scores of these candidates are normalised by
+        (see :meth:`final_scores`): they depend on the interests, the weights and the
+        candidates, not on the history, so a user's repeat requests can reuse them."""
+        v, _, logits = self._logits(vecs, items, item_vecs)
+        return self._stats(v, weights, logits, index)
 
     def catalogue_scores(
         self,
@@ -360,7 +384,7 @@ class ScorePriors:
         ids: np.ndarray,
         item_vecs: np.ndarray,
         history: np.ndarray,
-        repeat: np.ndarray | None = None,
+        repeat: HistoryBias | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(M,) the final score of every item of a whole catalogue (``ids``, ``item_vecs``: all
         of its items), its statistics taken over exactly these items; and the interests' (K,)
@@ -381,9 +405,33 @@ class ScorePriors:
             s = np.log(np.maximum(coef @ e, 1e-300))
         else:
             s = best
+        mean, sd = _spread(s)
         return self._with_recency_prior(
-            s, s, ids, self._repeat_at(ids, history, repeat), history
+            s, mean, sd, ids, self._repeat_at(ids, history, repeat), history
         ), lse
+
+    def _stats(
+        self, v: np.ndarray, weights: np.ndarray, cand: np.ndarray, index: Any
+    ) -> FinalStats:
+        ref_ids, ref_vecs = self.reference(index)
+        ref = (v.astype(np.float32) @ ref_vecs.T).astype(np.float64)  # (K, R)
+        if not (self.mixture and len(v) > 1):
+            return FinalStats(np.zeros(len(v)), *_spread(ref.max(0)))
+        # each interest's log-normaliser: over the whole catalogue when the reference is the
+        # whole catalogue; else the candidates (the head, which a sample would miss) plus the
+        # sample scaled up to the catalogue
+        if len(ref_ids) >= self.moments.n:
+            lse = log_sum_exp(ref, axis=1)
+        else:
+            scale = max(self.moments.n - cand.shape[1], 1) / max(len(ref_ids), 1)
+            lse = np.logaddexp(log_sum_exp(cand, axis=1), log_sum_exp(ref, axis=1) + np.log(scale))
+        return FinalStats(lse, *_spread(self._mixture(ref, weights, lse)))
+
+    @staticmethod
+    def _mixture(logits: np.ndarray, weights: np.ndarray, lse: np.ndarray) -> np.ndarray:
+        """(M,) ``log sum_k w_k softmax_k`` from (K, M) logits and the (K,) log-normalisers."""
+        logw = np.log(np.clip(np.asarray(weights, np.float64), 1e-12, None))[:, None]
+        return log_sum_exp(logits - lse[:, None] + logw, axis=0)
 
     def _final(
         self,
@@ -393,45 +441,28 @@ class ScorePriors:
         cand: np.ndarray,
         rep: np.ndarray,
         history: np.ndarray,
-        index: Any,
+        stats: FinalStats,
     ) -> np.ndarray:
-        ref_ids, ref_vecs = self.reference(index)
-        ref = (v.astype(np.float32) @ ref_vecs.T).astype(np.float64)  # (K, R)
-        if self.mixture and len(v) > 1:
-            # each interest's log-normaliser: over the whole catalogue when the reference is
-            # the whole catalogue; else the candidates (the head, which a sample would miss)
-            # plus the sample scaled up to the catalogue
-            if len(ref_ids) >= self.moments.n:
-                lse = log_sum_exp(ref, axis=1)
-            else:
-                scale = max(self.moments.n - len(items), 1) / max(len(ref_ids), 1)
-                lse = np.logaddexp(
-                    log_sum_exp(cand, axis=1), log_sum_exp(ref, axis=1) + np.log(scale)
-                )
-            logw = np.log(np.clip(np.asarray(weights, np.float64), 1e-12, None))[:, None]
-            s = log_sum_exp(cand - lse[:, None] + logw, axis=0)
-            s_ref = log_sum_exp(ref - lse[:, None] + logw, axis=0)
-        else:
-            s, s_ref = cand.max(0), ref.max(0)
-        return self._with_recency_prior(s, s_ref, items, rep, history)
+        mixed = self.mixture and len(v) > 1
+        s = self._mixture(cand, weights, stats.lse) if mixed else cand.max(0)
+        return self._with_recency_prior(s, stats.mean, stats.sd, items, rep, history)
 
     def _with_recency_prior(
         self,
         s: np.ndarray,
-        stats: np.ndarray,
+        mean: float,
+        sd: float,
         items: np.ndarray,
         rep: np.ndarray,
         history: np.ndarray,
     ) -> np.ndarray:
         """(M,) final scores of ``items`` from their net scores ``s``: with the one-interest
-        recency prior, ``s`` is z-scored by the catalogue's net scores ``stats`` (all of them,
-        or a reference sample) and the prior, the repeat bias and the tie-breaker are added
-        (``combine``); without, only the bias and the tie-breaker."""
+        recency prior, ``s`` is z-scored by the ``mean`` and spread ``sd`` of the catalogue's
+        net scores (all of them, or a reference sample) and the prior, the repeat bias and the
+        tie-breaker are added (``combine``); without, only the bias and the tie-breaker."""
         tie = self._tie(items)
         if self.similarity is None or self.weight <= 0:
             return combine(s, 1.0, None, 0.0, rep, tie)
-        sd = float(stats.std()) + 1e-9 if len(stats) else 1.0
-        mean = float(stats.mean()) if len(stats) else 0.0
         prior_z = self.prior_z(self.interest_priors(None, history, 1), items)[0]
         z, unseen = (s - mean) / sd, unseen_items(items, self.seen)
         return combine(z, sd, prior_z, self.weight, rep, tie, unseen)
@@ -489,3 +520,37 @@ class Prior(NamedTuple):
 
     rows: sp.csr_matrix
     extra: np.ndarray | None
+
+
+class HistoryBias(NamedTuple):
+    """One history's learned repeat bias: ``values`` on its distinct ``items`` (ascending)."""
+
+    items: np.ndarray
+    values: np.ndarray
+
+    def at(self, items: np.ndarray) -> np.ndarray:
+        """(M,) the bias of ``items`` (0 for items not in the history)."""
+        items = np.asarray(items, np.int64)
+        out = np.zeros(len(items))
+        if len(self.items):
+            pos = np.minimum(np.searchsorted(self.items, items), len(self.items) - 1)
+            hit = self.items[pos] == items
+            out[hit] = self.values[pos[hit]]
+        return out
+
+
+class FinalStats(NamedTuple):
+    """What a candidate set's final scores are normalised by: each interest's (K,)
+    log-normaliser ``lse`` over the catalogue, and the ``mean`` and spread ``sd`` of the
+    catalogue's net scores (the mixture log-probability, or the best logit)."""
+
+    lse: np.ndarray
+    mean: float
+    sd: float
+
+
+def _spread(s: np.ndarray) -> tuple[float, float]:
+    """Mean and spread (plus 1e-9) of net scores; (0, 1) for none."""
+    if not len(s):
+        return 0.0, 1.0
+    return float(s.mean()), float(s.std()) + 1e-9
