@@ -308,7 +308,7 @@ class Retriever:
                 cands = self._every_item(source, scoring, depth, req.k)
             else:
                 excl = [seen] * len(vecs) if seen else None
-                search = functools.partial(source.search, vecs, depth, excl)
+                search = functools.partial(_search, source, vecs, depth, excl)
                 ids, scores = kept(("search", depth, bool(seen)), search)
                 cands = gather_found(ids, scores, muted, w)
                 cands = self._rescore(cands, source, scoring, depth)
@@ -522,3 +522,12 @@ class _Keep(Protocol):
     """``keep(key, compute)``: an entry of the user's context (or ``compute()`` if not kept)."""
 
     def __call__(self, key: Hashable, compute: Callable[[], T]) -> T: ...
+
+
+def _search(
+    index: ItemIndex, vecs: np.ndarray, depth: int, exclude: list[set[int]] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(K, depth) ids and scores of the interests' searches, as compact as a kept context
+    wants them (int32 ids, float32 scores: a few kB per user)."""
+    ids, scores = index.search(vecs, depth, exclude)
+    return ids.astype(np.int32), scores.astype(np.float32)

@@ -43,6 +43,7 @@ from prismrec.training.scorer import (
     Scorer,
     combine,
     log_sum_exp,
+    mixture_log_prob,
     unseen_items,
 )
 
@@ -392,19 +393,10 @@ class ScorePriors:
         v = np.asarray(vecs, dtype=np.float32)
         if not len(ids):
             return np.zeros(0), np.zeros(len(v))
-        e = (v @ np.asarray(item_vecs, np.float32).T).astype(np.float64)  # (K, M) logits
-        best = e.max(0)  # without a mixture read-out: the best interest's logit
-        m = e.max(1, keepdims=True)
-        e -= m
-        np.exp(e, out=e)  # e[k, i] = exp(logit - max_k), in place: one (K, M) array in all
-        norm = e.sum(1)  # (K,)
-        lse = m[:, 0] + np.log(norm)
-        if self.mixture and len(v) > 1:
-            # log sum_k w_k softmax_k(i) = log sum_k (w_k / z_k) e[k, i]
-            coef = np.clip(np.asarray(weights, np.float64), 1e-12, None) / norm
-            s = np.log(np.maximum(coef @ e, 1e-300))
-        else:
-            s = best
+        logits = (v @ np.asarray(item_vecs, np.float32).T).astype(np.float64)  # (K, M)
+        lse = log_sum_exp(logits, axis=1)
+        mixed = self.mixture and len(v) > 1
+        s = mixture_log_prob(logits, weights, lse) if mixed else logits.max(0)
         mean, sd = _spread(s)
         return self._with_recency_prior(
             s, mean, sd, ids, self._repeat_at(ids, history, repeat), history
@@ -425,13 +417,7 @@ class ScorePriors:
         else:
             scale = max(self.moments.n - cand.shape[1], 1) / max(len(ref_ids), 1)
             lse = np.logaddexp(log_sum_exp(cand, axis=1), log_sum_exp(ref, axis=1) + np.log(scale))
-        return FinalStats(lse, *_spread(self._mixture(ref, weights, lse)))
-
-    @staticmethod
-    def _mixture(logits: np.ndarray, weights: np.ndarray, lse: np.ndarray) -> np.ndarray:
-        """(M,) ``log sum_k w_k softmax_k`` from (K, M) logits and the (K,) log-normalisers."""
-        logw = np.log(np.clip(np.asarray(weights, np.float64), 1e-12, None))[:, None]
-        return log_sum_exp(logits - lse[:, None] + logw, axis=0)
+        return FinalStats(lse, *_spread(mixture_log_prob(ref, weights, lse)))
 
     def _final(
         self,
@@ -444,7 +430,7 @@ class ScorePriors:
         stats: FinalStats,
     ) -> np.ndarray:
         mixed = self.mixture and len(v) > 1
-        s = self._mixture(cand, weights, stats.lse) if mixed else cand.max(0)
+        s = mixture_log_prob(cand, weights, stats.lse) if mixed else cand.max(0)
         return self._with_recency_prior(s, stats.mean, stats.sd, items, rep, history)
 
     def _with_recency_prior(
