@@ -22,6 +22,7 @@ from prismrec.evaluation.interests import category_base_rates
 from prismrec.retrieval.context import UserContext
 from prismrec.retrieval.explain import interest_labels, top_events
 from prismrec.retrieval.index import ExactIndex, IndexSettings, ItemIndex, index_item_table
+from prismrec.retrieval.moments import HistoryBias
 from prismrec.retrieval.multi import (
     Candidates,
     Steer,
@@ -29,7 +30,7 @@ from prismrec.retrieval.multi import (
     gather_found,
     steer_weights,
 )
-from prismrec.retrieval.priors import HistoryBias, Prior, ScorePriors
+from prismrec.retrieval.priors import Prior, ScorePriors
 from prismrec.retrieval.rerank import RerankMethod, filter_candidates, rerank
 
 if TYPE_CHECKING:
@@ -302,7 +303,8 @@ class Retriever:
                 lambda: self.priors.interest_priors(attention, hist, len(vecs)),
             )
         rep = context.get(version, "repeat", lambda: self.priors.repeat_vector(hist))
-        scoring = _Scoring(vecs, w, hist, priors, rep, seen, muted, kept)
+        recency = context.get(version, "recency", lambda: self.priors.recency_prior(hist))
+        scoring = _Scoring(vecs, w, hist, priors, rep, recency, seen, muted, kept)
         while True:
             if exhaustive:
                 cands = self._every_item(source, scoring, depth, req.k)
@@ -364,7 +366,7 @@ class Retriever:
         """The positions in ``items`` of the best ``depth`` unseen items by final score, best
         first; their final scores; the interests' log-normalisers."""
         final, lse = self.priors.catalogue_scores(
-            sc.vecs, sc.w, items, item_vecs, sc.history, sc.repeat
+            sc.vecs, sc.w, items, item_vecs, sc.history, sc.repeat, sc.recency
         )
         pool = np.arange(len(items))
         if len(seen):
@@ -423,6 +425,7 @@ class Retriever:
             self.index,
             repeat=sc.repeat,
             stats=stats,
+            recency=sc.recency,
         )
         if sc.priors is None:
             # raw logits (plus the repeat bias): the search's owners stand, muted ones dropped
@@ -506,13 +509,15 @@ class Retriever:
 @dataclass(frozen=True)
 class _Scoring:
     """One request's scoring inputs: the interests' vectors and steered weights, the history,
-    its priors and repeat bias, the seen and muted items, and the user's ``keep``."""
+    its interest priors, repeat bias and recency prior, the seen and muted items, and the
+    user's ``keep``."""
 
     vecs: np.ndarray
     w: np.ndarray
     history: np.ndarray
     priors: Prior | None
     repeat: HistoryBias | None
+    recency: Prior | None
     seen: set[int]
     muted: list[int]
     keep: _Keep

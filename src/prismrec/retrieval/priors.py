@@ -15,7 +15,8 @@ A served request sees only the candidates its searches found, but most catalogue
 statistics need not be estimated from them:
 
 - the logits' mean and spread over all items follow from the item vectors' first and second
-  moments (``mean = v . m``, ``E[s^2] = v^T S v``), kept here and updated as items change;
+  moments (``mean = v . m``, ``E[s^2] = v^T S v``), kept up to date as items change
+  (``retrieval.moments.ItemMoments``);
 - a prior is sparse: every item outside its support has the same value (plus the tie-breaker of
   ``itemknn``, a fixed vector), so its mean and spread are exact sums over the support;
 - the mixture needs each interest's log-normaliser and the mixture's own mean and spread: these
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from prismrec.retrieval.moments import FinalStats, HistoryBias, ItemMoments, spread
 from prismrec.training.baselines import ItemKNN
 from prismrec.training.scorer import (
     PRIOR_FLOOR,
@@ -50,52 +52,9 @@ from prismrec.training.scorer import (
 if TYPE_CHECKING:
     from prismrec.training.contract import SequenceModel
 
-__all__ = ["FinalStats", "HistoryBias", "ItemMoments", "Prior", "ScorePriors"]
+__all__ = ["Prior", "ScorePriors"]
 
 _FLOOR = PRIOR_FLOOR
-
-
-class ItemMoments:
-    """Count, sum and sum of outer products of the catalogue's item vectors, kept up to date."""
-
-    def __init__(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        v = np.asarray(vectors, dtype=np.float64)
-        self.n = len(v)
-        self.total = v.sum(0)
-        self.outer = v.T @ v
-        self.live = np.zeros(int(np.max(ids, initial=0)) + 1, dtype=bool)
-        self.live[np.asarray(ids, np.int64)] = True
-        self.version = 0  # bumped on every change
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Items (new rows) join the catalogue."""
-        v = np.asarray(vectors, dtype=np.float64)
-        ids = np.asarray(ids, np.int64)
-        self.n += len(v)
-        self.total += v.sum(0)
-        self.outer += v.T @ v
-        need = int(np.max(ids, initial=0)) + 1
-        if need > len(self.live):
-            self.live = np.concatenate([self.live, np.zeros(need - len(self.live), bool)])
-        self.live[ids] = True
-        self.version += 1
-
-    def remove(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Items (with their current vectors) leave the catalogue."""
-        v = np.asarray(vectors, dtype=np.float64)
-        self.n -= len(v)
-        self.total -= v.sum(0)
-        self.outer -= v.T @ v
-        self.live[np.asarray(ids, np.int64)] = False
-        self.version += 1
-
-    def logit_stats(self, vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(K,) mean and population spread of ``vecs @ item`` over the catalogue's items."""
-        v = np.asarray(vecs, dtype=np.float64)
-        n = max(self.n, 1)
-        mean = v @ self.total / n
-        second = np.einsum("kd,de,ke->k", v, self.outer, v) / n
-        return mean, np.sqrt(np.clip(second - mean**2, 0.0, None)) + 1e-9
 
 
 class ScorePriors:
@@ -257,17 +216,20 @@ class ScorePriors:
         *,
         repeat: HistoryBias | None = None,
         stats: FinalStats | None = None,
+        recency: Prior | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(K, M) own scores and (M,) final scores of the candidates, sharing their logits and
-        repeat bias (see :meth:`own_scores` and :meth:`final_scores`). ``repeat`` and ``stats``:
-        the history's :meth:`repeat_vector` and these candidates' :meth:`final_stats`, if
-        already computed."""
+        repeat bias (see :meth:`own_scores` and :meth:`final_scores`). ``repeat``, ``stats``
+        and ``recency``: the history's :meth:`repeat_vector`, these candidates'
+        :meth:`final_stats` and the history's :meth:`recency_prior`, if already computed."""
         v, items, logits = self._logits(vecs, items, item_vecs)
         rep = self._repeat_at(items, history, repeat)
         own = self._own(v, items, logits, rep, prior)
         if stats is None:
             stats = self._stats(v, weights, logits, index)
-        return own, self._final(v, weights, items, logits, rep, history, stats)
+        if recency is None:
+            recency = self.recency_prior(history)
+        return own, self._final(v, weights, items, logits, rep, recency, stats)
 
     def own_scores(
         self,
@@ -359,10 +321,15 @@ class ScorePriors:
         Statistics come from :meth:`reference`; exact when it is the whole catalogue.
         """
         v, items, logits = self._logits(vecs, items, item_vecs)
-        rep = self._repeat_at(items, history)
-        return self._final(
-            v, weights, items, logits, rep, history, self._stats(v, weights, logits, index)
-        )
+        rep, recency = self._repeat_at(items, history), self.recency_prior(history)
+        stats = self._stats(v, weights, logits, index)
+        return self._final(v, weights, items, logits, rep, recency, stats)
+
+    def recency_prior(self, history: np.ndarray) -> Prior | None:
+        """The one-interest recency prior of the final score (None: the score has none)."""
+        if self.similarity is None or self.weight <= 0:
+            return None
+        return self.interest_priors(None, history, 1)
 
     def final_stats(
         self,
@@ -386,10 +353,12 @@ class ScorePriors:
         item_vecs: np.ndarray,
         history: np.ndarray,
         repeat: HistoryBias | None = None,
+        recency: Prior | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(M,) the final score of every item of a whole catalogue (``ids``, ``item_vecs``: all
         of its items), its statistics taken over exactly these items; and the interests' (K,)
-        log-normalisers. The exhaustive path: one product with the catalogue, no sample."""
+        log-normalisers. The exhaustive path: one product with the catalogue, no sample.
+        ``repeat``, ``recency``: as in :meth:`scores`."""
         v = np.asarray(vecs, dtype=np.float32)
         if not len(ids):
             return np.zeros(0), np.zeros(len(v))
@@ -397,10 +366,11 @@ class ScorePriors:
         lse = log_sum_exp(logits, axis=1)
         mixed = self.mixture and len(v) > 1
         s = mixture_log_prob(logits, weights, lse) if mixed else logits.max(0)
-        mean, sd = _spread(s)
-        return self._with_recency_prior(
-            s, mean, sd, ids, self._repeat_at(ids, history, repeat), history
-        ), lse
+        mean, sd = spread(s)
+        rep = self._repeat_at(ids, history, repeat)
+        if recency is None:
+            recency = self.recency_prior(history)
+        return self._with_recency_prior(s, mean, sd, ids, rep, recency), lse
 
     def _stats(
         self, v: np.ndarray, weights: np.ndarray, cand: np.ndarray, index: Any
@@ -408,7 +378,7 @@ class ScorePriors:
         ref_ids, ref_vecs = self.reference(index)
         ref = (v.astype(np.float32) @ ref_vecs.T).astype(np.float64)  # (K, R)
         if not (self.mixture and len(v) > 1):
-            return FinalStats(np.zeros(len(v)), *_spread(ref.max(0)))
+            return FinalStats(np.zeros(len(v)), *spread(ref.max(0)))
         # each interest's log-normaliser: over the whole catalogue when the reference is the
         # whole catalogue; else the candidates (the head, which a sample would miss) plus the
         # sample scaled up to the catalogue
@@ -417,7 +387,7 @@ class ScorePriors:
         else:
             scale = max(self.moments.n - cand.shape[1], 1) / max(len(ref_ids), 1)
             lse = np.logaddexp(log_sum_exp(cand, axis=1), log_sum_exp(ref, axis=1) + np.log(scale))
-        return FinalStats(lse, *_spread(mixture_log_prob(ref, weights, lse)))
+        return FinalStats(lse, *spread(mixture_log_prob(ref, weights, lse)))
 
     def _final(
         self,
@@ -426,12 +396,12 @@ class ScorePriors:
         items: np.ndarray,
         cand: np.ndarray,
         rep: np.ndarray,
-        history: np.ndarray,
+        recency: Prior | None,
         stats: FinalStats,
     ) -> np.ndarray:
         mixed = self.mixture and len(v) > 1
         s = mixture_log_prob(cand, weights, stats.lse) if mixed else cand.max(0)
-        return self._with_recency_prior(s, stats.mean, stats.sd, items, rep, history)
+        return self._with_recency_prior(s, stats.mean, stats.sd, items, rep, recency)
 
     def _with_recency_prior(
         self,
@@ -440,16 +410,18 @@ class ScorePriors:
         sd: float,
         items: np.ndarray,
         rep: np.ndarray,
-        history: np.ndarray,
+        recency: Prior | None,
     ) -> np.ndarray:
         """(M,) final scores of ``items`` from their net scores ``s``: with the one-interest
-        recency prior, ``s`` is z-scored by the ``mean`` and spread ``sd`` of the catalogue's
-        net scores (all of them, or a reference sample) and the prior, the repeat bias and the
-        tie-breaker are added (``combine``); without, only the bias and the tie-breaker."""
+        ``recency`` prior (:meth:`recency_prior`), ``s`` is z-scored by the ``mean`` and
+        spread ``sd`` of the catalogue's net scores (all of them, or a reference sample) and
+        the prior, the repeat bias and the tie-breaker are added (``combine``); without, only
+        the bias and the tie-breaker."""
         tie = self._tie(items)
         if self.similarity is None or self.weight <= 0:
             return combine(s, 1.0, None, 0.0, rep, tie)
-        prior_z = self.prior_z(self.interest_priors(None, history, 1), items)[0]
+        assert recency is not None
+        prior_z = self.prior_z(recency, items)[0]
         z, unseen = (s - mean) / sd, unseen_items(items, self.seen)
         return combine(z, sd, prior_z, self.weight, rep, tie, unseen)
 
@@ -506,37 +478,3 @@ class Prior(NamedTuple):
 
     rows: sp.csr_matrix
     extra: np.ndarray | None
-
-
-class HistoryBias(NamedTuple):
-    """One history's learned repeat bias: ``values`` on its distinct ``items`` (ascending)."""
-
-    items: np.ndarray
-    values: np.ndarray
-
-    def at(self, items: np.ndarray) -> np.ndarray:
-        """(M,) the bias of ``items`` (0 for items not in the history)."""
-        items = np.asarray(items, np.int64)
-        out = np.zeros(len(items))
-        if len(self.items):
-            pos = np.minimum(np.searchsorted(self.items, items), len(self.items) - 1)
-            hit = self.items[pos] == items
-            out[hit] = self.values[pos[hit]]
-        return out
-
-
-class FinalStats(NamedTuple):
-    """What a candidate set's final scores are normalised by: each interest's (K,)
-    log-normaliser ``lse`` over the catalogue, and the ``mean`` and spread ``sd`` of the
-    catalogue's net scores (the mixture log-probability, or the best logit)."""
-
-    lse: np.ndarray
-    mean: float
-    sd: float
-
-
-def _spread(s: np.ndarray) -> tuple[float, float]:
-    """Mean and spread (plus 1e-9) of net scores; (0, 1) for none."""
-    if not len(s):
-        return 0.0, 1.0
-    return float(s.mean()), float(s.std()) + 1e-9
