@@ -14,9 +14,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
 from prismrec.retrieval.index import ItemIndex
+from prismrec.training.scorer import log_sum_exp
 
 __all__ = [
     "Candidates",
@@ -136,7 +136,8 @@ def gather_found(
     k_int = len(ids)
     owner = np.repeat(np.arange(k_int), ids.shape[1])
     head = np.where(ids >= 0, scores, -np.inf).astype(np.float64)  # (K, n)
-    lse = logsumexp(head, axis=1) if head.shape[1] else np.zeros(k_int)
+    with np.errstate(divide="ignore"):  # an interest that found nothing: -inf
+        lse = log_sum_exp(head, axis=1) if head.shape[1] else np.zeros(k_int)
     flat_ids, flat_scores = ids.ravel(), scores.ravel()
     ok = flat_ids >= 0
     flat_ids, flat_scores, owner = flat_ids[ok], flat_scores[ok], owner[ok]
