@@ -1,11 +1,20 @@
-"""Multi-interest retrieval: the likeliest interest owns an item, focus and mute, quota merge."""
+"""Multi-interest retrieval: the likeliest interest owns an item, focus and mute, quota merge,
+the user's kept context."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from prismrec.retrieval import ExactIndex, Request, Retriever, UserInterests, gather, steer_weights
+from prismrec.retrieval import (
+    ExactIndex,
+    Request,
+    Retriever,
+    UserContext,
+    UserInterests,
+    gather,
+    steer_weights,
+)
 from prismrec.training.scorer import QuotaRule
 
 # items 1..20 lie along e0 (scores 20..1 for interest 0), items 21..40 along e1
@@ -99,3 +108,35 @@ def test_exclude_and_steering_errors() -> None:
         steer_weights(np.array([0.5, 0.5]), focus=1, mute=1)
     with pytest.raises(ValueError, match="every interest is muted"):
         steer_weights(np.array([0.5, 0.5]), mute=[0, 1])
+
+
+def _items(out: list[dict]) -> list[int]:
+    return [o["item"] for o in out]
+
+
+@pytest.mark.parametrize("score_all_below", [0, 20_000])
+def test_a_kept_context_serves_the_same_lists_until_an_item_changes(score_all_below: int) -> None:
+    """Searched (0) and exhaustive (20k) paths: with a context the first and repeat requests
+    equal the request without one, whatever the options; a new item reaches the next list."""
+    idx = _index()
+    retriever = Retriever(idx, score_all_below=score_all_below)
+    user = UserInterests(E[:2].copy(), np.array([0.6, 0.4]))
+    history = [1, 21, 3]
+    context = UserContext()
+    for request in [Request(k=5), Request(k=5), Request(k=8, focus=1), Request(k=5, mute=0)]:
+        want = retriever.recommend(user, history, request)
+        assert retriever.recommend(user, history, request, context=context) == want
+    assert len(context) > 0
+    idx.add(np.array([99]), np.array([[40.0, 40.0, 0, 0]], np.float32))
+    got = retriever.recommend(user, history, Request(k=5), context=context)
+    assert _items(got)[0] == 99
+    assert got == retriever.recommend(user, history, Request(k=5))
+
+
+def test_a_context_keeps_at_most_its_bound_and_counts_each_entry_once() -> None:
+    context = UserContext(max_entries=2)
+    calls: list[int] = []
+    for key in [1, 1, 2, 3, 3]:
+        assert context.get("v", key, lambda key=key: calls.append(key) or key * 10) == key * 10
+    assert calls == [1, 2, 3] and len(context) == 2
+    assert context.get("v2", 3, lambda: 0) == 0  # a new catalogue version starts afresh

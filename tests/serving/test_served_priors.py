@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from prismrec.retrieval import ExactIndex
+from prismrec.retrieval import ExactIndex, UserContext
+from prismrec.retrieval.moments import ItemMoments
 from prismrec.retrieval.pipeline import Request, Retriever, UserInterests
-from prismrec.retrieval.priors import ItemMoments, ScorePriors
+from prismrec.retrieval.priors import ScorePriors
 from prismrec.serving.service import Service
 from prismrec.serving.settings import ServeSettings
 from prismrec.training import load_model
@@ -91,7 +92,8 @@ def test_one_interest_prior_is_the_offline_recency_prior(model) -> None:
 def test_served_list_is_the_offline_list(model, score_all_below: int) -> None:
     """Every item scored (the default below 20k items), or searched 100 deep per interest plus
     the prior's nominees (60 items: all found): the served list, its order and its scores are
-    the offline scorer's."""
+    the offline scorer's, on a first request and on a repeat one that reuses the user's kept
+    context."""
     table = _table(model)
     ids = np.arange(1, len(table))
     priors = ScorePriors.from_model(model, ids, table[1:])
@@ -103,10 +105,13 @@ def test_served_list_is_the_offline_list(model, score_all_below: int) -> None:
     out = model.interests(hists, users)
     offline, off_scores = model.recommend(hists, k=8, users=np.asarray(users))
     for row, h in enumerate(hists):
-        seq = item_array(h)
-        got = retriever.recommend(UserInterests.from_model(out, row), seq, Request(k=8))
-        assert [g["item"] for g in got] == offline[row].tolist()
-        np.testing.assert_allclose([g["score"] for g in got], off_scores[row], rtol=1e-4)
+        seq, context = item_array(h), UserContext()
+        for _ in range(2):
+            got = retriever.recommend(
+                UserInterests.from_model(out, row), seq, Request(k=8), context=context
+            )
+            assert [g["item"] for g in got] == offline[row].tolist()
+            np.testing.assert_allclose([g["score"] for g in got], off_scores[row], rtol=1e-4)
     # muting an interest drops every item it owns, and gives it no slots
     muted = retriever.recommend(
         UserInterests.from_model(out, 0), item_array(hists[0]), Request(k=6, mute=0)
@@ -193,7 +198,7 @@ def test_without_the_prior_the_served_list_is_still_the_offline_list(model) -> N
     seq = item_array(hists[0])
     raw = bare.own_scores(out["vectors"][0], seq[-1:], table[seq[-1:]], seq, None)
     logit = out["vectors"][0] @ table[seq[-1]]
-    rep = bare.repeat(seq)[seq[-1]]
+    rep = bare.repeat(seq).at(seq[-1:])[0]
     np.testing.assert_allclose(raw[:, 0], logit + rep + model.popularity[seq[-1]], rtol=1e-5)
 
 

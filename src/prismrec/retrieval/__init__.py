@@ -4,6 +4,7 @@ Imports training, evaluation, models, content and data; never serving or cli.
 """
 
 from prismrec.retrieval._faiss import FaissIndex
+from prismrec.retrieval.context import UserContext
 from prismrec.retrieval.explain import interest_labels, label_from_items, top_events
 from prismrec.retrieval.index import (
     ExactIndex,
@@ -30,6 +31,7 @@ __all__ = [
     "ItemMetadata",
     "Request",
     "Retriever",
+    "UserContext",
     "UserInterests",
     "dpp",
     "filter_candidates",

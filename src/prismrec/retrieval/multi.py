@@ -14,14 +14,15 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
 from prismrec.retrieval.index import ItemIndex
+from prismrec.training.scorer import log_sum_exp
 
 __all__ = [
     "Candidates",
     "as_indices",
     "gather",
+    "gather_found",
     "steer_weights",
 ]
 
@@ -120,12 +121,23 @@ def gather(
     are only carried along in the result.
     """
     vecs = np.asarray(interests, dtype=np.float32)
-    k_int = len(vecs)
-    excl = [exclude_ids] * k_int if exclude_ids else None
+    excl = [exclude_ids] * len(vecs) if exclude_ids else None
     ids, scores = index.search(vecs, n_per_interest, excl)  # (K, n)
+    return gather_found(ids, scores, muted, weights)
+
+
+def gather_found(
+    ids: np.ndarray,
+    scores: np.ndarray,
+    muted: Sequence[int] = (),
+    weights: np.ndarray | None = None,
+) -> Candidates:
+    """:func:`gather` from the interests' search results: (K, n) ids (-1: none) and scores."""
+    k_int = len(ids)
     owner = np.repeat(np.arange(k_int), ids.shape[1])
     head = np.where(ids >= 0, scores, -np.inf).astype(np.float64)  # (K, n)
-    lse = logsumexp(head, axis=1) if head.shape[1] else np.zeros(k_int)
+    with np.errstate(divide="ignore"):  # an interest that found nothing: -inf
+        lse = log_sum_exp(head, axis=1) if head.shape[1] else np.zeros(k_int)
     flat_ids, flat_scores = ids.ravel(), scores.ravel()
     ok = flat_ids >= 0
     flat_ids, flat_scores, owner = flat_ids[ok], flat_scores[ok], owner[ok]

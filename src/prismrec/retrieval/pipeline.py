@@ -9,22 +9,25 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Sequence
+import functools
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
 from prismrec.config import EXACT_BELOW, SEARCH_DEPTH
 from prismrec.evaluation.interests import category_base_rates
+from prismrec.retrieval.context import UserContext
 from prismrec.retrieval.explain import interest_labels, top_events
 from prismrec.retrieval.index import ExactIndex, IndexSettings, ItemIndex, index_item_table
+from prismrec.retrieval.moments import HistoryBias
 from prismrec.retrieval.multi import (
     Candidates,
     Steer,
     as_indices,
-    gather,
+    gather_found,
     steer_weights,
 )
 from prismrec.retrieval.priors import Prior, ScorePriors
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
     from prismrec.training.contract import SequenceModel
 
 __all__ = ["ItemMetadata", "Request", "Retriever", "UserInterests"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -187,6 +192,8 @@ class Retriever:
         interests: UserInterests,
         history: Sequence[int] | np.ndarray,
         request: Request | None = None,
+        *,
+        context: UserContext | None = None,
         **options: Any,
     ) -> list[dict[str, Any]]:
         """The list for one user, best first.
@@ -195,6 +202,8 @@ class Retriever:
             interests: the user's interest vectors, weights and attention.
             history: the user's item ids in time order.
             request: request options; keyword ``options`` override its fields.
+            context: what earlier requests with these same interests and history computed
+                (the service keeps one per cached user); None: nothing is kept.
 
         Returns:
             ``[{"item", "score", "interest", "explanation"}, ...]``; ``score`` is the inner
@@ -210,7 +219,16 @@ class Retriever:
         hist = np.asarray(history, dtype=np.int64).reshape(-1)
         seen = set(hist.tolist()) if req.filter_seen else set()
         source = self.index if req.allow_list is None else self._allowed(req.allow_list)
-        cands = self._candidates(source, vecs, w, seen, req, interests.attention, hist)
+        cands = self._candidates(
+            source,
+            vecs,
+            w,
+            seen,
+            req,
+            interests.attention,
+            hist,
+            UserContext() if context is None else context,
+        )
         groups: np.ndarray | None = None
         quotas: np.ndarray | None = None
         quota = self.priors.quota
@@ -259,25 +277,43 @@ class Retriever:
         w: np.ndarray,
         seen: set[int],
         req: Request,
-        attention: np.ndarray | None = None,
-        history: np.ndarray | None = None,
+        attention: np.ndarray | None,
+        hist: np.ndarray,
+        context: UserContext,
     ) -> Candidates:
         """Filtered candidates; searches deeper (x4 per round) while fewer than ``k`` remain.
-        At most ``score_all_below`` items: every item is a candidate."""
+        At most ``score_all_below`` items: every item is a candidate.
+
+        The user's ``context`` keeps the repeat bias and the interests' priors, and, for the
+        service's own index (not an allow-list), the searches and the score statistics."""
         depth = max(self.candidates_per_interest, 3 * req.k)
         exhaustive = len(source) <= self.score_all_below
         muted = as_indices(req.mute, len(vecs), "mute")
         excluded = self.category_codes(req.exclude_categories)
-        hist = np.zeros(0, np.int64) if history is None else history
+        version = self.version
+
+        def kept(key: Hashable, compute: Callable[[], T]) -> T:
+            return context.get(version, key, compute) if source is self.index else compute()
+
         priors = None
         if self.priors.similarity is not None and len(hist):
-            priors = self.priors.interest_priors(attention, hist, len(vecs))
+            priors = context.get(
+                version,
+                "priors",
+                lambda: self.priors.interest_priors(attention, hist, len(vecs)),
+            )
+        rep = context.get(version, "repeat", lambda: self.priors.repeat_vector(hist))
+        recency = context.get(version, "recency", lambda: self.priors.recency_prior(hist))
+        scoring = _Scoring(vecs, w, hist, priors, rep, recency, seen, muted, kept)
         while True:
             if exhaustive:
-                cands = self._every_item(source, vecs, w, hist, priors, seen, muted, depth, req.k)
+                cands = self._every_item(source, scoring, depth, req.k)
             else:
-                cands = gather(source, vecs, depth, seen, muted, w)
-                cands = self._rescore(cands, source, vecs, hist, priors, depth, seen, muted)
+                excl = [seen] * len(vecs) if seen else None
+                search = functools.partial(_search, source, vecs, depth, excl)
+                ids, scores = kept(("search", depth, bool(seen)), search)
+                cands = gather_found(ids, scores, muted, w)
+                cands = self._rescore(cands, source, scoring, depth)
             keep = filter_candidates(
                 cands.items,
                 item_categories=self.metadata.categories,
@@ -290,18 +326,7 @@ class Retriever:
                 return cands.take(np.flatnonzero(keep))
             depth *= 4
 
-    def _every_item(
-        self,
-        source: ItemIndex,
-        vecs: np.ndarray,
-        w: np.ndarray,
-        history: np.ndarray,
-        priors: Prior | None,
-        seen: set[int],
-        muted: list[int],
-        depth: int,
-        k: int,
-    ) -> Candidates:
+    def _every_item(self, source: ItemIndex, sc: _Scoring, depth: int, k: int) -> Candidates:
         """The best ``depth`` unseen items of ``source`` by the offline final score, every item
         scored (the exact top-k, no search); each owned by the interest whose own score (without
         a prior: whose softmax) likes it most, items of muted interests dropped.
@@ -309,38 +334,60 @@ class Retriever:
         The final score needs the whole catalogue (its statistics); the own scores only the
         items kept: at least ``quota_depth * k``, the pool a quota draft picks from."""
         items, item_vecs = self._catalogue(source)
-        rep = self.priors.repeat_vector(history)
-        final, lse = self.priors.catalogue_scores(vecs, w, items, item_vecs, history, rep)
-        pool = np.arange(len(items))
-        if seen:
-            pool = pool[~np.isin(items, np.fromiter(seen, np.int64, len(seen)))]
+        seen = np.fromiter(sc.seen, np.int64, len(sc.seen))
+        at = np.minimum(np.searchsorted(items, seen), max(len(items) - 1, 0))
+        n_pool = len(items) - int((items[at] == seen).sum()) if len(items) else 0
         quota = self.priors.quota
         if quota is not None:  # the pool the draft picks from
-            depth = len(pool) if quota.depth is None else max(depth, quota.depth * k)
+            depth = n_pool if quota.depth is None else max(depth, quota.depth * k)
         while True:
-            if depth < len(pool):
-                part = np.argpartition(-final[pool], depth - 1)[:depth]
-                top = np.sort(pool[part])  # item order, so ties break as offline (lower id)
-            else:
-                top = pool
-            top = top[np.argsort(-final[top], kind="stable")]
+            top, final, lse = sc.keep(
+                ("pool", sc.w.tobytes(), len(seen) > 0, depth),
+                functools.partial(self._pool, items, item_vecs, sc, seen, depth),
+            )
             top_items = items[top]
-            own = self.priors.own_scores(vecs, top_items, item_vecs[top], history, priors, rep)
+            own = self.priors.own_scores(
+                sc.vecs, top_items, item_vecs[top], sc.history, sc.priors, sc.repeat
+            )
             # with a prior the own scores are z-scored per interest, so comparable; without one
             # they are the logits plus per-item terms, and the softmax (logit - lse) decides
-            owner = (own if priors is not None else own - lse[:, None]).argmax(0)
-            keep = np.flatnonzero(~np.isin(owner, np.asarray(muted, np.int64)))
-            if len(keep) >= k or depth >= len(pool):
+            owner = (own if sc.priors is not None else own - lse[:, None]).argmax(0)
+            keep = np.flatnonzero(~np.isin(owner, np.asarray(sc.muted, np.int64)))
+            if len(keep) >= k or depth >= n_pool:
                 break
             depth *= 4
         return Candidates(
-            top_items[keep], final[top][keep], owner[keep].astype(np.int64), w, own[:, keep]
+            top_items[keep], final[keep], owner[keep].astype(np.int64), sc.w, own[:, keep]
         )
+
+    def _pool(
+        self, items: np.ndarray, item_vecs: np.ndarray, sc: _Scoring, seen: np.ndarray, depth: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The positions in ``items`` of the best ``depth`` unseen items by final score, best
+        first; their final scores; the interests' log-normalisers."""
+        final, lse = self.priors.catalogue_scores(
+            sc.vecs, sc.w, items, item_vecs, sc.history, sc.repeat, sc.recency
+        )
+        pool = np.arange(len(items))
+        if len(seen):
+            pool = pool[~np.isin(items, seen)]
+        if depth < len(pool):
+            part = np.argpartition(-final[pool], depth - 1)[:depth]
+            top = np.sort(pool[part])  # item order, so ties break as offline (lower id)
+        else:
+            top = pool
+        top = top[np.argsort(-final[top], kind="stable")]
+        return top, final[top], lse
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """Changes whenever an item of the index is added, changed or removed."""
+        return (self.priors.moments.version, len(self.index))
 
     def _catalogue(self, source: ItemIndex) -> tuple[np.ndarray, np.ndarray]:
         """(ids, float32 vectors) of every item of ``source``, ids ascending; the service's own
         index is kept between requests until an item changes."""
-        version = (self.priors.moments.version, len(source))
+        version = self.version
         snap = self._snapshot
         if source is self.index and snap is not None and snap[0] == version:
             return snap[1], snap[2]
@@ -351,37 +398,43 @@ class Retriever:
         return items, vecs
 
     def _rescore(
-        self,
-        cands: Candidates,
-        source: ItemIndex,
-        vecs: np.ndarray,
-        history: np.ndarray,
-        priors: Prior | None,
-        depth: int,
-        seen: set[int],
-        muted: list[int],
+        self, cands: Candidates, source: ItemIndex, sc: _Scoring, depth: int
     ) -> Candidates:
         """The searched candidates plus the prior's nominees, scored per interest as offline."""
         items = cands.items
-        if priors is not None:
-            extra = self.priors.nominate(priors, depth)
+        if sc.priors is not None:
+            extra = self.priors.nominate(sc.priors, depth)
             ok = np.fromiter(
-                (int(i) not in seen and int(i) in source for i in extra), bool, len(extra)
+                (int(i) not in sc.seen and int(i) in source for i in extra), bool, len(extra)
             )
             items = np.union1d(items, extra[ok])
         if not len(items):
             return cands
-        own, final = self.priors.scores(
-            vecs, cands.weights, items, source.vectors(items), history, priors, self.index
+        item_vecs = source.vectors(items)
+        stats = sc.keep(
+            ("stats", depth, bool(sc.seen), tuple(sc.muted), sc.w.tobytes()),
+            lambda: self.priors.final_stats(sc.vecs, sc.w, items, item_vecs, self.index),
         )
-        if priors is None:
+        own, final = self.priors.scores(
+            sc.vecs,
+            sc.w,
+            items,
+            item_vecs,
+            sc.history,
+            sc.priors,
+            self.index,
+            repeat=sc.repeat,
+            stats=stats,
+            recency=sc.recency,
+        )
+        if sc.priors is None:
             # raw logits (plus the repeat bias): the search's owners stand, muted ones dropped
             owner = cands.interests
             keep = np.ones(len(items), bool)
         else:
             # z-scored per interest, so comparable: an item goes to the interest liking it most
             owner = own.argmax(0)
-            keep = ~np.isin(owner, np.asarray(muted, np.int64))
+            keep = ~np.isin(owner, np.asarray(sc.muted, np.int64))
         order = np.flatnonzero(keep)[np.argsort(-final[keep], kind="stable")]
         return Candidates(
             items[order].astype(np.int64),
@@ -451,3 +504,35 @@ class Retriever:
             }
             for i in picked.interests.tolist()
         ]
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    """One request's scoring inputs: the interests' vectors and steered weights, the history,
+    its interest priors, repeat bias and recency prior, the seen and muted items, and the
+    user's ``keep``."""
+
+    vecs: np.ndarray
+    w: np.ndarray
+    history: np.ndarray
+    priors: Prior | None
+    repeat: HistoryBias | None
+    recency: Prior | None
+    seen: set[int]
+    muted: list[int]
+    keep: _Keep
+
+
+class _Keep(Protocol):
+    """``keep(key, compute)``: an entry of the user's context (or ``compute()`` if not kept)."""
+
+    def __call__(self, key: Hashable, compute: Callable[[], T]) -> T: ...
+
+
+def _search(
+    index: ItemIndex, vecs: np.ndarray, depth: int, exclude: list[set[int]] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(K, depth) ids and scores of the interests' searches, as compact as a kept context
+    wants them (int32 ids, float32 scores: a few kB per user)."""
+    ids, scores = index.search(vecs, depth, exclude)
+    return ids.astype(np.int32), scores.astype(np.float32)

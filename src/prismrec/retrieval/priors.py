@@ -15,7 +15,8 @@ A served request sees only the candidates its searches found, but most catalogue
 statistics need not be estimated from them:
 
 - the logits' mean and spread over all items follow from the item vectors' first and second
-  moments (``mean = v . m``, ``E[s^2] = v^T S v``), kept here and updated as items change;
+  moments (``mean = v . m``, ``E[s^2] = v^T S v``), kept up to date as items change
+  (``retrieval.moments.ItemMoments``);
 - a prior is sparse: every item outside its support has the same value (plus the tie-breaker of
   ``itemknn``, a fixed vector), so its mean and spread are exact sums over the support;
 - the mixture needs each interest's log-normaliser and the mixture's own mean and spread: these
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from prismrec.retrieval.moments import FinalStats, HistoryBias, ItemMoments, spread
 from prismrec.training.baselines import ItemKNN
 from prismrec.training.scorer import (
     PRIOR_FLOOR,
@@ -43,58 +45,16 @@ from prismrec.training.scorer import (
     Scorer,
     combine,
     log_sum_exp,
+    mixture_log_prob,
     unseen_items,
 )
 
 if TYPE_CHECKING:
     from prismrec.training.contract import SequenceModel
 
-__all__ = ["ItemMoments", "Prior", "ScorePriors"]
+__all__ = ["Prior", "ScorePriors"]
 
 _FLOOR = PRIOR_FLOOR
-
-
-class ItemMoments:
-    """Count, sum and sum of outer products of the catalogue's item vectors, kept up to date."""
-
-    def __init__(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        v = np.asarray(vectors, dtype=np.float64)
-        self.n = len(v)
-        self.total = v.sum(0)
-        self.outer = v.T @ v
-        self.live = np.zeros(int(np.max(ids, initial=0)) + 1, dtype=bool)
-        self.live[np.asarray(ids, np.int64)] = True
-        self.version = 0  # bumped on every change
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Items (new rows) join the catalogue."""
-        v = np.asarray(vectors, dtype=np.float64)
-        ids = np.asarray(ids, np.int64)
-        self.n += len(v)
-        self.total += v.sum(0)
-        self.outer += v.T @ v
-        need = int(np.max(ids, initial=0)) + 1
-        if need > len(self.live):
-            self.live = np.concatenate([self.live, np.zeros(need - len(self.live), bool)])
-        self.live[ids] = True
-        self.version += 1
-
-    def remove(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Items (with their current vectors) leave the catalogue."""
-        v = np.asarray(vectors, dtype=np.float64)
-        self.n -= len(v)
-        self.total -= v.sum(0)
-        self.outer -= v.T @ v
-        self.live[np.asarray(ids, np.int64)] = False
-        self.version += 1
-
-    def logit_stats(self, vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(K,) mean and population spread of ``vecs @ item`` over the catalogue's items."""
-        v = np.asarray(vecs, dtype=np.float64)
-        n = max(self.n, 1)
-        mean = v @ self.total / n
-        second = np.einsum("kd,de,ke->k", v, self.outer, v) / n
-        return mean, np.sqrt(np.clip(second - mean**2, 0.0, None)) + 1e-9
 
 
 class ScorePriors:
@@ -106,7 +66,7 @@ class ScorePriors:
         own_weight: its weight in the interests' own scores (``quota_prior_weight``); None:
             ``weight``.
         moments: the catalogue's item-vector moments.
-        repeat: ``history -> (n,)`` repeat bias over item rows ``0..n-1`` (None: no repeat bias).
+        repeat: ``history ->`` its :class:`HistoryBias`, the learned repeat bias (None: none).
         popularity: (N0+1,) the model's tie-breaker, added to every score offline.
         decay: recency decay of the one-interest prior (the ``itemknn`` scorer's).
         prior_popularity: (N0+1,) the ``itemknn`` scorer's own tie-breaker, part of the
@@ -128,7 +88,7 @@ class ScorePriors:
         similarity: sp.csr_matrix | None,
         weight: float,
         moments: ItemMoments,
-        repeat: Callable[[np.ndarray], np.ndarray] | None = None,
+        repeat: Callable[[np.ndarray], HistoryBias] | None = None,
         popularity: np.ndarray | None = None,
         decay: float = 0.8,
         prior_popularity: np.ndarray | None = None,
@@ -166,10 +126,15 @@ class ScorePriors:
         repeat = None
         if scorer.repeat is not None:
 
-            def repeat(history: np.ndarray) -> np.ndarray:
-                out = scorer.repeat_bias([history], int(np.max(history, initial=0)) + 1)
+            def repeat(history: np.ndarray) -> HistoryBias:
+                # the bias over the history's distinct items only (renumbered 1..n): the same
+                # sums as over every item row, without a catalogue-sized vector per request
+                hist = np.asarray(history, np.int64)
+                items = np.unique(hist[hist > 0])
+                compact = np.where(hist > 0, np.searchsorted(items, hist) + 1, 0)
+                out = scorer.repeat_bias([compact], len(items) + 1)
                 assert out is not None
-                return np.asarray(out[0], dtype=np.float64)
+                return HistoryBias(items, np.asarray(out[0, 1:], dtype=np.float64))
 
         return cls(
             None if cooc is None else cooc.similarity,
@@ -248,13 +213,23 @@ class ScorePriors:
         history: np.ndarray,
         prior: Prior | None,
         index: Any,
+        *,
+        repeat: HistoryBias | None = None,
+        stats: FinalStats | None = None,
+        recency: Prior | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(K, M) own scores and (M,) final scores of the candidates, sharing their logits and
-        repeat bias (see :meth:`own_scores` and :meth:`final_scores`)."""
+        repeat bias (see :meth:`own_scores` and :meth:`final_scores`). ``repeat``, ``stats``
+        and ``recency``: the history's :meth:`repeat_vector`, these candidates'
+        :meth:`final_stats` and the history's :meth:`recency_prior`, if already computed."""
         v, items, logits = self._logits(vecs, items, item_vecs)
-        rep = self._repeat_at(items, history)
+        rep = self._repeat_at(items, history, repeat)
         own = self._own(v, items, logits, rep, prior)
-        return own, self._final(v, weights, items, logits, rep, history, index)
+        if stats is None:
+            stats = self._stats(v, weights, logits, index)
+        if recency is None:
+            recency = self.recency_prior(history)
+        return own, self._final(v, weights, items, logits, rep, recency, stats)
 
     def own_scores(
         self,
@@ -263,7 +238,7 @@ class ScorePriors:
         item_vecs: np.ndarray,
         history: np.ndarray,
         prior: Prior | None,
-        repeat: np.ndarray | None = None,
+        repeat: HistoryBias | None = None,
     ) -> np.ndarray:
         """(K, M) each interest's own score of each candidate item (see the module notes).
         ``repeat``: the history's :meth:`repeat_vector`, if already computed."""
@@ -296,22 +271,18 @@ class ScorePriors:
             z, sd[:, None], prior_z, self.own_weight, rep[None, :], self._tie(items), unseen
         )
 
-    def repeat_vector(self, history: np.ndarray) -> np.ndarray | None:
-        """The learned repeat bias over item rows ``0..max(history)`` (None: none to add)."""
+    def repeat_vector(self, history: np.ndarray) -> HistoryBias | None:
+        """The history's learned repeat bias (None: none to add)."""
         if self.repeat is None or not len(history):
             return None
         return self.repeat(np.asarray(history, np.int64))
 
     def _repeat_at(
-        self, items: np.ndarray, history: np.ndarray, rep: np.ndarray | None = None
+        self, items: np.ndarray, history: np.ndarray, rep: HistoryBias | None = None
     ) -> np.ndarray:
         """(M,) the learned repeat bias of the candidates (0 for items not in the history)."""
-        bias = np.zeros(len(items))
         rep = self.repeat_vector(history) if rep is None else rep
-        if rep is not None:
-            inside = items < len(rep)
-            bias[inside] = rep[items[inside]]
-        return bias
+        return np.zeros(len(items)) if rep is None else rep.at(items)
 
     def _tie(self, items: np.ndarray) -> np.ndarray:
         """(M,) the model's popularity tie-breaker (0 for items born after training)."""
@@ -350,8 +321,29 @@ class ScorePriors:
         Statistics come from :meth:`reference`; exact when it is the whole catalogue.
         """
         v, items, logits = self._logits(vecs, items, item_vecs)
-        rep = self._repeat_at(items, history)
-        return self._final(v, weights, items, logits, rep, history, index)
+        rep, recency = self._repeat_at(items, history), self.recency_prior(history)
+        stats = self._stats(v, weights, logits, index)
+        return self._final(v, weights, items, logits, rep, recency, stats)
+
+    def recency_prior(self, history: np.ndarray) -> Prior | None:
+        """The one-interest recency prior of the final score (None: the score has none)."""
+        if self.similarity is None or self.weight <= 0:
+            return None
+        return self.interest_priors(None, history, 1)
+
+    def final_stats(
+        self,
+        vecs: np.ndarray,
+        weights: np.ndarray,
+        items: np.ndarray,
+        item_vecs: np.ndarray,
+        index: Any,
+    ) -> FinalStats:
+        """The catalogue statistics the final scores of these candidates are normalised by
+        (see :meth:`final_scores`): they depend on the interests, the weights and the
+        candidates, not on the history, so a user's repeat requests can reuse them."""
+        v, _, logits = self._logits(vecs, items, item_vecs)
+        return self._stats(v, weights, logits, index)
 
     def catalogue_scores(
         self,
@@ -360,30 +352,42 @@ class ScorePriors:
         ids: np.ndarray,
         item_vecs: np.ndarray,
         history: np.ndarray,
-        repeat: np.ndarray | None = None,
+        repeat: HistoryBias | None = None,
+        recency: Prior | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(M,) the final score of every item of a whole catalogue (``ids``, ``item_vecs``: all
         of its items), its statistics taken over exactly these items; and the interests' (K,)
-        log-normalisers. The exhaustive path: one product with the catalogue, no sample."""
+        log-normalisers. The exhaustive path: one product with the catalogue, no sample.
+        ``repeat``, ``recency``: as in :meth:`scores`."""
         v = np.asarray(vecs, dtype=np.float32)
         if not len(ids):
             return np.zeros(0), np.zeros(len(v))
-        e = (v @ np.asarray(item_vecs, np.float32).T).astype(np.float64)  # (K, M) logits
-        best = e.max(0)  # without a mixture read-out: the best interest's logit
-        m = e.max(1, keepdims=True)
-        e -= m
-        np.exp(e, out=e)  # e[k, i] = exp(logit - max_k), in place: one (K, M) array in all
-        norm = e.sum(1)  # (K,)
-        lse = m[:, 0] + np.log(norm)
-        if self.mixture and len(v) > 1:
-            # log sum_k w_k softmax_k(i) = log sum_k (w_k / z_k) e[k, i]
-            coef = np.clip(np.asarray(weights, np.float64), 1e-12, None) / norm
-            s = np.log(np.maximum(coef @ e, 1e-300))
+        logits = (v @ np.asarray(item_vecs, np.float32).T).astype(np.float64)  # (K, M)
+        lse = log_sum_exp(logits, axis=1)
+        mixed = self.mixture and len(v) > 1
+        s = mixture_log_prob(logits, weights, lse) if mixed else logits.max(0)
+        mean, sd = spread(s)
+        rep = self._repeat_at(ids, history, repeat)
+        if recency is None:
+            recency = self.recency_prior(history)
+        return self._with_recency_prior(s, mean, sd, ids, rep, recency), lse
+
+    def _stats(
+        self, v: np.ndarray, weights: np.ndarray, cand: np.ndarray, index: Any
+    ) -> FinalStats:
+        ref_ids, ref_vecs = self.reference(index)
+        ref = (v.astype(np.float32) @ ref_vecs.T).astype(np.float64)  # (K, R)
+        if not (self.mixture and len(v) > 1):
+            return FinalStats(np.zeros(len(v)), *spread(ref.max(0)))
+        # each interest's log-normaliser: over the whole catalogue when the reference is the
+        # whole catalogue; else the candidates (the head, which a sample would miss) plus the
+        # sample scaled up to the catalogue
+        if len(ref_ids) >= self.moments.n:
+            lse = log_sum_exp(ref, axis=1)
         else:
-            s = best
-        return self._with_recency_prior(
-            s, s, ids, self._repeat_at(ids, history, repeat), history
-        ), lse
+            scale = max(self.moments.n - cand.shape[1], 1) / max(len(ref_ids), 1)
+            lse = np.logaddexp(log_sum_exp(cand, axis=1), log_sum_exp(ref, axis=1) + np.log(scale))
+        return FinalStats(lse, *spread(mixture_log_prob(ref, weights, lse)))
 
     def _final(
         self,
@@ -392,47 +396,32 @@ class ScorePriors:
         items: np.ndarray,
         cand: np.ndarray,
         rep: np.ndarray,
-        history: np.ndarray,
-        index: Any,
+        recency: Prior | None,
+        stats: FinalStats,
     ) -> np.ndarray:
-        ref_ids, ref_vecs = self.reference(index)
-        ref = (v.astype(np.float32) @ ref_vecs.T).astype(np.float64)  # (K, R)
-        if self.mixture and len(v) > 1:
-            # each interest's log-normaliser: over the whole catalogue when the reference is
-            # the whole catalogue; else the candidates (the head, which a sample would miss)
-            # plus the sample scaled up to the catalogue
-            if len(ref_ids) >= self.moments.n:
-                lse = log_sum_exp(ref, axis=1)
-            else:
-                scale = max(self.moments.n - len(items), 1) / max(len(ref_ids), 1)
-                lse = np.logaddexp(
-                    log_sum_exp(cand, axis=1), log_sum_exp(ref, axis=1) + np.log(scale)
-                )
-            logw = np.log(np.clip(np.asarray(weights, np.float64), 1e-12, None))[:, None]
-            s = log_sum_exp(cand - lse[:, None] + logw, axis=0)
-            s_ref = log_sum_exp(ref - lse[:, None] + logw, axis=0)
-        else:
-            s, s_ref = cand.max(0), ref.max(0)
-        return self._with_recency_prior(s, s_ref, items, rep, history)
+        mixed = self.mixture and len(v) > 1
+        s = mixture_log_prob(cand, weights, stats.lse) if mixed else cand.max(0)
+        return self._with_recency_prior(s, stats.mean, stats.sd, items, rep, recency)
 
     def _with_recency_prior(
         self,
         s: np.ndarray,
-        stats: np.ndarray,
+        mean: float,
+        sd: float,
         items: np.ndarray,
         rep: np.ndarray,
-        history: np.ndarray,
+        recency: Prior | None,
     ) -> np.ndarray:
         """(M,) final scores of ``items`` from their net scores ``s``: with the one-interest
-        recency prior, ``s`` is z-scored by the catalogue's net scores ``stats`` (all of them,
-        or a reference sample) and the prior, the repeat bias and the tie-breaker are added
-        (``combine``); without, only the bias and the tie-breaker."""
+        ``recency`` prior (:meth:`recency_prior`), ``s`` is z-scored by the ``mean`` and
+        spread ``sd`` of the catalogue's net scores (all of them, or a reference sample) and
+        the prior, the repeat bias and the tie-breaker are added (``combine``); without, only
+        the bias and the tie-breaker."""
         tie = self._tie(items)
         if self.similarity is None or self.weight <= 0:
             return combine(s, 1.0, None, 0.0, rep, tie)
-        sd = float(stats.std()) + 1e-9 if len(stats) else 1.0
-        mean = float(stats.mean()) if len(stats) else 0.0
-        prior_z = self.prior_z(self.interest_priors(None, history, 1), items)[0]
+        assert recency is not None
+        prior_z = self.prior_z(recency, items)[0]
         z, unseen = (s - mean) / sd, unseen_items(items, self.seen)
         return combine(z, sd, prior_z, self.weight, rep, tie, unseen)
 

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import numpy as np
 from prismrec.data.vocab import IdMaps, scored_items
 from prismrec.errors import ConfigError, DataError, UnknownIdError
 from prismrec.retrieval._backends import RWLock
+from prismrec.retrieval.context import UserContext
 from prismrec.retrieval.explain import label_from_items
 from prismrec.retrieval.index import IndexSettings
 from prismrec.retrieval.pipeline import Request, Retriever, UserInterests
@@ -49,12 +50,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class UserState:
-    """A user's history (item rows, oldest first) and interests at a store version."""
+    """A user's history (item rows, oldest first) and interests at a store version, and what
+    the retriever computed for them and can reuse until the next event (``context``)."""
 
     version: int
     history: np.ndarray
     interests: UserInterests | None
     user_row: int
+    context: UserContext = field(default_factory=UserContext, compare=False, repr=False)
 
 
 class Service:
@@ -342,7 +345,7 @@ class Service:
         if muted_all or request.allow_list == []:  # nothing may be recommended
             return {"user_id": user_id, "source": "personalised", "items": []}
         with self._items_lock.read():
-            picked = self.retriever.recommend(st.interests, st.history, request)
+            picked = self.retriever.recommend(st.interests, st.history, request, context=st.context)
         items = []
         for p in picked:
             out: dict[str, Any] = {

@@ -36,6 +36,7 @@ __all__ = [
     "Scorer",
     "combine",
     "log_sum_exp",
+    "mixture_log_prob",
     "standardise",
     "unseen_items",
 ]
@@ -88,6 +89,15 @@ def log_sum_exp(x: np.ndarray, axis: int) -> np.ndarray:
     m = np.max(x, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)
     return np.squeeze(np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m, axis=axis)
+
+
+def mixture_log_prob(logits: np.ndarray, weights: np.ndarray, lse: np.ndarray) -> np.ndarray:
+    """The mixture's log-probability of each item, ``log sum_k w_k softmax_k(item)``: from
+    (..., K, M) logits, (..., K) weights and (..., K) log-normalisers ``lse`` (each interest's
+    ``log sum exp`` over the catalogue's items) -> (..., M). The one form the offline final
+    score, the served candidates and the exhaustive served path all use."""
+    logw = np.log(np.clip(np.asarray(weights, np.float64), 1e-12, None))
+    return log_sum_exp(logits - lse[..., None] + logw[..., None], axis=-2)
 
 
 def unseen_items(items: np.ndarray, seen: np.ndarray) -> np.ndarray:
@@ -194,7 +204,7 @@ class Scorer:
         """(B, N+1) every item's final score from (B, K, N+1) logits and (B, K) weights."""
         rep = self.repeat_bias(histories, logits.shape[2])
         if logits.shape[1] > 1 and self.mixture:
-            s = logsumexp(interest_posteriors(logits, weights), axis=1)
+            s = mixture_log_prob(logits, weights, logsumexp(logits[:, :, 1:], axis=2))
             s[:, 0] = 0.0
         else:
             s = logits.max(axis=1)
