@@ -40,7 +40,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     per_user: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        ds = prepare(DATA / "amazon-video-sasrec", Path(tmp), "pairtxt")
+        ds = prepare(DATA / "amazon-video-sasrec" / "Video.txt", Path(tmp), "pairtxt")
         cases = ds.eval_cases("test")
         for name in args.models:
             t0 = time.perf_counter()

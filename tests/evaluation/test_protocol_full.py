@@ -114,6 +114,16 @@ def test_evaluate_full_hand_computed() -> None:
     assert {"slices", "protocol", "definitions", "n_users", "ild@10"} <= set(d)
 
 
+def test_evaluate_ranks_only_the_given_candidates() -> None:
+    # user 0 among {3, 5} ranks [3, 5]: target 3 first; user 1 ranks [5, 3]: target 5 first
+    res = evaluate(Fixed(SCORES), CASES, ks=(1, 2), items=np.array([3, 5]))
+    assert res.per_user["recall@1"].tolist() == [1.0, 0.5]
+    assert res.per_user["ndcg@1"].tolist() == [1.0, 1.0]
+    assert res.per_user["recall@2"].tolist() == [1.0, 0.5]  # item 1 is not a candidate
+    assert res.protocol["candidates"] == 2
+    assert "candidates" not in evaluate(Fixed(SCORES), CASES, ks=(1,)).protocol
+
+
 def test_sample_negatives_is_seeded_excludes_and_pads() -> None:
     a = sample_negatives(10, [np.array([1, 2]), np.arange(1, 9)], 4, seed=3)
     assert np.array_equal(a, sample_negatives(10, [np.array([1, 2]), np.arange(1, 9)], 4, seed=3))

@@ -79,25 +79,38 @@ class EvalResult:
 
 
 def rank_cases(
-    rec: Ranker, cases: _Cases, k: int, filter_seen: bool = True, batch_size: int = 1024
+    rec: Ranker,
+    cases: _Cases,
+    k: int,
+    filter_seen: bool = True,
+    batch_size: int = 1024,
+    *,
+    items: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k item indices and scores for every case, in batches."""
+    """Top-k item indices and scores for every case, in batches (``items``: the candidates
+    to rank, None for the whole catalogue)."""
     ids, scores = [], []
     inputs = cases.inputs()
     for start in range(0, len(cases.users), batch_size):
         hist = inputs[start : start + batch_size]
         users = cases.users[start : start + batch_size]
-        i, s = rec.recommend(hist, k=k, filter_seen=filter_seen, users=users)
+        i, s = rec.recommend(hist, k=k, filter_seen=filter_seen, items=items, users=users)
         ids.append(i)
         scores.append(s)
     return np.concatenate(ids), np.concatenate(scores)
 
 
 def ranked_lists(
-    rec: Ranker, cases: _Cases, k: int, filter_seen: bool = True, batch_size: int = 1024
+    rec: Ranker,
+    cases: _Cases,
+    k: int,
+    filter_seen: bool = True,
+    batch_size: int = 1024,
+    *,
+    items: np.ndarray | None = None,
 ) -> np.ndarray:
     """(n, k) full-ranking top-k per case; masked items (score ``-inf``) become ``-1``."""
-    ids, scores = rank_cases(rec, cases, k, filter_seen, batch_size)
+    ids, scores = rank_cases(rec, cases, k, filter_seen, batch_size, items=items)
     ids = np.where(np.asarray(scores) > -np.inf, ids, -1)
     if ids.shape[1] < k:  # a catalogue smaller than k: pad with empty slots
         ids = np.pad(ids, ((0, 0), (0, k - ids.shape[1])), constant_values=-1)
@@ -112,14 +125,24 @@ def evaluate(
     metrics: Sequence[str] = ACCURACY_METRICS,
     split: str = "test",
     batch_size: int = 1024,
+    *,
+    items: np.ndarray | None = None,
 ) -> EvalResult:
-    """Full ranking over all items; seen items (the history) masked when ``filter_seen``."""
-    top = ranked_lists(rec, cases, max(ks), filter_seen, batch_size)
+    """Full ranking over all items; seen items (the history) masked when ``filter_seen``.
+
+    ``items`` restricts the ranking to these candidates (e.g. the cold-start protocol of
+    DropoutNet and CLCRec: never-seen items ranked among the never-seen items only); the
+    protocol then records how many there were.
+    """
+    top = ranked_lists(rec, cases, max(ks), filter_seen, batch_size, items=items)
     hits = hit_matrix(top, cases.targets)
     n_t = np.fromiter((len(t) for t in cases.targets), dtype=np.int64, count=len(cases.targets))
     per_user = accuracy_metrics(hits, n_t, ks, metrics)
     means = {k: float(v.mean()) if len(v) else 0.0 for k, v in per_user.items()}
-    return EvalResult(means, per_user, _protocol(split, filter_seen, len(cases.users), ks))
+    protocol = _protocol(split, filter_seen, len(cases.users), ks)
+    if items is not None:
+        protocol["candidates"] = int(len(np.unique(np.asarray(items))))
+    return EvalResult(means, per_user, protocol)
 
 
 def _protocol(
