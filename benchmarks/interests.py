@@ -198,6 +198,7 @@ def main() -> None:
         "--only", choices=["synthetic", "ml-latest-small", "ml-100k"], help="one dataset"
     )
     ap.add_argument("--no-write", action="store_true", help="print only (for quick trials)")
+    ap.add_argument("--name", help="results file name (default: interests[-ONLY])")
     ap.add_argument(
         "--variants", nargs="+", help="which of 'K=1', 'K=<k> before', 'K=<k> now' to train"
     )
@@ -223,7 +224,7 @@ def main() -> None:
     _print(rows, curves)
     if not args.no_write:
         out = {"epochs": args.epochs, "set": extra, "rows": rows, "tradeoff": curves}
-        name = "interests" if args.only is None else f"interests-{args.only}"
+        name = args.name or ("interests" if args.only is None else f"interests-{args.only}")
         print(f"wrote {write_result(name, out)}")
 
 
