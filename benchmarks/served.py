@@ -22,8 +22,8 @@ same stored history (overlap@10 and exact-order agreement), and p50/p99 of
 ``GET /v1/users/{id}/recommendations?k=10`` beside the floor ``GET /v1/noop``, both at 16
 connections and a fixed 100 requests/s (as ``serve.py``), users' vectors cached.
 
-Run: ../.venv/bin/python served.py [--model DIR --data DIR] [--no-http]
-Writes benchmarks/results/served.json.
+Run: ../.venv/bin/python served.py [--model DIR --data DIR] [--no-http] [--out NAME]
+Writes benchmarks/results/served.json (or NAME.json).
 """
 
 from __future__ import annotations
@@ -156,7 +156,10 @@ def main() -> None:
     ap.add_argument("--data", type=Path)
     ap.add_argument("--no-http", action="store_true", help="skip the HTTP part")
     ap.add_argument("--port", type=int, default=8792)
+    ap.add_argument("--out", default="served", help="results/<out>.json")
     args = ap.parse_args()
+    if (args.model is None) != (args.data is None):
+        ap.error("--model and --data go together")
     torch.set_num_threads(1)
     threadpool_limits(1)  # one BLAS thread per request, as the service runs
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -170,8 +173,16 @@ def main() -> None:
             model_dir = rec.save(Path(tmp) / "model")
         rows = run(rec, ds)
         served_http = None if args.no_http else http(model_dir, rec, args.port)
-    meta = {"n_interests": rec.n_interests, "cooc_weight": rec.cooc_weight, "users": ds.n_users}
-    t = Table(title="served lists vs the offline scorer (ml-100k, leave-one-out, history masked)")
+    data = str(args.data) if args.data else "ml-100k (RecBole leave-one-out)"
+    meta = {
+        "data": data,
+        "model": str(args.model) if args.model else "prism defaults",
+        "n_interests": rec.n_interests,
+        "cooc_weight": rec.cooc_weight,
+        "users": ds.n_users,
+        "items": ds.n_items,
+    }
+    t = Table(title=f"served lists vs the offline scorer ({data}, history masked)")
     for col in ("serving", "NDCG@10", "Recall@10", "overlap@10", "same list", "p50 ms", "p99 ms"):
         t.add_column(col)
     for r in rows:
@@ -200,7 +211,7 @@ def main() -> None:
         )
     print(meta)
     out = {"settings": meta, "rows": rows, "http": served_http}
-    print("wrote", write_result("served", out))
+    print("wrote", write_result(args.out, out))
 
 
 if __name__ == "__main__":

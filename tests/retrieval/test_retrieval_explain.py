@@ -14,6 +14,7 @@ from prismrec.retrieval import (
     Retriever,
     UserInterests,
     label_from_items,
+    label_interests,
     top_events,
 )
 from prismrec.training.scorer import Scorer
@@ -68,6 +69,39 @@ def test_label_from_items_weighs_the_nearest_most() -> None:
     assert label["label"] == "Comedy / Horror"
     assert [c["code"] for c in label["categories"]] == [1, 3]
     assert sum(c["share"] for c in label["categories"]) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_labels_of_a_users_interests_lead_with_what_sets_each_apart() -> None:
+    # two categories per item: Drama (2) with Romance (4) or with War (5); Comedy (1) elsewhere
+    names = ["Comedy", "Drama", "Horror", "Romance", "War"]
+    cats = np.zeros((13, 2), np.int64)
+    cats[1:5] = [2, 4]
+    cats[5:9] = [2, 5]
+    cats[9:13] = [1, 0]
+    base = np.array([0.0, 0.35, 0.05, 0.2, 0.2, 0.2])  # Drama is rare in this catalogue
+    romance, war = np.array([1, 2, 3, 4]), np.array([5, 6, 7, 8])
+    # alone, each list is most set apart from the catalogue by Drama: one label for both
+    alone = [label_from_items(r, cats, names, 2, base)["label"] for r in (romance, war)]
+    assert alone == ["Drama / Romance", "Drama / War"]
+    assert {label_from_items(r, cats, names, 1, base)["label"] for r in (romance, war)} == {"Drama"}
+    # together, what sets each apart from the other leads
+    together = label_interests([romance, war], cats, names, 2, base)
+    assert [x["label"] for x in together] == ["Romance / Drama", "War / Drama"]
+    assert [x["label"] for x in label_interests([romance, war], cats, names, 1, base)] == [
+        "Romance",
+        "War",
+    ]
+    assert [x["label"] for x in label_interests([romance, war], cats, names, 2)] == [
+        "Romance / Drama",
+        "War / Drama",
+    ]
+    # copies set nothing apart: the same label twice (what interest_label_distinct counts)
+    copies = label_interests([romance, romance.copy()], cats, names, 2, base)
+    assert copies[0]["label"] == copies[1]["label"] == "Drama / Romance"
+    # one interest: the single-list rule
+    assert label_interests([war], cats, names, 2, base) == [
+        label_from_items(war, cats, names, 2, base)
+    ]
 
 
 def test_explanations_name_the_interest_its_label_and_events() -> None:

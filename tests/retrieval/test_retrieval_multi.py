@@ -127,6 +127,10 @@ def test_a_kept_context_serves_the_same_lists_until_an_item_changes(score_all_be
         want = retriever.recommend(user, history, request)
         assert retriever.recommend(user, history, request, context=context) == want
     assert len(context) > 0
+    kept = len(context)
+    for request in [Request(k=5), Request(k=5, mute=0)]:  # repeats reuse, adding nothing
+        assert retriever.recommend(user, history, request, context=context)
+    assert len(context) == kept
     idx.add(np.array([99]), np.array([[40.0, 40.0, 0, 0]], np.float32))
     got = retriever.recommend(user, history, Request(k=5), context=context)
     assert _items(got)[0] == 99

@@ -9,11 +9,11 @@ Per user, from the K interest vectors (K, D), their weights (K,) and each intere
 * ``interest_effective_k``: ``exp`` of the weights' entropy (1: one interest carries the user;
   K: all weigh the same);
 * ``interest_label_distinct``: 1 when the interests' labels (their top categories, the rule
-  :func:`label_from_items` that the service also uses) are pairwise different as sets of
+  :func:`label_interests` that the service also uses) are pairwise different as sets of
   categories (the same three in another order count as the same label), else 0.
 
-A label is the categories that set an interest's nearest items apart from the catalogue
-(:func:`label_from_items`).
+A label is the categories that set an interest's nearest items apart from the user's other
+interests and from the catalogue (:func:`label_interests`).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ __all__ = [
     "interest_snapshot",
     "is_interest_metric",
     "label_from_items",
+    "label_interests",
     "n_interests",
     "own_top_items",
 ]
@@ -90,6 +91,38 @@ def label_from_items(
         ``{"label": "A / B", "categories": [{"name", "code", "share"}, ...]}``; ``share`` is
         ``p_c``.
     """
+    return _label(_shares(items, item_categories), category_names, top, base, None)
+
+
+def label_interests(
+    rows: Sequence[np.ndarray],
+    item_categories: np.ndarray,
+    category_names: Sequence[str],
+    top: int = 3,
+    base: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    """Labels of one user's interests together, one per row of nearest items (best first).
+
+    As :func:`label_from_items`, and what sets each interest apart from the user's *other*
+    interests comes first: categories over-represented both against the catalogue (``base``)
+    and against the mean share of the other interests, ranked by ``p_c * log(p_c / q_c)`` with
+    ``q_c`` the larger of the two; then the rest of :func:`label_from_items`' ranking. Two
+    interests about "Drama / Romance" and "Drama / War" are labelled by Romance and by War
+    first; two copies of one interest set nothing apart and get the same label.
+    """
+    shares = [_shares(r, item_categories) for r in rows]
+    out = []
+    for k, own in enumerate(shares):
+        others = [s for j, s in enumerate(shares) if j != k]
+        contrast = (
+            {c: sum(s.get(c, 0.0) for s in others) / len(others) for c in own} if others else None
+        )
+        out.append(_label(own, category_names, top, base, contrast))
+    return out
+
+
+def _shares(items: np.ndarray, item_categories: np.ndarray) -> dict[int, float]:
+    """Each category's rank-discounted share among ``items`` (best first, ``-1`` skipped)."""
     ids = np.asarray(items, dtype=np.int64)
     ids = ids[(ids >= 0) & (ids < len(item_categories))]
     weight = 1.0 / np.log2(np.arange(len(ids)) + 2.0)
@@ -99,16 +132,38 @@ def label_from_items(
         for c in codes.tolist():
             totals[c] = totals.get(c, 0.0) + float(w) / len(codes)
     grand = sum(totals.values()) or 1.0
-    share = {c: v / grand for c, v in totals.items()}
-    rank = share
-    if base is not None:
-        q = {c: float(base[c]) if 0 < c < len(base) and base[c] > 0 else 1e-9 for c in share}
-        lifted = {c: p * np.log(p / q[c]) for c, p in share.items() if p > q[c]}
-        rank = lifted or share
-    best = sorted(rank.items(), key=lambda t: (-t[1], t[0]))[:top]
+    return {c: v / grand for c, v in totals.items()}
+
+
+def _label(
+    share: dict[int, float],
+    category_names: Sequence[str],
+    top: int,
+    base: np.ndarray | None,
+    contrast: dict[int, float] | None,
+) -> dict[str, Any]:
+    """The ``top`` categories of ``share``: those over-represented against both the catalogue
+    and ``contrast`` first, then against the catalogue, then by share (see the callers)."""
+    q = {
+        c: (float(base[c]) if base is not None and 0 < c < len(base) and base[c] > 0 else 0.0)
+        for c in share
+    }
+
+    def key(c: int) -> tuple[int, float, int]:
+        p = share[c]
+        both = max(q[c], (contrast or {}).get(c, 0.0))
+        if contrast is not None and p > both:
+            return (0, -p * np.log(p / max(both, 1e-9)), c)
+        if base is not None and p > q[c]:
+            return (1, -p * np.log(p / max(q[c], 1e-9)), c)
+        return (2, -p, c)
+
+    ranked = sorted(share, key=key)
+    if base is not None and any(key(c)[0] < 2 for c in ranked):
+        ranked = [c for c in ranked if key(c)[0] < 2]  # only what is over-represented
     cats = [
         {"name": _name(c, category_names), "code": int(c), "share": round(share[c], 4)}
-        for c, _ in best
+        for c in ranked[:top]
     ]
     return {"label": " / ".join(str(c["name"]) for c in cats), "categories": cats}
 
@@ -200,7 +255,7 @@ def interest_labels_of(
     the caller has them already)."""
     base = category_base_rates(categories) if base is None else base
     return [
-        [str(label_from_items(row, categories, names, n_top, base)["label"]) for row in user]
+        [str(lab["label"]) for lab in label_interests(list(user), categories, names, n_top, base)]
         for user in top
     ]
 
@@ -303,7 +358,7 @@ def interest_snapshot(
     """Each user's interests, their own top-``k`` (history masked) and labels.
 
     Labels come from each interest's ``label_items`` nearest items (history included, as the
-    service labels them) by :func:`label_from_items`.
+    service labels them) by :func:`label_interests`.
     """
     items = np.asarray(model.item_vectors(), dtype=np.float32)
     k, label_items = min(k, len(items) - 1), min(label_items, len(items) - 1)

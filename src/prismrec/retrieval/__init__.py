@@ -5,7 +5,12 @@ Imports training, evaluation, models, content and data; never serving or cli.
 
 from prismrec.retrieval._faiss import FaissIndex
 from prismrec.retrieval.context import UserContext
-from prismrec.retrieval.explain import interest_labels, label_from_items, top_events
+from prismrec.retrieval.explain import (
+    interest_labels,
+    label_from_items,
+    label_interests,
+    top_events,
+)
 from prismrec.retrieval.index import (
     ExactIndex,
     IndexSettings,
@@ -39,6 +44,7 @@ __all__ = [
     "index_item_table",
     "interest_labels",
     "label_from_items",
+    "label_interests",
     "load_index",
     "make_index",
     "mmr",

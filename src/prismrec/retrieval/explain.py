@@ -1,8 +1,8 @@
 """Explanations: what each interest is about, and which past events formed it.
 
 * An interest's *label* is the categories (or keywords: any bag of codes works) that set the
-  items nearest its vector apart from the catalogue (``evaluation.interests.label_from_items``,
-  the one rule evaluation and serving share).
+  items nearest its vector apart from the user's other interests and from the catalogue
+  (``evaluation.interests.label_interests``, the one rule evaluation and serving share).
 * An interest's *events* are the history positions its attention (K, L) weighs most. The model
   reads the last ``L`` events left-padded, so attention column ``L - m + j`` belongs to the
   ``j``-th of the last ``m`` events.
@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from prismrec.evaluation.interests import label_from_items
+from prismrec.evaluation.interests import label_from_items, label_interests
 from prismrec.retrieval.index import ItemIndex
 
-__all__ = ["interest_labels", "label_from_items", "top_events"]
+__all__ = ["interest_labels", "label_from_items", "label_interests", "top_events"]
 
 
 def interest_labels(
@@ -31,10 +31,10 @@ def interest_labels(
     top: int = 3,
     base: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """A label per interest vector (K, D), from its ``n_items`` nearest items in ``index``
-    (``base``: the catalogue's category shares, see :func:`label_from_items`)."""
+    """A label per interest vector of one user (K, D), from its ``n_items`` nearest items in
+    ``index`` (``base``: the catalogue's category shares, see :func:`label_interests`)."""
     ids, _ = index.search(np.asarray(interests, dtype=np.float32), n_items)
-    return [label_from_items(row, item_categories, category_names, top, base) for row in ids]
+    return label_interests(list(ids), item_categories, category_names, top, base)
 
 
 def top_events(

@@ -306,14 +306,14 @@ class Retriever:
         recency = context.get(version, "recency", lambda: self.priors.recency_prior(hist))
         scoring = _Scoring(vecs, w, hist, priors, rep, recency, seen, muted, kept)
         while True:
+            # a repeated request (same depth, steering and filter) reuses the scored candidates
+            shape = (depth, bool(seen), tuple(muted), w.tobytes())
             if exhaustive:
-                cands = self._every_item(source, scoring, depth, req.k)
+                every = functools.partial(self._every_item, source, scoring, depth, req.k)
+                cands = kept(("every", req.k, *shape), every)
             else:
-                excl = [seen] * len(vecs) if seen else None
-                search = functools.partial(_search, source, vecs, depth, excl)
-                ids, scores = kept(("search", depth, bool(seen)), search)
-                cands = gather_found(ids, scores, muted, w)
-                cands = self._rescore(cands, source, scoring, depth)
+                searched = functools.partial(self._searched, source, scoring, depth)
+                cands = kept(("scored", *shape), searched)
             keep = filter_candidates(
                 cands.items,
                 item_categories=self.metadata.categories,
@@ -325,6 +325,14 @@ class Retriever:
             if keep.sum() >= req.k or depth >= len(source):
                 return cands.take(np.flatnonzero(keep))
             depth *= 4
+
+    def _searched(self, source: ItemIndex, sc: _Scoring, depth: int) -> Candidates:
+        """The interests' ``depth`` nearest unseen items (the searches kept apart: a steered
+        request reuses them) and the prior's nominees, scored as offline."""
+        excl = [sc.seen] * len(sc.vecs) if sc.seen else None
+        search = functools.partial(_search, source, sc.vecs, depth, excl)
+        ids, scores = sc.keep(("search", depth, bool(sc.seen)), search)
+        return self._rescore(gather_found(ids, scores, sc.muted, sc.w), source, sc, depth)
 
     def _every_item(self, source: ItemIndex, sc: _Scoring, depth: int, k: int) -> Candidates:
         """The best ``depth`` unseen items of ``source`` by the offline final score, every item
@@ -481,17 +489,17 @@ class Retriever:
         labels: dict[int, dict[str, Any]] = {}
         meta = self.metadata
         if meta.categories is not None and used:
-            vecs = np.asarray(interests.vectors, dtype=np.float32)[used]
+            # all K labelled together: a label says what sets its interest apart from the others
             found = interest_labels(
                 self.index,
-                vecs,
+                np.asarray(interests.vectors, dtype=np.float32),
                 meta.categories,
                 meta.category_names,
                 n_items=self.label_items,
                 top=self.label_top,
                 base=meta.category_rates,
             )
-            labels = dict(zip(used, found, strict=True))
+            labels = {i: found[i] for i in used}
         att = interests.attention
         events = {i: top_events(None if att is None else att[i], hist, self.n_events) for i in used}
         empty: dict[str, Any] = {"label": None, "categories": []}

@@ -27,7 +27,7 @@ from prismrec.data.vocab import IdMaps, scored_items
 from prismrec.errors import ConfigError, DataError, UnknownIdError
 from prismrec.retrieval._backends import RWLock
 from prismrec.retrieval.context import UserContext
-from prismrec.retrieval.explain import label_from_items
+from prismrec.retrieval.explain import label_interests
 from prismrec.retrieval.index import IndexSettings
 from prismrec.retrieval.pipeline import Request, Retriever, UserInterests
 from prismrec.retrieval.priors import ScorePriors
@@ -443,12 +443,9 @@ class Service:
         with self._items_lock.read():  # one search serves the labels and the top items
             found, _ = self.index.search(vecs, max(r.label_items, top_items))
         labels = (
-            [
-                label_from_items(
-                    row, meta.categories, meta.category_names, r.label_top, meta.category_rates
-                )
-                for row in found
-            ]
+            label_interests(
+                list(found), meta.categories, meta.category_names, r.label_top, meta.category_rates
+            )
             if meta.categories is not None
             else [{"label": None, "categories": []}] * len(vecs)
         )
