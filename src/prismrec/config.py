@@ -460,6 +460,12 @@ class ServeConfig(_Section):
     body_timeout_s: float = Field(30.0, gt=0.0, description="a body must arrive within this (408)")
     max_connections: int = Field(512, ge=1, description="open connections beyond which: 503")
     user_cache: int = Field(100_000, ge=0, description="users whose interests stay in memory")
+    context_mb: int = Field(
+        1024,
+        ge=0,
+        description="memory (MB) for cached users' reusable work (searches, scored candidates); "
+        "beyond it the least recently served users leave the cache",
+    )
     item_sync_s: float = Field(
         1.0, ge=0.0, description="how often a replica reads items other replicas changed"
     )

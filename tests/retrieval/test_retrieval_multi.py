@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from prismrec.retrieval import (
+    ContextBudget,
     ExactIndex,
     Request,
     Retriever,
@@ -144,3 +145,20 @@ def test_a_context_keeps_at_most_its_bound_and_counts_each_entry_once() -> None:
         assert context.get("v", key, lambda key=key: calls.append(key) or key * 10) == key * 10
     assert calls == [1, 2, 3] and len(context) == 2
     assert context.get("v2", 3, lambda: 0) == 0  # a new catalogue version starts afresh
+
+
+def test_a_budget_counts_what_contexts_keep_and_release() -> None:
+    budget = ContextBudget(limit=1000)
+    a, b = UserContext(max_entries=2, budget=budget), UserContext(budget=budget)
+    a.get("v", 1, lambda: np.zeros(100))  # 800 bytes
+    b.get("v", 1, lambda: (np.zeros(10, np.int32), np.zeros(10)))  # 40 + 80
+    assert budget.used == 920 and not budget.over and a.nbytes == 800
+    a.get("v", 2, lambda: np.zeros(20))
+    assert budget.used == 1080 and budget.over
+    a.get("v", 3, lambda: np.zeros(5))  # the oldest entry (800) leaves
+    assert budget.used == 320 and len(a) == 2
+    a.get("v2", 1, lambda: np.zeros(1))  # a new version releases the rest
+    assert budget.used == 128 and a.nbytes == 8
+    a.clear()
+    b.clear()
+    assert budget.used == 0 and len(a) == len(b) == 0

@@ -111,6 +111,32 @@ def test_cached_interests_are_reused_until_an_event_arrives(service: Service) ->
     assert service.ingest([Event("u2", "unknown-item", "click")])["unknown_items"] == 1
 
 
+def test_kept_work_is_counted_released_and_capped(service: Service, served_model: Path) -> None:
+    budget = service.context_budget
+    service.recommend("u3", Request(k=5))
+
+    def kept() -> int:  # (a state the store moved on from is replaced here, its work released)
+        return sum(service.state(u).context.nbytes for u in service.cached_users())
+
+    assert (held := kept()) > 0 and budget.used == held
+    service.ingest([Event("u3", "m5", "click")])
+    service.recommend("u3", Request(k=5))  # the old state's work is released, the new one's kept
+    assert (held := kept()) == budget.used
+    service.delete_user("u3")
+    assert "u3" not in service.cached_users() and (held := kept()) == budget.used
+    # a budget of 0 MB: only the user just served stays cached, and the lists do not change
+    db = served_model.parent / "capped.db"
+    capped = Service(ServeSettings(model_dir=served_model, store=f"sqlite:{db}", context_mb=0))
+    capped.start()
+    try:
+        for user in ("u1", "u4", "u5"):
+            assert capped.recommend(user, Request(k=5)) == service.recommend(user, Request(k=5))
+            assert capped.cached_users() == [user]
+        assert capped.context_budget.used == capped.state("u5").context.nbytes > 0
+    finally:
+        capped.close()
+
+
 def test_int8_interests_stay_close_to_float(service: Service) -> None:
     model = service.model
     fp = InterestEncoder(model)

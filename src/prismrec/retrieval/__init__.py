@@ -4,7 +4,7 @@ Imports training, evaluation, models, content and data; never serving or cli.
 """
 
 from prismrec.retrieval._faiss import FaissIndex
-from prismrec.retrieval.context import UserContext
+from prismrec.retrieval.context import ContextBudget, UserContext
 from prismrec.retrieval.explain import (
     interest_labels,
     label_from_items,
@@ -36,6 +36,7 @@ __all__ = [
     "ItemMetadata",
     "Request",
     "Retriever",
+    "ContextBudget",
     "UserContext",
     "UserInterests",
     "dpp",

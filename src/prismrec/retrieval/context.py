@@ -1,52 +1,123 @@
-"""What one user's requests share, kept between them: :class:`UserContext`."""
+"""What one user's requests share, kept between them: :class:`UserContext`, and the memory
+all users' contexts may hold together: :class:`ContextBudget`."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-__all__ = ["UserContext"]
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["ContextBudget", "UserContext", "nbytes"]
 
 T = TypeVar("T")
+
+
+class ContextBudget:
+    """Bytes that every :class:`UserContext` sharing it holds together, against a ``limit``.
+
+    The contexts report what they keep and release; the owner of the contexts (the service's
+    user cache) drops least-recently-used users while :attr:`over` holds.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._used = 0
+        self._lock = threading.Lock()
+
+    @property
+    def used(self) -> int:
+        """Bytes held now."""
+        return self._used
+
+    @property
+    def over(self) -> bool:
+        """Whether the contexts hold more than ``limit``."""
+        return self._used > self.limit
+
+    def add(self, n: int) -> None:
+        """Count ``n`` more bytes held (negative: released)."""
+        with self._lock:
+            self._used += n
 
 
 class UserContext:
     """Work a user's requests share while the user's history and the catalogue stay the same.
 
     The retriever keeps here what it computed for the user and can reuse on the next request:
-    the repeat bias, the interests' priors and ANN searches, and the catalogue statistics of
-    their scores, each under a key naming what it depends on besides the user (search depth,
-    steered weights, ...). The service keeps one with each cached user state, so a new event
-    starts afresh; a catalogue change (a new ``version``) empties it. Entries are small (ids,
-    scores and statistics of a few hundred candidates); at most ``max_entries`` are kept, the
-    oldest dropped first.
+    the repeat bias, the interests' priors and ANN searches, the scored candidates of a
+    repeated request, and the catalogue statistics of their scores, each under a key naming
+    what it depends on besides the user (search depth, steered weights, ...). The service
+    keeps one with each cached user state, so a new event starts afresh; a catalogue change (a
+    new ``version``) empties it. At most ``max_entries`` are kept, the oldest dropped first;
+    their bytes are counted in ``budget`` (if any) until :meth:`clear` or a new version.
 
     Threads may share one: two requests may compute the same entry, never read a wrong one.
     """
 
-    def __init__(self, max_entries: int = 16) -> None:
+    def __init__(self, max_entries: int = 16, budget: ContextBudget | None = None) -> None:
         self.max_entries = max_entries
+        self.budget = budget
         self._version: Hashable = None
-        self._entries: dict[Hashable, Any] = {}
+        self._entries: dict[Hashable, tuple[Any, int]] = {}
         self._lock = threading.Lock()
 
     def get(self, version: Hashable, key: Hashable, compute: Callable[[], T]) -> T:
         """The entry ``key`` at catalogue ``version``, computed (and kept) if missing."""
         with self._lock:
             if self._version != version:
-                self._version, self._entries = version, {}
+                self._release()
+                self._version = version
             entries = self._entries
             if key in entries:
-                out: T = entries[key]
+                out: T = entries[key][0]
                 return out
         value = compute()
+        size = nbytes(value) if self.budget is not None else 0
         with self._lock:
             if entries is self._entries:  # not emptied meanwhile
+                freed = 0
                 while len(entries) >= self.max_entries:
-                    del entries[next(iter(entries))]
-                entries[key] = value
+                    freed += entries.pop(next(iter(entries)))[1]
+                entries[key] = (value, size)
+                if self.budget is not None:
+                    self.budget.add(size - freed)
         return value
+
+    def clear(self) -> None:
+        """Drop every entry (the user left the cache, or their state changed)."""
+        with self._lock:
+            self._release()
+
+    def _release(self) -> None:
+        if self.budget is not None:
+            self.budget.add(-sum(size for _, size in self._entries.values()))
+        self._entries = {}
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays the entries hold (counted when ``budget`` is set)."""
+        return sum(size for _, size in self._entries.values())
+
+
+def nbytes(value: Any) -> int:
+    """Bytes of the arrays in ``value`` (arrays, sparse matrices, dataclasses, named tuples,
+    tuples, lists and plain objects, nested); other values count 8 bytes."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if sp.issparse(value):
+        parts = ("data", "indices", "indptr")
+        return sum(int(getattr(value, a).nbytes) for a in parts if hasattr(value, a))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sum(nbytes(getattr(value, f.name)) for f in dataclasses.fields(value))
+    if isinstance(value, (tuple, list)):
+        return sum(nbytes(v) for v in value)
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return sum(nbytes(v) for v in vars(value).values())
+    return 8

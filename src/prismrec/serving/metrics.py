@@ -58,6 +58,9 @@ class Metrics:
         self.cache_misses = Gauge(
             "prismrec_user_cache_misses", "interest recomputations", registry=r
         )
+        self.context_bytes = Gauge(
+            "prismrec_user_context_bytes", "bytes of cached users' reusable work", registry=r
+        )
         self.erasure_pending = Gauge(
             "prismrec_erasure_pending",
             "user deletions whose data the store has not yet purged from disk",

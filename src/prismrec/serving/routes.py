@@ -232,6 +232,7 @@ def metrics(request: Request) -> PlainTextResponse:
         m.index_size.set(len(service.index))
         m.cache_hits.set(service.stats["cache_hits"])
         m.cache_misses.set(service.stats["cache_misses"])
+        m.context_bytes.set(service.context_budget.used)
         m.erasure_pending.set(service.erasure_status()["pending"])
         info = service.model_info
         m.model_info.clear()  # one series: the version serving now

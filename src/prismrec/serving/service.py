@@ -26,7 +26,7 @@ import numpy as np
 from prismrec.data.vocab import IdMaps, scored_items
 from prismrec.errors import ConfigError, DataError, UnknownIdError
 from prismrec.retrieval._backends import RWLock
-from prismrec.retrieval.context import UserContext
+from prismrec.retrieval.context import ContextBudget, UserContext
 from prismrec.retrieval.explain import label_interests
 from prismrec.retrieval.index import IndexSettings
 from prismrec.retrieval.pipeline import Request, Retriever, UserInterests
@@ -69,6 +69,7 @@ class Service:
         self.store: EventStore | None = None
         self._cache: OrderedDict[str, UserState] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self.context_budget = ContextBudget(settings.context_mb << 20)
         self._items_lock = RWLock()
         self._item_seq = 0
         self._synced_at = 0.0
@@ -274,7 +275,9 @@ class Service:
             raise UnknownIdError(f"unknown user {user_id!r} (no events, or deleted already)")
         n = self.store.delete_user(user_id, known=known)
         with self._cache_lock:
-            self._cache.pop(user_id, None)
+            gone = self._cache.pop(user_id, None)
+            if gone is not None:
+                gone.context.clear()
         erasure = "pending" if self.store.erasure_pending() else "complete"
         return {"user_id": user_id, "deleted_events": n, "erasure": erasure}
 
@@ -293,6 +296,7 @@ class Service:
             hit = self._cache.get(user_id)
             if hit is not None:
                 self._cache.move_to_end(user_id)
+                self._trim()
         trained = self.ids.user_row(user_id)
         # a user known only from training has version 0 before and after a deletion
         if (
@@ -314,13 +318,34 @@ class Service:
         interests = (
             self.encoder.encode(hist, -1 if deleted else trained) if len(hist["item_idx"]) else None
         )
-        st = UserState(snap.version, hist["item_idx"], interests, -1 if deleted else trained)
+        st = UserState(
+            snap.version,
+            hist["item_idx"],
+            interests,
+            -1 if deleted else trained,
+            UserContext(budget=self.context_budget),
+        )
         if self.settings.user_cache:
             with self._cache_lock:
+                old = self._cache.pop(user_id, None)
+                if old is not None:
+                    old.context.clear()
                 self._cache[user_id] = st
-                while len(self._cache) > self.settings.user_cache:
-                    self._cache.popitem(last=False)
+                self._trim()
         return st
+
+    def cached_users(self) -> list[str]:
+        """Users whose state is cached, least recently served first."""
+        with self._cache_lock:
+            return list(self._cache)
+
+    def _trim(self) -> None:
+        """Least recently used users leave the cache while there are more than ``user_cache``
+        or their contexts hold more than ``context_mb``; the caller holds ``_cache_lock``."""
+        while len(self._cache) > self.settings.user_cache or (
+            self.context_budget.over and len(self._cache) > 1
+        ):
+            self._cache.popitem(last=False)[1].context.clear()
 
     def _live_row(self, item_id: str) -> int:
         row = self.catalog.index(item_id)
