@@ -13,7 +13,7 @@ from prismrec.data.schema import ItemFields, pick_category_field, pick_title_fie
 from prismrec.errors import DataError
 from prismrec.evaluation import beyond
 from prismrec.serving._display import ItemDisplay, attach_fields
-from prismrec.serving.catalog import Catalog
+from prismrec.serving.catalog import LiveCatalog
 
 FIELDS = {"text": ["blurb", "title"], "multi": ["tags", "genres"], "numeric": ["year"]}
 ITEMS = pl.DataFrame(
@@ -38,7 +38,7 @@ def test_one_rule_names_the_title_and_the_category() -> None:
     assert pick_title_field(ItemFields(text=("title",)), ["item_id"]) is None  # no such column
     assert pick_category_field(kinds, cols) == ("genres", True)  # not the first multi field
     assert beyond.pick_category_field is pick_category_field  # evaluation uses the same rule
-    cat = Catalog(ITEMS, FIELDS)
+    cat = LiveCatalog(ITEMS, FIELDS)
     assert cat.category_field == "genres" and cat.display.title_field == "title"
     assert cat.metadata.category_names[:2] == ["Animation", "Comedy"]
 
@@ -95,7 +95,7 @@ def test_search_ranks_prefix_then_popularity_and_skips_removed_items() -> None:
 
 
 def test_attach_fields_reaches_every_item_of_an_answer() -> None:
-    cat = Catalog(ITEMS, FIELDS)
+    cat = LiveCatalog(ITEMS, FIELDS)
     answer = {
         "items": [{"item_id": "a", "explanation": {"events": [{"item_id": "c"}]}}],
         "interests": [{"top_items": [{"item_id": "b"}]}],

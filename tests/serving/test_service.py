@@ -15,7 +15,7 @@ from prismrec.evaluation.beyond import category_bags
 from prismrec.retrieval.pipeline import Request
 from prismrec.serving._encoder import InterestEncoder, quantize_int8
 from prismrec.serving._history import Featurizer, concat
-from prismrec.serving.catalog import Catalog, check_item_fields
+from prismrec.serving.catalog import LiveCatalog, check_item_fields
 from prismrec.serving.coldstart import PopularityPrior
 from prismrec.serving.service import Service
 from prismrec.serving.settings import ServeSettings
@@ -70,7 +70,7 @@ def test_catalog_grows_and_removes_and_checks_fields() -> None:
     import polars as pl
 
     items = pl.DataFrame({"item_idx": [1, 2], "item_id": ["a", "b"], "genres": [["X"], ["Y", "X"]]})
-    cat = Catalog(items, {"text": ["title"], "multi": ["genres"]})
+    cat = LiveCatalog(items, {"text": ["title"], "multi": ["genres"]})
     assert cat.index("b") == 2
     # the evaluation's codes (one rule): most common first, each row's bag in code order
     bags, names = category_bags(items, "genres", True, 3)

@@ -24,15 +24,21 @@ from prismrec.retrieval.pipeline import ItemMetadata
 from prismrec.serving._display import ItemDisplay
 from prismrec.training.contract import SequenceModel
 
-__all__ = ["Catalog", "ItemEncoder"]
+__all__ = ["ItemEncoder", "LiveCatalog"]
 
 log = logging.getLogger(__name__)
 MAX_FIELD_CHARS = 10_000
 MAX_LIST_VALUES = 256
 
 
-class Catalog:
+class LiveCatalog:
     """Item ids, their category bags, display fields and which rows are live; thread-safe.
+
+    The service's catalogue as items come and go. Its category codes follow the evaluation's
+    one rule (:func:`prismrec.evaluation.beyond.category_bags` over the field
+    :func:`prismrec.data.schema.pick_category_field` picks), and it hands retrieval the same
+    :class:`~prismrec.retrieval.pipeline.ItemMetadata` that an evaluation
+    :class:`~prismrec.evaluation.beyond.Catalog` gives (``ItemMetadata.from_catalog``).
 
     Args:
         items: the model directory's ``items.parquet`` (``item_idx``, ``item_id``, content).
@@ -159,7 +165,7 @@ class Catalog:
         return ItemMetadata(cats, list(self._names))
 
 
-def check_item_fields(fields: Any, catalog: Catalog) -> dict[str, Any]:
+def check_item_fields(fields: Any, catalog: LiveCatalog) -> dict[str, Any]:
     """Validate a ``PUT /v1/items/{id}`` body against the catalogue's fields.
 
     Raises:

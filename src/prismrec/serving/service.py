@@ -35,7 +35,7 @@ from prismrec.retrieval.rerank import mmr
 from prismrec.serving._encoder import InterestEncoder
 from prismrec.serving._history import Featurizer, concat
 from prismrec.serving._index import item_index
-from prismrec.serving.catalog import Catalog, ItemEncoder, check_item_fields, load_items
+from prismrec.serving.catalog import ItemEncoder, LiveCatalog, check_item_fields, load_items
 from prismrec.serving.coldstart import PopularityPrior, profile_vocab
 from prismrec.serving.settings import ServeSettings
 from prismrec.serving.store import Event, EventStore, ItemChange, check_id, open_store
@@ -101,7 +101,7 @@ class Service:
         self.encoder = InterestEncoder(model, s.quantize)
         schema = json.loads((path / "schema.json").read_text())
         fields = schema.get("item_fields", {})
-        self.catalog = Catalog(load_items(path), fields)
+        self.catalog = LiveCatalog(load_items(path), fields)
         self.featurizer = Featurizer.from_model_dir(path, list(model.feature_sizes), schema)
         # the model's external ids, read as the Python API and the CLI read them
         self.ids = IdMaps.from_dir(path)
