@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from prismrec.evaluation.interests import LEAD_SHARE
 from prismrec.retrieval import (
     ExactIndex,
     ItemMetadata,
@@ -98,6 +99,13 @@ def test_labels_of_a_users_interests_lead_with_what_sets_each_apart() -> None:
     # copies set nothing apart: the same label twice (what interest_label_distinct counts)
     copies = label_interests([romance, romance.copy()], cats, names, 2, base)
     assert copies[0]["label"] == copies[1]["label"] == "Drama / Romance"
+    # a category of a few items (3% here) does not lead for being absent elsewhere
+    few = np.zeros((41, 1), np.int64)
+    few[1:41] = 1  # Comedy
+    few[20] = 4  # one Romance item, ranked last of the first interest's 20
+    a, b = label_interests([np.arange(1, 21), np.arange(21, 41)], few, names, 2)
+    assert a["label"] == "Comedy / Romance" and a["categories"][1]["share"] < LEAD_SHARE
+    assert b["label"] == "Comedy"
     # one interest: the single-list rule
     assert label_interests([war], cats, names, 2, base) == [
         label_from_items(war, cats, names, 2, base)

@@ -26,6 +26,7 @@ import numpy as np
 
 __all__ = [
     "INTEREST_K",
+    "LEAD_SHARE",
     "INTEREST_METRICS",
     "InterestModel",
     "UserInterests",
@@ -71,6 +72,13 @@ class InterestModel(Protocol):
         ...
 
 
+LEAD_SHARE = 0.05
+"""Least share of an interest's nearest items a category needs to lead its label for setting
+the interest apart from the user's others: rarer ones are noise of a few items (on
+ml-latest-small, with none, labels named 3%-categories such as Musical for interests of
+mainstream action films)."""
+
+
 def label_from_items(
     items: np.ndarray,
     item_categories: np.ndarray,
@@ -104,9 +112,10 @@ def label_interests(
     """Labels of one user's interests together, one per row of nearest items (best first).
 
     As :func:`label_from_items`, and what sets each interest apart from the user's *other*
-    interests comes first: categories over-represented both against the catalogue (``base``)
-    and against the mean share of the other interests, ranked by ``p_c * log(p_c / q_c)`` with
-    ``q_c`` the larger of the two; then the rest of :func:`label_from_items`' ranking. Two
+    interests comes first: categories holding at least :data:`LEAD_SHARE` of the interest's
+    items and over-represented both against the catalogue (``base``) and against the mean
+    share of the other interests, ranked by ``p_c * log(p_c / q_c)`` with ``q_c`` the larger
+    of the two; then the rest of :func:`label_from_items`' ranking. Two
     interests about "Drama / Romance" and "Drama / War" are labelled by Romance and by War
     first; two copies of one interest set nothing apart and get the same label.
     """
@@ -152,7 +161,7 @@ def _label(
     def key(c: int) -> tuple[int, float, int]:
         p = share[c]
         both = max(q[c], (contrast or {}).get(c, 0.0))
-        if contrast is not None and p > both:
+        if contrast is not None and p > both and p >= LEAD_SHARE:
             return (0, -p * np.log(p / max(both, 1e-9)), c)
         if base is not None and p > q[c]:
             return (1, -p * np.log(p / max(q[c], 1e-9)), c)
