@@ -16,6 +16,7 @@ from prismrec.retrieval import (
     gather,
     steer_weights,
 )
+from prismrec.retrieval.context import nbytes
 from prismrec.training.scorer import QuotaRule
 
 # items 1..20 lie along e0 (scores 20..1 for interest 0), items 21..40 along e1
@@ -162,3 +163,15 @@ def test_a_budget_counts_what_contexts_keep_and_release() -> None:
     a.clear()
     b.clear()
     assert budget.used == 0 and len(a) == len(b) == 0
+
+
+def test_nbytes_counts_nested_arrays_and_stops_at_cycles() -> None:
+    class Node:
+        pass
+
+    node = Node()
+    node.values = (np.zeros(4), [np.zeros(2, np.int32)])  # type: ignore[attr-defined]
+    node.me = node  # type: ignore[attr-defined]
+    assert nbytes(node) == 40  # each array once; the cycle adds nothing
+    shared = np.zeros(10)
+    assert nbytes((shared, shared)) == 80

@@ -106,18 +106,27 @@ class UserContext:
         return sum(size for _, size in self._entries.values())
 
 
-def nbytes(value: Any) -> int:
+def nbytes(value: Any, depth: int = 4, _seen: set[int] | None = None) -> int:
     """Bytes of the arrays in ``value`` (arrays, sparse matrices, dataclasses, named tuples,
-    tuples, lists and plain objects, nested); other values count 8 bytes."""
+    tuples, lists and plain objects, nested at most ``depth`` deep, each object once); other
+    values count 8."""
+    seen = set() if _seen is None else _seen
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
     if isinstance(value, np.ndarray):
         return int(value.nbytes)
     if sp.issparse(value):
         parts = ("data", "indices", "indptr")
         return sum(int(getattr(value, a).nbytes) for a in parts if hasattr(value, a))
+    if depth <= 0:
+        return 8
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return sum(nbytes(getattr(value, f.name)) for f in dataclasses.fields(value))
-    if isinstance(value, (tuple, list)):
-        return sum(nbytes(v) for v in value)
-    if hasattr(value, "__dict__") and not isinstance(value, type):
-        return sum(nbytes(v) for v in vars(value).values())
-    return 8
+        inner = [getattr(value, f.name) for f in dataclasses.fields(value)]
+    elif isinstance(value, (tuple, list)):
+        inner = list(value)
+    elif hasattr(value, "__dict__") and not isinstance(value, type):
+        inner = list(vars(value).values())
+    else:
+        return 8
+    return sum(nbytes(v, depth - 1, seen) for v in inner)
