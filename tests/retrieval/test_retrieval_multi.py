@@ -163,6 +163,9 @@ def test_a_budget_counts_what_contexts_keep_and_release() -> None:
     a.clear()
     b.clear()
     assert budget.used == 0 and len(a) == len(b) == 0
+    # a retired context (a request may still hold it) computes but keeps nothing
+    assert a.get("v2", 9, lambda: np.zeros(50)).shape == (50,)
+    assert budget.used == 0 and len(a) == 0
 
 
 def test_nbytes_counts_nested_arrays_and_stops_at_cycles() -> None:

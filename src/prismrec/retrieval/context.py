@@ -63,11 +63,14 @@ class UserContext:
         self.budget = budget
         self._version: Hashable = None
         self._entries: dict[Hashable, tuple[Any, int]] = {}
+        self._closed = False
         self._lock = threading.Lock()
 
     def get(self, version: Hashable, key: Hashable, compute: Callable[[], T]) -> T:
         """The entry ``key`` at catalogue ``version``, computed (and kept) if missing."""
         with self._lock:
+            if self._closed:  # retired: a request still using it computes, keeps nothing
+                return compute()
             if self._version != version:
                 self._release()
                 self._version = version
@@ -88,8 +91,11 @@ class UserContext:
         return value
 
     def clear(self) -> None:
-        """Drop every entry (the user left the cache, or their state changed)."""
+        """Drop every entry and keep nothing more (the user left the cache, or their state
+        changed): a request still holding the context computes what it needs, and its bytes
+        stay out of ``budget``."""
         with self._lock:
+            self._closed = True
             self._release()
 
     def _release(self) -> None:
