@@ -3,6 +3,8 @@ the user's kept context."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -166,6 +168,15 @@ def test_a_budget_counts_what_contexts_keep_and_release() -> None:
     # a retired context (a request may still hold it) computes but keeps nothing
     assert a.get("v2", 9, lambda: np.zeros(50)).shape == (50,)
     assert budget.used == 0 and len(a) == 0
+    # ... even when its computation reads another entry (as a scored entry reads the search)
+    got: list[int] = []
+    nested = threading.Thread(
+        target=lambda: got.append(a.get("v2", 10, lambda: a.get("v2", 11, lambda: 1) + 1)),
+        daemon=True,  # a deadlock fails the test instead of hanging the run
+    )
+    nested.start()
+    nested.join(timeout=10)
+    assert got == [2], "a retired context deadlocked on a nested entry"
 
 
 def test_nbytes_counts_nested_arrays_and_stops_at_cycles() -> None:

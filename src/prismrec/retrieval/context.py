@@ -69,16 +69,17 @@ class UserContext:
     def get(self, version: Hashable, key: Hashable, compute: Callable[[], T]) -> T:
         """The entry ``key`` at catalogue ``version``, computed (and kept) if missing."""
         with self._lock:
-            if self._closed:  # retired: a request still using it computes, keeps nothing
-                return compute()
-            if self._version != version:
+            closed = self._closed  # retired: a request still using it computes, keeps nothing
+            if not closed and self._version != version:
                 self._release()
                 self._version = version
             entries = self._entries
-            if key in entries:
+            if not closed and key in entries:
                 out: T = entries[key][0]
                 return out
-        value = compute()
+        value = compute()  # outside the lock: ``compute`` may read other entries
+        if closed:
+            return value
         size = nbytes(value) if self.budget is not None else 0
         with self._lock:
             if entries is self._entries:  # not emptied meanwhile
