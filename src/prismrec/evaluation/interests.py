@@ -26,8 +26,8 @@ import numpy as np
 
 __all__ = [
     "INTEREST_K",
-    "LEAD_SHARE",
     "INTEREST_METRICS",
+    "LEAD_SHARE",
     "InterestModel",
     "UserInterests",
     "category_base_rates",
@@ -167,9 +167,10 @@ def _label(
             return (1, -p * np.log(p / max(q[c], 1e-9)), c)
         return (2, -p, c)
 
-    ranked = sorted(share, key=key)
-    if base is not None and any(key(c)[0] < 2 for c in ranked):
-        ranked = [c for c in ranked if key(c)[0] < 2]  # only what is over-represented
+    keys = {c: key(c) for c in share}
+    ranked = sorted(share, key=keys.__getitem__)
+    if base is not None and any(keys[c][0] < 2 for c in ranked):
+        ranked = [c for c in ranked if keys[c][0] < 2]  # only what is over-represented
     cats = [
         {"name": _name(c, category_names), "code": int(c), "share": round(share[c], 4)}
         for c in ranked[:top]
