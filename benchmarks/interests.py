@@ -11,8 +11,10 @@ on
 - synthetic data with planted, drifting facets (interest coverage = share of the user's planted
   facets among the top-20's categories),
 - the bundled ml-latest-small split per user 80/10/10 in time order (``ratio``; coverage = share
-  of the genres of the user's later, held-out movies among the top-20's genres), and
-- ml-100k with RecBole's leave-one-out split,
+  of the genres of the user's later, held-out movies among the top-20's genres),
+- ml-100k with RecBole's leave-one-out split, and
+- the Taobao UserBehavior head (the data ComiRec measured its controllable diversity on: 2,914
+  categories, one per item), 5-core, leave-one-out,
 and prints accuracy, interest coverage, list diversity and the interests' distinctness (mean
 pairwise cosine, Jaccard of their own top-20, effective K, distinct labels) side by side, the
 paired (user by user) difference of each K > 1 row from K = 1 with a bootstrap interval, and,
@@ -64,7 +66,8 @@ DISTINCT = (
 # prism's K interests as earlier releases drew them (self-attention), and the default now
 BEFORE = {"extractor": "sa"}
 ROUTED: dict[str, Any] = {}
-STRENGTHS = (0.0, 0.25, 0.5, 0.75, 0.9)
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+STRENGTHS = (0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 0.9)
 PAIRED = ("ndcg@10", "interest_coverage@20")  # K interests vs one, user by user
 
 
@@ -83,7 +86,17 @@ def datasets(tmp: Path, only: str | None = None) -> list[tuple[str, PreparedData
             DataConfig(split="ratio", valid_cut=0.8, test_cut=0.9),
         )
         out.append(("ml-latest-small (per-user 80/10/10)", mls, None))
+    if only in (None, "taobao"):
+        out.append(("taobao head (5-core, LOO)", _taobao(tmp), None))
     return out
+
+
+def _taobao(tmp: Path) -> PreparedDataset:
+    """ComiRec's data: the Taobao head with its shipped config (5-core), one category per item."""
+    cfg = load_config(CONFIGS / "taobao.toml").data.model_copy(update={"split": "loo"})
+    path = DATA / "taobao-userbehavior-head" / "UserBehavior.csv"
+    # the head's last line is cut off mid-row: skip it, as the format page says
+    return prepare(path, tmp / "taobao", "taobao", cfg, skip_bad_rows=True)
 
 
 def _synthetic(tmp: Path) -> tuple[PreparedDataset, Any]:
@@ -105,11 +118,36 @@ def _metrics(rec: PrismRecommender, ds: PreparedDataset, facets: Any) -> dict[st
     res = evaluate_full(rec, cases, (10, 20), catalog=catalog, interests=interests)
     per_user = {key: res.per_user[key] for key in PAIRED}
     keys = (*KEYS, *DISTINCT)
-    return {**{key: res.metrics.get(key) for key in keys}, "_per_user": per_user}
+    return {
+        **{key: res.metrics.get(key) for key in keys},
+        "by_history": by_history(res.per_user, cases.histories),
+        "_per_user": per_user,
+    }
 
 
-def tradeoff(rec: PrismRecommender, ds: PreparedDataset) -> list[dict[str, float]]:
-    """NDCG@10 and category diversity of MMR re-ranking each user's top-100 at each strength."""
+def by_history(per_user: dict[str, np.ndarray], histories: Any) -> list[dict[str, Any]]:
+    """The distinctness measures over the users in each quarter of history length: can a
+    user with a handful of events have K distinct interests?"""
+    if "interest_cosine" not in per_user or np.isnan(per_user["interest_cosine"]).all():
+        return []
+    n = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
+    cuts = np.unique(np.quantile(n, [0.25, 0.5, 0.75]).astype(np.int64))
+    edges = [int(n.min()), *(int(c) for c in cuts), int(n.max()) + 1]
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        mask = (n >= lo) & (n < hi)
+        if mask.any():
+            means = {key: float(np.nanmean(per_user[key][mask])) for key in DISTINCT}
+            out.append({"events": f"{lo}-{hi - 1}", "users": int(mask.sum()), **means})
+    return out
+
+
+def tradeoff(rec: PrismRecommender, ds: PreparedDataset) -> list[dict[str, Any]]:
+    """NDCG@10 and category diversity of MMR re-ranking each user's top-100 at each strength.
+
+    Each row also holds the strength's NDCG@10 change from the plain list (strength 0), paired
+    over users with a bootstrap interval, and its diversity as a multiple of the plain list's.
+    """
     cases = ds.eval_cases("test")
     catalog = catalog_from_dataset(ds, "test")
     if catalog.categories is None:
@@ -117,7 +155,8 @@ def tradeoff(rec: PrismRecommender, ds: PreparedDataset) -> list[dict[str, float
     hot = category_multi_hot(catalog.categories, catalog.n_categories)
     ids, scores = rank_cases(rec, cases, 100, True)
     n_t = np.fromiter((len(t) for t in cases.targets), dtype=np.int64, count=len(cases.targets))
-    rows = []
+    rows: list[dict[str, Any]] = []
+    plain = None  # per-user NDCG@10 at strength 0, the reference of the paired intervals
     for strength in STRENGTHS:
         top = np.full((len(ids), 10), -1, dtype=np.int64)
         for u in range(len(ids)):
@@ -127,6 +166,7 @@ def tradeoff(rec: PrismRecommender, ds: PreparedDataset) -> list[dict[str, float
             top[u, : len(pick)] = cand[pick]
         hits = hit_matrix(top, cases.targets)
         ndcg = accuracy_metrics(hits, n_t, (10,), ("ndcg",))["ndcg@10"]
+        plain = ndcg if plain is None else plain
         cats = catalog.categories
         ild = category_diversity(top, cats, 10)
         cov = category_coverage(top, cats, catalog.n_categories, 10)
@@ -136,8 +176,13 @@ def tradeoff(rec: PrismRecommender, ds: PreparedDataset) -> list[dict[str, float
                 "ndcg@10": float(np.mean(ndcg)),
                 "ild_category@10": float(np.nanmean(ild)),
                 "category_coverage@10": float(np.mean(cov)),
+                # the NDCG@10 this strength costs, user by user, with its bootstrap interval
+                "ndcg@10_vs_plain": paired_compare(plain, ndcg, "ndcg@10").to_dict(),
             }
         )
+    for row in rows:  # each strength's diversity as a multiple of the plain list's
+        for key in ("ild_category@10", "category_coverage@10"):
+            row[f"{key}_x"] = row[key] / rows[0][key] if rows[0][key] else float("nan")
     return rows
 
 
@@ -195,7 +240,9 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument(
-        "--only", choices=["synthetic", "ml-latest-small", "ml-100k"], help="one dataset"
+        "--only",
+        choices=["synthetic", "ml-latest-small", "ml-100k", "taobao"],
+        help="one dataset",
     )
     ap.add_argument("--no-write", action="store_true", help="print only (for quick trials)")
     ap.add_argument("--name", help="results file name (default: interests[-ONLY])")
@@ -208,7 +255,7 @@ def main() -> None:
     args = ap.parse_args()
     extra = {kv.split("=", 1)[0]: json.loads(kv.split("=", 1)[1]) for kv in args.set}
     rows: list[dict[str, Any]] = []
-    curves: dict[str, list[dict[str, float]]] = {}
+    curves: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for data_name, ds, facets in datasets(Path(tmp), args.only):
             for name, k, model in variants(args.k):
@@ -228,7 +275,7 @@ def main() -> None:
         print(f"wrote {write_result(name, out)}")
 
 
-def _print(rows: list[dict[str, Any]], curves: dict[str, list[dict[str, float]]]) -> None:
+def _print(rows: list[dict[str, Any]], curves: dict[str, list[dict[str, Any]]]) -> None:
     t = Table(title="K interests vs one (prism, same settings otherwise)")
     for c in ("dataset", "variant", "serving", *KEYS, "train s"):
         t.add_column(c, justify="right")
@@ -241,12 +288,15 @@ def _print(rows: list[dict[str, Any]], curves: dict[str, list[dict[str, float]]]
             f"{r['seconds']:.0f}",
         )
     Console(width=200).print(t)
-    d = Table(title="are the interests distinct? (per user, then averaged)")
-    for c in ("dataset", "variant", *DISTINCT):
+    d = Table(title="are the interests distinct? (per user, then averaged; by history length)")
+    for c in ("dataset", "variant", "users", *DISTINCT):
         d.add_column(c, justify="right")
     for r in rows:
         if r["k"] > 1 and r["serving"] == "quota":
-            d.add_row(r["dataset"], r["variant"], *[_fmt(r[k]) for k in DISTINCT])
+            d.add_row(r["dataset"], r["variant"], "all", *[_fmt(r[k]) for k in DISTINCT])
+            for b in r.get("by_history", []):
+                events = f"{b['events']} events ({b['users']} users)"
+                d.add_row("", "", events, *[_fmt(b[k]) for k in DISTINCT])
     Console(width=200).print(d)
     p = Table(title="K interests minus one interest, paired over users (95% bootstrap interval)")
     for c in ("dataset", "variant", "serving", "metric", "K=1", "K", "diff", "interval", "p"):
@@ -267,10 +317,19 @@ def _print(rows: list[dict[str, Any]], curves: dict[str, list[dict[str, float]]]
     Console(width=200).print(p)
     for data_name, curve in curves.items():
         c = Table(title=f"{data_name}: MMR re-ranking of the top-100 by category (K now)")
-        for col in ("strength", "ndcg@10", "ild_category@10", "category_coverage@10"):
+        cols = ("strength", "ndcg@10", "change (95% interval)", "category ILD@10", "coverage@10")
+        for col in cols:
             c.add_column(col, justify="right")
         for row in curve:
-            c.add_row(*[_fmt(row[col]) for col in row])
+            d = row["ndcg@10_vs_plain"]
+            rel = d["diff"] / d["mean_a"] if d["mean_a"] else float("nan")
+            c.add_row(
+                f"{row['strength']:.2f}",
+                _fmt(row["ndcg@10"]),
+                f"{rel:+.1%} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]",
+                f"{row['ild_category@10']:.4f} ({row['ild_category@10_x']:.2f}x)",
+                f"{row['category_coverage@10']:.4f} ({row['category_coverage@10_x']:.2f}x)",
+            )
         Console(width=200).print(c)
 
 
