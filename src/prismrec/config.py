@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from prismrec.errors import ConfigError
@@ -149,10 +156,13 @@ class DataConfig(_Section):
         "stable), which breaks near-ties the way RecBole's published splits do; None: the "
         "format's default (recbole for RecBole atomic files, exact otherwise)",
     )
-    split: Literal["loo", "ratio", "temporal", "cold-items"] = Field(
+    split: Literal["loo", "ratio", "temporal", "cold-items", "users"] = Field(
         "loo",
-        description="split kind: leave-one-out per user, per-user ratio, global time cut, or "
-        "withheld cold items",
+        description="split kind: leave-one-out per user, per-user ratio, global time cut, "
+        "withheld cold items, or held-out users (the multi-interest future-set protocol: "
+        "valid/test users never train; the first input_share of their events is the input, the "
+        "rest the target set). A format that ships its own user split (comirec) uses it unless "
+        "another kind is set",
     )
     valid_cut: float = Field(
         0.8,
@@ -167,7 +177,38 @@ class DataConfig(_Section):
     cold_item_share: float = Field(
         0.1, gt=0.0, lt=1.0, description="cold-items: share of items withheld from training"
     )
-    seed: int = Field(42, description="seed of every random step of preparation (cold-items)")
+    valid_user_share: float = Field(
+        0.1,
+        gt=0.0,
+        lt=1.0,
+        description="users: share of all users held out for validation (at least one user)",
+    )
+    test_user_share: float = Field(
+        0.1,
+        gt=0.0,
+        lt=1.0,
+        description="users: share of all users held out for testing (at least one user)",
+    )
+    input_share: float = Field(
+        0.8,
+        gt=0.0,
+        lt=1.0,
+        description="users: share of a held-out user's events (in time order) given as input; "
+        "floor(input_share * n) events, at least 1 and at most n - 1, the rest are the targets "
+        "(ComiRec's int(0.8 * n))",
+    )
+    seed: int = Field(
+        42, description="seed of every random step of preparation (cold-items, users)"
+    )
+
+    @model_validator(mode="after")
+    def _user_shares(self) -> DataConfig:
+        if self.valid_user_share + self.test_user_share >= 1.0:
+            raise ValueError(
+                f"valid_user_share + test_user_share must be below 1 (got "
+                f"{self.valid_user_share} + {self.test_user_share}): training needs users"
+            )
+        return self
 
     @field_validator("event_weights")
     @classmethod

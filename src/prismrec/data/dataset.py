@@ -20,8 +20,8 @@ from prismrec import __version__
 from prismrec.config import DataConfig
 from prismrec.data.loaders import LoadResult, load
 from prismrec.data.preprocess import encode, filter_interactions
-from prismrec.data.schema import ItemFields
-from prismrec.data.splits import SPLIT_NAMES, TRAIN, assign_split
+from prismrec.data.schema import ItemFields, RawDataset
+from prismrec.data.splits import SPLIT_NAMES, TRAIN, assign_split, split_counts, training_rows
 from prismrec.data.vocab import Vocabulary
 from prismrec.errors import ConfigError, DataError, hint_dirs
 
@@ -108,7 +108,10 @@ def prepare_loaded(
     raw = result.dataset
     df = filter_interactions(raw.interactions, cfg)
     enc = encode(raw, df, cfg)
-    frame, split_info = assign_split(enc.frame, cfg)
+    given = _given_split(raw, enc.users, cfg)
+    if given is not None:
+        cfg = cfg.model_copy(update={"split": "users"})
+    frame, split_info = assign_split(enc.frame, cfg, given)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(out_dir / "interactions.parquet")
@@ -127,11 +130,7 @@ def prepare_loaded(
     enc.events.save(vdir / "events.parquet")
     for name, v in enc.contexts.items():
         v.save(vdir / f"ctx_{name}.parquet")
-    counts = frame.group_by("split").len().sort("split")
-    per_split = {
-        k: int(counts.filter(pl.col("split") == v).get_column("len").sum())
-        for k, v in SPLIT_NAMES.items()
-    }
+    per_split = split_counts(frame)
     schema: dict[str, Any] = {
         "prismrec_version": __version__,
         "format": format,
@@ -162,6 +161,19 @@ def prepare_loaded(
         out_dir,
     )
     return PreparedDataset(out_dir, frame, items, schema)
+
+
+def _given_split(raw: RawDataset, users: Vocabulary, cfg: DataConfig) -> pl.DataFrame | None:
+    """The loader's own user assignment (``user_idx``, ``part``), used unless ``[data] split``
+    was set to a kind other than ``users``."""
+    if raw.user_split is None:
+        return None
+    if "split" in cfg.model_fields_set and cfg.split != "users":
+        log.info("split %r set: the data's own user assignment is not used", cfg.split)
+        return None
+    rows = users.lookup(raw.user_split.get_column("user_id").cast(pl.String).to_list())
+    given = raw.user_split.select(pl.Series("user_idx", rows, pl.Int32), pl.col("part"))
+    return given.filter(pl.col("user_idx") >= 0)
 
 
 class PreparedDataset:
@@ -214,9 +226,13 @@ class PreparedDataset:
         return pl.read_parquet(p) if p.is_file() else None
 
     def split_frame(self, upto: str) -> pl.DataFrame:
-        """Events usable for training when evaluating on ``upto`` (train; train+valid for test)."""
+        """Events usable for training when evaluating on ``upto`` (train; train+valid for test).
+
+        A users split never trains on held-out users: their events are left out for every
+        ``upto``, so this is the training users' events.
+        """
         code = _split_code(upto)
-        return self.frame.filter(pl.col("split") < code)
+        return self.frame.filter((pl.col("split") < code) & training_rows(self.frame))
 
     def sequences(
         self, upto: str = "valid", columns: tuple[str, ...] = ("item_idx",)
@@ -230,7 +246,11 @@ class PreparedDataset:
         return out
 
     def eval_cases(self, split: str) -> EvalCases:
-        """Users with events in ``split``, their history before the first target, and targets."""
+        """Users with events in ``split``, their history before the first target, and targets.
+
+        With a users split these are the held-out users of ``split``: their input events (every
+        per-event feature column) as the history and the distinct items of the rest as targets.
+        """
         code = _split_code(split)
         if code == TRAIN:
             raise ConfigError("evaluation split must be 'valid' or 'test'")

@@ -27,7 +27,7 @@ import polars as pl
 from prismrec.config import DataConfig
 from prismrec.data.dataset import SCHEMA_FILE, PreparedDataset
 from prismrec.data.preprocess import time_features
-from prismrec.data.splits import SPLIT_NAMES, assign_split
+from prismrec.data.splits import assign_split, split_counts
 from prismrec.data.vocab import Vocabulary
 from prismrec.errors import DataError
 
@@ -250,11 +250,7 @@ def _schema(
     split_info: dict[str, object],
     extends: dict[str, Any],
 ) -> dict[str, Any]:
-    counts = frame.group_by("split").len()
-    per_split = {
-        k: int(counts.filter(pl.col("split") == v).get_column("len").sum())
-        for k, v in SPLIT_NAMES.items()
-    }
+    per_split = split_counts(frame)
     schema = dict(base.schema)
     schema.update(
         n_users=len(users),

@@ -16,6 +16,7 @@ import polars as pl
 
 from prismrec.config import DataConfig
 from prismrec.data import _formats as fmt
+from prismrec.data._comirec import is_comirec_dir, load_comirec
 from prismrec.data._read import ends_with_newline, read_table_file, to_interactions
 from prismrec.data.problems import ProblemLog
 from prismrec.data.schema import ItemFields, RawDataset
@@ -175,6 +176,7 @@ FORMATS: dict[str, Loader] = {
     "tianchi": fmt.load_tianchi,
     "seqtxt": fmt.load_seqtxt,
     "pairtxt": fmt.load_pairtxt,
+    "comirec": load_comirec,
     "csv": _load_generic("csv"),
     "parquet": _load_generic("parquet"),
     "jsonl": _load_generic("jsonl"),
@@ -195,6 +197,8 @@ def detect_format(path: Path) -> str:
             return "recbole"
         if "sample_user_behavior.csv" in names:
             return "tianchi"
+        if is_comirec_dir(names):
+            return "comirec"
         for kind, sufs in _TABLE_SUFFIXES.items():
             if any(f"interactions{s}" in names for s in sufs):
                 return kind

@@ -97,6 +97,8 @@ class RawDataset:
         user_columns: names of the attribute columns in ``users``.
         has_time: False when the format has no timestamps (order is then the file order).
         sources: files read, for the record.
+        user_split: the format's own user assignment (``user_id``, ``part``: 0 train, 1 valid,
+            2 test), e.g. ComiRec-style files; ``None`` when the format has none.
     """
 
     interactions: pl.DataFrame
@@ -108,3 +110,4 @@ class RawDataset:
     has_time: bool = True
     time_order: str = "exact"
     sources: list[Path] = field(default_factory=list)
+    user_split: pl.DataFrame | None = None
