@@ -26,12 +26,19 @@ def evaluate(
     report: str | Path | None = None,
     baselines: Sequence[str | Path] | None = None,
     facets: str | Path | None = None,
+    ks: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """Accuracy and beyond-accuracy metrics @10 and @20 on a split, overall and per slice.
+    """Accuracy and beyond-accuracy metrics on a split, overall and per slice.
 
     Returns the dict ``prismrec evaluate --json`` prints: flat keys (``"ndcg@10"``,
     ``"recall@10"`` ...), ``"model"``, ``"n_users"``, ``"slices"``, ``"definitions"`` and
     ``"protocol"``; with ``report``, also ``"ci"`` (95% bootstrap intervals).
+
+    The protocol follows the dataset's split: on a users split (``[data] split = "users"``,
+    or ComiRec-style data) it is the future-set protocol: the held-out users of ``split``,
+    their input events as history, the distinct later items as targets, cut-offs 20 and 50,
+    and ``diversity@N`` by category when the items have categories; otherwise each user's
+    next event(s), cut-offs 10 and 20. ``protocol["protocol"]`` names it.
 
     Args:
         model: a :class:`Model` or a model directory.
@@ -43,8 +50,15 @@ def evaluate(
         report: write ``metrics.json``, ``per_user.npz``, ``run.json`` and ``report.html`` here.
         baselines: other runs' report directories to plot alongside.
         facets: a planted-facets Parquet file (synthetic data) for interest coverage.
+        ks: cut-offs (default: 20 and 50 on a users split, else 10 and 20).
     """
     from prismrec.evaluation import dataset_slices, evaluate_full, metrics_payload
+    from prismrec.evaluation.future_set import (
+        add_diversity,
+        is_future_set,
+        protocol_ks,
+        protocol_record,
+    )
     from prismrec.evaluation.run import eval_catalog, planted_facets, write_eval_report
     from prismrec.retrieval.rerank import mmr
 
@@ -55,9 +69,11 @@ def evaluate(
         raise ConfigError(f"sampled must be at least 1 (got {sampled})")
     catalog = eval_catalog(ds.prepared, split)
     planted = planted_facets(ds.prepared, cases, catalog, Path(facets) if facets else None)
+    schema = ds.prepared.schema
     res = evaluate_full(
         m.recommender,
         cases,
+        protocol_ks(schema, ks),
         filter_seen=filter_seen,
         split=split,
         catalog=catalog,
@@ -67,6 +83,9 @@ def evaluate(
         sampled=sampled,
         seed=seed,
     )
+    res.protocol.update(protocol_record(schema))
+    if is_future_set(schema):
+        add_diversity(res)
     if report is None:
         return metrics_payload(res, m.name)
     return write_eval_report(

@@ -67,13 +67,14 @@ def interests_table(metrics: Mapping[str, Any], title: str = "interests") -> Tab
     return t
 
 
-def slices_table(slices: Mapping[str, Mapping[str, Any]]) -> Table:
-    """One row per slice: its users and the headline metrics."""
+def slices_table(slices: Mapping[str, Mapping[str, Any]], k: int = 10) -> Table:
+    """One row per slice: its users and the headline metrics at cut-off ``k``."""
+    cols = [c.replace("@10", f"@{k}") for c in _SLICE_COLUMNS]
     t = Table(title="per slice")
     t.add_column("slice", no_wrap=True)
     t.add_column("users", justify="right")
-    for c in _SLICE_COLUMNS:
+    for c in cols:
         t.add_column(c, justify="right")
     for name, row in slices.items():
-        t.add_row(name, f"{int(row['n_users']):,}", *[_cell(row.get(c)) for c in _SLICE_COLUMNS])
+        t.add_row(name, f"{int(row['n_users']):,}", *[_cell(row.get(c)) for c in cols])
     return t

@@ -34,6 +34,7 @@ class Format(str, Enum):
     tianchi = "tianchi"
     seqtxt = "seqtxt"
     pairtxt = "pairtxt"
+    comirec = "comirec"
     csv = "csv"
     parquet = "parquet"
     jsonl = "jsonl"
@@ -44,6 +45,7 @@ class Split(str, Enum):
     ratio = "ratio"
     temporal = "temporal"
     cold_items = "cold-items"
+    users = "users"
 
 
 FormatOpt = Annotated[
@@ -113,7 +115,8 @@ def prepare(
     split_kind: Annotated[
         Split | None,
         typer.Option(
-            "--split-kind", help="how to split: loo, ratio, temporal, cold-items ([data] split)"
+            "--split-kind",
+            help="how to split: loo, ratio, temporal, cold-items, users ([data] split)",
         ),
     ] = None,
     old_split: Annotated[

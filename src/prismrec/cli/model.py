@@ -117,8 +117,21 @@ def evaluate(
             "truth/facets.parquet next to the raw data, when there"
         ),
     ] = None,
+    k: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--k",
+            min=1,
+            help="a cut-off (repeatable; default 10 and 20, or 20 and 50 on a users split)",
+        ),
+    ] = None,
 ) -> None:
-    """Accuracy and beyond-accuracy metrics @10/@20 on a split, overall and per slice."""
+    """Accuracy and beyond-accuracy metrics on a split, overall and per slice.
+
+    The protocol follows the data's split: each user's next event(s) at @10/@20, or, on a
+    users split ([data] split = "users", ComiRec-style data), the future-set protocol: held-out
+    users' first 80% of events in, the rest as the target set, @20/@50.
+    """
     from prismrec.api import evaluate as run_evaluate
     from prismrec.evaluation import protocol_label
 
@@ -133,16 +146,17 @@ def evaluate(
             report=report,
             baselines=baseline,
             facets=facets,
+            ks=k,
         )
     if as_json:
         print_json(payload)
         return
-    console.print(
-        metrics_table(f"{payload['model']}: {protocol_label(payload['protocol'])}", payload)
-    )
+    proto = payload["protocol"]
+    title = f"{payload['model']}: {proto.get('protocol', 'leave-one-out')}, {protocol_label(proto)}"
+    console.print(metrics_table(title, payload, tuple(proto.get("ks", (10, 20)))))
     table = interests_table(payload)
     if table is not None:
         console.print(table)
-    console.print(slices_table(payload.get("slices", {})))
+    console.print(slices_table(payload.get("slices", {}), min(proto.get("ks", (10,)))))
     if report is not None:
         console.print(f"report written to {report / 'report.html'}", highlight=False)

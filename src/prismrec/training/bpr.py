@@ -55,7 +55,11 @@ class _Step(nn.Module):
 
 @register
 class BPRMF(Recommender):
-    """BPR-MF; users unseen in training are folded in from their history's item vectors."""
+    """BPR-MF; users unseen in training are folded in from their history's item vectors.
+
+    "Unseen" means without a training event, not only outside the vocabulary: the held-out
+    users of a users split have rows (their vectors were never trained) and are folded in too.
+    """
 
     name = "bpr"
     checkpoint_dir: Path | None = None
@@ -77,6 +81,8 @@ class BPRMF(Recommender):
             torch.set_num_threads(tc.threads)
         frame = data.split_frame(upto)
         self.n_users = data.n_users
+        self.trained_users = np.zeros(data.n_users, dtype=bool)
+        self.trained_users[frame.get_column("user_idx").to_numpy()] = True
         self.mf = MatrixFactorization(data.n_users, data.n_items, self.model_config.embedding_dim)
         pairs = _Pairs(
             frame.get_column("user_idx").to_numpy().astype(np.int64),
@@ -96,6 +102,7 @@ class BPRMF(Recommender):
     def score(self, histories: Sequence[History], users: np.ndarray | None = None) -> np.ndarray:
         u = np.full(len(histories), -1) if users is None else np.asarray(users)
         known = (u >= 0) & (u < self.n_users)
+        known[known] = self.trained_users[u[known]]
         hist = pad_histories([{"item_idx": item_array(h)} for h in histories], ("item_idx",), 200)
         items = hist["item_idx"]
         vec = self.mf.fold_in(items, items > 0)
@@ -107,8 +114,13 @@ class BPRMF(Recommender):
     def _save_state(self, path: Path) -> None:
         torch.save(self.mf.state_dict(), path / "weights.pt")
         (path / "bpr.txt").write_text(str(self.n_users))
+        np.save(path / "bpr_users.npy", self.trained_users)
 
     def _load_state(self, path: Path) -> None:
         self.n_users = int((path / "bpr.txt").read_text())
+        trained = path / "bpr_users.npy"  # absent in models saved before it existed: all trained
+        self.trained_users = (
+            np.load(trained) if trained.is_file() else np.ones(self.n_users, dtype=bool)
+        )
         self.mf = MatrixFactorization(self.n_users, self.n_items, self.model_config.embedding_dim)
         self.mf.load_state_dict(torch.load(path / "weights.pt", weights_only=True))
