@@ -63,6 +63,7 @@ def test_end_to_end_prepare_train_recommend_evaluate(tiny_csv: Path, tmp_path: P
         "seen_items_masked": True,
         "n_users": 3,
         "ks": [10, 20],
+        "protocol": "leave-one-out",
     }
     assert (
         json.loads((tmp_path / "rep" / "metrics.json").read_text())["ndcg@10"] == payload["ndcg@10"]
