@@ -37,6 +37,10 @@ def test_writes_one_line_per_user_with_external_ids(
     for key in ("interest_cosine", "interest_jaccard@5", "interest_effective_k"):
         assert key in r.output
     assert "interest_label_distinct" in r.output and "wrote the interests of" in r.output
+    for key in ("short_weight", "effective_interests", "worst_jaccard@5", "long_head_share@5"):
+        assert key in r.output
+    for key in ("long_hit_share@10", "long_hit_share_pooled@20"):  # the test split's hits
+        assert key in r.output
     ds = PreparedDataset.load(data)
     cases = ds.eval_cases("test")
     lines = [json.loads(x) for x in out.read_text().splitlines()]
@@ -68,3 +72,9 @@ def test_errors_are_one_clean_line(
     fails(1, "not a model directory", "--model", tmp_path / "nope", "--data", data, "-o", out)
     fails(1, "not a prepared dataset", "--model", prism, "--data", tmp_path / "nope", "-o", out)
     assert not out.exists()
+
+
+def test_without_out_prints_the_measures_only(interest_models: dict[str, Path]) -> None:
+    r = run("interests", "--model", interest_models["prism"], "--data", interest_models["data"])
+    assert r.exit_code == 0, r.output
+    assert "short_weight" in r.output and "wrote the interests" not in r.output

@@ -173,6 +173,10 @@ def test_interest_measures_reach_json_report_and_tables(
         "interest_jaccard@20",
         "interest_effective_k",
         "interest_label_distinct",
+        "short_weight",
+        "effective_interests",
+        "worst_jaccard@20",
+        "long_head_share@20",
     }
     rep = tmp_path / "rep-prism"
     args = ["evaluate", "-m", interest_models["prism"], "-d", interest_models["data"]]
@@ -185,7 +189,7 @@ def test_interest_measures_reach_json_report_and_tables(
     with np.load(rep / "per_user.npz") as z:
         assert keys <= set(z.files)
     html = (rep / "report.html").read_text()
-    assert "<h2>Interests</h2>" in html
+    assert "<h2>Interests</h2>" in html and "<td>short_weight</td>" in html
     assert {"interests.png", "interest_map.png", "item_map.png"} <= _pngs(rep)
     r = runner.invoke(app, [str(a) for a in args])
     assert r.exit_code == 0 and "interests" in r.output and "interest_effective_k" in r.output

@@ -144,7 +144,9 @@ def test_means_subsample_the_same_users_for_the_same_seed() -> None:
     users, hist = np.arange(101), [np.zeros(0)] * 101
     a = interest_means(m, users, hist, k=2, max_users=10, seed=1)
     b = interest_means(m, users, hist, k=2, max_users=10, seed=1)
-    assert a == b and set(a) == {"interest_cosine", "interest_jaccard@2", "interest_effective_k"}
+    distinct = {"interest_cosine", "interest_jaccard@2", "interest_effective_k"}
+    use = {"effective_interests", "worst_jaccard@2", "long_head_share@2"}  # no short-term row
+    assert a == b and set(a) == distinct | use
     assert m.calls[-1] == 10  # at most max_users measured
     full = interest_means(m, users, hist, k=2)
     assert full["interest_cosine"] == pytest.approx(50 / 101)  # the odd users' copies
@@ -178,5 +180,6 @@ def test_evaluate_full_on_trained_models(interest_models: dict[str, Path]) -> No
         if got[name]:
             assert len(res.per_user["interest_cosine"]) == len(cases)
             assert 1.0 <= res.metrics["interest_effective_k"] <= 3.0 + 1e-9
-    assert got["prism"] == KEYS | {"interest_label_distinct"}
+    use = {"short_weight", "short_dominant", "effective_interests", "worst_jaccard@20"}
+    assert got["prism"] == KEYS | use | {"interest_label_distinct", "long_head_share@20"}
     assert got["sasrec"] == set() and got["pop"] == set()

@@ -16,14 +16,19 @@ __all__ = ["interests"]
 def interests(
     model: ModelDirOpt,
     data: DataOpt,
-    out: Annotated[Path, typer.Option("--out", "-o", help="JSON-lines file to write")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="JSON-lines file to write (default: measures only)"),
+    ] = None,
     split: Annotated[
         EvalSplit, typer.Option("--split", help="split name: whose users and histories")
     ] = EvalSplit.test,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="own top items per interest")] = 20,
 ) -> None:
-    """Each user's K interests as JSON lines (weight, label, own top-k items with the history
-    masked, external ids), and the interest distinctness means."""
+    """Each user's interests as JSON lines (weight, label, own top-k items with the history
+    masked, external ids), and the means of the interest measures: how distinct the interests
+    are and how much they are used (short-term weight, effective number, long-term share of
+    the hits on the split's targets)."""
     from prismrec.api import Dataset, load
     from prismrec.evaluation.interest_export import export_interests
 
@@ -39,4 +44,5 @@ def interests(
     table = interests_table(done.means)
     if table is not None:
         console.print(table)
-    console.print(f"wrote the interests of {done.n_users:,} users to {out}", highlight=False)
+    if done.path is not None:
+        console.print(f"wrote the interests of {done.n_users:,} users to {out}", highlight=False)

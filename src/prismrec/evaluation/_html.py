@@ -70,7 +70,7 @@ def render_page(p: Page) -> str:
         *_stats_rows({k: v for k, v in p.stats.items() if not is_interest_metric(k)}),
     ]
     for k, v in p.payload.items():
-        if "@" in k and k not in p.stats:  # exposure metrics: one value, no interval
+        if "@" in k and k not in p.stats and not is_interest_metric(k):  # exposure: global
             parts.append(f"<tr><td>{e(k)}</td><td>{_fmt(v)}</td><td>(global)</td></tr>")
     parts.append("</table>")
     parts += _slice_table(p.payload["slices"])
@@ -117,11 +117,21 @@ def _interests(p: Page) -> list[str]:
         return []
     intro = (
         "<h2>Interests</h2><p>Are each user's interest vectors different facets or copies of "
-        "one? Low cosine and overlap, effective K near K and distinct labels mean distinct "
-        "interests.</p>"
+        "one? Low cosine and overlap (interest_jaccard, and worst_jaccard for the closest "
+        "pair), effective K near K and distinct labels mean distinct interests. Are they "
+        "used? short_weight is the share of the ranking the short-term ('right now') row "
+        "holds; effective_interests near 1 and short_dominant near 1 mean the list is, in "
+        "effect, ranked by that one row; long_hit_share is the share of the hits that "
+        "long-term interests found; long_head_share far above 0.01 means their lists lean "
+        "on the same few items for everyone.</p>"
     )
+    pooled = [
+        f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td><td>(all hits)</td></tr>"
+        for k, v in p.payload.items()
+        if k.startswith("long_hit_share_pooled@")
+    ]
     figures = [_figure(f, c) for f, c in p.interest_figures]
-    return [intro, _TABLE_HEAD, *_stats_rows(stats), "</table>", *figures]
+    return [intro, _TABLE_HEAD, *_stats_rows(stats), *pooled, "</table>", *figures]
 
 
 _SLICE_COLUMNS = ("ndcg@10", "recall@10", "mrr@10", "ild@10", "novelty@10", "interest_coverage@20")

@@ -154,7 +154,7 @@ def plot_training_curves(path: Path, history: Sequence[Mapping[str, float]]) -> 
     losses = [k for k in keys if "loss" in k and k not in valid]  # not seconds, rates ...
     panels = [(losses, "training loss"), (valid, "validation")]
     if interests:  # on their own axis: effective K runs to K, the others to 1
-        panels.append((interests, "validation: interest distinctness"))
+        panels.append((interests, "validation: interest measures"))
     fig = _figure(4.5 * len(panels), 3.4)
     from matplotlib.ticker import MaxNLocator
 
@@ -311,16 +311,18 @@ def plot_interest_map(path: Path, m: ItemMap, max_points: int = 4000, seed: int 
 
 
 def plot_interest_distributions(path: Path, per_user: Mapping[str, np.ndarray]) -> Path:
-    """One histogram per interest distinctness measure over users, its mean marked."""
+    """One histogram per interest measure over users, its mean marked."""
     keys = list(per_user)
-    fig = _figure(3.0 * max(1, len(keys)), 2.8)
+    cols = min(4, max(1, len(keys)))
+    rows = max(1, -(-len(keys) // cols))
+    fig = _figure(3.0 * cols, 2.8 * rows)
     for j, key in enumerate(keys):
-        ax = fig.add_subplot(1, len(keys), j + 1)
+        ax = fig.add_subplot(rows, cols, j + 1)
         v = np.asarray(per_user[key], dtype=np.float64)
         v = v[np.isfinite(v)]
-        if key.startswith("interest_label_distinct"):  # 0/1: the two shares
+        if key in _BINARY:  # 0/1: the two shares
             ax.bar([0, 1], [np.mean(v == 0), np.mean(v == 1)] if len(v) else [0, 0])
-            ax.set_xticks([0, 1], ["a label repeats", "all distinct"], fontsize=8)
+            ax.set_xticks([0, 1], list(_BINARY[key]), fontsize=8)
             ax.set_ylabel("share of users", fontsize=8)
         else:  # fixed ranges: copies pile up at the right end, whatever the model
             ax.hist(v, bins=20, range=_range(key, v), color="C0")
@@ -332,9 +334,15 @@ def plot_interest_distributions(path: Path, per_user: Mapping[str, np.ndarray]) 
     return _save(fig, path)
 
 
+_BINARY = {  # the 0/1 interest measures and the names of their two values
+    "interest_label_distinct": ("a label repeats", "all distinct"),
+    "short_dominant": ("short-term <= 0.8", "short-term > 0.8"),
+}
+
+
 def _range(key: str, v: np.ndarray) -> tuple[float, float]:
     """The x range of a measure's histogram: its possible values."""
-    if key.startswith("interest_effective_k"):
+    if key.startswith(("interest_effective_k", "effective_interests")):
         return 1.0, max(2.0, float(np.ceil(v.max() - 1e-6)) if len(v) else 2.0)
     low = min(0.0, float(v.min())) if len(v) else 0.0  # cosines may be negative
     return low, 1.0

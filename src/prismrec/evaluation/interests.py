@@ -13,7 +13,9 @@ Per user, from the K interest vectors (K, D), their weights (K,) and each intere
   categories (the same three in another order count as the same label), else 0.
 
 A label is the categories that set an interest's nearest items apart from the user's other
-interests and from the catalogue (:func:`label_interests`).
+interests and from the catalogue (:func:`label_interests`). Whether the interests are *used*
+(the short-term row's weight, hits owned by long-term rows ...) is measured beside these by
+:mod:`prismrec.evaluation.interest_use`; :func:`interest_measures` reports both.
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from prismrec.evaluation.interest_use import (
+    USE_METRICS,
+    InterestScorer,
+    head_shares,
+    long_hit_shares,
+    use_definitions,
+    use_measures,
+)
 
 __all__ = [
     "INTEREST_K",
@@ -403,8 +414,11 @@ def interest_snapshot(
 
 
 # ----- the measures of a whole model ----------------------------------------------------------
-def interest_definitions(k: int = INTEREST_K, labels: bool = True) -> dict[str, str]:
-    """One line per distinctness measure saying what was measured (for reports)."""
+def interest_definitions(
+    k: int = INTEREST_K, labels: bool = True, short: bool = True, hits: bool = True
+) -> dict[str, str]:
+    """One line per distinctness and use measure saying what was measured (for reports;
+    ``short``, ``hits``: :func:`~prismrec.evaluation.interest_use.use_definitions`)."""
     out = {
         "interest_cosine": "mean pairwise cosine of a user's K interest vectors (1: copies)",
         f"interest_jaccard@{k}": (
@@ -421,12 +435,13 @@ def interest_definitions(k: int = INTEREST_K, labels: bool = True) -> dict[str, 
             f"1 when the interests' labels (the 3 categories that set their {LABEL_ITEMS} "
             "nearest items apart from the catalogue) all differ as sets, else 0"
         )
-    return out
+    return {**out, **use_definitions(k, short, hits)}
 
 
 def is_interest_metric(key: str) -> bool:
-    """Whether ``key`` (``"interest_jaccard@20"`` ...) is one of the distinctness measures."""
-    return key.split("@")[0] in INTEREST_METRICS
+    """Whether ``key`` (``"interest_jaccard@20"``, ``"short_weight"`` ...) is one of the
+    distinctness or use measures."""
+    return key.split("@")[0] in INTEREST_METRICS + USE_METRICS
 
 
 def n_interests(model: InterestModel, users: np.ndarray, histories: Sequence[Any]) -> int:
@@ -444,15 +459,21 @@ def interest_measures(
     k: int = INTEREST_K,
     categories: np.ndarray | None = None,
     category_names: Sequence[str] = (),
+    *,
+    lists: np.ndarray | None = None,
+    targets: Sequence[np.ndarray] | None = None,
+    ks: Sequence[int] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per-user distinctness arrays of an :class:`InterestModel` with K > 1 interests.
+    """Per-user distinctness and use arrays of an :class:`InterestModel` with R > 1 rows.
 
     Any other model (no interests, or a single one) gives ``{}``: there is nothing to compare.
     Users go in chunks of ``MEASURE_USERS``; a single-interest model stops after the first.
+    With the recommended ``lists`` (B, N) and the users' ``targets``, a model with
+    ``interest_scores`` also gets ``long_hit_share@N`` for each N of ``ks``.
     """
     if not isinstance(model, InterestModel):
         return {}
-    parts = []
+    parts, tops = [], []
     for lo in range(0, len(users), MEASURE_USERS):
         hi = lo + MEASURE_USERS
         snap = interest_snapshot(
@@ -460,8 +481,17 @@ def interest_measures(
         )
         if snap.vectors.shape[1] < 2:
             return {}
-        parts.append(snap.metrics())
-    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]} if parts else {}
+        parts.append({**snap.metrics(), **use_measures(snap.weights, snap.top, snap.n_long)})
+        tops.append(snap.top[:, : snap.n_long])
+    if not parts:
+        return {}
+    out = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    top = np.concatenate(tops)  # the head is read from every user's long-term lists at once
+    out.update(head_shares(top, len(model.item_vectors()) - 1))
+    if lists is not None and targets is not None and isinstance(model, InterestScorer):
+        n_long = snap.n_long or snap.vectors.shape[1]
+        out.update(long_hit_shares(model, users, histories, lists, targets, n_long, ks))
+    return out
 
 
 def interest_means(

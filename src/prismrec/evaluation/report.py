@@ -33,6 +33,7 @@ from prismrec.evaluation._plots import (
     plot_tradeoff,
     plot_training_curves,
 )
+from prismrec.evaluation.interest_use import pooled_long_hit_shares
 from prismrec.evaluation.interests import is_interest_metric
 from prismrec.evaluation.protocol import FullResult
 from prismrec.evaluation.significance import bootstrap_cis
@@ -90,8 +91,12 @@ def _clean(obj: Any) -> Any:
 def metrics_payload(
     result: FullResult, model: str, cis: Mapping[str, tuple[float, float]] | None = None
 ) -> dict[str, Any]:
-    """The ``metrics.json`` content: flat metrics, ``model``, ``slices``, ``protocol``, ``ci``."""
-    payload = {"model": model, **result.to_dict()}
+    """The ``metrics.json`` content: flat metrics, ``model``, ``slices``, ``protocol``, ``ci``.
+
+    With ``long_hit_share@N`` per user, also ``long_hit_share_pooled@N``: the long-term share
+    of all users' hits together.
+    """
+    payload = {"model": model, **result.to_dict(), **pooled_long_hit_shares(result.per_user)}
     if cis:
         payload["ci"] = {k: list(v) for k, v in cis.items()}
     return _clean(payload)

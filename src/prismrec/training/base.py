@@ -188,9 +188,11 @@ class Recommender(ABC):
     def validation_callback(self, cases: Any) -> Callable[[], tuple[float, dict[str, float]]]:
         """The trainer's early-stopping signal: NDCG@10 (and Recall@10) on ``cases``.
 
-        A model with K > 1 interests also reports the means of the interest distinctness
-        measures (``interest_cosine`` ...) over at most ``VALID_INTEREST_USERS`` of the cases,
-        the same users every epoch (drawn with the training seed).
+        A model with K > 1 interests also reports the means of the interest measures, of
+        distinctness (``interest_cosine`` ...) and of use (``short_weight``,
+        ``effective_interests``, ``worst_jaccard@20`` ...), over at most
+        ``VALID_INTEREST_USERS`` of the cases, the same users every epoch (drawn with the
+        training seed).
         """
         from prismrec.evaluation.protocol import evaluate
 
