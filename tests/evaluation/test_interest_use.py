@@ -91,26 +91,40 @@ LISTS = np.array(
         [[7, 9, 4], [9, 5, 6]],
         [[8, 10, 11], [12, 13, 14]],
     ]
-)  # 18 slots: item 7 three times, item 9 three times, every other item once
+)  # 14 distinct items: 7 and 9 three times each, every other item once
+
+
+def _spread_lists() -> np.ndarray:
+    """10 users, 2 lists of 10: item 1 in every user's first list, item 2 in users 0-5's,
+    item 3 in users 0-3's second; 180 other items once each (183 distinct items)."""
+    fill = iter(range(100, 1000))
+    out = np.zeros((10, 2, 10), dtype=np.int64)
+    for u in range(10):
+        first = [1, 2 if u < 6 else next(fill)] + [next(fill) for _ in range(8)]
+        second = [3 if u < 4 else next(fill)] + [next(fill) for _ in range(9)]
+        out[u] = [first, second]
+    return out
 
 
 def test_head_share_on_constructed_lists() -> None:
-    head = head_items(LISTS, 150)  # ceil(1% of 150) = 2 head items
-    assert sorted(head.tolist()) == [7, 9]
-    per_user = long_head_share(LISTS, head)
-    np.testing.assert_allclose(per_user, [3 / 6, 3 / 6, 0.0])
-    assert per_user.mean() == pytest.approx(6 / 18)  # the share of all 18 slots
-    got = head_shares(LISTS, 150)
-    np.testing.assert_allclose(got["long_head_share@3"], per_user)
+    lists = _spread_lists()
+    head = head_items(lists)  # ceil(1% of 183 distinct items) = 2 head items
+    np.testing.assert_array_equal(head, [1, 2])
+    per_user = long_head_share(lists, head)
+    np.testing.assert_allclose(per_user, [0.1] * 6 + [0.05] * 4)
+    assert per_user.mean() == pytest.approx(16 / 200)  # the share of all 200 slots
+    got = head_shares(lists)
+    np.testing.assert_allclose(got["long_head_share@10"], per_user)
 
 
-def test_head_ties_go_to_the_lower_item_and_unlisted_items_are_never_head() -> None:
-    np.testing.assert_array_equal(head_items(LISTS, 100), [7])  # 7 and 9 tie at 3
-    head = head_items(LISTS, 10_000)  # 100 head items, 14 ever listed
-    assert len(head) == 14 and 0 not in head
-    np.testing.assert_allclose(long_head_share(LISTS, head), 1.0)
+def test_head_ties_go_to_the_lower_item_and_even_lists_give_one_percent() -> None:
+    np.testing.assert_array_equal(head_items(LISTS), [7])  # 7 and 9 tie at 3
+    np.testing.assert_allclose(long_head_share(LISTS, [7]), [2 / 6, 1 / 6, 0.0])
+    even = np.arange(1, 301).reshape(5, 3, 20)  # 300 items, each once: 3 head items
+    head = head_items(even)
+    assert len(head) == 3 and long_head_share(even, head).mean() == pytest.approx(0.01)
     empty = np.array([[[-1, -1]], [[1, 2]]])
-    got = long_head_share(empty, head_items(empty, 100))
+    got = long_head_share(empty, head_items(empty))
     assert np.isnan(got[0]) and got[1] == pytest.approx(0.5)  # head: item 1
 
 

@@ -99,7 +99,7 @@ def export_interests(
     per_user = {
         **snap.metrics(),
         **use_measures(snap.weights, snap.top, snap.n_long),
-        **head_shares(snap.top[:, : snap.n_long], ds.n_items),
+        **head_shares(snap.top[:, : snap.n_long]),
     }
     pooled: dict[str, float] = {}
     if hit_ks and isinstance(model, InterestScorer) and hasattr(model, "recommend"):

@@ -13,11 +13,12 @@ read from the latest events) follows. Per user:
   long-term rows only, renormalised);
 * ``worst_jaccard@k``: the largest Jaccard overlap between the own top-k (history masked) of any
   two long-term rows (``interest_jaccard@k`` is the mean pair): two copies in four score 1;
-* ``long_head_share@k``: the share of the user's long-term own top-k slots held by the *head*,
-  the :data:`HEAD_SHARE` of the catalogue's items found most often in all measured users'
-  long-term lists. Every user has K * k slots, so the mean over users is the catalogue-level
-  share of all long-term slots the head holds (about ``HEAD_SHARE`` if the lists were spread
-  evenly over the catalogue; high when they lean on the same few items for everyone);
+* ``long_head_share@k``: the share of the user's long-term own top-k slots held by the *head*:
+  the :data:`HEAD_SHARE` (1%) of the items found in all measured users' long-term lists that
+  are found there most often. Every user has K * k slots, so the mean over users is the
+  catalogue-level share of all long-term slots the head holds: ``HEAD_SHARE`` if every listed
+  item were listed equally often, high when the lists lean on the same few items for
+  everyone;
 * ``long_hit_share@N``, where targets are known: of the targets in the recommended top N (the
   hits), the share owned by a long-term row. An item's owner is the row with the highest own
   score of it (``interest_scores``; for a mixture the log posterior ``log w_r + log softmax_r``,
@@ -58,7 +59,7 @@ __all__ = [
 SHORT_DOMINANT = 0.8
 """A short-term weight above this leaves the long-term interests ~nothing of the ranking."""
 HEAD_SHARE = 0.01
-"""The head of ``long_head_share``: this share of the catalogue's items (at least one)."""
+"""The head of ``long_head_share``: this share of the listed items (at least one)."""
 USE_METRICS = (
     "short_weight",
     "short_dominant",
@@ -125,13 +126,12 @@ def worst_jaccard(top: np.ndarray) -> np.ndarray:
     return np.asarray(pair_jaccards(top).max(1))
 
 
-def head_items(lists: np.ndarray, n_items: int, share: float = HEAD_SHARE) -> np.ndarray:
-    """The ``ceil(share * n_items)`` items found most often in ``lists`` (any shape, entries
-    <= 0 ignored), most frequent first, ties to the lower index; items never listed are not
-    head items."""
+def head_items(lists: np.ndarray, share: float = HEAD_SHARE) -> np.ndarray:
+    """The ``ceil(share * n)`` of the ``n`` distinct items of ``lists`` (any shape, entries <= 0
+    ignored) found there most often, most frequent first, ties to the lower index."""
     flat = np.asarray(lists, dtype=np.int64).ravel()
-    counts = np.bincount(flat[flat > 0], minlength=n_items + 1)
-    n_head = max(1, math.ceil(share * n_items))
+    counts = np.bincount(flat[flat > 0], minlength=1)
+    n_head = max(1, math.ceil(share * int((counts > 0).sum())))
     order = np.lexsort((np.arange(len(counts)), -counts))[:n_head]
     return order[counts[order] > 0]
 
@@ -146,10 +146,10 @@ def long_head_share(lists: np.ndarray, head: np.ndarray) -> np.ndarray:
     return np.divide(held, n, out=np.full(len(lists), np.nan), where=n > 0)
 
 
-def head_shares(top: np.ndarray, n_items: int) -> dict[str, np.ndarray]:
+def head_shares(top: np.ndarray) -> dict[str, np.ndarray]:
     """``{"long_head_share@k": (B,)}`` from every user's long-term lists (B, K, k) at once
-    (the head is read from all of them) and the catalogue's size."""
-    return {f"long_head_share@{top.shape[2]}": long_head_share(top, head_items(top, n_items))}
+    (the head is read from all of them)."""
+    return {f"long_head_share@{top.shape[2]}": long_head_share(top, head_items(top))}
 
 
 def use_measures(weights: np.ndarray, top: np.ndarray, n_long: int | None) -> dict[str, np.ndarray]:
@@ -267,8 +267,9 @@ def use_definitions(k: int, short: bool = True, hits: bool = False) -> dict[str,
     )
     out[f"long_head_share@{k}"] = (
         f"share of the long-term interests' own top-{k} slots held by the {HEAD_SHARE:.0%} of "
-        "the catalogue found most often in all users' long-term lists (per user; the mean is "
-        f"the share of all slots; about {HEAD_SHARE:.2f} if the lists were spread evenly)"
+        "the items in all users' long-term lists found there most often (per user; the mean "
+        f"is the share of all slots; {HEAD_SHARE:.2f} if every listed item were listed "
+        "equally often)"
     )
     if hits:
         out["long_hit_share"] = (
