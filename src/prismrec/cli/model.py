@@ -152,7 +152,9 @@ def evaluate(
         print_json(payload)
         return
     proto = payload["protocol"]
-    title = f"{payload['model']}: {proto.get('protocol', 'leave-one-out')}, {protocol_label(proto)}"
+    name = proto.get("protocol", "leave-one-out")
+    model_name = payload["model"] if name == "leave-one-out" else f"{payload['model']} ({name})"
+    title = f"{model_name}: {protocol_label(proto)}"
     console.print(metrics_table(title, payload, tuple(proto.get("ks", (10, 20)))))
     table = interests_table(payload)
     if table is not None:
