@@ -21,6 +21,14 @@ from prismrec.evaluation.beyond import (
     target_categories,
 )
 from prismrec.evaluation.interest_export import InterestExport, export_interests
+from prismrec.evaluation.interest_use import (
+    USE_METRICS,
+    InterestScorer,
+    head_shares,
+    long_hit_shares,
+    pooled_long_hit_shares,
+    use_measures,
+)
 from prismrec.evaluation.interests import (
     INTEREST_METRICS,
     InterestModel,
@@ -72,9 +80,11 @@ __all__ = [
     "FullResult",
     "InterestExport",
     "InterestModel",
+    "InterestScorer",
     "ItemMap",
     "PairedComparison",
     "Run",
+    "USE_METRICS",
     "accuracy_metrics",
     "beyond_accuracy",
     "bootstrap_ci",
@@ -93,6 +103,7 @@ __all__ = [
     "exposure_metrics",
     "facet_interests",
     "gini",
+    "head_shares",
     "hit_matrix",
     "interest_coverage",
     "interest_distinctness",
@@ -101,9 +112,11 @@ __all__ = [
     "intra_list_diversity",
     "is_interest_metric",
     "load_run",
+    "long_hit_shares",
     "metrics_payload",
     "novelty",
     "paired_compare",
+    "pooled_long_hit_shares",
     "protocol_label",
     "rank_cases",
     "rank_sampled",
@@ -114,5 +127,6 @@ __all__ = [
     "slice_means",
     "target_categories",
     "topk_from_scores",
+    "use_measures",
     "write_report",
 ]
