@@ -319,6 +319,19 @@ class ModelConfig(_Section):
         description="extractor='route' with short_term: weight of a next-item loss on the "
         "long-term interest nearest each target, so each retrieves the items of its facet",
     )
+    future_window: int = Field(
+        0,
+        ge=0,
+        description="prism: besides the next item, each training position is also taught the "
+        "items of the next future_window events (the future set that several interests "
+        "cover together; 0: the next item only)",
+    )
+    future_weight: float = Field(
+        1.0,
+        ge=0.0,
+        description="prism with future_window > 0: weight of the mean loss of the later items "
+        "next to the next item's",
+    )
     history_len: int = Field(
         500,
         ge=1,
@@ -337,6 +350,14 @@ class ModelConfig(_Section):
         description="training readout: the mixture of per-interest softmaxes weighted by the "
         "interest weights (also used to score), the closest interest (hard, ComiRec) or "
         "label-aware attention (soft, MIND)",
+    )
+    merge: Literal["mixture", "max", "quota"] | None = Field(
+        None,
+        description="prism, K > 1: how the interests' scores become one list: 'mixture' (each "
+        "item's probability under the weighted mixture of the interests), 'max' (each item "
+        "scored by its best interest's inner product, ComiRec's merge by score) or 'quota' "
+        "(each interest drafts its share of the slots); None: 'quota' with interest_quota, "
+        "else 'mixture' for readout='mixture' and 'max' otherwise",
     )
     use_content: bool = Field(True, description="prism: item vectors from content + ID")
     use_context: bool = Field(True, description="prism: embed the events' context columns")

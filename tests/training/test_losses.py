@@ -151,3 +151,44 @@ def test_sparse_logit_bias_equals_the_dense_one() -> None:
             grads.append((loss.detach(), v.grad, vals.grad))
         for a, b in zip(*grads, strict=True):
             assert torch.allclose(a, b, atol=tol)
+
+
+def test_future_set_adds_the_mean_nll_of_the_later_items() -> None:
+    g = torch.Generator().manual_seed(3)
+    v = torch.randn(4, 3, 5, generator=g)
+    w = torch.softmax(torch.randn(4, 3, generator=g), dim=1)
+    items = torch.randn(9, 5, generator=g)
+    target = torch.tensor([1, 2, 3, 4])
+    future = torch.tensor([[5, 6], [7, 0], [0, 0], [8, 1]])  # 0: no later item
+    allowed = np.arange(1, 9)
+    got = float(mixture_ce_loss(v, w, items, target, future=future, future_weight=0.5))
+    expect = []
+    for m in range(4):
+        nll = _explicit_mixture_nll(v[m : m + 1], w[m : m + 1], items, target[m : m + 1], allowed)
+        later = [int(x) for x in future[m] if x > 0]
+        if later:
+            rows = [
+                _explicit_mixture_nll(v[m : m + 1], w[m : m + 1], items, torch.tensor([t]), allowed)
+                for t in later
+            ]
+            nll += 0.5 * float(np.mean(rows))
+        expect.append(nll)
+    assert abs(got - float(np.mean(expect))) < 1e-4
+    # weight 0 (or no future) is the next-item loss alone
+    plain = float(mixture_ce_loss(v, w, items, target))
+    assert abs(float(mixture_ce_loss(v, w, items, target, future=future)) - plain) < 1e-6
+
+
+def test_future_set_with_sparse_bias_equals_the_dense_one() -> None:
+    g = torch.Generator().manual_seed(4)
+    v = torch.randn(3, 2, 4, generator=g)
+    w = torch.softmax(torch.randn(3, 2, generator=g), dim=1)
+    items = torch.randn(6, 4, generator=g)
+    target, future = torch.tensor([1, 2, 3]), torch.tensor([[2, 4], [5, 0], [1, 1]])
+    ids = torch.tensor([[1, 2, 0], [5, 5, 3], [0, 0, 1]])
+    vals = torch.randn(3, 3, generator=g)
+    dense = torch.zeros(3, 6).scatter_add(1, ids, vals)
+    dense[:, 0] = 0.0  # the padding row stays excluded
+    a = mixture_ce_loss(v, w, items, target, None, (ids, vals), future=future, future_weight=1.0)
+    b = mixture_ce_loss(v, w, items, target, None, dense, future=future, future_weight=1.0)
+    assert torch.allclose(a, b, atol=1e-5)

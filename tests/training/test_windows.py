@@ -49,3 +49,15 @@ def test_pad_histories_left_pads_and_truncates() -> None:
     )
     assert out["item_idx"].tolist() == [[2, 3, 4], [0, 0, 5]]
     assert out["hour"].tolist() == [[0, 0, 0], [0, 0, 0]]
+
+
+def test_future_holds_the_items_after_the_next_one() -> None:
+    w = build_windows(_frame(), ("item_idx",), 3, future=2)
+    assert w.future is not None and w.future.shape == (3, 3, 2)
+    # user 0's row with targets 5, 6, 7: after 5 come 6, 7; after 6 only 7; after 7 nothing
+    assert w.future[0].tolist() == [[6, 7], [7, 0], [0, 0]]
+    assert w.future[1].tolist() == [[3, 4], [4, 5], [5, 6]]
+    # padded positions and user 1's only target (9, the end of its sequence) have none
+    assert w.future[2].tolist() == [[0, 0], [0, 0], [0, 0]]
+    # the future never crosses into another user's events
+    assert build_windows(_frame(), ("item_idx",), 3).future is None

@@ -85,15 +85,25 @@ def full_ce_loss(
     candidates: torch.Tensor | None = None,
     logit_bias: LogitBias | None = None,
     low_precision: bool = False,
+    future: torch.Tensor | None = None,
+    future_weight: float = 0.0,
 ) -> torch.Tensor:
     """user (M, D), items (N+1, D), target (M,) in 1..N; ``logit_bias`` is added (dense
-    (M, N+1) or sparse, see :func:`mixture_ce_loss`).
+    (M, N+1) or sparse, see :func:`mixture_ce_loss`), ``future`` as there.
 
     The one-interest case of :func:`mixture_ce_loss` (same formula, same code path).
     """
     ones = torch.ones(user.shape[0], 1, dtype=user.dtype, device=user.device)
     return mixture_ce_loss(
-        user[:, None], ones, items, target, candidates, logit_bias, low_precision
+        user[:, None],
+        ones,
+        items,
+        target,
+        candidates,
+        logit_bias,
+        low_precision,
+        future,
+        future_weight,
     )
 
 
@@ -105,14 +115,19 @@ def mixture_ce_loss(
     candidates: torch.Tensor | None = None,
     logit_bias: LogitBias | None = None,
     low_precision: bool = False,
+    future: torch.Tensor | None = None,
+    future_weight: float = 0.0,
 ) -> torch.Tensor:
     """``-log sum_k w_k softmax_k(target)``: the mixture-of-softmaxes NLL over the full catalogue.
 
     interests (M, K, D), weights (M, K), items (N+1, D), target (M,) in 1..N; ``logit_bias``
     is shared by every interest: dense (M, N+1), or sparse ``(ids, values)`` (M, S) each, ids
-    in 0..N (repeated ids add up; 0, the padding row, stays excluded). Only the target's
-    log-probability is formed, so the (M, K, N+1) logits are read once by a log-sum-exp instead
-    of being normalised in full.
+    in 0..N (repeated ids add up; 0, the padding row, stays excluded). Only the targets'
+    log-probabilities are formed, so the (M, K, N+1) logits are read once by a log-sum-exp
+    instead of being normalised in full.
+    ``future`` (M, F): the items after the target (0: none); each row's loss then adds
+    ``future_weight`` times the mean NLL of its future items under the same mixture (the set
+    of items a user takes next, which one vector rarely covers alone).
     ``low_precision``: the logits in bfloat16 (see :func:`_matmul`).
     """
     excluded = _excluded(items, candidates)
@@ -127,16 +142,28 @@ def mixture_ce_loss(
     elif logit_bias is not None:
         logits = logits + logit_bias.to(logits.dtype)[:, None, :]
     lse = torch.logsumexp(logits, dim=-1).float()  # (M, K)
-    # the target's logit straight from its vector: gathering it from the logits would cost a
-    # dense (M, K, N+1) scatter in the backward pass
-    tgt = _einsum("mkd,msd->mks", interests, items[target][:, None], low_precision)[..., 0].float()
+    use_future = future is not None and future_weight > 0 and future.shape[1] > 0
+    targets = target[:, None]
+    if use_future and future is not None:
+        targets = torch.cat([targets, future], 1)  # (M, 1 + F)
+    # the targets' logits straight from their vectors: gathering them from the logits would
+    # cost a dense (M, K, N+1) scatter in the backward pass
+    tgt = _einsum("mkd,mjd->mkj", interests, items[targets], low_precision).float()  # (M,K,J)
     if isinstance(logit_bias, tuple):
-        ids, vals = logit_bias
-        tgt = tgt + (vals * (ids == target[:, None])).sum(-1).float()[:, None]
+        ids, vals = logit_bias  # (M, S) each
+        hit = ids[:, None, :] == targets[:, :, None]  # (M, J, S)
+        tgt = tgt + (vals[:, None, :] * hit).sum(-1).float()[:, None, :]
     elif logit_bias is not None:
-        tgt = tgt + logit_bias.gather(1, target[:, None]).float()
-    logp = torch.logsumexp(torch.log(weights.clamp_min(1e-9)) + tgt - lse, dim=1)  # (M,)
-    return -logp.mean()
+        tgt = tgt + logit_bias.gather(1, targets).float()[:, None, :]
+    logw = torch.log(weights.clamp_min(1e-9)).float()[:, :, None]  # (M, K, 1)
+    logp = torch.logsumexp(logw + tgt - lse[:, :, None], dim=1)  # (M, J)
+    loss = -logp[:, 0]
+    if use_future:
+        real = (targets[:, 1:] > 0).float()  # (M, F)
+        n_real = real.sum(1)
+        fut = -(logp[:, 1:] * real).sum(1) / n_real.clamp_min(1.0)
+        loss = loss + future_weight * torch.where(n_real > 0, fut, torch.zeros_like(fut))
+    return loss.mean()
 
 
 def _add_sparse(logits: torch.Tensor, ids: torch.Tensor, vals: torch.Tensor) -> torch.Tensor:
@@ -268,11 +295,15 @@ def next_item_loss(
     candidates: torch.Tensor | None = None,
     logit_bias: LogitBias | None = None,
     low_precision: bool = False,
+    future: torch.Tensor | None = None,
+    future_weight: float = 0.0,
 ) -> torch.Tensor:
-    """Dispatch on ``kind`` (``ce`` | ``sampled`` | ``bce``); ``logit_bias`` and
-    ``low_precision`` are ``ce`` only."""
+    """Dispatch on ``kind`` (``ce`` | ``sampled`` | ``bce``); ``logit_bias``,
+    ``low_precision`` and the ``future`` set are ``ce`` only."""
     if kind == "ce":
-        return full_ce_loss(user, items, target, candidates, logit_bias, low_precision)
+        return full_ce_loss(
+            user, items, target, candidates, logit_bias, low_precision, future, future_weight
+        )
     if kind == "sampled":
         if item_freq is None:
             raise ValueError("sampled softmax needs item_freq")

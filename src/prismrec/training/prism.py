@@ -79,6 +79,8 @@ class TrainStep(nn.Module):
         mask = batch["target"] > 0  # (B, L)
         interests = out["interests"][mask]  # (M, K, D)
         target = batch["target"][mask]  # (M,)
+        future = batch["future"][mask] if "future" in batch else None  # (M, F)
+        fw = self.net_config.future_weight if future is not None else 0.0
         items = out["items"]
         bias = None
         if self.net.repeat is not None and self.cfg.loss == "ce":
@@ -87,7 +89,7 @@ class TrainStep(nn.Module):
         if self.read == "mixture" and interests.shape[1] > 1 and self.cfg.loss == "ce":
             w = out["weights"][mask]
             loss = mixture_ce_loss(
-                interests, w, items, target, self.candidates, bias, self.low_precision
+                interests, w, items, target, self.candidates, bias, self.low_precision, future, fw
             )
         else:
             read = "hard" if self.read == "mixture" else self.read
@@ -96,7 +98,7 @@ class TrainStep(nn.Module):
                 if interests.shape[1] == 1
                 else readout(interests, items[target], read)
             )
-            loss = self._next_item(self.cfg.loss, user, items, target, bias)
+            loss = self._next_item(self.cfg.loss, user, items, target, bias, future, fw)
         stats = {"loss": float(loss.detach())}
         short_w = self.net_config.short_term_weight
         if short_w > 0 and self.net.short_term and self.cfg.loss == "ce":
@@ -110,8 +112,10 @@ class TrainStep(nn.Module):
             # each long-term interest must also retrieve the items near it (ComiRec's hard
             # readout): without it they only learn to tell each other apart, and their own
             # nearest items drift away from what they stand for
-            facet = readout(interests[:, : self.net.k], items[target], "hard")
-            longl = self._next_item("ce", facet, items, target, None)
+            # over the future set: one of its items per position, drawn at random
+            pick = target if future is None else _one_of(target, future)
+            facet = readout(interests[:, : self.net.k], items[pick], "hard")
+            longl = self._next_item("ce", facet, items, pick, None)
             stats["long_term"] = float(longl.detach())
             loss = loss + long_w * longl
         if self.diversity > 0 and interests.shape[1] > 1:
@@ -144,7 +148,14 @@ class TrainStep(nn.Module):
         return loss, stats
 
     def _next_item(
-        self, kind: str, user: torch.Tensor, items: torch.Tensor, target: torch.Tensor, bias: Any
+        self,
+        kind: str,
+        user: torch.Tensor,
+        items: torch.Tensor,
+        target: torch.Tensor,
+        bias: Any,
+        future: torch.Tensor | None = None,
+        future_weight: float = 0.0,
     ) -> torch.Tensor:
         """The next-item loss of ``user`` (M, D) vectors, over the training candidates."""
         return next_item_loss(
@@ -157,10 +168,21 @@ class TrainStep(nn.Module):
             candidates=self.candidates,
             logit_bias=bias,
             low_precision=self.low_precision,
+            future=future,
+            future_weight=future_weight,
         )
 
 
 _OVERLAP_ROWS = 256
+
+
+def _one_of(target: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
+    """(M,) one item per row drawn uniformly from its next item and its future (M, F)."""
+    both = torch.cat([target[:, None], future], 1)  # (M, 1 + F)
+    n = (both > 0).sum(1)  # the next item is always real
+    j = (torch.rand(n.shape, device=n.device) * n).long().clamp(max=both.shape[1] - 1)
+    # real entries come first in each row (the future is cut at the sequence's end)
+    return both.gather(1, j[:, None])[:, 0]
 
 
 def category_groups(data: PreparedDataset) -> torch.Tensor | None:
@@ -348,12 +370,12 @@ class PrismRecommender(Recommender):
             log.warning("the repeat bias is trained by loss='ce' only; with %r it stays 0", tc.loss)
         cols = ("item_idx", *self.feature_sizes)
         frame = data.split_frame(upto)
-        windows = build_windows(frame, cols, self.seq_len, tc.window_stride)
+        cfg = self._effective()
+        windows = build_windows(frame, cols, self.seq_len, tc.window_stride, cfg.future_window)
         counts = np.bincount(frame.get_column("item_idx").to_numpy(), minlength=data.n_items + 1)
         self.popularity = (np.log1p(counts) * 1e-6).astype(np.float32)
         freq = torch.as_tensor(counts / max(1, counts.sum()), dtype=torch.float32)
         attrs = {k: torch.as_tensor(v) for k, v in self.user_attr_arrays.items()}
-        cfg = self._effective()
         diversity = cfg.interest_diversity if cfg.n_interests > 1 else 0.0
         groups = category_groups(data) if diversity > 0 else None
         step = TrainStep(self.net, tc, cfg.readout, cols, attrs, freq, diversity, groups, cfg)
@@ -437,13 +459,24 @@ class PrismRecommender(Recommender):
         return self.net.item_table().numpy()
 
     @property
+    def merge_rule(self) -> str:
+        """How the interests' scores become one list: ``mixture``, ``max`` or ``quota``."""
+        cfg = self._effective()
+        if cfg.merge is not None:
+            return cfg.merge
+        if cfg.interest_quota:
+            return "quota"
+        return "mixture" if cfg.readout == "mixture" else "max"
+
+    @property
     def scorer(self) -> Scorer:
         """The scoring rule ``score``, ``recommend`` and the service share (built on each
         access from the current weights and settings: nothing cached between calls)."""
         cfg = self._effective()
         cooc = getattr(self, "cooc", None)
+        merge = self.merge_rule
         quota = None
-        if cfg.interest_quota and self.net.k >= 2:
+        if merge == "quota" and self.net.k >= 2:
             quota = QuotaRule(
                 self.net.k, cfg.quota_short_share, cfg.quota_depth, cfg.quota_temperature
             )
@@ -453,7 +486,7 @@ class PrismRecommender(Recommender):
             own = self.cooc_weight if w is None else float(w)
         return Scorer(
             self.popularity,
-            mixture=cfg.readout == "mixture",
+            mixture=merge == "mixture" or (merge == "quota" and cfg.readout == "mixture"),
             cooc=cooc,
             cooc_weight=self.cooc_weight,
             own_weight=own,
@@ -567,5 +600,6 @@ class SASRec(PrismRecommender):
                 "use_user_features": False,
                 "use_repeat": False,
                 "cooc_weight": 0.0,
+                "future_window": 0,
             }
         )

@@ -19,12 +19,14 @@ __all__ = ["Windows", "build_windows", "pad_histories"]
 
 @dataclass
 class Windows:
-    """Padded training rows: inputs (W, L) per feature, next-item targets (W, L), users (W,)."""
+    """Padded training rows: inputs (W, L) per feature, next-item targets (W, L), users (W,),
+    and, with a future window, the items after the next one (W, L, F) (0: none)."""
 
     inputs: dict[str, np.ndarray]
     targets: np.ndarray
     target_events: np.ndarray
     users: np.ndarray
+    future: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.users)
@@ -42,17 +44,27 @@ class Windows:
             out["target"] = torch.from_numpy(self.targets[b])
             out["target_event"] = torch.from_numpy(self.target_events[b])
             out["user_idx"] = torch.from_numpy(self.users[b])
+            if self.future is not None:
+                out["future"] = torch.from_numpy(self.future[b].astype(np.int64))
             yield out
 
 
 def build_windows(
-    frame: pl.DataFrame, columns: tuple[str, ...], max_seq_len: int, stride: int | None = None
+    frame: pl.DataFrame,
+    columns: tuple[str, ...],
+    max_seq_len: int,
+    stride: int | None = None,
+    future: int = 0,
 ) -> Windows:
     """Rows from a (user_idx, pos)-sorted frame of training events.
 
     With ``stride < max_seq_len`` targets are cut into chunks of ``stride`` and each row keeps
     ``max_seq_len`` events of context before its chunk; only the chunk's targets are labelled,
     so every target still counts once per epoch, but with a longer history.
+
+    ``future`` > 0 also gives each labelled position the ``future`` items that follow its
+    next item in the user's sequence (the future set a multi-interest model is trained to
+    cover; fewer near the end of a sequence).
     """
     L = max_seq_len
     S = min(stride or L, L)
@@ -84,7 +96,13 @@ def build_windows(
         if tev is not None
         else np.zeros_like(targets)
     )
-    return Windows(inputs, targets, target_events, users[starts[row_user]] if n else users)
+    fut = None
+    if future > 0:
+        # position j of the future: event t + j (t the next item), inside the user's sequence
+        ahead = tgt_idx[:, :, None] + np.arange(1, future + 1)
+        inside = labelled[:, :, None] & (ahead < ends[row_user][:, None, None])
+        fut = np.where(inside, cols["item_idx"][np.where(inside, ahead, 0)], 0).astype(np.int32)
+    return Windows(inputs, targets, target_events, users[starts[row_user]] if n else users, fut)
 
 
 def pad_histories(
