@@ -43,6 +43,13 @@ def test_prepare_train_evaluate_on_a_users_split(tmp_path: Path) -> None:
     r = run("evaluate", "--model", model, "--data", data, "--split", "test")
     assert r.exit_code == 0, r.output
     assert "future-set" in r.output and "@50" in r.output
+    # the report's headline figures follow the protocol's cut-offs (no @10 here)
+    report = tmp_path / "report"
+    r = run("evaluate", "--model", model, "--data", data, "--report", report)
+    assert r.exit_code == 0, r.output
+    assert (report / "metrics.png").is_file() and "recall@20" in (
+        report / "report.html"
+    ).read_text()
     r = run(
         "evaluate",
         "--model",

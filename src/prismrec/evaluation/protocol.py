@@ -338,7 +338,7 @@ def evaluate_full(
             _beyond(top, ks, catalog, cases.targets, interests, interests_source, definitions)
         )
     if interest_k is not None:
-        per_user.update(_interest_arrays(rec, cases, catalog, interest_k, definitions))
+        per_user.update(_interest_arrays(rec, cases, catalog, interest_k, definitions, top, ks))
     n_items = int(catalog.n_items if catalog is not None else getattr(rec, "n_items", top.max()))
     means = slice_means(per_user, {"all": np.ones(len(top), dtype=bool)})["all"]
     means.pop("n_users")
@@ -371,12 +371,21 @@ def _beyond(
 
 
 def _interest_arrays(
-    rec: Ranker, cases: _Cases, catalog: Catalog | None, k: int, definitions: dict[str, str]
+    rec: Ranker,
+    cases: _Cases,
+    catalog: Catalog | None,
+    k: int,
+    definitions: dict[str, str],
+    top: np.ndarray,
+    ks: Sequence[int],
 ) -> dict[str, np.ndarray]:
-    """Per-user interest distinctness (``{}`` unless ``rec`` has K > 1 interests)."""
+    """Per-user interest distinctness and use, the share of the hits in the ranked ``top``
+    lists that long-term interests own among them (``{}`` unless ``rec`` has K > 1 interests)."""
     cats = catalog.categories if catalog is not None else None
     names = catalog.category_names if catalog is not None else []
-    got = interest_measures(rec, cases.users, cases.inputs(), k, cats, names)
+    got = interest_measures(
+        rec, cases.users, cases.inputs(), k, cats, names, lists=top, targets=cases.targets, ks=ks
+    )
     if got:
         definitions.update(interest_definitions(k, labels=cats is not None))
     return got

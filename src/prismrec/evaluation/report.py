@@ -64,6 +64,16 @@ HEADLINE_METRICS = (
 LIBRARIES = ("numpy", "polars", "scipy", "torch", "matplotlib")
 
 
+def headline_metrics(metrics: Mapping[str, Any], ks: Sequence[int]) -> list[str]:
+    """The headline metrics a run has: :data:`HEADLINE_METRICS` at 10, or at the run's
+    smallest cut-off when it has no @10 (the future-set protocol's 20 and 50)."""
+    cut = 10 if 10 in ks or not ks else min(ks)
+    names = [
+        m if m.startswith("interest_") else f"{m.split('@')[0]}@{cut}" for m in HEADLINE_METRICS
+    ]
+    return [m for m in names if m in metrics]
+
+
 def protocol_label(protocol: Mapping[str, Any]) -> str:
     """One line such as ``test split, full ranking, seen items masked, 610 users``."""
     ranking = str(protocol.get("ranking", "full"))
@@ -298,13 +308,14 @@ def _figures(
     """Write the PNGs; return (path, caption) pairs and notes on the figures left out."""
     figs: list[tuple[Path, str]] = []
     notes: list[str] = []
-    shown = [m for m in HEADLINE_METRICS if m in result.metrics]
+    shown = headline_metrics(result.metrics, result.protocol.get("ks", (10,)))
     figs.append((plot_metric_bars(out / "metrics.png", models, shown), "Metrics per model"))
-    if any(s.get("n_users") for s in result.slices.values()):
+    lead = next((m for m in shown if m.startswith("ndcg@")), None)
+    if lead is not None and any(s.get("n_users") for s in result.slices.values()):
         figs.append(
             (
-                plot_slices(out / "slices.png", result.metrics, result.slices, "ndcg@10"),
-                "NDCG@10 overall and per slice",
+                plot_slices(out / "slices.png", result.metrics, result.slices, lead),
+                f"{lead.replace('ndcg', 'NDCG')} overall and per slice",
             )
         )
     if curve:
