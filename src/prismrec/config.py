@@ -319,6 +319,14 @@ class ModelConfig(_Section):
         description="extractor='route' with short_term: weight of a next-item loss on the "
         "long-term interest nearest each target, so each retrieves the items of its facet",
     )
+    hub_correction: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="extractor='route': each long-term interest is its events' centroid less "
+        "this share of the centroid of all training events, so the popular items every "
+        "centroid is near (hubs) do not lead every user's interests (0: off)",
+    )
     future_window: int = Field(
         0,
         ge=0,

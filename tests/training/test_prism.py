@@ -321,3 +321,30 @@ def test_category_groups_spread_each_item_over_its_genres(ml100k_recbole_prepare
     assert torch.allclose(sums[1:][sums[1:] > 0], torch.ones(1))  # one unit per item
     assert float((sums[1:] > 0).float().mean()) > 0.99  # ml-100k films all have genres
     assert 15 <= g.shape[1] <= 19
+
+
+def test_hub_correction_centres_the_long_term_interests(chains, tmp_path: Path) -> None:
+    cfg = SMALL.model_copy(update={"hub_correction": 1.0, "future_window": 3})
+    rec = PrismRecommender(cfg, FAST.model_copy(update={"epochs": 2}))
+    rec.fit(chains)
+    share = rec.net.event_share
+    assert share is not None and abs(float(share.sum()) - 1.0) < 1e-5
+    # items never in training carry no share; every training item some
+    counts = np.bincount(
+        chains.split_frame("test").get_column("item_idx").to_numpy(), minlength=chains.n_items + 1
+    )
+    np.testing.assert_array_equal(share.numpy() > 0, counts > 0)
+    hist = chains.item_vocab.lookup(["i3", "i4", "i5", "i6"])
+    got = rec.interests([hist])["vectors"][0, :2]
+    # the same net without the correction: each long-term interest moves by the full centre
+    routed = rec.net.routed
+    assert routed is not None
+    routed.hub = 0.0
+    plain = rec.interests([hist])["vectors"][0, :2]
+    routed.hub = 1.0
+    with torch.no_grad():
+        centre = routed.value(share @ rec.net.item_table()).numpy()
+    np.testing.assert_allclose(plain - got, np.broadcast_to(centre, got.shape), atol=1e-5)
+    rec.save(tmp_path / "hub")
+    back = load_model(tmp_path / "hub")
+    np.testing.assert_allclose(back.interests([hist])["vectors"], rec.interests([hist])["vectors"])

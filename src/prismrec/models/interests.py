@@ -110,12 +110,13 @@ class RoutedInterests(nn.Module):
         balance: float = 0.5,
         short_term: bool = False,
         window: int = 50,
+        hub: float = 0.0,
     ) -> None:
         super().__init__()
         d = embedding_dim
         self.k, self.iterations, self.temperature = n_interests, iterations, temperature
         self.sinkhorn, self.balance = sinkhorn, balance
-        self.short_term, self.window = short_term, window
+        self.short_term, self.window, self.hub = short_term, window, hub
         self.now_bias = nn.Parameter(torch.tensor(0.0))
         self.key = nn.Linear(d, d)
         self.prototypes = nn.Parameter(torch.randn(n_interests, d))
@@ -131,12 +132,21 @@ class RoutedInterests(nn.Module):
         self.mix = nn.Parameter(torch.tensor([1.0, 1.0]))
 
     def forward(
-        self, items: torch.Tensor, states: torch.Tensor, valid: torch.Tensor
+        self,
+        items: torch.Tensor,
+        states: torch.Tensor,
+        valid: torch.Tensor,
+        center: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """items (B, S, D), valid (B, S), states (B, T, D) at the last T <= S positions ->
         interests (B, T, R, D), weights (B, T, R) (R = K, or K + 1 with the short-term row
         last), ownership (B, T, R, S) (each interest's recency-weighted share of the events)
-        and the assignment (B, T, S, K) (each event's share per long-term interest)."""
+        and the assignment (B, T, S, K) (each event's share per long-term interest).
+
+        ``center`` (D,): the mean item vector of all training events. With ``hub`` > 0 the
+        long-term interests are their events' centroids less ``hub`` times the centroid of
+        everyone's events: what a facet shares with every user (the popular items near the
+        middle of the item space, hubs that top every centroid's list) no longer leads it."""
         B, S, D = items.shape
         T = states.shape[1]
         causal = torch.ones(S, S, dtype=torch.bool, device=items.device).tril()[S - T :]
@@ -157,6 +167,8 @@ class RoutedInterests(nn.Module):
         mass = r_long.sum(2)  # (B, T, K)
         long_k = torch.einsum("btsk,bsd->btkd", r_long, self.value(items))
         long_k = long_k / (mass[..., None] + 1e-6)
+        if self.hub > 0 and center is not None:
+            long_k = long_k - self.hub * self.value(center)
         recent = torch.exp(-F.softplus(self.short_decay) * ago)[None, :, :, None] * own
         share = recent.sum(2) / (recent.sum((2, 3))[..., None] + 1e-6)  # (B, T, K)
         q = self.query(states)[:, :, None, :]  # (B, T, 1, D)

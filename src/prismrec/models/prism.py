@@ -79,8 +79,11 @@ class PrismNet(nn.Module):
         self.extractor: nn.Module | None = None
         self.evolution: InterestEvolution | None = None
         self.routed: RoutedInterests | None = None
+        share = None
         if n_interests > 1 and extractor == "route":
             self.routed = RoutedInterests(d, n_interests, window=max_seq_len, **(routing or {}))
+            if self.routed.hub > 0:  # each item's share of the training events (set by fit)
+                share = torch.zeros(n_items + 1)
         elif n_interests > 1:
             self.extractor = (
                 SelfAttentiveExtractor(d, n_interests)
@@ -88,6 +91,8 @@ class PrismNet(nn.Module):
                 else CapsuleExtractor(d, n_interests)
             )
             self.evolution = InterestEvolution(d)
+        self.event_share: torch.Tensor | None
+        self.register_buffer("event_share", share)
         self.user_features = nn.ModuleDict(
             {k: nn.Embedding(v, d, padding_idx=0) for k, v in (user_feature_sizes or {}).items()}
         )
@@ -145,7 +150,10 @@ class PrismNet(nn.Module):
         if self.routed is not None:
             if not last_only and full.shape[1] > L:
                 raise ValueError("all positions need a window of at most max_seq_len events")
-            interests, weights, attention, assignment = self.routed(table[full], query, full > 0)
+            center = None if self.event_share is None else self.event_share @ table  # (D,)
+            interests, weights, attention, assignment = self.routed(
+                table[full], query, full > 0, center
+            )
             interests = self._with_user(interests, user_batch)
         elif self.extractor is None or self.evolution is None:
             interests = query[:, :, None, :]  # (B, T, 1, D)
