@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import prismrec as pr
+from prismrec.api.evaluation import with_merge
 from prismrec.data.synth import synthesize
 from prismrec.errors import ConfigError
 from prismrec.evaluation.future_set import protocol_ks, protocol_record
@@ -97,3 +98,27 @@ def test_recommend_for_a_history_is_the_list_evaluate_ranks(
         history = items.external(cases.histories[i])
         got = [r["item_id"] for r in model.recommend_for(history=history, k=50)]
         assert got == items.external(ranked[i][ranked[i] >= 0]), i
+
+
+def test_merge_rule_is_an_option_of_evaluate(users_split: pr.Dataset) -> None:
+    model = pr.train(users_split, "prism", epochs=1, embedding_dim=16, batch_size=256)
+    got = {m: pr.evaluate(model, users_split, merge=m) for m in ("mixture", "max", "quota")}
+    assert {m: r["protocol"]["merge"] for m, r in got.items()} == {
+        "mixture": "mixture",
+        "max": "max",
+        "quota": "quota",
+    }
+    # the model's own rule is the mixture, and evaluating another leaves the model as it was
+    assert pr.evaluate(model, users_split)["protocol"]["merge"] == "mixture"
+    assert got["mixture"]["recall@50"] == pr.evaluate(model, users_split)["recall@50"]
+    # ComiRec's merge by score ranks by another rule: some user's list differs
+    cases = users_split.prepared.eval_cases("test")
+    ranks = {
+        m: ranked_lists(with_merge(model.recommender, m), cases, 50) for m in ("mixture", "max")
+    }
+    assert (ranks["mixture"] != ranks["max"]).any()
+    with pytest.raises(ConfigError, match="merge must be one of"):
+        pr.evaluate(model, users_split, merge="best")
+    pop = pr.train(users_split, "pop")
+    with pytest.raises(ConfigError, match="several interests"):
+        pr.evaluate(pop, users_split, merge="max")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,8 +12,9 @@ from prismrec.api.data import Dataset
 from prismrec.api.models import Model, check_model_dir, load, split_cases
 from prismrec.config import DataConfig, ModelConfig, PrismConfig, TrainConfig, load_config
 from prismrec.errors import ConfigError
+from prismrec.training import PrismRecommender
 
-__all__ = ["effective_config", "evaluate"]
+__all__ = ["MERGE_RULES", "effective_config", "evaluate", "with_merge"]
 
 
 def evaluate(
@@ -27,6 +29,7 @@ def evaluate(
     baselines: Sequence[str | Path] | None = None,
     facets: str | Path | None = None,
     ks: Sequence[int] | None = None,
+    merge: str | None = None,
 ) -> dict[str, Any]:
     """Accuracy and beyond-accuracy metrics on a split, overall and per slice.
 
@@ -51,6 +54,9 @@ def evaluate(
         baselines: other runs' report directories to plot alongside.
         facets: a planted-facets Parquet file (synthetic data) for interest coverage.
         ks: cut-offs (default: 20 and 50 on a users split, else 10 and 20).
+        merge: how a prism model with K > 1 interests merges them into one list for this
+            evaluation (``mixture``, ``max`` or ``quota``; None: the model's own ``[model]
+            merge``); the protocol records the rule used.
     """
     from prismrec.evaluation import dataset_slices, evaluate_full, metrics_payload
     from prismrec.evaluation.future_set import (
@@ -65,13 +71,14 @@ def evaluate(
     m = model if isinstance(model, Model) else load(model)
     ds = data if isinstance(data, Dataset) else Dataset.load(data)
     cases = split_cases(m, ds, split)
+    rec = with_merge(m.recommender, merge)
     if sampled is not None and sampled < 1:
         raise ConfigError(f"sampled must be at least 1 (got {sampled})")
     catalog = eval_catalog(ds.prepared, split)
     planted = planted_facets(ds.prepared, cases, catalog, Path(facets) if facets else None)
     schema = ds.prepared.schema
     res = evaluate_full(
-        m.recommender,
+        rec,
         cases,
         protocol_ks(schema, ks),
         filter_seen=filter_seen,
@@ -84,6 +91,8 @@ def evaluate(
         seed=seed,
     )
     res.protocol.update(protocol_record(schema))
+    if isinstance(rec, PrismRecommender) and rec.n_interests > 1:
+        res.protocol["merge"] = rec.merge_rule
     if is_future_set(schema):
         add_diversity(res)
     if report is None:
@@ -91,7 +100,7 @@ def evaluate(
     return write_eval_report(
         Path(report),
         res,
-        m.recommender,
+        rec,
         ds.prepared,
         cases,
         catalog,
@@ -100,6 +109,25 @@ def evaluate(
         seed,
         rerank=mmr,
     )
+
+
+MERGE_RULES = ("mixture", "max", "quota")
+
+
+def with_merge(rec: Any, merge: str | None) -> Any:
+    """``rec`` scoring with another interest merge rule (a copy; ``rec`` itself is unchanged)."""
+    if merge is None:
+        return rec
+    if merge not in MERGE_RULES:
+        raise ConfigError(f"merge must be one of {', '.join(MERGE_RULES)} (got {merge!r})")
+    if not isinstance(rec, PrismRecommender) or rec.n_interests < 2:
+        raise ConfigError(
+            f"merge={merge!r} needs a prism model with several interests; "
+            f"this {rec.name} model has one list of scores"
+        )
+    out = copy.copy(rec)
+    out.model_config = rec.model_config.model_copy(update={"merge": merge})
+    return out
 
 
 def effective_config(

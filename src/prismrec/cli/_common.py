@@ -21,6 +21,7 @@ __all__ = [
     "EvalSplit",
     "HoldoutOpt",
     "KOpt",
+    "MergeRule",
     "ModelDirOpt",
     "PrefixOpt",
     "StoreOpt",
@@ -43,6 +44,14 @@ class EvalSplit(str, Enum):
 
     valid = "valid"
     test = "test"
+
+
+class MergeRule(str, Enum):
+    """How a multi-interest model merges its interests into one list (``[model] merge``)."""
+
+    mixture = "mixture"
+    max = "max"
+    quota = "quota"
 
 
 # one spelling per concept across commands: -m/--model is always a trained model *directory*,

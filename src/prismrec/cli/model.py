@@ -12,6 +12,7 @@ from prismrec.cli._common import (
     DataOpt,
     EvalSplit,
     KOpt,
+    MergeRule,
     ModelDirOpt,
     console,
     fail,
@@ -125,6 +126,14 @@ def evaluate(
             help="a cut-off (repeatable; default 10 and 20, or 20 and 50 on a users split)",
         ),
     ] = None,
+    merge: Annotated[
+        MergeRule | None,
+        typer.Option(
+            "--merge",
+            help="prism with K > 1 interests: merge them by the weighted mixture, by each "
+            "item's best interest score (max, ComiRec) or by quotas (default: the model's)",
+        ),
+    ] = None,
 ) -> None:
     """Accuracy and beyond-accuracy metrics on a split, overall and per slice.
 
@@ -147,6 +156,7 @@ def evaluate(
             baselines=baseline,
             facets=facets,
             ks=k,
+            merge=None if merge is None else merge.value,
         )
     if as_json:
         print_json(payload)
