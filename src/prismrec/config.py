@@ -319,6 +319,13 @@ class ModelConfig(_Section):
         description="extractor='route' with short_term: weight of a next-item loss on the "
         "long-term interest nearest each target, so each retrieves the items of its facet",
     )
+    long_term_norm: bool = Field(
+        False,
+        description="extractor='route': each long-term interest is its events' direction "
+        "times a learned length, so its softmax over the items is as sharp as the short-term "
+        "row's even where item vectors are small (ID-only data); without it such interests "
+        "score every item alike and never earn mixture weight",
+    )
     hub_correction: float = Field(
         0.0,
         ge=0.0,

@@ -348,3 +348,19 @@ def test_hub_correction_centres_the_long_term_interests(chains, tmp_path: Path) 
     rec.save(tmp_path / "hub")
     back = load_model(tmp_path / "hub")
     np.testing.assert_allclose(back.interests([hist])["vectors"], rec.interests([hist])["vectors"])
+
+
+def test_long_term_norm_gives_each_interest_its_learned_length(chains) -> None:
+    cfg = SMALL.model_copy(update={"long_term_norm": True})
+    rec = PrismRecommender(cfg, FAST.model_copy(update={"epochs": 2})).fit(chains)
+    routed = rec.net.routed
+    assert routed is not None and routed.log_norm is not None
+    hist = chains.item_vocab.lookup(["i3", "i4", "i5", "i6", "i7", "i8"])
+    vecs = rec.interests([hist])["vectors"][0]
+    lengths = routed.log_norm.detach().exp().numpy()
+    # the long-term rows have exactly the learned lengths; the short-term row is the state
+    np.testing.assert_allclose(np.linalg.norm(vecs[:2], axis=-1), lengths, rtol=1e-4)
+    # trained: the lengths moved from their start (sqrt(D)) and stay far above a centroid of
+    # raw item vectors, so the long-term rows' softmaxes are not flat
+    assert not np.allclose(lengths, np.sqrt(32.0))
+    assert (lengths > 1.0).all()

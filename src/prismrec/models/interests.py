@@ -6,6 +6,8 @@ one forward pass trains every position of a sequence at once.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -111,12 +113,19 @@ class RoutedInterests(nn.Module):
         short_term: bool = False,
         window: int = 50,
         hub: float = 0.0,
+        norm: bool = False,
     ) -> None:
         super().__init__()
         d = embedding_dim
         self.k, self.iterations, self.temperature = n_interests, iterations, temperature
         self.sinkhorn, self.balance = sinkhorn, balance
         self.short_term, self.window, self.hub = short_term, window, hub
+        # long-term interests as direction x learned length: a centroid of small item vectors
+        # (ID embeddings start at std 0.02) would score every item alike, a flat softmax that
+        # neither learns nor earns mixture weight
+        self.log_norm = (
+            nn.Parameter(torch.full((n_interests,), 0.5 * math.log(d))) if norm else None
+        )
         self.now_bias = nn.Parameter(torch.tensor(0.0))
         self.key = nn.Linear(d, d)
         self.prototypes = nn.Parameter(torch.randn(n_interests, d))
@@ -169,6 +178,8 @@ class RoutedInterests(nn.Module):
         long_k = long_k / (mass[..., None] + 1e-6)
         if self.hub > 0 and center is not None:
             long_k = long_k - self.hub * self.value(center)
+        if self.log_norm is not None:
+            long_k = F.normalize(long_k, dim=-1) * self.log_norm.exp()[:, None]
         recent = torch.exp(-F.softplus(self.short_decay) * ago)[None, :, :, None] * own
         share = recent.sum(2) / (recent.sum((2, 3))[..., None] + 1e-6)  # (B, T, K)
         q = self.query(states)[:, :, None, :]  # (B, T, 1, D)

@@ -270,6 +270,7 @@ class PrismRecommender(Recommender):
                 "balance": cfg.routing_balance,
                 "short_term": cfg.short_term,
                 **({"hub": cfg.hub_correction} if cfg.hub_correction > 0 else {}),
+                **({"norm": True} if cfg.long_term_norm else {}),
             },
             "n_event_types": (
                 len(data.schema["event_types"]) + 1
