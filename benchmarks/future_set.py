@@ -64,7 +64,7 @@ USE_STEMS = (
     "short_dominant",
     "effective_interests",
     "worst_jaccard",
-    "head_share",
+    "long_head_share",
     "long_hit_share",
 )
 API_USERS = 500

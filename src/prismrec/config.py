@@ -320,14 +320,14 @@ class ModelConfig(_Section):
         "long-term interest nearest each target, so each retrieves the items of its facet",
     )
     long_term_norm: bool = Field(
-        False,
+        True,
         description="extractor='route': each long-term interest is its events' direction "
         "times a learned length, so its softmax over the items is as sharp as the short-term "
         "row's even where item vectors are small (ID-only data); without it such interests "
         "score every item alike and never earn mixture weight",
     )
     hub_correction: float = Field(
-        0.0,
+        1.0,
         ge=0.0,
         le=1.0,
         description="extractor='route': each long-term interest is its events' centroid less "
@@ -335,7 +335,7 @@ class ModelConfig(_Section):
         "centroid is near (hubs) do not lead every user's interests (0: off)",
     )
     future_window: int = Field(
-        0,
+        5,
         ge=0,
         description="prism: besides the next item, each training position is also taught the "
         "items of the next future_window events (the future set that several interests "

@@ -181,5 +181,7 @@ def test_evaluate_full_on_trained_models(interest_models: dict[str, Path]) -> No
             assert len(res.per_user["interest_cosine"]) == len(cases)
             assert 1.0 <= res.metrics["interest_effective_k"] <= 3.0 + 1e-9
     use = {"short_weight", "short_dominant", "effective_interests", "worst_jaccard@20"}
-    assert got["prism"] == KEYS | use | {"interest_label_distinct", "long_head_share@20"}
+    # the share of the ranked lists' hits that long-term interests own, at each cut-off
+    hits = {"long_hit_share@10", "long_hit_share@20"}
+    assert got["prism"] == KEYS | use | hits | {"interest_label_distinct", "long_head_share@20"}
     assert got["sasrec"] == set() and got["pop"] == set()

@@ -152,7 +152,7 @@ class RoutedInterests(nn.Module):
         last), ownership (B, T, R, S) (each interest's recency-weighted share of the events)
         and the assignment (B, T, S, K) (each event's share per long-term interest).
 
-        ``center`` (D,): the mean item vector of all training events. With ``hub`` > 0 the
+        ``center`` (1, D): the mean item vector of all training events. With ``hub`` > 0 the
         long-term interests are their events' centroids less ``hub`` times the centroid of
         everyone's events: what a facet shares with every user (the popular items near the
         middle of the item space, hubs that top every centroid's list) no longer leads it."""
@@ -177,7 +177,7 @@ class RoutedInterests(nn.Module):
         long_k = torch.einsum("btsk,bsd->btkd", r_long, self.value(items))
         long_k = long_k / (mass[..., None] + 1e-6)
         if self.hub > 0 and center is not None:
-            long_k = long_k - self.hub * self.value(center)
+            long_k = long_k - self.hub * self.value(center)[0]
         if self.log_norm is not None:
             long_k = F.normalize(long_k, dim=-1) * self.log_norm.exp()[:, None]
         recent = torch.exp(-F.softplus(self.short_decay) * ago)[None, :, :, None] * own

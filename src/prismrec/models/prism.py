@@ -150,7 +150,7 @@ class PrismNet(nn.Module):
         if self.routed is not None:
             if not last_only and full.shape[1] > L:
                 raise ValueError("all positions need a window of at most max_seq_len events")
-            center = None if self.event_share is None else self.event_share @ table  # (D,)
+            center = None if self.event_share is None else self._center(table)
             interests, weights, attention, assignment = self.routed(
                 table[full], query, full > 0, center
             )
@@ -174,6 +174,13 @@ class PrismNet(nn.Module):
             "assignment": assignment,
             "items": table,
         }
+
+    def _center(self, table: torch.Tensor) -> torch.Tensor:
+        """(1, D) the mean item vector of the training events; items added after training
+        (a live catalogue's table grows) have no events and count for nothing."""
+        assert self.event_share is not None
+        share = self.event_share[: table.shape[0]]
+        return (share @ table[: share.shape[0]])[None]
 
     def _with_user(
         self, interests: torch.Tensor, user_batch: dict[str, torch.Tensor] | None

@@ -377,7 +377,7 @@ class PrismRecommender(Recommender):
         counts = np.bincount(frame.get_column("item_idx").to_numpy(), minlength=data.n_items + 1)
         self.popularity = (np.log1p(counts) * 1e-6).astype(np.float32)
         freq = torch.as_tensor(counts / max(1, counts.sum()), dtype=torch.float32)
-        if self.net.event_share is not None and parent is None:
+        if self.net.event_share is not None:  # counted afresh, after any warm start
             self.net.event_share.copy_(freq)
         attrs = {k: torch.as_tensor(v) for k, v in self.user_attr_arrays.items()}
         diversity = cfg.interest_diversity if cfg.n_interests > 1 else 0.0

@@ -27,7 +27,11 @@ __all__ = ["ITEM_ROW_PARAMS", "WarmStart", "check_compatible", "copy_weights"]
 log = logging.getLogger(__name__)
 
 # parameters with one row per item (row 0: padding)
-ITEM_ROW_PARAMS = {"item_embedding.weight": False, "item_tower.id_embedding.weight": True}
+ITEM_ROW_PARAMS = {
+    "item_embedding.weight": False,
+    "item_tower.id_embedding.weight": True,
+    "event_share": True,  # prism with hub_correction: recounted from the new data by fit
+}
 # settings that may differ between a model and its warm start (the data grows; dropout and
 # the like are training choices, not architecture)
 _FREE_KEYS = {"n_items", "dropout", "id_dropout", "modality_dropout"}
