@@ -45,6 +45,8 @@ import prismrec as pr
 from prismrec.api.models import Model
 from prismrec.config import ModelConfig, TrainConfig
 from prismrec.evaluation.future_set import add_diversity, protocol_ks, protocol_record
+from prismrec.evaluation.interest_use import USE_METRICS
+from prismrec.evaluation.interests import is_interest_metric
 from prismrec.evaluation.metrics import accuracy_metrics, hit_matrix
 from prismrec.evaluation.protocol import FullResult, evaluate_full
 from prismrec.evaluation.run import eval_catalog
@@ -57,16 +59,6 @@ LABELS = {"prism-k1": "prism K=1", "prism-k4": "prism K=4"}
 MERGES = ("mixture", "max", "quota")
 ACC = ("recall@20", "recall@50", "hr@20", "hr@50", "ndcg@20", "ndcg@50")
 PAIRED = ("recall@50", "ndcg@50")
-# interest distinctness and use measures, whichever evaluate reports (some are being added)
-USE_STEMS = (
-    "interest_",
-    "short_weight",
-    "short_dominant",
-    "effective_interests",
-    "worst_jaccard",
-    "long_head_share",
-    "long_hit_share",
-)
 API_USERS = 500
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 USERS = {"split": "users", "valid_user_share": 0.1, "test_user_share": 0.1}
@@ -136,11 +128,8 @@ def measure(model: Model, ds: pr.Dataset, cases: Any, catalog: Any, filtered: bo
 
 
 def use_keys(metrics: dict[str, Any]) -> list[str]:
-    return sorted(
-        k
-        for k in metrics
-        if any(k.startswith(s) for s in USE_STEMS) and not k.startswith("interest_coverage")
-    )
+    """The interest distinctness and use measures among ``metrics`` (evaluate's own names)."""
+    return sorted(k for k in metrics if is_interest_metric(k) or k.split("@")[0] in USE_METRICS)
 
 
 def row_of(res: FullResult, base: dict[str, Any], merge: str | None, filtered: bool) -> dict:
