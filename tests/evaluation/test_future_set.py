@@ -85,6 +85,40 @@ def test_every_model_trains_and_evaluates_on_a_users_split(
     assert kept["protocol"]["seen_items_masked"] is False and "recall@5" in kept
 
 
+@pytest.fixture(scope="module")
+def one_type(tmp_path_factory: pytest.TempPathFactory) -> pr.Dataset:
+    """Item ids in order and nothing else (as RetailRocket or Amazon), split by users."""
+    syn = synthesize(200, 150, 4000, seed=6)
+    seqs = (
+        syn.interactions.sort("user_id", "timestamp")
+        .group_by("user_id", maintain_order=True)
+        .agg("item_id")
+        .get_column("item_id")
+        .to_list()
+    )
+    code = {item: n for n, item in enumerate(sorted({i for q in seqs for i in q}), start=1)}
+    raw = tmp_path_factory.mktemp("one")
+    for name, lo, hi in (("train", 0, 160), ("valid", 160, 180), ("test", 180, 200)):
+        lines = [" ".join(map(str, [u + 1, *(code[i] for i in seqs[u])])) for u in range(lo, hi)]
+        (raw / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    return pr.prepare(raw, raw / "prep", format="comirec")
+
+
+def test_prism_serves_an_item_id_history_as_evaluate_ranks_it(
+    one_type: pr.Dataset, tmp_path: Path
+) -> None:
+    # with one behaviour type in the data, an item-id history is read as events of that type
+    pr.train(one_type, "prism", epochs=1, embedding_dim=16, batch_size=256, out=tmp_path / "m")
+    model = pr.load(tmp_path / "m")  # what it learned of the data survives the round trip
+    cases = one_type.prepared.eval_cases("test")
+    ranked = ranked_lists(model.recommender, cases, 50)
+    items = one_type.prepared.item_vocab
+    for i in range(len(cases)):
+        history = items.external(cases.histories[i])
+        got = [r["item_id"] for r in model.recommend_for(history=history, k=50)]
+        assert got == items.external(ranked[i][ranked[i] >= 0]), i
+
+
 @pytest.mark.parametrize("model_type", ["itemknn", "bpr", "sasrec"])
 def test_recommend_for_a_history_is_the_list_evaluate_ranks(
     users_split: pr.Dataset, model_type: str, tmp_path: Path

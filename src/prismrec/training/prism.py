@@ -216,6 +216,9 @@ class PrismRecommender(Recommender):
     feature_sizes: dict[str, int]
     user_attr_arrays: dict[str, np.ndarray]
     net: PrismNet
+    # the training data's behaviour type when it has only one (an item-id history is read as
+    # events of it); 0: several, or a model saved before
+    one_event_type: int = 0
 
     def _effective(self) -> ModelConfig:
         return self.model_config
@@ -372,6 +375,8 @@ class PrismRecommender(Recommender):
             log.warning("the repeat bias is trained by loss='ce' only; with %r it stays 0", tc.loss)
         cols = ("item_idx", *self.feature_sizes)
         frame = data.split_frame(upto)
+        types = np.unique(frame.get_column("event_idx").to_numpy())
+        self.one_event_type = int(types[0]) if len(types) == 1 else 0
         cfg = self._effective()
         windows = build_windows(frame, cols, self.seq_len, tc.window_stride, cfg.future_window)
         counts = np.bincount(frame.get_column("item_idx").to_numpy(), minlength=data.n_items + 1)
@@ -417,7 +422,7 @@ class PrismRecommender(Recommender):
 
     # ---- inference ---------------------------------------------------------------------------
     def _batch(self, histories: Sequence[History], users: np.ndarray | None) -> tuple[dict, dict]:
-        hs = [h if isinstance(h, dict) else {"item_idx": np.asarray(h)} for h in histories]
+        hs = [h if isinstance(h, dict) else self._item_history(h) for h in histories]
         feats = pad_histories(hs, ("item_idx", *self.feature_sizes), self.history_len)
         ub: dict[str, torch.Tensor] = {}
         if self.user_attr_arrays:
@@ -426,6 +431,14 @@ class PrismRecommender(Recommender):
                 vals = np.where((u >= 0) & (u < len(arr)), arr[np.clip(u, 0, len(arr) - 1)], 0)
                 ub[k] = torch.as_tensor(vals, dtype=torch.long)
         return feats, ub
+
+    def _item_history(self, items: Any) -> dict[str, np.ndarray]:
+        """A history of item rows alone. Trained on data with a single behaviour type, its
+        events are of that type (as the evaluated histories are); with several, unknown."""
+        h = {"item_idx": np.asarray(items, dtype=np.int64)}
+        if self.one_event_type and "event_idx" in self.feature_sizes:
+            h["event_idx"] = np.full(len(h["item_idx"]), self.one_event_type, dtype=np.int64)
+        return h
 
     @torch.inference_mode()
     def interests(
@@ -555,6 +568,7 @@ class PrismRecommender(Recommender):
             "best_valid_ndcg": getattr(self, "best_valid_ndcg", None),
             "seconds_to_best": getattr(self, "seconds_to_best", None),
             "cooc_weight": self.cooc_weight,
+            "one_event_type": self.one_event_type,
         }
         (path / "net.json").write_text(json.dumps(meta, indent=2))
         if self.cooc is not None:
@@ -578,6 +592,7 @@ class PrismRecommender(Recommender):
         self.net.load_state_dict(torch.load(path / "weights.pt", weights_only=True))
         self.net.eval()
         self.cooc_weight = float(meta.get("cooc_weight") or 0.0)
+        self.one_event_type = int(meta.get("one_event_type") or 0)
         self.cooc = None
         if (path / "similarity.npz").is_file():
             self.cooc = ItemKNN.from_similarity(
