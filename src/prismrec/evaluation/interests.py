@@ -36,8 +36,10 @@ from prismrec.evaluation.interest_labels import (
 from prismrec.evaluation.interest_use import (
     USE_METRICS,
     InterestScorer,
+    effective_interests,
     head_shares,
     long_hit_shares,
+    pair_jaccards,
     use_definitions,
     use_measures,
 )
@@ -171,9 +173,7 @@ def interest_distinctness(
     B, K, _ = vectors.shape
     k = top.shape[2]
     out: dict[str, np.ndarray] = {}
-    w = np.clip(np.asarray(weights, dtype=np.float64), 1e-12, None)
-    w = w / w.sum(1, keepdims=True)
-    out["interest_effective_k"] = np.exp(-(w * np.log(w)).sum(1))
+    out["interest_effective_k"] = effective_interests(weights)
     if K < 2:
         out["interest_cosine"] = np.full(B, np.nan)
         out[f"interest_jaccard@{k}"] = np.full(B, np.nan)
@@ -184,12 +184,7 @@ def interest_distinctness(
     sim = np.einsum("bkd,bjd->bkj", v, v)
     iu = np.triu_indices(K, 1)
     out["interest_cosine"] = sim[:, iu[0], iu[1]].mean(1)
-    # Jaccard of every pair: |A & B| / |A | B| from sorted item sets
-    jac = np.zeros(B)
-    for i, j in zip(*iu, strict=True):
-        inter = np.array([len(np.intersect1d(top[b, i], top[b, j])) for b in range(B)])
-        jac += inter / (2 * k - inter)
-    out[f"interest_jaccard@{k}"] = jac / len(iu[0])
+    out[f"interest_jaccard@{k}"] = pair_jaccards(top).mean(1)
     if labels is not None:
         # labels with the same categories in another order name the same interest
         sets = [[frozenset(str(x).split(" / ")) for x in lab] for lab in labels]
