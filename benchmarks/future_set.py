@@ -42,6 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 import prismrec as pr
+from prismrec.api.evaluation import with_merge
 from prismrec.api.models import Model
 from prismrec.config import ModelConfig, TrainConfig
 from prismrec.evaluation.future_set import add_diversity, protocol_ks, protocol_record
@@ -109,11 +110,11 @@ def train(ds: pr.Dataset, key: str, epochs: int) -> tuple[Model, float, int]:
     return Model(rec, ds.ids), seconds, len(getattr(rec, "history", None) or [])
 
 
-def measure(model: Model, ds: pr.Dataset, cases: Any, catalog: Any, filtered: bool) -> FullResult:
+def measure(rec: Any, ds: pr.Dataset, cases: Any, catalog: Any, filtered: bool) -> FullResult:
     """The future-set metrics of the test users, as ``prismrec evaluate`` computes them."""
     schema = ds.prepared.schema
     res = evaluate_full(
-        model.recommender,
+        rec,
         cases,
         protocol_ks(schema),
         filter_seen=filtered,
@@ -145,11 +146,6 @@ def row_of(res: FullResult, base: dict[str, Any], merge: str | None, filtered: b
 def merge_rule(model: Model) -> str | None:
     rule = getattr(model.recommender, "merge_rule", None)
     return rule if isinstance(rule, str) else None
-
-
-def set_merge(model: Model, merge: str | None) -> None:
-    rec = model.recommender
-    rec.model_config = rec.model_config.model_copy(update={"merge": merge})  # type: ignore[attr-defined]
 
 
 def api_check(model: Model, ds: pr.Dataset, cases: Any, top: np.ndarray) -> dict[str, Any]:
@@ -233,10 +229,9 @@ def evaluate_model(
     default = merge_rule(model)
     merges: list[str | None] = list(MERGES) if key == "prism-k4" else [None]
     for merge in merges:
-        if merge is not None:
-            set_merge(model, merge)
+        rec = with_merge(model.recommender, merge)  # a copy: the model stays as it ships
         for filtered in (True, False):
-            res = measure(model, ds, cases, catalog, filtered)
+            res = measure(rec, ds, cases, catalog, filtered)
             row = row_of(res, base, merge, filtered)
             row["default_merge"] = merge is None or merge == default
             rows.append(row)
@@ -244,8 +239,6 @@ def evaluate_model(
             if filtered and (merge == default or top is None):
                 top = res.topk
         console.log(f"{ds.root.name}: {base['model']} {merge or ''} evaluated")
-    if merges != [None]:
-        set_merge(model, None)  # back to the model as it ships
     assert top is not None
     return rows, per_user, top
 
