@@ -7,6 +7,7 @@ their weights. With ``n_interests == 1`` and no content or context it is exactly
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -93,6 +94,8 @@ class PrismNet(nn.Module):
             self.evolution = InterestEvolution(d)
         self.event_share: torch.Tensor | None
         self.register_buffer("event_share", share)
+        # the last inference table and its centre (see _center); weak: the table is not kept
+        self._center_of: tuple[weakref.ref[torch.Tensor], torch.Tensor] | None = None
         self.user_features = nn.ModuleDict(
             {k: nn.Embedding(v, d, padding_idx=0) for k, v in (user_feature_sizes or {}).items()}
         )
@@ -177,10 +180,20 @@ class PrismNet(nn.Module):
 
     def _center(self, table: torch.Tensor) -> torch.Tensor:
         """(1, D) the mean item vector of the training events; items added after training
-        (a live catalogue's table grows) have no events and count for nothing."""
+        (a live catalogue's table grows) have no events and count for nothing.
+
+        At inference it is computed once per table: the service passes the same (copy-on-
+        write) table to every request, and an O(N D) product per request would cost more
+        than the request's own work at a million items."""
         assert self.event_share is not None
+        frozen = not (self.training or table.requires_grad)
+        if frozen and self._center_of is not None and self._center_of[0]() is table:
+            return self._center_of[1]
         share = self.event_share[: table.shape[0]]
-        return (share @ table[: share.shape[0]])[None]
+        center = (share @ table[: share.shape[0]])[None]
+        if frozen:
+            self._center_of = (weakref.ref(table), center)
+        return center
 
     def _with_user(
         self, interests: torch.Tensor, user_batch: dict[str, torch.Tensor] | None
