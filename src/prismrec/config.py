@@ -200,6 +200,26 @@ class DataConfig(_Section):
     seed: int = Field(
         42, description="seed of every random step of preparation (cold-items, users)"
     )
+    engine: Literal["polars", "spark"] = Field(
+        "polars",
+        description="what runs 'data prepare': 'polars' (in this process) or 'spark' (PySpark "
+        "on any Spark master, the extra prismrec[spark]); both write the same prepared dataset",
+    )
+    spark_master: str = Field(
+        "local[*]",
+        description="engine 'spark': the Spark master URL (local[*], local-cluster[2,1,1024], "
+        "spark://HOST:7077, k8s://https://HOST:443, yarn)",
+    )
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="engine 'spark': more Spark settings, e.g. {'spark.executor.memory' = '4g'}",
+    )
+    spark_partitions: int | None = Field(
+        None,
+        ge=1,
+        description="engine 'spark': partitions of the input and of every shuffle (None: "
+        "Spark's defaults); the prepared dataset does not depend on it",
+    )
 
     @model_validator(mode="after")
     def _user_shares(self) -> DataConfig:
