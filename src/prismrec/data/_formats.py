@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from prismrec.config import DataConfig
-from prismrec.data._read import ends_with_newline, read_delimited, read_lines, to_interactions
+from prismrec.data._events import EventFile, items_from_counts, value_counts
+from prismrec.data._read import read_delimited, read_lines, to_interactions
 from prismrec.data.problems import ProblemLog
 from prismrec.data.schema import ItemFields, RawDataset
 from prismrec.errors import DataError
 
 __all__ = [
+    "LAYOUTS",
+    "Layout",
     "load_movielens_100k",
     "load_movielens_latest",
     "load_pairtxt",
@@ -77,26 +82,43 @@ def _year(col: str) -> pl.Expr:
     return pl.col(col).str.extract(r"\((\d{4})\)\s*$", 1).cast(pl.Float64, strict=False)
 
 
-def load_movielens_100k(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
-    """MovieLens 100K raw files: ``u.data``, Latin-1 ``u.item``, ``u.user``."""
+Finish = Callable[[Path, EventFile, pl.DataFrame, ProblemLog], RawDataset]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A format read as one event file (what every engine reads and checks the same way) plus
+    what is built around its interactions (catalogue, user attributes, fields, sources)."""
+
+    events: Callable[[Path, DataConfig], EventFile]
+    finish: Finish
+
+    def load(self, path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
+        events = self.events(path, cfg)
+        raw = self.finish(path, events, events.load(problems), problems)
+        col = events.items_from
+        if col is not None:
+            raw.items = items_from_counts(value_counts(raw.interactions, col), col)
+            raw.interactions = raw.interactions.drop(col)
+        return raw
+
+
+def _ml100k_events(path: Path, cfg: DataConfig) -> EventFile:
     root = path.parent if path.is_file() else path
-    data_file = _need(root / "u.data", "MovieLens 100K ratings")
-    cfg = _with_defaults(cfg, value_min=1.0, value_max=5.0)
-    raw = read_delimited(
-        data_file,
+    return EventFile(
+        _need(root / "u.data", "MovieLens 100K ratings"),
+        _with_defaults(cfg, value_min=1.0, value_max=5.0),
         separator="\t",
-        has_header=False,
-        quote=None,
-        names=["user_id", "item_id", "value", "timestamp"],
-    )
-    inter = to_interactions(
-        raw,
-        data_file,
-        cfg,
-        problems,
+        names=("user_id", "item_id", "value", "timestamp"),
         fixed_event_type="rating",
-        truncated_last=not ends_with_newline(data_file),
     )
+
+
+def _ml100k_finish(
+    path: Path, events: EventFile, inter: pl.DataFrame, problems: ProblemLog
+) -> RawDataset:
+    """MovieLens 100K raw files: ``u.data``, Latin-1 ``u.item``, ``u.user``."""
+    root, data_file = events.file.parent, events.file
     item_file = _need(root / "u.item", "MovieLens 100K movies")
     names = ["item_id", "title", "release_date", "video_date", "url", *ML100K_GENRES]
     items = read_delimited(
@@ -166,23 +188,26 @@ class _LatestSource:
         return Path(f"{self.path}!{self.prefix}{name}") if self.zip else self.path / name
 
 
-def load_movielens_latest(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
-    """MovieLens latest(-small): ``ratings.csv``, ``movies.csv``, ``tags.csv`` (folder or zip)."""
+def _latest_events(path: Path, cfg: DataConfig) -> EventFile:
     src = _LatestSource(path)
     if not src.has("ratings.csv"):
         raise DataError(f"{path}: no ratings.csv found (expected a MovieLens latest folder or zip)")
-    cfg = _with_defaults(cfg, value_min=0.5, value_max=5.0)
-    data = src.read("ratings.csv")
-    raw = read_delimited(data, separator=",", has_header=True)
-    inter = to_interactions(
-        raw,
+    return EventFile(
         src.label("ratings.csv"),
-        cfg,
-        problems,
+        _with_defaults(cfg, value_min=0.5, value_max=5.0),
+        has_header=True,
+        quote='"',
         fixed_event_type="rating",
         mapping={"user_id": "userId", "item_id": "movieId", "value": "rating"},
-        truncated_last=not data.endswith(b"\n"),
+        data=src.read("ratings.csv") if src.zip is not None else None,
     )
+
+
+def _latest_finish(
+    path: Path, events: EventFile, inter: pl.DataFrame, problems: ProblemLog
+) -> RawDataset:
+    """MovieLens latest(-small): ``ratings.csv``, ``movies.csv``, ``tags.csv`` (folder or zip)."""
+    src = _LatestSource(path)
     items = read_delimited(src.read("movies.csv"), separator=",", has_header=True)
     items = items.select(
         pl.col("movieId").alias("item_id"),
@@ -227,8 +252,7 @@ def _recbole_header(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-def load_recbole(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
-    """RecBole atomic files: ``<name>.inter`` plus optional ``.item`` and ``.user``."""
+def _recbole_events(path: Path, cfg: DataConfig) -> EventFile:
     if path.is_dir():
         inters = sorted(path.glob("*.inter"))
         if not inters:
@@ -236,26 +260,26 @@ def load_recbole(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDatase
         inter_file = inters[0]
     else:
         inter_file = path
-    header = _recbole_header(inter_file)
-    names = [n for n, _ in header]
-    raw = read_delimited(inter_file, separator="\t", has_header=True, quote=None)
-    raw = raw.rename(dict(zip([c for c in raw.columns if c != "_line"], names, strict=False)))
+    names = tuple(n for n, _ in _recbole_header(inter_file))
     has_rating = "rating" in names
-    has_time = "timestamp" in names
-    mapping = {"value": "rating"} if has_rating else {}
-    context = [n for n in names if n not in ("user_id", "item_id", "timestamp", "rating")]
-    cfg = _with_defaults(cfg, extra_columns="context")
-    inter = to_interactions(
-        raw,
+    return EventFile(
         inter_file,
-        cfg,
-        problems,
-        mapping=mapping,
-        has_time=has_time,
+        _with_defaults(cfg, extra_columns="context"),
+        separator="\t",
+        has_header=True,
+        names=names,
+        mapping={"value": "rating"} if has_rating else {},
+        has_time="timestamp" in names,
         fixed_event_type="rating" if has_rating else None,
-        context=context,
-        truncated_last=not ends_with_newline(inter_file),
+        context=tuple(n for n in names if n not in ("user_id", "item_id", "timestamp", "rating")),
     )
+
+
+def _recbole_finish(
+    path: Path, events: EventFile, inter: pl.DataFrame, problems: ProblemLog
+) -> RawDataset:
+    """RecBole atomic files: ``<name>.inter`` plus optional ``.item`` and ``.user``."""
+    inter_file, context, has_time = events.file, events.context, events.has_time
     items, fields = None, ItemFields()
     item_file = inter_file.with_suffix(".item")
     if item_file.is_file():
@@ -315,65 +339,59 @@ def _recbole_items(item_file: Path) -> tuple[pl.DataFrame, ItemFields]:
     return df.select(exprs), fields
 
 
-def load_taobao(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
+def _taobao_events(path: Path, cfg: DataConfig) -> EventFile:
     """Taobao UserBehavior CSV: ``user_id,item_id,category_id,behavior_type,unix_ts``, no header."""
-    names = ["user_id", "item_id", "category", "event_type", "timestamp"]
-    path = _one_file(path, "taobao", "UserBehavior.csv")
-    raw = read_delimited(path, separator=",", has_header=False, quote=None, names=names)
-    inter = to_interactions(
-        raw,
-        path,
+    return EventFile(
+        _one_file(path, "taobao", "UserBehavior.csv"),
         cfg,
-        problems,
+        names=("user_id", "item_id", "category", "event_type", "timestamp"),
         event_map=TAOBAO_EVENTS,
-        context=["category"],
-        truncated_last=not ends_with_newline(path),
-    )
-    items = _items_from_events(inter, "category")
-    return RawDataset(
-        interactions=inter.drop("category"),
-        items=items,
-        item_fields=ItemFields(categorical=("category",)),
-        sources=[path],
+        context=("category",),
+        items_from="category",
     )
 
 
-def load_tianchi(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
+def _tianchi_events(path: Path, cfg: DataConfig) -> EventFile:
     """Tianchi mobile CSV: ``user_id,item_id,behavior_type,user_geohash,item_category,time``."""
     if path.is_dir():
         path = _need(path / "sample_user_behavior.csv", "Tianchi user behaviour")
-    cfg = _with_defaults(cfg, timestamp_format="%Y-%m-%d %H")
-    raw = read_delimited(path, separator=",", has_header=True, quote=None)
-    raw = raw.rename({"user_geohash": "location", "item_category": "category"}, strict=False)
-    inter = to_interactions(
-        raw,
+    return EventFile(
         path,
-        cfg,
-        problems,
+        _with_defaults(cfg, timestamp_format="%Y-%m-%d %H"),
+        has_header=True,
+        rename={"user_geohash": "location", "item_category": "category"},
         mapping={"event_type": "behavior_type", "timestamp": "time"},
         event_map=TIANCHI_EVENTS,
-        context=["location", "category"],
-        truncated_last=not ends_with_newline(path),
+        context=("location", "category"),
+        items_from="category",
     )
-    items = _items_from_events(inter, "category")
+
+
+def _category_finish(
+    path: Path, events: EventFile, inter: pl.DataFrame, problems: ProblemLog
+) -> RawDataset:
+    """Taobao and Tianchi: the catalogue is each item's most frequent category
+    (:class:`Layout` derives it); the other event columns are context."""
     return RawDataset(
-        interactions=inter.drop("category"),
-        items=items,
+        interactions=inter,
         item_fields=ItemFields(categorical=("category",)),
-        context_columns=("location",),
-        sources=[path],
+        context_columns=tuple(c for c in events.context if c != events.items_from),
+        sources=[events.file],
     )
 
 
-def _items_from_events(inter: pl.DataFrame, col: str) -> pl.DataFrame:
-    """Item catalogue from per-event attributes: the most frequent value per item."""
-    return (
-        inter.group_by("item_id", col)
-        .agg(pl.len().alias("_n"), pl.col("_line").min())
-        .sort(["item_id", "_n", "_line"], descending=[False, True, False])
-        .unique("item_id", keep="first", maintain_order=True)
-        .select("item_id", col)
-    )
+LAYOUTS: dict[str, Layout] = {
+    "movielens-100k": Layout(_ml100k_events, _ml100k_finish),
+    "movielens-latest": Layout(_latest_events, _latest_finish),
+    "recbole": Layout(_recbole_events, _recbole_finish),
+    "taobao": Layout(_taobao_events, _category_finish),
+    "tianchi": Layout(_tianchi_events, _category_finish),
+}
+load_movielens_100k = LAYOUTS["movielens-100k"].load
+load_movielens_latest = LAYOUTS["movielens-latest"].load
+load_recbole = LAYOUTS["recbole"].load
+load_taobao = LAYOUTS["taobao"].load
+load_tianchi = LAYOUTS["tianchi"].load
 
 
 def _tokens(path: Path) -> pl.DataFrame:

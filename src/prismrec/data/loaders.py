@@ -17,12 +17,21 @@ import polars as pl
 from prismrec.config import DataConfig
 from prismrec.data import _formats as fmt
 from prismrec.data._comirec import is_comirec_dir, load_comirec
-from prismrec.data._read import ends_with_newline, read_table_file, to_interactions
+from prismrec.data._events import EventFile
+from prismrec.data._read import read_table_file
 from prismrec.data.problems import ProblemLog
 from prismrec.data.schema import ItemFields, RawDataset
 from prismrec.errors import DataError
 
-__all__ = ["FORMATS", "LoadResult", "detect_format", "load", "resolve_path"]
+__all__ = [
+    "FORMATS",
+    "LAYOUTS",
+    "LoadResult",
+    "check_known_items",
+    "detect_format",
+    "load",
+    "resolve_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +60,19 @@ class LoadResult:
         return self.rows_total - self.rows_ok
 
 
-def _load_generic(kind: str) -> Loader:
-    def loader(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
+def _generic_layout(kind: str) -> fmt.Layout:
+    def events(path: Path, cfg: DataConfig) -> EventFile:
+        inter_file = _generic_files(path, kind)[0]
+        if kind != "csv":
+            return EventFile(inter_file, cfg, table=True)
+        sep = cfg.separator or ("\t" if inter_file.suffix.lower() in (".tsv", ".tab") else ",")
+        return EventFile(inter_file, cfg, separator=sep, has_header=cfg.has_header, quote='"')
+
+    def finish(
+        path: Path, events: EventFile, inter: pl.DataFrame, problems: ProblemLog
+    ) -> RawDataset:
+        cfg = events.cfg
         inter_file, item_file, user_file = _generic_files(path, kind)
-        raw = read_table_file(inter_file, cfg)
-        truncated = kind == "csv" and not ends_with_newline(inter_file)
-        inter = to_interactions(raw, inter_file, cfg, problems, truncated_last=truncated)
         fields = ItemFields(
             tuple(cfg.item_text_fields),
             tuple(cfg.item_categorical_fields),
@@ -90,7 +106,7 @@ def _load_generic(kind: str) -> Loader:
             sources=[p for p in (inter_file, item_file, user_file) if p],
         )
 
-    return loader
+    return fmt.Layout(events, finish)
 
 
 def _generic_files(path: Path, kind: str) -> tuple[Path, Path | None, Path | None]:
@@ -168,18 +184,18 @@ def _generic_items(
     return fmt.check_items(df, file, problems)
 
 
+# formats read as one event file (what the Spark engine reads too)
+LAYOUTS: dict[str, fmt.Layout] = {
+    **fmt.LAYOUTS,
+    "csv": _generic_layout("csv"),
+    "parquet": _generic_layout("parquet"),
+    "jsonl": _generic_layout("jsonl"),
+}
 FORMATS: dict[str, Loader] = {
-    "movielens-100k": fmt.load_movielens_100k,
-    "movielens-latest": fmt.load_movielens_latest,
-    "recbole": fmt.load_recbole,
-    "taobao": fmt.load_taobao,
-    "tianchi": fmt.load_tianchi,
+    **{name: layout.load for name, layout in LAYOUTS.items()},
     "seqtxt": fmt.load_seqtxt,
     "pairtxt": fmt.load_pairtxt,
     "comirec": load_comirec,
-    "csv": _load_generic("csv"),
-    "parquet": _load_generic("parquet"),
-    "jsonl": _load_generic("jsonl"),
 }
 
 
@@ -303,7 +319,7 @@ def load(
         ) from None
     if ds.interactions.height == 0 and not problems.n_problems:
         raise DataError(f"{p}: no events found as '{name}' data{_format_hint(p, name, format)}")
-    _check_known_items(ds, problems)
+    check_known_items(ds, problems)
     log.info(
         "loaded %s (%s): %d rows ok, %d bad",
         p,
@@ -327,7 +343,7 @@ def _format_hint(path: Path, used: str, given: str | None) -> str:
     return f"; {path} looks like '{detected}' data: pass --format {detected}, or leave it out"
 
 
-def _check_known_items(ds: RawDataset, problems: ProblemLog) -> None:
+def check_known_items(ds: RawDataset, problems: ProblemLog) -> None:
     """Interactions naming items missing from a supplied catalogue are bad rows."""
     if ds.items is None or not problems.interaction_file:
         return
