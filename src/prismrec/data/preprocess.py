@@ -12,9 +12,23 @@ from prismrec.data.schema import RawDataset
 from prismrec.data.vocab import Vocabulary
 from prismrec.errors import DataError
 
-__all__ = ["Encoded", "encode", "filter_interactions", "time_features"]
+__all__ = [
+    "DEDUP_KEY",
+    "TIE_ORDER",
+    "Encoded",
+    "encode",
+    "filter_interactions",
+    "time_columns",
+    "time_features",
+]
 
 log = logging.getLogger(__name__)
+
+DEDUP_KEY = ("user_id", "item_id", "timestamp", "event_type")
+"""Events equal on these are duplicates (``dedup``); the one on the first line is kept."""
+TIE_ORDER = ("_tkey", "_line")
+"""The one total order of a user's events, in every engine: the time key (the timestamp, or
+RecBole's float32 time with ``time_order = "recbole"``), then the line in the source file."""
 
 
 def filter_interactions(df: pl.DataFrame, cfg: DataConfig) -> pl.DataFrame:
@@ -22,11 +36,7 @@ def filter_interactions(df: pl.DataFrame, cfg: DataConfig) -> pl.DataFrame:
     if cfg.rating_threshold is not None:
         df = df.filter(pl.col("value").is_null() | (pl.col("value") >= cfg.rating_threshold))
     if cfg.dedup:
-        df = df.unique(
-            subset=["user_id", "item_id", "timestamp", "event_type"],
-            keep="first",
-            maintain_order=True,
-        )
+        df = df.unique(subset=list(DEDUP_KEY), keep="first", maintain_order=True)
     ku, ki = cfg.min_user_interactions, cfg.min_item_interactions
     for _ in range(100):
         if ku <= 1 and ki <= 1:
@@ -76,9 +86,7 @@ def encode(raw: RawDataset, df: pl.DataFrame, cfg: DataConfig) -> Encoded:
         key = ((t - t.min()) / pl.max_horizontal(t.max() - t.min(), pl.lit(1.0))).cast(pl.Float32)
     else:
         key = pl.col("timestamp")
-    df = df.with_columns(key.alias("_tkey")).sort(
-        ["user_id", "_tkey", "_line"], maintain_order=True
-    )
+    df = df.with_columns(key.alias("_tkey")).sort(["user_id", *TIE_ORDER], maintain_order=True)
     user_ids = df.get_column("user_id").unique(maintain_order=True).to_list()
     users = Vocabulary(user_ids, offset=0, name="user")
     item_ids = df.get_column("item_id").unique(maintain_order=True).to_list()
@@ -98,7 +106,7 @@ def encode(raw: RawDataset, df: pl.DataFrame, cfg: DataConfig) -> Encoded:
         _map(df, "event_type", events).cast(pl.Int16).alias("event_idx"),
         pl.col("event_type").replace_strict(weights, default=1.0).cast(pl.Float32).alias("weight"),
         *[_map(df, c, v, missing=0).alias(f"ctx_{c}") for c, v in contexts.items()],
-    ).sort(["user_idx", "_tkey", "_line"])
+    ).sort(["user_idx", *TIE_ORDER])
     out = out.with_columns(pl.int_range(pl.len()).over("user_idx").cast(pl.Int32).alias("pos"))
     out = time_features(out, cfg, raw.has_time)
     keep = [
@@ -129,13 +137,19 @@ def time_features(df: pl.DataFrame, cfg: DataConfig, has_time: bool) -> pl.DataF
 
     ``df`` must be sorted by user and time with a ``pos`` column (each user's event number).
     """
+    gap = pl.col("timestamp") - pl.col("timestamp").shift(1).over("user_idx")
+    return time_columns(df.with_columns(gap.alias("_gap")), cfg, has_time).drop("_gap")
+
+
+def time_columns(df: pl.DataFrame, cfg: DataConfig, has_time: bool) -> pl.DataFrame:
+    """:func:`time_features` from each row alone: ``timestamp``, ``pos`` and ``_gap`` (seconds
+    since the user's previous event, null for the first)."""
     if not has_time:
         zero = pl.lit(0, pl.Int16)
         return df.with_columns(zero.alias("hour"), zero.alias("weekday"), zero.alias("gap_bucket"))
     dt = pl.from_epoch(pl.col("timestamp"), time_unit="s")
-    gap = (pl.col("timestamp") - pl.col("timestamp").shift(1).over("user_idx")).fill_null(-1)
     bounds = np.asarray(cfg.gap_buckets, dtype=np.int64)
-    gaps = df.select(gap.alias("g")).get_column("g").to_numpy()
+    gaps = df.get_column("_gap").fill_null(-1).to_numpy()
     # the first event has no gap (bucket 0); near-ties reordered by time_order count as gap 0
     first = df.select(pl.col("pos") == 0).to_series().to_numpy()
     bucket = np.where(first, 0, np.searchsorted(bounds, np.maximum(gaps, 0), side="left") + 1)

@@ -13,6 +13,10 @@ target events carry 1 or 2.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 import polars as pl
 
@@ -25,10 +29,18 @@ __all__ = [
     "TEST",
     "TRAIN",
     "VALID",
+    "SplitPlan",
     "assign_split",
+    "cold_info",
+    "cold_items",
     "input_counts",
+    "ratio_counts",
+    "ratio_plan",
     "split_counts",
+    "split_counts_from",
+    "temporal_plan",
     "training_rows",
+    "user_parts",
 ]
 
 TRAIN, VALID, TEST = 0, 1, 2
@@ -47,29 +59,129 @@ def assign_split(
         given: for ``split = "users"``, a fixed assignment (``user_idx``, ``part``: 0 train,
             1 valid, 2 test) for every user instead of a seeded draw.
     """
+    n = pl.len().over("user_idx").alias("_n")
     if cfg.split == "users":
-        return _users(df, cfg, given)
+        sizes = df.group_by("user_idx").agg(pl.len().alias("n")).sort("user_idx")
+        part, info = user_parts(sizes, cfg, given)
+        parts = sizes.select("user_idx", pl.Series("_part", part, dtype=pl.Int8))
+        df = df.join(parts, on="user_idx", how="left", maintain_order="left")
+        plan = SplitPlan("users", input_share=cfg.input_share)
+        return plan.apply(df.with_columns(n)), info
     if cfg.split == "loo":
-        return _leave_one_out(df), {"kind": "loo"}
-    if cfg.split == "temporal":
-        return _temporal(df, cfg)
+        return SplitPlan("loo").apply(df.with_columns(n)), {"kind": "loo"}
     if cfg.split == "ratio":
-        return _ratio(df, cfg)
-    return _cold_items(df, cfg)
-
-
-def _leave_one_out(df: pl.DataFrame) -> pl.DataFrame:
-    # RecBole: leave min(2, n-1) events out per user; the last is test, the one before valid.
-    n = pl.col("pos").max().over("user_idx") + 1
-    return df.with_columns(
-        pl.when((pl.col("pos") == n - 1) & (n >= 2))
-        .then(TEST)
-        .when((pl.col("pos") == n - 2) & (n >= 3))
-        .then(VALID)
-        .otherwise(TRAIN)
-        .cast(pl.Int8)
-        .alias("split")
+        plan = ratio_plan(cfg)
+        info = {"kind": "ratio", "valid": plan.valid, "test": plan.test}
+        return plan.apply(df.with_columns(n)), info
+    if cfg.split == "temporal":
+        ts = df.get_column("timestamp").to_numpy()
+        plan = temporal_plan(cfg, len(ts), lambda k: int(np.partition(ts, k)[k]))
+        return plan.apply(df), plan.info()
+    cold = cold_items(np.sort(df.get_column("item_idx").unique().to_numpy()), cfg)
+    is_cold = pl.col("item_idx").is_in(cold.tolist())
+    df = df.with_columns(
+        is_cold.alias("_cold"),
+        pl.when(~is_cold)
+        .then(pl.col("pos"))
+        .otherwise(None)
+        .max()
+        .over("user_idx")
+        .alias("_last_warm"),
+        (~is_cold).sum().over("user_idx").alias("_n_warm"),
     )
+    return SplitPlan("cold-items").apply(df), cold_info(cfg, cold)
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """A split kind with what it decided for the whole dataset; :meth:`apply` assigns each row
+    from its ``pos`` and its user's inputs (the one rule every engine runs).
+
+    Per-row inputs by kind: ``loo`` and ``ratio`` read ``_n`` (the user's events); ``temporal``
+    reads ``timestamp``; ``cold-items`` reads ``_cold`` (the item is withheld), ``_last_warm``
+    (the user's last ``pos`` on a warm item) and ``_n_warm``; ``users`` reads ``_part`` (the
+    user's part: 0 train, 1 valid, 2 test) and ``_n``.
+    """
+
+    kind: str
+    valid: float = 0.0  # ratio: shares of each user's events
+    test: float = 0.0
+    valid_cut: int = 0  # temporal: unix times
+    test_cut: int = 0
+    input_share: float = 0.8  # users
+
+    INPUTS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "loo": ("_n",),
+        "ratio": ("_n",),
+        "temporal": (),
+        "cold-items": ("_cold", "_last_warm", "_n_warm"),
+        "users": ("_part", "_n"),
+    }
+
+    def apply(self, df: pl.DataFrame) -> pl.DataFrame:
+        """``df`` with ``split`` (Int8; for ``users`` also ``held_out``), the inputs dropped."""
+        pos = pl.col("pos")
+        if self.kind == "loo":
+            # RecBole: leave min(2, n-1) events out per user; the last is test, the one before
+            n = pl.col("_n")
+            rule = (
+                pl.when((pos == n - 1) & (n >= 2))
+                .then(TEST)
+                .when((pos == n - 2) & (n >= 3))
+                .then(VALID)
+                .otherwise(TRAIN)
+            )
+        elif self.kind == "ratio":
+            train_end, valid_end = ratio_counts(
+                df.get_column("_n").to_numpy(), self.valid, self.test
+            )
+            df = df.with_columns(
+                pl.Series("_train_end", train_end), pl.Series("_valid_end", valid_end)
+            )
+            rule = (
+                pl.when(pos < pl.col("_train_end"))
+                .then(TRAIN)
+                .when(pos < pl.col("_valid_end"))
+                .then(VALID)
+                .otherwise(TEST)
+            )
+        elif self.kind == "temporal":
+            ts = pl.col("timestamp")
+            rule = (
+                pl.when(ts >= self.test_cut).then(TEST).when(ts >= self.valid_cut).then(VALID)
+            ).otherwise(TRAIN)
+        elif self.kind == "cold-items":
+            rule = (
+                pl.when(pl.col("_cold"))
+                .then(TEST)
+                .when((pos == pl.col("_last_warm")) & (pl.col("_n_warm") >= 2))
+                .then(VALID)
+                .otherwise(TRAIN)
+            )
+        else:
+            cut = input_counts(df.get_column("_n").to_numpy(), self.input_share)
+            df = df.with_columns(pl.Series("_cut", cut))
+            part = pl.col("_part")
+            rule = pl.when((part == TRAIN) | (pos < pl.col("_cut"))).then(TRAIN).otherwise(part)
+        out = df.with_columns(rule.cast(pl.Int8).alias("split"))
+        if self.kind == "users":
+            out = out.with_columns((pl.col("_part") > TRAIN).alias(HELD_OUT))
+        return out.drop("_train_end", "_valid_end", "_cut", *self.INPUTS[self.kind], strict=False)
+
+    def info(self) -> dict[str, object]:
+        return {"kind": "temporal", "valid_cut": self.valid_cut, "test_cut": self.test_cut}
+
+
+def ratio_plan(cfg: DataConfig) -> SplitPlan:
+    """The ``ratio`` split's shares of each user's events."""
+    # cumulative cuts -> shares, rounded so 0.9 - 0.8 is exactly 0.1 of a user's events
+    valid, test = round(cfg.test_cut - cfg.valid_cut, 9), round(1.0 - cfg.test_cut, 9)
+    if not (0.0 <= cfg.valid_cut <= cfg.test_cut <= 1.0):
+        raise ConfigError(
+            "split 'ratio' needs 0 <= data.valid_cut <= data.test_cut <= 1 (shares of each "
+            f"user's events), got {cfg.valid_cut} and {cfg.test_cut}"
+        )
+    return SplitPlan("ratio", valid=valid, test=test)
 
 
 def ratio_counts(n: np.ndarray, valid: float, test: float) -> tuple[np.ndarray, np.ndarray]:
@@ -90,83 +202,34 @@ def ratio_counts(n: np.ndarray, valid: float, test: float) -> tuple[np.ndarray, 
     return c_train, c_train + c_valid
 
 
-def _ratio(df: pl.DataFrame, cfg: DataConfig) -> tuple[pl.DataFrame, dict[str, object]]:
-    # cumulative cuts -> shares, rounded so 0.9 - 0.8 is exactly 0.1 of a user's events
-    valid, test = round(cfg.test_cut - cfg.valid_cut, 9), round(1.0 - cfg.test_cut, 9)
-    if not (0.0 <= cfg.valid_cut <= cfg.test_cut <= 1.0):
-        raise ConfigError(
-            "split 'ratio' needs 0 <= data.valid_cut <= data.test_cut <= 1 (shares of each "
-            f"user's events), got {cfg.valid_cut} and {cfg.test_cut}"
-        )
-    sizes = df.group_by("user_idx").agg(pl.len().alias("n")).sort("user_idx")
-    train_end, valid_end = ratio_counts(sizes.get_column("n").to_numpy(), valid, test)
-    ends = sizes.select(
-        "user_idx",
-        pl.Series("train_end", train_end),
-        pl.Series("valid_end", valid_end),
-    )
-    out = (
-        df.join(ends, on="user_idx", how="left", maintain_order="left")
-        .with_columns(
-            pl.when(pl.col("pos") < pl.col("train_end"))
-            .then(TRAIN)
-            .when(pl.col("pos") < pl.col("valid_end"))
-            .then(VALID)
-            .otherwise(TEST)
-            .cast(pl.Int8)
-            .alias("split")
-        )
-        .drop("train_end", "valid_end")
-    )
-    return out, {"kind": "ratio", "valid": valid, "test": test}
+def temporal_plan(cfg: DataConfig, n: int, kth: Callable[[int], int]) -> SplitPlan:
+    """The ``temporal`` split's two cuts: a value above 1 is a unix time; a value ``q`` up to 1
+    is the time quantile ``q`` of all ``n`` events, numpy's ``method="lower"``: the
+    ``floor((n - 1) * q)``-th smallest timestamp (``kth(k)``), plus one second for ``q = 1``."""
 
+    def cut(value: float) -> int:
+        if value <= 1.0:
+            return kth(int(np.floor((n - 1) * value))) + (1 if value == 1.0 else 0)
+        return int(value)
 
-def _cut(ts: pl.Series, value: float) -> int:
-    if value <= 1.0:
-        return int(np.quantile(ts.to_numpy(), value, method="lower")) + (1 if value == 1.0 else 0)
-    return int(value)
-
-
-def _temporal(df: pl.DataFrame, cfg: DataConfig) -> tuple[pl.DataFrame, dict[str, object]]:
-    vcut, tcut = (
-        _cut(df.get_column("timestamp"), cfg.valid_cut),
-        _cut(df.get_column("timestamp"), cfg.test_cut),
-    )
+    vcut, tcut = cut(cfg.valid_cut), cut(cfg.test_cut)
     if vcut > tcut:
         raise ConfigError(
             f"data.valid_cut ({cfg.valid_cut}) must not come after data.test_cut ({cfg.test_cut})"
         )
-    out = df.with_columns(
-        pl.when(pl.col("timestamp") >= tcut)
-        .then(TEST)
-        .when(pl.col("timestamp") >= vcut)
-        .then(VALID)
-        .otherwise(TRAIN)
-        .cast(pl.Int8)
-        .alias("split")
-    )
-    return out, {"kind": "temporal", "valid_cut": vcut, "test_cut": tcut}
+    return SplitPlan("temporal", valid_cut=vcut, test_cut=tcut)
 
 
-def _cold_items(df: pl.DataFrame, cfg: DataConfig) -> tuple[pl.DataFrame, dict[str, object]]:
-    items = np.sort(df.get_column("item_idx").unique().to_numpy())
+def cold_items(items: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """The withheld items of a ``cold-items`` split, sorted: a seeded draw of
+    ``round(cold_item_share * len(items))`` (at least one) of the sorted item rows ``items``."""
     rng = np.random.default_rng(cfg.seed)
     n_cold = max(1, int(round(cfg.cold_item_share * len(items))))
-    cold = np.sort(rng.choice(items, size=n_cold, replace=False))
-    is_cold = pl.col("item_idx").is_in(cold.tolist())
-    warm_pos = pl.when(~is_cold).then(pl.col("pos")).otherwise(None)
-    last_warm = warm_pos.max().over("user_idx")
-    n_warm = (~is_cold).sum().over("user_idx")
-    out = df.with_columns(
-        pl.when(is_cold)
-        .then(TEST)
-        .when((pl.col("pos") == last_warm) & (n_warm >= 2))
-        .then(VALID)
-        .otherwise(TRAIN)
-        .cast(pl.Int8)
-        .alias("split")
-    )
-    return out, {
+    return np.sort(rng.choice(items, size=n_cold, replace=False))
+
+
+def cold_info(cfg: DataConfig, cold: np.ndarray) -> dict[str, object]:
+    return {
         "kind": "cold-items",
         "seed": cfg.seed,
         "share": cfg.cold_item_share,
@@ -182,17 +245,30 @@ def training_rows(frame: pl.DataFrame) -> pl.Expr:
 def split_counts(frame: pl.DataFrame) -> dict[str, int]:
     """Events per split: ``train`` (training events), ``valid``/``test`` (target events) and,
     for a users split, ``valid_input``/``test_input`` (the held-out users' input events)."""
-    held = frame.get_column(HELD_OUT) if HELD_OUT in frame.columns else None
-    code = frame.get_column("split")
-    if held is None:
-        return {k: int((code == v).sum()) for k, v in SPLIT_NAMES.items()}
-    out = {k: int(((code == v) & ~held).sum()) for k, v in SPLIT_NAMES.items()}
-    out.update({k: int(((code == v) & held).sum()) for k, v in SPLIT_NAMES.items() if v})
+    keys = ["split"]
+    if HELD_OUT in frame.columns:
+        frame = frame.with_columns(pl.col("split").max().over("user_idx").alias("_part"))
+        keys += [HELD_OUT, "_part"]
+    return split_counts_from(frame.group_by(keys).len())
+
+
+def split_counts_from(counts: pl.DataFrame) -> dict[str, int]:
+    """:func:`split_counts` from event counts (``len``) per ``split`` and, for a users split,
+    per ``held_out`` and ``_part`` (the largest ``split`` of the event's user)."""
+
+    def total(rows: pl.Expr) -> int:
+        return int(counts.filter(rows).get_column("len").sum())
+
+    code = pl.col("split")
+    if HELD_OUT not in counts.columns:
+        return {k: total(code == v) for k, v in SPLIT_NAMES.items()}
+    held = pl.col(HELD_OUT)
+    out = {k: total((code == v) & ~held) for k, v in SPLIT_NAMES.items()}
+    out.update({k: total((code == v) & held) for k, v in SPLIT_NAMES.items() if v})
     # held-out users' inputs: rows marked TRAIN; name them by their user's part
-    part = frame.select(pl.col("split").max().over("user_idx")).to_series()
     for k, v in SPLIT_NAMES.items():
         if v:
-            out[f"{k}_input"] = int(((code == TRAIN) & held & (part == v)).sum())
+            out[f"{k}_input"] = total((code == TRAIN) & held & (pl.col("_part") == v))
     return out
 
 
@@ -230,10 +306,16 @@ def _draw_users(sizes: pl.DataFrame, cfg: DataConfig) -> np.ndarray:
     return part
 
 
-def _users(
-    df: pl.DataFrame, cfg: DataConfig, given: pl.DataFrame | None
-) -> tuple[pl.DataFrame, dict[str, object]]:
-    sizes = df.group_by("user_idx").agg(pl.len().alias("n")).sort("user_idx")
+def user_parts(
+    sizes: pl.DataFrame, cfg: DataConfig, given: pl.DataFrame | None
+) -> tuple[np.ndarray, dict[str, object]]:
+    """Each user's part (0 train, 1 valid, 2 test) and the split record.
+
+    Args:
+        sizes: ``user_idx`` and ``n`` (events), one row per user, sorted by ``user_idx``.
+        cfg: the split settings (seed, shares, input share).
+        given: the data's own assignment (``user_idx``, ``part``) instead of a seeded draw.
+    """
     info: dict[str, object] = {"kind": "users"}
     if given is None:
         part = _draw_users(sizes, cfg)
@@ -255,23 +337,6 @@ def _users(
             f"e.g. user row {int(sizes.get_column('user_idx')[int(short[0])])}; relax the "
             "k-core/dedup settings that removed their events"
         )
-    cuts = sizes.select(
-        "user_idx",
-        pl.Series("_part", part, dtype=pl.Int8),
-        pl.Series("_cut", input_counts(n, cfg.input_share)),
-    )
-    out = (
-        df.join(cuts, on="user_idx", how="left", maintain_order="left")
-        .with_columns(
-            pl.when((pl.col("_part") == TRAIN) | (pl.col("pos") < pl.col("_cut")))
-            .then(TRAIN)
-            .otherwise(pl.col("_part"))
-            .cast(pl.Int8)
-            .alias("split"),
-            (pl.col("_part") > TRAIN).alias(HELD_OUT),
-        )
-        .drop("_part", "_cut")
-    )
     info.update(
         input_share=cfg.input_share,
         input_rule="floor(input_share * n) events, at least 1 and at most n - 1",
@@ -279,4 +344,4 @@ def _users(
         valid_users=int((part == VALID).sum()),
         test_users=int((part == TEST).sum()),
     )
-    return out, info
+    return part, info
