@@ -40,6 +40,11 @@ class Format(str, Enum):
     jsonl = "jsonl"
 
 
+class Engine(str, Enum):
+    polars = "polars"
+    spark = "spark"
+
+
 class Split(str, Enum):
     loo = "loo"
     ratio = "ratio"
@@ -132,11 +137,25 @@ def prepare(
     seed: Annotated[
         int | None, typer.Option(help="seed of random split steps ([data] seed)")
     ] = None,
+    engine: Annotated[
+        Engine | None,
+        typer.Option(
+            help="what does the work: polars (in this process) or spark (PySpark, "
+            "pip install 'prismrec[spark]') ([data] engine)"
+        ),
+    ] = None,
+    master: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="Spark master for --engine spark: local[*], spark://HOST:7077, "
+            "k8s://https://HOST:443, yarn ... ([data] spark_master)",
+        ),
+    ] = None,
 ) -> None:
     """Validate, preprocess and split a dataset into a prepared directory (Parquet + schema)."""
     from prismrec.config import load_config
-    from prismrec.data.dataset import prepare_loaded, raise_for_problems
-    from prismrec.data.loaders import load
+    from prismrec.data.dataset import prepare_dir
 
     if old_split is not None:
         deprecated("data prepare --split KIND", "--split-kind KIND")
@@ -147,18 +166,17 @@ def prepare(
             split=split_kind.value if split_kind else None,
             max_seq_len=max_seq_len,
             seed=seed,
+            engine=engine.value if engine else None,
+            spark_master=master,
         )
         fmt = format.value if format else None
-        result = load(path, fmt, cfg.data)
-        if result.problems.n_problems:
-            if not skip_bad_rows:
-                raise_for_problems(result, path)
-            err_console.print(
-                f"[yellow]skipped {result.rows_bad:,} bad row(s):[/] "
-                + ", ".join(f"{k}={v:,}" for k, v in sorted(result.problems.counts.items()))
-            )
-        ds = prepare_loaded(result, out, fmt or "auto", cfg.data)
-    s = ds.schema
+        report = prepare_dir(path, out, fmt, cfg.data, skip_bad_rows=skip_bad_rows)
+    if report.problems.n_problems:
+        err_console.print(
+            f"[yellow]skipped {report.schema['rows_bad']:,} bad row(s):[/] "
+            + ", ".join(f"{k}={v:,}" for k, v in sorted(report.problems.counts.items()))
+        )
+    s = report.schema
     t = Table(title=f"prepared {out}", show_header=False)
     for key in ("n_users", "n_items", "n_events", "rows_bad"):
         t.add_row(key, f"{s[key]:,}")

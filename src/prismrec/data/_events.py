@@ -79,27 +79,22 @@ class EventFile:
         head = read_delimited(text, separator=self.separator, has_header=True, quote=self.quote)
         return head.columns[1:]
 
-    def parse(self, lines: list[str], first: int, names: list[str] | None) -> pl.DataFrame:
-        """Consecutive whole lines (no header line) numbered from ``first``, as :meth:`read`
-        gives them.
+    def parse(self, text: bytes, first: int, n: int, names: list[str] | None) -> pl.DataFrame:
+        """``n`` consecutive whole lines of the file (``text``, no header line), the first one
+        numbered ``first``, as :meth:`read` gives them.
 
         Raises:
             DataError: the lines do not hold one row each (a quoted field spans lines).
         """
         raw = read_delimited(
-            ("\n".join(lines) + "\n").encode(),
-            separator=self.separator,
-            has_header=False,
-            names=names,
-            quote=self.quote,
+            text, separator=self.separator, has_header=False, names=names, quote=self.quote
         )
-        if raw.height != len(lines):
+        if raw.height != n:
             raise DataError(
-                f"{self.file}: lines {first}-{first + len(lines) - 1} hold {raw.height} rows, "
-                "not one a line (a quoted field spans lines); prepare it with --engine polars"
+                f"{self.file}: lines {first}-{first + n - 1} hold {raw.height} rows, not one a "
+                "line (a quoted field spans lines); prepare it with --engine polars"
             )
-        numbers = pl.int_range(first, first + len(lines), dtype=pl.Int64)
-        raw = raw.with_columns(numbers.alias("_line"))
+        raw = raw.with_columns(pl.int_range(first, first + n, dtype=pl.Int64).alias("_line"))
         return raw.rename(dict(self.rename), strict=False) if self.rename else raw
 
     def truncated(self) -> bool:

@@ -19,6 +19,7 @@ __all__ = [
     "read_delimited",
     "read_lines",
     "read_table_file",
+    "stringify",
     "to_interactions",
 ]
 
@@ -95,7 +96,7 @@ def read_table_file(path: Path, cfg: DataConfig) -> pl.DataFrame:
         except Exception as exc:  # pyarrow/polars raise several types for corrupt files
             raise DataError(f"{path}: not a readable Parquet file: {exc}") from None
         return (
-            _stringify(df)
+            stringify(df)
             .with_row_index("_line", offset=1)
             .with_columns(pl.col("_line").cast(pl.Int64))
         )
@@ -122,10 +123,10 @@ def _read_jsonl(path: Path) -> pl.DataFrame:
                     f"{path}:{line_no}: not valid JSON ({exc.msg}): {text[:80]!r}"
                 ) from None
         raise DataError(f"{path}: cannot be read as JSON lines") from None
-    return _stringify(df).with_columns(lines.get_column("_line"))
+    return stringify(df).with_columns(lines.get_column("_line"))
 
 
-def _stringify(df: pl.DataFrame) -> pl.DataFrame:
+def stringify(df: pl.DataFrame) -> pl.DataFrame:
     """Cast scalar columns to strings (lists stay lists: multi-valued fields and vectors)."""
     exprs = []
     for name, dtype in df.schema.items():

@@ -6,7 +6,6 @@ the sequences, evaluation cases and tensors every model and metric uses.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -16,16 +15,25 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from prismrec import __version__
 from prismrec.config import DataConfig
+from prismrec.data._artifact import build_schema, problems_error, write_vocabularies
 from prismrec.data.loaders import LoadResult, load
 from prismrec.data.preprocess import encode, filter_interactions
+from prismrec.data.problems import ProblemLog
 from prismrec.data.schema import ItemFields, RawDataset
 from prismrec.data.splits import SPLIT_NAMES, TRAIN, assign_split, split_counts, training_rows
 from prismrec.data.vocab import Vocabulary
 from prismrec.errors import ConfigError, DataError, hint_dirs
 
-__all__ = ["EvalCases", "PreparedDataset", "prepare", "prepare_loaded", "raise_for_problems"]
+__all__ = [
+    "EvalCases",
+    "PrepareReport",
+    "PreparedDataset",
+    "prepare",
+    "prepare_dir",
+    "prepare_loaded",
+    "raise_for_problems",
+]
 
 log = logging.getLogger(__name__)
 SCHEMA_FILE = "schema.json"
@@ -55,16 +63,20 @@ class EvalCases:
         """Histories with their per-event features when known (what sequence models read)."""
         return self.features if self.features is not None else self.histories
 
-
-def _checksum(paths: list[Path]) -> str:
-    h = hashlib.md5()
-    for p in paths:
-        real = Path(str(p).split("!")[0])
-        if real.is_file():
-            with real.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-    return h.hexdigest()
+    def sample(self, n: int, seed: int) -> EvalCases:
+        """At most ``n`` of the cases, drawn with ``seed`` and kept in their order (all of
+        them when there are no more than ``n``; ``n`` 0: all)."""
+        if n <= 0 or n >= len(self.users):
+            return self
+        keep = np.sort(np.random.default_rng(seed).choice(len(self.users), n, replace=False))
+        feats = None if self.features is None else [self.features[i] for i in keep]
+        return EvalCases(
+            self.users[keep],
+            [self.histories[i] for i in keep],
+            [self.targets[i] for i in keep],
+            self.target_events[keep],
+            feats,
+        )
 
 
 def prepare(
@@ -76,29 +88,63 @@ def prepare(
 ) -> PreparedDataset:
     """Load, validate, preprocess and split a dataset, and write it to ``out``.
 
+    ``config.engine`` says what does the work: Polars in this process, or Spark (see
+    :func:`prepare_dir`).
+
     Raises:
         DataError: bad rows were found and ``skip_bad_rows`` is False (the error carries them).
     """
     cfg = config or DataConfig()
+    if cfg.engine != "polars":
+        prepare_dir(path, out, format, cfg, skip_bad_rows=skip_bad_rows)
+        return PreparedDataset.load(out)
     result = load(path, format, cfg)
     if not skip_bad_rows:
         raise_for_problems(result, path)
     return prepare_loaded(result, out, format or "auto", cfg)
 
 
+@dataclass
+class PrepareReport:
+    """What :func:`prepare_dir` wrote: the schema, and the problems of the rows it skipped."""
+
+    schema: dict[str, Any]
+    problems: ProblemLog
+
+
+def prepare_dir(
+    path: str | Path,
+    out: str | Path,
+    format: str | None = None,
+    config: DataConfig | None = None,
+    *,
+    skip_bad_rows: bool = False,
+) -> PrepareReport:
+    """Write a prepared dataset with the configured engine, without loading it back.
+
+    ``engine = "spark"`` runs :func:`prismrec.data.spark.prepare_spark` (PySpark, the extra
+    ``prismrec[spark]``) on ``spark_master``; both engines write the same directory.
+
+    Raises:
+        DataError: bad rows were found and ``skip_bad_rows`` is False.
+        ConfigError: the engine cannot run (PySpark or Java missing).
+    """
+    cfg = config or DataConfig()
+    if cfg.engine == "spark":
+        from prismrec.data.spark import prepare_spark
+
+        return prepare_spark(path, out, format, cfg, skip_bad_rows=skip_bad_rows)
+    result = load(path, format, cfg)
+    if not skip_bad_rows:
+        raise_for_problems(result, path)
+    ds = prepare_loaded(result, out, format or "auto", cfg)
+    return PrepareReport(ds.schema, result.problems)
+
+
 def raise_for_problems(result: LoadResult, path: str | Path) -> None:
     """Raise a DataError naming the first problems when the load found any."""
-    if not result.problems.n_problems:
-        return
-    shown = result.problems.sorted()[:10]
-    lines = "\n".join(f"  {p.message}" for p in shown)
-    more = result.problems.n_problems - len(shown)
-    tail = f"\n  ... and {more} more" if more > 0 else ""
-    raise DataError(
-        f"{result.rows_bad} bad row(s) in {path} ({result.rows_ok} good); first problems:\n"
-        f"{lines}{tail}\nFix the file, or pass --skip-bad-rows to load the good rows only.",
-        result.problems.sorted(),
-    )
+    if result.problems.n_problems:
+        raise problems_error(result.problems, result.rows_ok, result.rows_bad, path)
 
 
 def prepare_loaded(
@@ -115,43 +161,15 @@ def prepare_loaded(
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(out_dir / "interactions.parquet")
-    items = enc.items.to_frame("item_idx", "item_id")
-    if raw.items is not None:
-        items = items.join(raw.items, on="item_id", how="left")
-    items.write_parquet(out_dir / "items.parquet")
-    if raw.users is not None:
-        users = enc.users.to_frame("user_idx", "user_id").join(
-            raw.users.with_columns(pl.col("user_id").cast(pl.String)), on="user_id", how="left"
-        )
-        users.write_parquet(out_dir / "users.parquet")
-    vdir = out_dir / "vocab"
-    vdir.mkdir(exist_ok=True)
-    enc.users.save(vdir / "users.parquet")
-    enc.events.save(vdir / "events.parquet")
-    for name, v in enc.contexts.items():
-        v.save(vdir / f"ctx_{name}.parquet")
-    per_split = split_counts(frame)
-    schema: dict[str, Any] = {
-        "prismrec_version": __version__,
-        "format": format,
-        "sources": [str(s) for s in raw.sources],
-        "source_md5": _checksum(raw.sources),
-        "rows_read": result.rows_total,
-        "rows_bad": result.rows_bad,
-        "n_users": len(enc.users),
-        "n_items": len(enc.items),
-        "n_events": frame.height,
-        "has_time": raw.has_time,
-        "event_types": {e: float(cfg.event_weights[e]) for e in enc.events.ids},
-        "contexts": {c: v.size for c, v in enc.contexts.items()},
-        "user_columns": list(raw.user_columns) if raw.users is not None else [],
-        "item_fields": raw.item_fields.to_dict(),
-        "max_seq_len": cfg.max_seq_len,
-        "n_gap_buckets": len(cfg.gap_buckets) + 2,
-        "split": split_info,
-        "split_counts": per_split,
-        "config": cfg.model_dump(),
-    }
+    items = write_vocabularies(out_dir, raw, enc.users, enc.items, enc.events, enc.contexts)
+    schema = build_schema(
+        raw,
+        format,
+        cfg,
+        rows=(result.rows_total, result.rows_bad, frame.height),
+        vocabularies=(enc.users, enc.items, enc.events, enc.contexts),
+        split=(split_info, split_counts(frame)),
+    )
     (out_dir / SCHEMA_FILE).write_text(json.dumps(schema, indent=2))
     log.info(
         "prepared %d events, %d users, %d items -> %s",

@@ -14,6 +14,8 @@ from prismrec.errors import DataError
 
 __all__ = [
     "DEDUP_KEY",
+    "EVENT_COLUMNS",
+    "NOTHING_LEFT",
     "TIE_ORDER",
     "Encoded",
     "encode",
@@ -26,6 +28,25 @@ log = logging.getLogger(__name__)
 
 DEDUP_KEY = ("user_id", "item_id", "timestamp", "event_type")
 """Events equal on these are duplicates (``dedup``); the one on the first line is kept."""
+EVENT_COLUMNS = (
+    "user_idx",
+    "item_idx",
+    "timestamp",
+    "event_idx",
+    "value",
+    "weight",
+    "hour",
+    "weekday",
+    "gap_bucket",
+    "pos",
+    "_line",
+)
+"""The columns of a prepared dataset's events, in order; then ``ctx_<name>`` per context
+column and the split's (``split``, and ``held_out`` for a users split)."""
+NOTHING_LEFT = (
+    "no interactions left after filtering (rating_threshold / k-core); "
+    "relax data.rating_threshold or data.min_*_interactions"
+)
 TIE_ORDER = ("_tkey", "_line")
 """The one total order of a user's events, in every engine: the time key (the timestamp, or
 RecBole's float32 time with ``time_order = "recbole"``), then the line in the source file."""
@@ -49,10 +70,7 @@ def filter_interactions(df: pl.DataFrame, cfg: DataConfig) -> pl.DataFrame:
         if df.height == before:
             break
     if df.height == 0:
-        raise DataError(
-            "no interactions left after filtering (rating_threshold / k-core); "
-            "relax data.rating_threshold or data.min_*_interactions"
-        )
+        raise DataError(NOTHING_LEFT)
     return df
 
 
@@ -109,20 +127,7 @@ def encode(raw: RawDataset, df: pl.DataFrame, cfg: DataConfig) -> Encoded:
     ).sort(["user_idx", *TIE_ORDER])
     out = out.with_columns(pl.int_range(pl.len()).over("user_idx").cast(pl.Int32).alias("pos"))
     out = time_features(out, cfg, raw.has_time)
-    keep = [
-        "user_idx",
-        "item_idx",
-        "timestamp",
-        "event_idx",
-        "value",
-        "weight",
-        "hour",
-        "weekday",
-        "gap_bucket",
-        "pos",
-        "_line",
-        *[f"ctx_{c}" for c in contexts],
-    ]
+    keep = [*EVENT_COLUMNS, *[f"ctx_{c}" for c in contexts]]
     return Encoded(out.select(keep), users, items, events, contexts)
 
 

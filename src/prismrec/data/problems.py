@@ -13,10 +13,10 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["Problem", "ProblemLog"]
+__all__ = ["MAX_DETAIL_PER_KIND", "Problem", "ProblemLog"]
 
 # keep every problem's count, but the detail of at most this many per kind
-_MAX_DETAIL_PER_KIND = 10_000
+MAX_DETAIL_PER_KIND = 10_000
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class ProblemLog:
     ) -> None:
         """Record one problem (file-level problems use ``line=0``)."""
         self.counts[kind] += 1
-        if self.counts[kind] <= _MAX_DETAIL_PER_KIND:
+        if self.counts[kind] <= MAX_DETAIL_PER_KIND:
             self.problems.append(
                 Problem(kind, str(file), int(line), column, _text(value), expected)
             )
@@ -81,7 +81,7 @@ class ProblemLog:
         key = str(file)
         lines = rows.get_column("_line").to_list()
         self.bad_lines.setdefault(key, set()).update(lines)
-        room = max(0, _MAX_DETAIL_PER_KIND - self.counts[kind])
+        room = max(0, MAX_DETAIL_PER_KIND - self.counts[kind])
         self.counts[kind] += rows.height
         if room:
             values = (
