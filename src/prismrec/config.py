@@ -13,8 +13,9 @@ rebuild everything from the directory alone.
 from __future__ import annotations
 
 from collections.abc import Callable
+from ipaddress import ip_network
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import tomllib
 from pydantic import (
@@ -25,7 +26,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
 from prismrec.errors import ConfigError
 
@@ -546,6 +547,12 @@ class ServeConfig(_Section):
         1.0, ge=0.0, description="failed authentications per second per address and key id"
     )
     auth_fail_burst: float = Field(20.0, ge=1.0, description="failed authentications at once")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="addresses or networks (10.0.0.0/8) of the load balancers whose "
+        "X-Forwarded-For names the client for rate limits and logs; '*' trusts any; a "
+        "comma-separated string also works",
+    )
     tombstone_secret: str | None = Field(
         None,
         description="key of deleted users' tombstones, the same on every replica (None: a "
@@ -599,6 +606,25 @@ class ServeConfig(_Section):
     ab_lists: int = Field(
         10, ge=1, description="A/B test: served lists kept per user; a later event on one is a hit"
     )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, v: Any) -> Any:
+        return [p.strip() for p in v.split(",") if p.strip()] if isinstance(v, str) else v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, v: list[str]) -> list[str]:
+        for p in v:
+            try:
+                if p != "*":
+                    ip_network(p)  # an address is a network of one; host bits must be zero
+            except ValueError:
+                raise ValueError(
+                    f"{p!r} is not an IP address, a network such as 10.0.0.0/8 (host bits "
+                    "zero) or '*'"
+                ) from None
+        return v
 
 
 class PrismConfig(_Section):

@@ -27,7 +27,7 @@ def test_failed_authentications_are_limited_per_address_not_for_others(api_facto
     real_id = api.keys["read"].split("_")[1]
     wrong_secret = f"prk_{real_id}_" + "A" * 43
     unknown_id = "prk_000000000000_" + "A" * 43
-    # uvicorn trusts X-Forwarded-For from 127.0.0.1, which lets one machine play two clients
+    # the default trusted_proxies (loopback) let one machine play several forwarded clients
     attacker = {"X-Forwarded-For": "127.0.0.2"}
     codes = []
     for key in [wrong_secret, unknown_id] * 4:
@@ -37,10 +37,50 @@ def test_failed_authentications_are_limited_per_address_not_for_others(api_facto
             assert r.json() == {"detail": "invalid or revoked API key"}  # the same for both
     assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}
     assert int(r.headers["retry-after"]) >= 1
-    # the right key from the blocked address waits too; other clients are not affected
+    # the right key from the throttled address passes; other clients' wrong keys are 401
     good = {"Authorization": f"Bearer {api.keys['read']}"}
-    assert httpx.get(f"{api.url}/v1/noop", headers={**attacker, **good}).status_code == 429
-    assert httpx.get(f"{api.url}/v1/noop", headers=good).status_code == 200
+    assert httpx.get(f"{api.url}/v1/noop", headers={**attacker, **good}).status_code == 200
+    other = {"X-Forwarded-For": "127.0.0.3", "Authorization": f"Bearer {unknown_id}"}
+    assert httpx.get(f"{api.url}/v1/noop", headers=other).status_code == 401
+
+
+def wrong_then_right(url: str, keys: dict[str, str], n: int = 50) -> tuple[list[int], int, int]:
+    """``n`` wrong keys, then the right one, then a wrong one again, all from one client."""
+    wrong = {"Authorization": "Bearer prk_000000000000_" + "C" * 43}
+    with httpx.Client(base_url=url, timeout=30) as c:
+        codes = [c.get("/v1/noop", headers=wrong).status_code for _ in range(n)]
+        right = c.get("/v1/noop", headers={"Authorization": f"Bearer {keys['read']}"})
+        again = c.get("/v1/noop", headers=wrong).status_code
+    return codes, right.status_code, again
+
+
+def test_a_valid_key_passes_after_fifty_wrong_ones_from_its_address(api_factory) -> None:
+    api = api_factory()  # the default limits: 20 failures at once, then 1/s
+    assert api.keys is not None
+    codes, right, again = wrong_then_right(api.url, api.keys)
+    assert set(codes) == {401, 429} and codes[:20] == [401] * 20 and codes[-1] == 429
+    assert right == 200  # the key is checked before the address's failures are
+    assert again == 429  # and the failures stay throttled
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_forwarded_for_names_the_client_only_from_trusted_proxies(
+    api_factory, trusted: bool
+) -> None:
+    env = {"PRISMREC_AUTH_FAIL_BURST": "3", "PRISMREC_AUTH_FAIL_PER_S": "0.1"}
+    if not trusted:
+        env["PRISMREC_TRUSTED_PROXIES"] = "10.255.255.1"  # a proxy; loopback is not one
+    api = api_factory(env=env, extra=("--log-level", "info"))
+    for n in range(4):  # four "clients" behind the same peer, 127.0.0.1, each a wrong key
+        wrong = f"Bearer prk_00000000000{n}_" + "D" * 43  # key ids differ: not limited by id
+        r = httpx.get(
+            f"{api.url}/v1/noop",
+            headers={"X-Forwarded-For": f"192.0.2.{n}", "Authorization": wrong},
+        )
+    # trusted: each forwarded client failed once (401); untrusted: one address failed 4 times
+    assert r.status_code == (401 if trusted else 429)
+    log = (api.workdir / f"serve-{api.port}.log").read_text()
+    assert ('192.0.2.3:0 - "GET /v1/noop' in log) is trusted  # the access log's client too
 
 
 def test_a_key_id_under_attack_still_admits_its_owner(api_factory) -> None:

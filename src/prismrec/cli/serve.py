@@ -68,6 +68,15 @@ def serve(
     rate: Annotated[
         float | None, typer.Option(min=0.0, help="requests/s per key, 0: unlimited (default 200)")
     ] = None,
+    trusted_proxies: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRS",
+            help="comma-separated addresses or networks of the load balancers whose "
+            "X-Forwarded-For names the client for rate limits and logs; '*' trusts any "
+            "([serve] trusted_proxies; default 127.0.0.1,::1)",
+        ),
+    ] = None,
     report: Annotated[
         Path | None,
         typer.Option(
@@ -124,6 +133,7 @@ def serve(
             quantize=quantize.value if quantize else None,
             index=index.value if index else None,
             rate_per_s=rate,
+            trusted_proxies=trusted_proxies,
             report_dir=report,
             watch=watch,
             candidate_dir=candidate,

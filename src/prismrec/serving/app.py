@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from prismrec import __version__
 from prismrec.errors import ConfigError, ConflictError, DataError, UnknownIdError
@@ -102,6 +103,9 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         max_body_bytes=settings.max_body_bytes,
         body_timeout_s=settings.body_timeout_s,
     )
+    # outermost: the client address every layer (limits, logs, access log) sees is the
+    # X-Forwarded-For one only when the peer is a trusted proxy
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     install_openapi(app)
     _handlers(app)
     return app

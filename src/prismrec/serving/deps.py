@@ -110,15 +110,17 @@ def require(role: str) -> Callable[..., Principal]:
 
 def _authenticate(request: Request, key: str) -> Principal:
     """The key's principal; 401 for a wrong key, 429 once failures from the client's address
-    or for the key id are over their limit (an address over it is not even looked up)."""
+    or for the key id are over their limit.
+
+    The key is checked first, always: a valid key passes whatever others sent from its address
+    (behind a proxy or a NAT many clients share one), and only failures are throttled.
+    """
     state: Any = request.app.state
-    fails = state.auth_failures
-    address = request.client.host if request.client else "unknown"
-    if fails is not None and (wait := fails.blocked(address)):
-        raise _too_many("too many failed authentications from this address", wait)
     who: Principal | None = state.keys.verify(key)
     if who is not None:
         return who
+    fails = state.auth_failures
+    address = request.client.host if request.client else "unknown"
     wait = fails.failed(address, key_id_of(key)) if fails is not None else 0.0
     if wait:
         raise _too_many("too many failed authentications", wait)

@@ -179,52 +179,23 @@ class FailedAuthLimiter:
     """Failed authentications, limited per client address and per key id.
 
     Every failure takes a token from the address's bucket and, when the presented key names a
-    key id, from that id's bucket. An address out of tokens is refused (429) before its key is
-    even looked up, until it has earned one back. A key id out of tokens turns further failures
-    for it into 429s, but a request with the right secret still passes: nobody can lock a key's
-    owner out by sending wrong secrets for its (public) id.
+    key id, from that id's bucket; a failure past either limit is answered 429 instead of 401.
+    Only failures are counted and refused: a request with a valid key is never asked here, so
+    neither wrong keys from its address (many clients share one behind a proxy or a NAT) nor
+    wrong secrets for its (public) key id lock its owner out.
 
     Args:
         limiter: the buckets (in memory or Redis, shared by replicas).
-        clock: seconds from a monotonic clock (tests pass a fake one).
-        max_blocked: addresses remembered as blocked before the oldest are forgotten.
     """
 
-    def __init__(
-        self,
-        limiter: Limiter,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        max_blocked: int = 100_000,
-    ) -> None:
+    def __init__(self, limiter: Limiter) -> None:
         self.limiter = limiter
-        self._clock = clock
-        self._max = max_blocked
-        self._blocked: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def blocked(self, address: str) -> float:
-        """Seconds until ``address`` may try again (0: it may now)."""
-        with self._lock:
-            until = self._blocked.get(address)
-            if until is None:
-                return 0.0
-            left = until - self._clock()
-            if left <= 0:
-                del self._blocked[address]
-                return 0.0
-            return left
 
     def failed(self, address: str, key_id: str | None) -> float:
         """Record one failure; seconds to wait when it went over a limit (0: answer 401)."""
         ok, wait = self.limiter.allow(f"addr:{address}")
-        if not ok:
-            with self._lock:
-                if len(self._blocked) >= self._max:
-                    self._blocked.pop(next(iter(self._blocked)))
-                self._blocked[address] = self._clock() + wait
         if key_id is not None:
             key_ok, key_wait = self.limiter.allow(f"key:{key_id}")
             if not key_ok:
-                return max(wait if not ok else 0.0, key_wait)
+                return max(0.0 if ok else wait, key_wait)
         return 0.0 if ok else wait

@@ -115,4 +115,5 @@ def run(app: Any, settings: ServeSettings, host: str, port: int, log_level: str)
         log_level=log_level,
         http=timed_protocol(settings.header_timeout_s, settings.body_timeout_s),
         limit_concurrency=settings.max_connections,
+        proxy_headers=False,  # the app reads X-Forwarded-For from its own trusted_proxies
     )
