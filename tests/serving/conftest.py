@@ -25,15 +25,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def redis_server_bin() -> str:
-    path = shutil.which("redis-server")
+def program(name: str, needed_by: str) -> str:
+    """The path of ``name`` (a Debian package of the same name); the test fails without it."""
+    path = shutil.which(name)
     if path is None:
         pytest.fail(
-            "redis-server is not on PATH; the Redis store tests need a real server: "
-            "install it with `apt-get install redis-server` (Debian/Ubuntu)",
+            f"{name} is not on PATH; {needed_by}: install it with `apt-get install {name}` "
+            "(Debian/Ubuntu), or run scripts/test-deps.sh",
             pytrace=False,
         )
     return path
+
+
+def redis_server_bin() -> str:
+    return program("redis-server", "the Redis store tests need a real server")
 
 
 def _wait_until(check: Callable[[], object], timeout: float = 15.0) -> bool:
@@ -334,3 +339,103 @@ def start_api() -> Callable[..., ApiServer]:
         return ApiServer(model, store, workdir, **kwargs).start()  # type: ignore[arg-type]
 
     return start
+
+
+# ----------------------------------------------------------------------------- load balancer
+HAPROXY_CFG = Path(__file__).resolve().parents[2] / "deploy" / "haproxy" / "haproxy.cfg"
+
+
+class HAProxy(_Process):
+    """HAProxy on 127.0.0.1 running the shipped ``deploy/haproxy/haproxy.cfg``, its
+    DNS-discovered replicas replaced by ``ports`` and ``slots`` disabled servers that
+    :meth:`add` fills at run time (HAProxy's runtime API on a private socket)."""
+
+    def __init__(self, workdir: Path, ports: list[int], slots: int = 2) -> None:
+        self.workdir, self.ports, self.slots = workdir, ports, slots
+        self.port = free_port()
+        self.socket = workdir / "haproxy.sock"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def config(self) -> str:
+        """The shipped file with loopback addresses: the one part that is Docker's."""
+        text = HAPROXY_CFG.read_text()
+        servers = [f"    server r{i} 127.0.0.1:{p} check" for i, p in enumerate(self.ports, 1)]
+        servers.append(f"    server-template slot 1-{self.slots} 127.0.0.1:1 check disabled")
+        swaps = {
+            "    bind :8080\n": f"    bind 127.0.0.1:{self.port}\n",
+            "    bind :8404\n": f"    bind 127.0.0.1:{free_port()}\n",
+            "    server-template api 1-20 api:8000 check resolvers docker init-addr none\n": (
+                "\n".join(servers) + "\n"
+            ),
+            "\nglobal\n": f"\nglobal\n    stats socket {self.socket} mode 600 level admin\n",
+        }
+        for old, new in swaps.items():
+            assert text.count(old) == 1, f"{HAPROXY_CFG} no longer has {old!r}"
+            text = text.replace(old, new)
+        return text
+
+    def start(self) -> HAProxy:
+        exe = program("haproxy", "the fleet tests run it as their load balancer")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        cfg = self.workdir / "haproxy.cfg"
+        cfg.write_text(self.config())
+        log = open(self.workdir / "haproxy.log", "ab")  # noqa: SIM115 - lives with the process
+        self.proc = subprocess.Popen([exe, "-db", "-f", str(cfg)], stdout=log, stderr=log)
+        log.close()
+        if not _wait_until(lambda: self.up() == {f"r{i}" for i in range(1, len(self.ports) + 1)}):
+            text = (self.workdir / "haproxy.log").read_text(errors="replace")
+            pytest.fail(f"haproxy did not see its replicas up:\n{text[-3000:]}", pytrace=False)
+        return self
+
+    def command(self, line: str) -> str:
+        """One runtime API command; its answer."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(str(self.socket))
+            s.sendall(line.encode() + b"\n")
+            chunks = []
+            while chunk := s.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode()
+
+    def stats(self) -> dict[str, dict[str, str]]:
+        """``show stat`` of the replicas' backend, by server name."""
+        if self.proc is None or self.proc.poll() is not None or not self.socket.exists():
+            return {}
+        lines = self.command("show stat").splitlines()
+        head = lines[0].lstrip("# ").split(",")
+        rows = [dict(zip(head, line.split(","), strict=False)) for line in lines[1:] if line]
+        servers = (r for r in rows if r["svname"] not in ("FRONTEND", "BACKEND"))
+        return {r["svname"]: r for r in servers if r["pxname"] == "replicas"}
+
+    def up(self) -> set[str]:
+        """The servers that health checks found ready."""
+        return {name for name, row in self.stats().items() if row["status"] == "UP"}
+
+    def add(self, slot: int, port: int) -> str:
+        """Point disabled slot ``slot`` at a replica on ``port`` and enable it; its name."""
+        name = f"slot{slot}"
+        self.command(f"set server replicas/{name} addr 127.0.0.1 port {port}")
+        self.command(f"set server replicas/{name} state ready")
+        row = self.stats()[name]
+        assert row["addr"] == f"127.0.0.1:{port}" and row["status"] != "MAINT", row
+        return name
+
+
+@pytest.fixture
+def haproxy_factory(tmp_path: Path) -> Iterator[Callable[..., HAProxy]]:
+    """``haproxy_factory(ports, slots=2)``: a started HAProxy in front of those replicas."""
+    started: list[HAProxy] = []
+
+    def make(ports: list[int], slots: int = 2) -> HAProxy:
+        lb = HAProxy(tmp_path / f"haproxy-{len(started)}", ports, slots).start()
+        started.append(lb)
+        return lb
+
+    yield make
+    for lb in started:
+        lb.stop()
