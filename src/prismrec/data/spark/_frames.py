@@ -44,33 +44,44 @@ def number_rows(ordered: DataFrame, name: str, start: int) -> DataFrame:
     return tagged.select(*ordered.columns, number.alias(name)).persist()
 
 
-def smallest(values: DataFrame, column: str, k: int) -> int:
-    """The ``k``-th smallest value (0-based) of an integer column, exactly.
+def smallest(values: DataFrame, column: str, ranks: list[int]) -> list[int]:
+    """The ``k``-th smallest value (0-based) of an integer column for each ``k``, exactly.
 
-    Spark's approximate quantiles bracket it; the values inside the bracket are collected and
-    sorted. A bracket that misses widens until it is the whole column.
+    Spark's approximate quantiles bracket each rank; the values inside the brackets are
+    collected and sorted. When a bracket misses, all of them widen, up to the whole column.
     """
     from pyspark.sql import functions as F
 
     col = F.col(column)
     n = values.count()
-    q = k / max(n - 1, 1)
+    qs = [k / max(n - 1, 1) for k in ranks]
     for width in (1e-3, 1e-2, 1e-1, None):
         if width is None:
             lo, hi = values.agg(F.min(col), F.max(col)).first()  # type: ignore[misc]
+            bounds = [(lo, hi)] * len(ranks)
         else:
-            lo, hi = values.approxQuantile(
-                column, [max(0.0, q - width), min(1.0, q + width)], width / 4
-            )
-        below, inside = values.agg(
-            F.sum(F.when(col < lo, 1).otherwise(0)),
-            F.sum(F.when((col >= lo) & (col <= hi), 1).otherwise(0)),
-        ).first()  # type: ignore[misc]
-        if below <= k < below + inside:
-            kept = values.where((col >= lo) & (col <= hi)).select(column).toArrow()
-            ranked = kept.column(0).to_numpy()
-            ranked.sort()
-            return int(ranked[k - below])
+            around = [x for q in qs for x in (max(0.0, q - width), min(1.0, q + width))]
+            cuts = values.approxQuantile(column, around, width / 4)
+            bounds = list(zip(cuts[::2], cuts[1::2], strict=True))
+        sums = []
+        for lo, hi in bounds:
+            sums += [
+                F.sum(F.when(col < lo, 1).otherwise(0)),
+                F.sum(F.when((col >= lo) & (col <= hi), 1).otherwise(0)),
+            ]
+        got = values.agg(*sums).first()
+        tallies = list(zip(got[::2], got[1::2], strict=True))  # type: ignore[index]
+        if all(b <= k < b + i for k, (b, i) in zip(ranks, tallies, strict=True)):
+            inside = F.lit(False)
+            for lo, hi in bounds:
+                inside = inside | ((col >= lo) & (col <= hi))
+            kept = values.where(inside).select(column).toArrow().column(0).to_numpy()
+            out = []
+            for k, (lo, hi), (below, _) in zip(ranks, bounds, tallies, strict=True):
+                own = kept[(kept >= lo) & (kept <= hi)]
+                own.sort()
+                out.append(int(own[k - below]))
+            return out
     raise AssertionError("the whole column brackets every rank")
 
 

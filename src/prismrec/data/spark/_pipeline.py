@@ -8,6 +8,7 @@ each split kind decides for the whole dataset (:mod:`prismrec.data.splits`).
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,7 @@ from prismrec.data.splits import (
     user_parts,
 )
 from prismrec.data.vocab import Vocabulary
-from prismrec.errors import DataError
+from prismrec.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -147,7 +148,7 @@ def encode_events(spark: SparkSession, ev: DataFrame, raw: RawDataset, cfg: Data
         F.count(F.lit(1)).over(user).alias("_n"),
     )
     return Encoded(
-        frame,
+        frame.persist(),
         Vocabulary(_ids(users, "user_idx"), offset=0, name="user"),
         Vocabulary(item_ids, offset=1, name="item"),
         events,
@@ -168,9 +169,17 @@ def _plan(
         plan = ratio_plan(cfg)
         return frame, plan, {"kind": "ratio", "valid": plan.valid, "test": plan.test}
     if cfg.split == "temporal":
-        stamps = frame.select("timestamp").persist()
-        plan = temporal_plan(cfg, stamps.count(), lambda k: smallest(stamps, "timestamp", k))
-        stamps.unpersist()
+        n = frame.count()
+        ranks: list[int] = []
+
+        def note(k: int) -> int:  # a first pass with a stand-in lists the ranks it needs
+            ranks.append(k)
+            return 0
+
+        with suppress(ConfigError):
+            temporal_plan(cfg, n, note)
+        found = smallest(frame.select("timestamp"), "timestamp", ranks)
+        plan = temporal_plan(cfg, n, dict(zip(ranks, found, strict=True)).__getitem__)
         return frame, plan, plan.info()
     if cfg.split == "users":
         sizes = frame.groupBy("user_idx").agg(F.count(F.lit(1)).cast("int").alias("n"))
