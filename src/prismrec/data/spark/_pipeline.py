@@ -127,6 +127,9 @@ def encode_events(spark: SparkSession, ev: DataFrame, raw: RawDataset, cfg: Data
     frame = ev.join(users, "user_id").join(items, "item_id")
     for c, v in contexts.items():
         frame = frame.join(F.broadcast(_small(spark, c, v, f"ctx_{c}")), c, "left")
+    # each user's events in one partition, in the one total order, the partitions in user order:
+    # the windows below need no other shuffle and the output no other sort
+    frame = frame.repartitionByRange("user_idx").sortWithinPartitions("user_idx", *TIE_ORDER)
     index = F.create_map(*[F.lit(x) for i, e in enumerate(events.ids) for x in (e, i + 1)])
     weights = F.create_map(*[F.lit(x) for e, w in cfg.event_weights.items() for x in (e, w)])
     user = Window.partitionBy("user_idx")
@@ -186,7 +189,7 @@ def _plan(
         sized = pl.DataFrame(sizes.toArrow()).sort("user_idx")
         part, info = user_parts(sized, cfg, None)
         parts = pa.table({"user_idx": sized.get_column("user_idx").to_arrow(), "_part": part})
-        frame = frame.join(spark.createDataFrame(parts), "user_idx")
+        frame = frame.join(F.broadcast(spark.createDataFrame(parts)), "user_idx")
         return frame, SplitPlan("users", input_share=cfg.input_share), info
     present = frame.select("item_idx").distinct().toArrow().column(0).to_numpy()
     cold = cold_items(np.sort(present), cfg)
@@ -234,6 +237,7 @@ def split_events(
     schema = output_schema(list(enc.contexts), cfg.split == "users")
     needed = [*enc.frame.columns, *SplitPlan.INPUTS[plan.kind]]
     keep = list(dict.fromkeys(c for c in needed if c in frame.columns))
-    ordered = frame.select(*keep).orderBy("user_idx", *TIE_ORDER)
+    # still range-partitioned by user (broadcast joins and windows keep it): sorted as it is
+    ordered = frame.select(*keep).sortWithinPartitions("user_idx", *TIE_ORDER)
     out = ordered.mapInArrow(finish_rows(plan, cfg, has_time, schema), spark_ddl(schema))
     return out.persist(), info
