@@ -387,6 +387,7 @@ class HAProxy(_Process):
         self.proc = subprocess.Popen([exe, "-db", "-f", str(cfg)], stdout=log, stderr=log)
         log.close()
         if not _wait_until(lambda: self.up() == {f"r{i}" for i in range(1, len(self.ports) + 1)}):
+            self.stop()
             text = (self.workdir / "haproxy.log").read_text(errors="replace")
             pytest.fail(f"haproxy did not see its replicas up:\n{text[-3000:]}", pytrace=False)
         return self
