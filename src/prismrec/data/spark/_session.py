@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from prismrec.config import DataConfig
 from prismrec.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -48,6 +51,7 @@ def spark_session(cfg: DataConfig) -> SparkSession:
         ) from None
     active = SparkSession.getActiveSession()
     if active is not None:
+        log.info("using the running Spark session (master %s)", active.sparkContext.master)
         return active
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         raise ConfigError(
