@@ -1,79 +1,228 @@
-"""Rows/s of `data synth` and `data prepare` at 1M and 10M synthetic events.
+"""Events/s and peak memory of `data prepare` with the Polars and the Spark engine.
 
-Run: .venv/bin/python benchmarks/data_prepare.py [--sizes 1000000 10000000]
-Prints a table and writes benchmarks/results/data_prepare.json. Goal (issue 2): 10M events
-synthesised in < 60 s and prepared in < 60 s on this 2-core machine.
+Run: cd benchmarks && ../.venv/bin/python data_prepare.py [--sizes 1000000 10000000 50000000]
+     [--engines polars spark] [--master local[2]] [--driver-memory 8g]
+
+Synthetic events (``prismrec.data.synth``, Parquet) at each size are prepared by each engine in a
+child process; its whole process tree (for Spark: the driver's Python, the JVM and the Python
+workers) is sampled every 0.2 s for the peak resident memory. Events/s is events over the
+wall time of the child, Spark's start-up included. The Polars engine holds every event in this
+one process, so its bytes per event at the largest size give the size at which it no longer fits
+in this machine's memory. Prints a table and writes benchmarks/results/data_prepare.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import shutil
-import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from _common import write_result
+import psutil
+import pyarrow.parquet as pq
+from _common import RESULTS, write_result
 from rich.console import Console
 from rich.table import Table
 
 from prismrec.config import load_config
-from prismrec.data.dataset import prepare
+from prismrec.data.dataset import prepare_dir
 from prismrec.data.synth import synthesize
 
 
-def one(n_events: int, work: Path, repeats: int) -> dict[str, float]:
-    n_users, n_items = max(1000, n_events // 100), max(2000, n_events // 200)
-    synth_t, prep_t = [], []
-    for r in range(repeats):
-        raw, out = work / f"raw{r}", work / f"prep{r}"
-        t0 = time.perf_counter()
-        synthesize(n_users, n_items, n_events, seed=r, out_dir=raw)
-        t1 = time.perf_counter()
-        prepare(raw, out, "parquet", load_config(raw / "prismrec.toml").data)
-        t2 = time.perf_counter()
-        synth_t.append(t1 - t0)
-        prep_t.append(t2 - t1)
-        shutil.rmtree(raw)
-        shutil.rmtree(out)
-    s, p = statistics.median(synth_t), statistics.median(prep_t)
-    return {
-        "events": n_events,
+def child(engine: str, raw: Path, out: Path, master: str, driver_memory: str) -> None:
+    """Prepare ``raw`` once (run in a child process by :func:`measure`)."""
+    cfg = load_config(raw / "prismrec.toml").data.model_copy(
+        update={
+            "engine": engine,
+            "spark_master": master,
+            "spark_conf": {"spark.driver.memory": driver_memory},
+        }
+    )
+    prepare_dir(raw, out, "parquet", cfg)
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):  # a worker may exit meanwhile
+            total += p.memory_info().rss
+    return total
+
+
+def measure(args: list[str], timeout: float) -> dict[str, Any]:
+    """Run a child; its wall time, the peak RSS of its process tree, and whether it finished."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ps, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(ps))
+        if time.perf_counter() - t0 > timeout:
+            proc.kill()
+            break
+        time.sleep(0.2)
+    seconds = time.perf_counter() - t0
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    ok = proc.returncode == 0
+    return {"seconds": seconds, "peak_rss": peak, "ok": ok, "error": "" if ok else err[-400:]}
+
+
+CHUNK = 10_000_000
+
+
+def synthesize_in_chunks(n_users: int, n_items: int, n: int, raw: Path) -> None:
+    """Synthetic events; above :data:`CHUNK` events, chunks of the same users and items (seeds
+    0, 1, ...) appended to one Parquet file, so the generator never holds more than a chunk."""
+    synthesize(n_users, n_items, min(n, CHUNK), seed=0, out_dir=raw)
+    if n <= CHUNK:
+        return
+    first = raw / "interactions.parquet"
+    whole = raw / "interactions-all.parquet"
+    schema = pq.read_schema(first)
+    with pq.ParquetWriter(whole, schema, compression="zstd") as writer:
+        writer.write_table(pq.read_table(first))
+        for seed in range(1, -(-n // CHUNK)):
+            size = min(CHUNK, n - seed * CHUNK)
+            part = synthesize(n_users, n_items, size, seed=seed).interactions
+            writer.write_table(part.to_arrow().cast(schema))
+    whole.replace(first)
+
+
+def one(
+    n: int, work: Path, engines: list[str], opts: argparse.Namespace, done: list[dict[str, Any]]
+) -> dict[str, Any]:
+    n_users, n_items = max(1000, n // 100), max(2000, n // 200)
+    raw = work / "raw"
+    t0 = time.perf_counter()
+    synthesize_in_chunks(n_users, n_items, n, raw)
+    row: dict[str, Any] = {
+        "events": n,
         "users": n_users,
         "items": n_items,
-        "repeats": repeats,
-        "synth_seconds": s,
-        "prepare_seconds": p,
-        "synth_rows_per_s": n_events / s,
-        "prepare_rows_per_s": n_events / p,
+        "synth_seconds": time.perf_counter() - t0,
+        "input_bytes": (raw / "interactions.parquet").stat().st_size,
     }
+    for engine in engines:
+        skip = too_big(n, done) if engine == "polars" else None
+        if skip is not None:
+            row[engine] = skip
+            continue
+        out = work / f"out-{engine}"
+        cmd = [sys.executable, __file__, "--child", engine, str(raw), str(out)]
+        cmd += ["--master", opts.master, "--driver-memory", opts.driver_memory]
+        m = measure(cmd, opts.timeout)
+        m["events_per_s"] = n / m["seconds"] if m["ok"] else None
+        m["bytes_per_event"] = m["peak_rss"] / n
+        row[engine] = m
+        shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(raw)
+    return row
+
+
+def projection(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The event count at which the Polars engine's peak memory reaches this machine's RAM:
+    bytes per event from the two largest sizes it ran (the slope, so the interpreter's own
+    memory does not count), or from one."""
+    done = sorted((r for r in rows if r.get("polars", {}).get("ok")), key=lambda r: r["events"])
+    if not done:
+        return {}
+    big = done[-1]
+    per_event = big["polars"]["bytes_per_event"]
+    base = 0.0
+    if len(done) > 1:
+        small = done[-2]
+        per_event = (big["polars"]["peak_rss"] - small["polars"]["peak_rss"]) / (
+            big["events"] - small["events"]
+        )
+        base = big["polars"]["peak_rss"] - per_event * big["events"]
+    memory = psutil.virtual_memory().total
+    return {
+        "memory_bytes": memory,
+        "polars_bytes_per_event": per_event,
+        "polars_base_bytes": base,
+        "measured_at_events": big["events"],
+        "polars_fits_up_to_events": int((memory - base) / per_event),
+    }
+
+
+def too_big(n: int, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """A stand-in result when the projection says the Polars engine would not fit in the memory
+    available now (running it would push the machine into swap or the OOM killer)."""
+    proj = projection(rows)
+    if not proj:
+        return None
+    need = proj["polars_base_bytes"] + proj["polars_bytes_per_event"] * n
+    free = psutil.virtual_memory().available
+    if need < 0.8 * free:
+        return None
+    return {
+        "seconds": 0.0,
+        "peak_rss": int(need),
+        "ok": False,
+        "error": f"not run: projected {need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB available",
+        "events_per_s": None,
+        "bytes_per_event": proj["polars_bytes_per_event"],
+    }
+
+
+def print_table(rows: list[dict[str, Any]], engines: list[str], proj: dict[str, Any]) -> None:
+    t = Table(title="data prepare: events/s and peak RSS (process tree)")
+    t.add_column("events", justify="right")
+    for e in engines:
+        t.add_column(f"{e} s", justify="right")
+        t.add_column(f"{e} events/s", justify="right")
+        t.add_column(f"{e} peak RSS", justify="right")
+    for r in rows:
+        cells = [f"{r['events']:,}"]
+        for e in engines:
+            m = r[e]
+            if not m["ok"]:
+                what = "not run" if m["error"].startswith("not run") else "failed"
+                cells += [f"{m['seconds']:.0f}", what, f"{m['peak_rss'] / 2**30:.1f} GiB"]
+                continue
+            rate = f"{m['events_per_s']:,.0f}"
+            cells += [f"{m['seconds']:.1f}", rate, f"{m['peak_rss'] / 2**30:.2f} GiB"]
+        t.add_row(*cells)
+    Console().print(t)
+    if proj:
+        print(
+            f"polars: {proj['polars_bytes_per_event']:.0f} bytes/event at "
+            f"{proj['measured_at_events']:,} events -> fills {proj['memory_bytes'] / 2**30:.0f} "
+            f"GiB at about {proj['polars_fits_up_to_events']:,} events"
+        )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000, 50_000_000])
+    ap.add_argument("--engines", nargs="+", default=["polars", "spark"])
+    ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--driver-memory", default="8g", help="spark.driver.memory (local masters)")
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds per engine and size")
+    ap.add_argument("--keep", action="store_true", help="keep the other sizes' last results")
+    ap.add_argument("--child", nargs=3, metavar=("ENGINE", "RAW", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    rows = []
+    if args.child:
+        engine, raw, out = args.child
+        child(engine, Path(raw), Path(out), args.master, args.driver_memory)
+        return
+    rows: list[dict[str, Any]] = []
+    if args.keep and (RESULTS / "data_prepare.json").is_file():
+        last = json.loads((RESULTS / "data_prepare.json").read_text())["runs"]
+        rows = [r for r in last if r["events"] not in args.sizes]
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
-            rows.append(one(n, Path(tmp), args.repeats if n <= 1_000_000 else 1))
-    t = Table(title="synth + prepare (median seconds)")
-    for c in ("events", "synth s", "synth rows/s", "prepare s", "prepare rows/s", "goal <60 s"):
-        t.add_column(c, justify="right")
-    for r in rows:
-        ok = r["synth_seconds"] < 60 and r["prepare_seconds"] < 60
-        t.add_row(
-            f"{r['events']:,}",
-            f"{r['synth_seconds']:.1f}",
-            f"{r['synth_rows_per_s']:,.0f}",
-            f"{r['prepare_seconds']:.1f}",
-            f"{r['prepare_rows_per_s']:,.0f}",
-            "yes" if ok else "NO",
-        )
-    Console().print(t)
-    print(f"wrote {write_result('data_prepare', {'runs': rows})}")
+            rows.append(one(n, Path(tmp), args.engines, args, rows))
+            rows.sort(key=lambda r: r["events"])
+            print_table(rows, args.engines, projection(rows))
+    proj = projection(rows)
+    result = {"master": args.master, "driver_memory": args.driver_memory, "runs": rows}
+    print(f"wrote {write_result('data_prepare', {**result, 'projection': proj})}")
 
 
 if __name__ == "__main__":
