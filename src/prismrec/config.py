@@ -340,6 +340,13 @@ class ModelConfig(_Section):
         description="extractor='route' with short_term: weight of a next-item loss on the "
         "long-term interest nearest each target, so each retrieves the items of its facet",
     )
+    interest_positions: float = Field(
+        1.0,
+        gt=0.0,
+        le=1.0,
+        description="extractor='route' with short_term: share of each batch's positions the "
+        "mixture and long-term losses read (drawn each step); the short-term loss reads all",
+    )
     long_term_norm: bool = Field(
         True,
         description="extractor='route': each long-term interest is its events' direction "
@@ -497,8 +504,20 @@ class TrainConfig(_Section):
     aux_weight: float = Field(0.1, ge=0.0, description="next-behaviour-type task weight")
     patience: int = Field(5, ge=1, description="early stopping: epochs without a better NDCG@10")
     eval_every: int = Field(1, ge=1, description="validate every this many epochs")
+    valid_users: int = Field(
+        5000,
+        ge=0,
+        description="users of the validation split that early stopping reads each epoch: a "
+        "fixed sample drawn with the seed (0 = all); later choices use them all",
+    )
     threads: int = Field(
-        1, ge=0, description="torch threads (0 = torch default); 1 is fastest on shared cores"
+        0, ge=0, description="torch CPU threads (0 = every core this process may use)"
+    )
+    device: str = Field(
+        "auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="where to train: auto (a GPU when torch sees one, else the CPU), cpu, "
+        "cuda or cuda:N",
     )
     tensorboard: str | None = Field(
         None, description="TensorBoard log directory (needs 'pip install tensorboard')"

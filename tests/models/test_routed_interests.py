@@ -89,6 +89,20 @@ def test_last_position_alone_equals_the_full_pass() -> None:
         assert torch.allclose(a[:, -1:], b, atol=1e-5)
 
 
+def test_chosen_positions_alone_equal_the_full_pass_there() -> None:
+    """Training routes at a share of the positions (``interest_positions``): the interests
+    there are exactly those of the pass over every position."""
+    torch.manual_seed(0)
+    m = RoutedInterests(8, 3, short_term=True, window=6).eval()
+    items, states = torch.randn(2, 6, 8), torch.randn(2, 6, 8)
+    valid = torch.tensor([[0, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]], dtype=torch.bool)
+    at = torch.tensor([1, 3, 5])
+    full = m(items, states, valid)
+    some = m(items, states[:, at], valid, at=at)
+    for a, b in zip(full, some, strict=True):
+        assert torch.allclose(a[:, at], b, atol=1e-5)
+
+
 def test_long_term_interests_summarise_events_older_than_the_window() -> None:
     """A history longer than the window: older events move the long-term interests (and
     their weights), never the short-term row, and matter less the older they are."""

@@ -4,10 +4,16 @@ the interest-overlap penalty."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
-from prismrec.training.losses import full_ce_loss, interest_overlap, mixture_ce_loss
+from prismrec.training.losses import (
+    full_ce_loss,
+    interest_overlap,
+    mixture_ce_loss,
+    mixture_ce_terms,
+)
 
 
 def _explicit_mixture_nll(interests, weights, items, target, allowed) -> float:
@@ -192,3 +198,20 @@ def test_future_set_with_sparse_bias_equals_the_dense_one() -> None:
     a = mixture_ce_loss(v, w, items, target, None, (ids, vals), future=future, future_weight=1.0)
     b = mixture_ce_loss(v, w, items, target, None, dense, future=future, future_weight=1.0)
     assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("low", [False, True])
+def test_each_rows_nll_is_that_rows_own_cross_entropy(low: bool) -> None:
+    """The mixture's per-row NLL is what the one-interest loss of that row gives (same
+    logits, bias and candidates): the short-term loss reads it instead of a second pass."""
+    torch.manual_seed(3)
+    v, items = torch.randn(7, 3, 8), torch.randn(12, 8)
+    w = torch.softmax(torch.randn(7, 3), -1)
+    target = torch.randint(1, 12, (7,))
+    cand = torch.rand(12) > 0.2
+    cand[target] = True
+    ids, vals = torch.randint(0, 12, (7, 4)), torch.randn(7, 4)
+    _, rows = mixture_ce_terms(v, w, items, target, cand, (ids, vals), low)
+    for k in range(3):
+        alone = full_ce_loss(v[:, k], items, target, cand, (ids, vals), low)
+        assert float(rows[:, k].mean()) == pytest.approx(float(alone), rel=1e-5, abs=1e-5)

@@ -366,3 +366,53 @@ def test_long_term_norm_gives_each_interest_its_learned_length(chains) -> None:
     # raw item vectors, so the long-term rows' softmaxes are not flat
     assert not np.allclose(lengths, np.sqrt(32.0))
     assert (lengths > 1.0).all()
+
+
+@pytest.mark.parametrize("merge", ["mixture", "quota"])
+def test_prior_weight_choice_equals_evaluate_at_each_weight(trained, chains, merge) -> None:
+    """One inference pass scores every candidate weight: the same NDCG@10 as ``evaluate``
+    with ``cooc_weight`` set to that weight (the full path, one pass per weight)."""
+    from prismrec.training.baselines import ItemKNN
+    from prismrec.training.prism import PRIOR_WEIGHTS
+
+    m = trained
+    old = (m.cooc, m.cooc_weight, m.model_config)
+    try:
+        if m.cooc is None:
+            m.cooc = ItemKNN(m.model_config, m.train_config)
+            m.cooc.fit_similarity(chains, "valid")
+        m.model_config = m.model_config.model_copy(update={"merge": merge})
+        cases = chains.eval_cases("valid")
+        m.cooc_weight = 0.5
+        fast = m.prior_weight_ndcg(cases, PRIOR_WEIGHTS)
+        assert m.cooc_weight == 0.5  # the weight in use stays as it was
+        for w, got in zip(PRIOR_WEIGHTS, fast, strict=True):
+            m.cooc_weight = w
+            want = evaluate(m, cases, ks=(10,), metrics=("ndcg",)).metrics["ndcg@10"]
+            assert got == pytest.approx(want, abs=1e-9), (merge, w)
+    finally:
+        m.cooc, m.cooc_weight, m.model_config = old
+
+
+def test_interests_at_a_share_of_the_positions_still_learn(chains) -> None:
+    """``interest_positions`` < 1 routes the interests at a share of each window's positions
+    (the short-term row learns at all of them): the planted chain is still learned, and the
+    long-term interests get gradients."""
+    cfg = SMALL.model_copy(update={"interest_positions": 0.3})
+    m = PrismRecommender(cfg, FAST)
+    m.fit(chains)
+    res = evaluate(m, chains.eval_cases("test"), ks=(1,))
+    assert res.metrics["hr@1"] > 0.9
+    step_batch = next(
+        build_windows(
+            chains.split_frame("valid"), ("item_idx", *m.feature_sizes), m.seq_len, None, 5
+        ).batches(8, None)
+    )
+    freq = torch.ones(chains.n_items + 1) / chains.n_items
+    step = TrainStep(m.net, m.train_config, "mixture", ("item_idx", *m.feature_sizes), {}, freq,
+                     net_config=cfg)  # fmt: skip
+    m.net.train()
+    loss, stats = step(step_batch)
+    loss.backward()
+    assert torch.isfinite(loss) and "long_term" in stats and "short_term" in stats
+    assert m.net.routed is not None and m.net.routed.prototypes.grad is not None

@@ -46,6 +46,7 @@ from prismrec.data.dataset import EvalCases, PreparedDataset, check_prepared_dir
 from prismrec.errors import ConfigError, PrismError
 from prismrec.evaluation.metrics import ACCURACY_METRICS
 from prismrec.evaluation.protocol import evaluate
+from prismrec.progress import duration, note
 from prismrec.training import PrismRecommender, registry
 from prismrec.training.manifest import (
     CURRENT_LINK,
@@ -204,7 +205,7 @@ def _attempt(plan: RetrainPlan) -> tuple[RetrainDecision, PrismError | None]:
     seconds = round(time.monotonic() - t0, 1)
     decision = replace(decision, seconds=seconds, holdout=plan.holdout)
     _append(plan.models, decision)
-    log.info("retrain %s: %s", run, decision.reason)
+    note("retrain %s: %s (%s)", run, decision.reason, duration(seconds))
     return decision, error
 
 
@@ -223,12 +224,14 @@ def _run(plan: RetrainPlan, run: str, parent_dir: Path, started: str) -> Retrain
             prefix=plan.prefix,
             holdout=plan.holdout,
         )
+        note("retrain %s: exported %s; training from %s", run, export_dir, parent_dir)
         cand = train(export_dir, warm_start=parent_dir, out=incoming, epochs=plan.epochs)
         version = str(cand.recommender.version)
         cand_dir = plan.models / version
         incoming.rename(cand_dir)
         shutil.rmtree(cand_dir / "checkpoint", ignore_errors=True)  # resume state: done with
         cases = report.data.eval_cases("test")
+        note("retrain %s: %s against the current model on %d users", run, version, len(cases))
         cur_m = _measure(parent, _cases_for(parent, report.data, cases), plan.rule)
         cand_m = _measure(cand, cases, plan.rule)
         promoted, reason = plan.rule.decide(cur_m, cand_m)

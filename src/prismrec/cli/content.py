@@ -6,14 +6,11 @@ really has to be encoded), so ``prismrec --help`` stays instant.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from prismrec.cli._common import (
@@ -21,7 +18,6 @@ from prismrec.cli._common import (
     DataOpt,
     console,
     deprecated,
-    err_console,
     guard,
     print_json,
 )
@@ -52,34 +48,6 @@ def _text_model(new: str | None, old: str | None) -> str | None:
     if old is not None:
         deprecated("content --model NAME", "--text-model NAME")
     return new or old
-
-
-@contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar on stderr, shown only once there is something to encode."""
-    bar = Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    )
-    task: list[Any] = []
-
-    def update(done: int, total: int) -> None:
-        if total == 0:
-            return
-        if not task:
-            bar.start()
-            task.append(bar.add_task(label, total=total))
-        bar.update(task[0], completed=done)
-
-    try:
-        yield update
-    finally:
-        if task:  # stopping a bar that never started prints blank lines
-            bar.stop()
 
 
 def _config(data: Path, config: Path | None, model: str | None, **overrides: Any) -> ContentConfig:
@@ -117,8 +85,7 @@ def encode(
             model=model, threads=threads, batch_size=batch_size
         )
         ds = PreparedDataset.load(data)
-        with _progress("encoding item texts") as progress:
-            report = encode_dataset(ds, cfg, progress=progress)
+        report = encode_dataset(ds, cfg)
     _print_encode(report, cfg)
 
 
@@ -163,8 +130,7 @@ def similar(
     with guard():
         cfg = _config(data, config, model)
         ds = PreparedDataset.load(data)
-        with _progress("encoding item texts") as progress:
-            neighbours = similar_items(ds, item, k, cfg, progress=progress)
+        neighbours = similar_items(ds, item, k, cfg)
     if as_json:
         print_json(
             {

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import typer
 
-from prismrec import __version__
+from prismrec import __version__, progress
 from prismrec.cli import ab as ab_cmd
 from prismrec.cli import compare as compare_cmd
 from prismrec.cli import config_cmd
@@ -58,7 +58,12 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="print the version and exit"
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress to stderr"),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="log details (every metric of every epoch) to stderr"
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="no progress bars or lines (errors and results only)"
+    ),
     debug: bool = typer.Option(
         False, "--debug", help="show the full traceback of an unexpected error (any position)"
     ),
@@ -68,6 +73,7 @@ def _root(
         format="%(levelname)s %(name)s: %(message)s",
     )
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    progress.to_stderr(quiet)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -38,6 +38,14 @@ def train(
     epochs: Annotated[
         int | None, typer.Option(min=1, help="training epochs (overrides [train])")
     ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device",
+            metavar="DEVICE",
+            help="auto (a GPU when torch sees one), cpu, cuda or cuda:N (overrides [train])",
+        ),
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume/--restart", help="continue from OUT/checkpoint if present")
     ] = True,
@@ -78,6 +86,7 @@ def train(
             epochs=epochs,
             resume=resume,
             warm_start=warm_start,
+            **({"device": device} if device is not None else {}),
         )
     if dist_info()[0] != 0:
         return

@@ -22,6 +22,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from prismrec.errors import DataError
+from prismrec.progress import Tracker
 
 __all__ = ["EmbeddingCache", "EncodeStats", "Encoder", "text_key"]
 
@@ -139,7 +140,8 @@ class EmbeddingCache:
             texts: the texts; duplicates are encoded once.
             encoder: any object with ``model_id`` and ``encode(list[str]) -> (n, D) array``.
             progress: called as ``progress(done, total)`` before encoding and after each chunk,
-                where ``total`` counts the texts that need encoding.
+                where ``total`` counts the texts that need encoding (None: a
+                :class:`~prismrec.progress.Tracker`).
 
         Returns:
             (len(texts), D) float32 vectors in the order of ``texts``, and what was done.
@@ -154,6 +156,10 @@ class EmbeddingCache:
                 todo[k] = t
         n_unique = len(set(keys))
         pending = list(todo.items())
+        bar = None
+        if progress is None and pending:  # the default: a bar, or lines in a log
+            bar = Tracker("encoding item texts", len(pending), "text")
+            progress = bar.update
         if progress is not None:
             progress(0, len(pending))
         for start in range(0, len(pending), self.chunk_size):
@@ -162,6 +168,8 @@ class EmbeddingCache:
             self._append(model_id, table, [k for k, _ in chunk], vectors)
             if progress is not None:
                 progress(start + len(chunk), len(pending))
+        if bar is not None:
+            bar.close()
         # one file per run keeps loading fast; many small runs are merged once there are many
         if (len(pending) > self.chunk_size and table.n_shards > 1) or (
             table.n_shards > self.max_shards

@@ -43,6 +43,7 @@ from prismrec.evaluation.interest_use import (
     use_definitions,
     use_measures,
 )
+from prismrec.progress import Tracker
 
 __all__ = [
     "INTEREST_K",
@@ -250,7 +251,9 @@ def interest_snapshot(
     base = None if categories is None else category_base_rates(categories)  # once per call
     vecs, ws, tops, labels = [], [], [], []
     n_long = None
+    bar = Tracker("reading interests", len(users), "user")
     for lo in range(0, len(users), batch_size):
+        bar.update(lo)
         hist = list(histories[lo : lo + batch_size])
         got = model.interests(hist, users[lo : lo + batch_size])
         n_long = got.get("long_term")
@@ -266,6 +269,7 @@ def interest_snapshot(
                 labels += interest_labels_of(near, categories, category_names, base=base)
             _mask_seen(s, seen[c : c + step])
             tops.append(_best(s, k))
+    bar.close()
     d = items.shape[1]
     return UserInterests(
         users=np.asarray(users, dtype=np.int64),

@@ -23,6 +23,7 @@ from prismrec.evaluation.metrics import (
     topk_from_scores,
 )
 from prismrec.evaluation.slices import slice_means
+from prismrec.progress import Tracker
 
 __all__ = [
     "EvalResult",
@@ -91,12 +92,14 @@ def rank_cases(
     to rank, None for the whole catalogue)."""
     ids, scores = [], []
     inputs = cases.inputs()
-    for start in range(0, len(cases.users), batch_size):
-        hist = inputs[start : start + batch_size]
-        users = cases.users[start : start + batch_size]
-        i, s = rec.recommend(hist, k=k, filter_seen=filter_seen, items=items, users=users)
-        ids.append(i)
-        scores.append(s)
+    with Tracker("ranking users", len(cases.users), "user") as bar:
+        for start in range(0, len(cases.users), batch_size):
+            hist = inputs[start : start + batch_size]
+            users = cases.users[start : start + batch_size]
+            i, s = rec.recommend(hist, k=k, filter_seen=filter_seen, items=items, users=users)
+            ids.append(i)
+            scores.append(s)
+            bar.advance(len(hist))
     return np.concatenate(ids), np.concatenate(scores)
 
 

@@ -146,8 +146,10 @@ class RoutedInterests(nn.Module):
         states: torch.Tensor,
         valid: torch.Tensor,
         center: torch.Tensor | None = None,
+        at: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """items (B, S, D), valid (B, S), states (B, T, D) at the last T <= S positions ->
+        """items (B, S, D), valid (B, S), states (B, T, D) at the last T <= S positions (or
+        at the positions ``at`` (T,) of the S events, increasing) ->
         interests (B, T, R, D), weights (B, T, R) (R = K, or K + 1 with the short-term row
         last), ownership (B, T, R, S) (each interest's recency-weighted share of the events)
         and the assignment (B, T, S, K) (each event's share per long-term interest).
@@ -158,7 +160,8 @@ class RoutedInterests(nn.Module):
         middle of the item space, hubs that top every centroid's list) no longer leads it."""
         B, S, D = items.shape
         T = states.shape[1]
-        causal = torch.ones(S, S, dtype=torch.bool, device=items.device).tril()[S - T :]
+        rows = torch.arange(S - T, S, device=items.device) if at is None else at  # (T,)
+        causal = torch.ones(S, S, dtype=torch.bool, device=items.device).tril()[rows]
         mask = (causal[None] & valid[:, None, :]).to(items.dtype)  # (B, T, S)
         z = F.normalize(self.key(items), dim=-1)  # (B, S, D)
         proto = F.normalize(self.prototypes, dim=-1)  # (K, D)
@@ -169,7 +172,7 @@ class RoutedInterests(nn.Module):
             cent = F.normalize(cent, dim=-1)
             c = self._assign(torch.einsum("bsd,btkd->btsk", z, cent) / self.temperature, mask)
         pos = torch.arange(S, device=items.device, dtype=items.dtype)
-        ago = (pos[S - T :, None] - pos[None, :]).clamp(min=0)  # (T, S) events ago
+        ago = (pos[rows, None] - pos[None, :]).clamp(min=0)  # (T, S) events ago
         own = c * mask[..., None]  # (B, T, S, K)
         decay = torch.exp(-F.softplus(self.long_decay) * ago / self.window)
         r_long = own * decay[None, :, :, None]

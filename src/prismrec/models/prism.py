@@ -122,6 +122,7 @@ class PrismNet(nn.Module):
         items: torch.Tensor | None = None,
         user_batch: dict[str, torch.Tensor] | None = None,
         last_only: bool = False,
+        positions: torch.Tensor | None = None,
     ) -> dict[str, Any]:
         """Per-position interests.
 
@@ -132,6 +133,8 @@ class PrismNet(nn.Module):
             items: (N+1, D) item table (computed when omitted).
             user_batch: (B,) long static user attributes.
             last_only: the outputs at the last position only (T = 1): what inference needs.
+            positions: (T,) increasing window positions (0..L-1) to give the routed
+                interests at (None: every position); training reads a share of them.
 
         Returns:
             ``states`` (B, L, D), ``interests`` (B, T, R, D), ``weights`` (B, T, R),
@@ -149,13 +152,16 @@ class PrismNet(nn.Module):
         x = self.events(table[seq], window)  # (B, L, D)
         states = self.encoder(x, seq > 0)  # (B, L, D)
         query = states[:, -1:] if last_only else states
+        at = None
+        if positions is not None and self.routed is not None and not last_only:
+            query, at = states[:, positions], positions + (full.shape[1] - seq.shape[1])
         assignment = None
         if self.routed is not None:
             if not last_only and full.shape[1] > L:
                 raise ValueError("all positions need a window of at most max_seq_len events")
             center = None if self.event_share is None else self._center(table)
             interests, weights, attention, assignment = self.routed(
-                table[full], query, full > 0, center
+                table[full], query, full > 0, center, at
             )
             interests = self._with_user(interests, user_batch)
         elif self.extractor is None or self.evolution is None:

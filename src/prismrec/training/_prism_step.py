@@ -17,7 +17,7 @@ from prismrec.training.losses import (
     interest_cosine,
     interest_overlap,
     interest_ownership_loss,
-    mixture_ce_loss,
+    mixture_ce_terms,
     next_item_loss,
 )
 
@@ -45,33 +45,48 @@ class TrainStep(nn.Module):
         self.groups: torch.Tensor | None
         self.register_buffer("groups", groups)
         self.net, self.cfg, self.read, self.columns = net, cfg, read, columns
-        self.low_precision = cfg.precision == "bfloat16" or (
-            cfg.precision == "auto" and bf16_is_native()
-        )
-        self.user_attrs = user_attrs
+        # buffers, so that they move with the module to the training device
+        self.attr_names = tuple(user_attrs)
+        for name, values in user_attrs.items():
+            self.register_buffer(f"user_attr_{name}", values)
         self.item_freq: torch.Tensor
         self.candidates: torch.Tensor
         self.register_buffer("item_freq", item_freq)
         # only items seen in training compete in the softmax; later (cold) items stay neutral
         self.register_buffer("candidates", item_freq > 0)
 
+    @property
+    def low_precision(self) -> bool:
+        """bfloat16 output-layer logits: asked for, or ``auto`` where the device has it."""
+        if self.cfg.precision != "auto":
+            return self.cfg.precision == "bfloat16"
+        return bf16_is_native(self.item_freq.device)
+
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         feats = {c: batch[c] for c in self.columns}
-        users = {k: v[batch["user_idx"]] for k, v in self.user_attrs.items()}
-        out = self.net(feats, user_batch=users)
-        mask = batch["target"] > 0  # (B, L)
+        users = {k: getattr(self, f"user_attr_{k}")[batch["user_idx"]] for k in self.attr_names}
+        at = self._interest_positions(batch["target"].shape[1], batch["target"].device)
+        out = self.net(feats, user_batch=users, positions=at)
+        every = batch["target"] > 0  # (B, L) every position with a target
+        mask = every if at is None else every[:, at]  # (B, T) those the interests are at
+
+        def pick_at(x: torch.Tensor) -> torch.Tensor:  # (B, L, ...) -> (B, T, ...)
+            return x if at is None else x[:, at]
+
         interests = out["interests"][mask]  # (M, K, D)
-        target = batch["target"][mask]  # (M,)
-        future = batch["future"][mask] if "future" in batch else None  # (M, F)
+        target = pick_at(batch["target"])[mask]  # (M,)
+        future = pick_at(batch["future"])[mask] if "future" in batch else None  # (M, F)
         fw = self.net_config.future_weight if future is not None else 0.0
         items = out["items"]
-        bias = None
+        bias = bias_all = None
         if self.net.repeat is not None and self.cfg.loss == "ce":
-            idx, vals = self.net.repeat(feats["item_idx"])  # (B, T, S) each
-            bias = (idx[mask], vals[mask])  # sparse: (M, S) items and values
+            idx, vals = self.net.repeat(feats["item_idx"])  # (B, L, S) each
+            bias = (pick_at(idx)[mask], pick_at(vals)[mask])  # sparse: (M, S) items, values
+            bias_all = (idx[every], vals[every])
+        row_nll = None  # (M, K) each row's own next-item NLL, when the mixture gives it
         if self.read == "mixture" and interests.shape[1] > 1 and self.cfg.loss == "ce":
             w = out["weights"][mask]
-            loss = mixture_ce_loss(
+            loss, row_nll = mixture_ce_terms(
                 interests, w, items, target, self.candidates, bias, self.low_precision, future, fw
             )
         else:
@@ -87,7 +102,14 @@ class TrainStep(nn.Module):
         if short_w > 0 and self.net.short_term and self.cfg.loss == "ce":
             # the short-term row on its own as well: a component the mixture weighs little
             # would otherwise get no gradient and never become worth weighing
-            short = self._next_item("ce", interests[:, -1], items, target, bias)
+            if at is not None:  # at every position: the short-term row is the state there
+                short = self._next_item(
+                    "ce", out["states"][every], items, batch["target"][every], bias_all
+                )
+            elif row_nll is not None:  # the mixture's logits, bias and candidates: free
+                short = row_nll[:, -1].mean()
+            else:
+                short = self._next_item("ce", interests[:, -1], items, target, bias)
             stats["short_term"] = float(short.detach())
             loss = loss + short_w * short
         long_w = self.net_config.long_term_weight
@@ -123,12 +145,28 @@ class TrainStep(nn.Module):
             cos = interest_cosine(interests[rows, : self.net.k])
             stats["cosine"] = float(cos.detach())
             loss = loss + sep_w * cos
-        ev_logits = self.net.next_event_logits(out["states"][mask])
+        ev_logits = self.net.next_event_logits(out["states"][every])
         if ev_logits is not None and self.cfg.aux_weight > 0:
-            aux = F.cross_entropy(ev_logits, batch["target_event"][mask])
+            aux = F.cross_entropy(ev_logits, batch["target_event"][every])
             stats["aux_loss"] = float(aux.detach())
             loss = loss + self.cfg.aux_weight * aux
         return loss, stats
+
+    def _interest_positions(self, length: int, device: torch.device) -> torch.Tensor | None:
+        """The window positions the interests are routed at and the multi-interest losses
+        read (None: all): ``interest_positions`` of them, drawn afresh each step, always with
+        the latest; the short-term row learns at every position. The long-term interests
+        change little from one position of a window to the next, so a share of the positions
+        carries nearly all of their signal at that share of the routing and softmax cost."""
+        share = self.net_config.interest_positions
+        if share >= 1.0 or not self.net.short_term or self.net_config.short_term_weight <= 0:
+            return None
+        n = max(1, round(share * length))
+        if n >= length:
+            return None
+        earlier = torch.randperm(length - 1, device=device)[: n - 1]
+        last = torch.tensor([length - 1], device=device)
+        return torch.cat([earlier.sort().values, last])
 
     def _next_item(
         self,

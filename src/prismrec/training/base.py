@@ -162,7 +162,21 @@ class Recommender(ABC):
         filter_seen: bool,
         items: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        scores = np.array(self.score(hist, user_arr), dtype=np.float32, copy=True)
+        scores = self.score(hist, user_arr)
+        return self._ranked_chunk(hist, user_arr, scores, k, filter_seen, items)
+
+    def _ranked_chunk(
+        self,
+        hist: list[History],
+        user_arr: np.ndarray | None,
+        scores: np.ndarray,
+        k: int,
+        filter_seen: bool,
+        items: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k ids and scores of a chunk from its (B, N+1) scores: padding, items outside
+        ``items`` and (``filter_seen``) the history masked, then any list-level re-ranking."""
+        scores = np.array(scores, dtype=np.float32, copy=True)
         scores[:, 0] = -np.inf
         if items is not None:
             allowed = np.zeros(scores.shape[1], dtype=bool)
@@ -186,7 +200,8 @@ class Recommender(ABC):
         return None
 
     def validation_callback(self, cases: Any) -> Callable[[], tuple[float, dict[str, float]]]:
-        """The trainer's early-stopping signal: NDCG@10 (and Recall@10) on ``cases``.
+        """The trainer's early-stopping signal: NDCG@10 (and Recall@10) on ``cases``, or on
+        ``[train] valid_users`` of them (a fixed sample drawn with the training seed).
 
         A model with K > 1 interests also reports the means of the interest measures, of
         distinctness (``interest_cosine`` ...) and of use (``short_weight``,
@@ -197,6 +212,8 @@ class Recommender(ABC):
         from prismrec.evaluation.protocol import evaluate
 
         cats, names = self._label_categories or (None, [])
+        tc = self.train_config
+        cases = cases.sample(tc.valid_users, tc.seed)  # the same users every epoch
 
         def validate() -> tuple[float, dict[str, float]]:
             self.fitted = True  # scoring mid-training is allowed

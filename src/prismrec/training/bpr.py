@@ -13,7 +13,7 @@ from torch import nn
 from prismrec.data.dataset import PreparedDataset
 from prismrec.models.mf import MatrixFactorization
 from prismrec.training.base import History, Recommender, item_array, register
-from prismrec.training.trainer import Trainer, maybe_init_distributed, seed_everything
+from prismrec.training.trainer import Trainer, module_device, start_training
 from prismrec.training.windows import pad_histories
 
 __all__ = ["BPRMF"]
@@ -75,10 +75,7 @@ class BPRMF(Recommender):
 
     def _fit(self, data: PreparedDataset, upto: str) -> None:
         tc = self.train_config
-        maybe_init_distributed()
-        seed_everything(tc.seed)
-        if tc.threads:
-            torch.set_num_threads(tc.threads)
+        device = start_training(tc)
         frame = data.split_frame(upto)
         self.n_users = data.n_users
         self.trained_users = np.zeros(data.n_users, dtype=bool)
@@ -93,7 +90,7 @@ class BPRMF(Recommender):
         cases = data.eval_cases("valid" if upto == "valid" else "test")
 
         validate = self.validation_callback(cases)
-        trainer = Trainer(_Step(self.mf), pairs, tc, validate, self.checkpoint_dir)  # type: ignore[arg-type]
+        trainer = Trainer(_Step(self.mf), pairs, tc, validate, self.checkpoint_dir, device)  # type: ignore[arg-type]
         self.history = trainer.fit()
         self.best_valid_ndcg = trainer.best_score
         self.seconds_to_best = trainer.seconds_to_best
@@ -104,12 +101,13 @@ class BPRMF(Recommender):
         known = (u >= 0) & (u < self.n_users)
         known[known] = self.trained_users[u[known]]
         hist = pad_histories([{"item_idx": item_array(h)} for h in histories], ("item_idx",), 200)
-        items = hist["item_idx"]
+        device = module_device(self.mf)
+        items = hist["item_idx"].to(device)
         vec = self.mf.fold_in(items, items > 0)
         if known.any():
-            idx = torch.as_tensor(u[known], dtype=torch.long)
-            vec[torch.as_tensor(known)] = self.mf.users(idx)
-        return (vec @ self.mf.items.weight.T).numpy()
+            idx = torch.as_tensor(u[known], dtype=torch.long, device=device)
+            vec[torch.as_tensor(known, device=device)] = self.mf.users(idx)
+        return (vec @ self.mf.items.weight.T).cpu().numpy()
 
     def _save_state(self, path: Path) -> None:
         torch.save(self.mf.state_dict(), path / "weights.pt")
@@ -123,4 +121,6 @@ class BPRMF(Recommender):
             np.load(trained) if trained.is_file() else np.ones(self.n_users, dtype=bool)
         )
         self.mf = MatrixFactorization(self.n_users, self.n_items, self.model_config.embedding_dim)
-        self.mf.load_state_dict(torch.load(path / "weights.pt", weights_only=True))
+        self.mf.load_state_dict(
+            torch.load(path / "weights.pt", weights_only=True, map_location="cpu")
+        )

@@ -12,6 +12,9 @@ content-only vector stays comparable with the warm items'.
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -23,6 +26,7 @@ __all__ = [
     "interest_overlap",
     "interest_ownership_loss",
     "mixture_ce_loss",
+    "mixture_ce_terms",
     "next_item_loss",
     "sampled_softmax_loss",
 ]
@@ -45,8 +49,12 @@ def _draw(
     return pool[torch.randint(0, len(pool), shape, generator=generator, device=device)]
 
 
-def bf16_is_native() -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16 / AMX), via oneDNN."""
+@functools.cache
+def bf16_is_native(device: torch.device | None = None) -> bool:
+    """Whether ``device`` multiplies bfloat16 in hardware: a GPU that supports it (Ampere and
+    later), or a CPU with AVX-512 BF16 / AMX via oneDNN (None: the CPU)."""
+    if device is not None and device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -107,7 +115,12 @@ def full_ce_loss(
     )
 
 
-def mixture_ce_loss(
+def mixture_ce_loss(*args: Any, **kwargs: Any) -> torch.Tensor:
+    """The loss of :func:`mixture_ce_terms` alone (the same arguments)."""
+    return mixture_ce_terms(*args, **kwargs)[0]
+
+
+def mixture_ce_terms(
     interests: torch.Tensor,
     weights: torch.Tensor,
     items: torch.Tensor,
@@ -117,7 +130,7 @@ def mixture_ce_loss(
     low_precision: bool = False,
     future: torch.Tensor | None = None,
     future_weight: float = 0.0,
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``-log sum_k w_k softmax_k(target)``: the mixture-of-softmaxes NLL over the full catalogue.
 
     interests (M, K, D), weights (M, K), items (N+1, D), target (M,) in 1..N; ``logit_bias``
@@ -129,6 +142,9 @@ def mixture_ce_loss(
     ``future_weight`` times the mean NLL of its future items under the same mixture (the set
     of items a user takes next, which one vector rarely covers alone).
     ``low_precision``: the logits in bfloat16 (see :func:`_matmul`).
+
+    Returns the loss and (M, K) each interest's own NLL of the target, ``-log softmax_k``:
+    what the one-interest loss of that row would be, read off the same logits for free.
     """
     excluded = _excluded(items, candidates)
     # the exclusion rides along the matmul as one more dimension: no separate masking pass
@@ -156,14 +172,15 @@ def mixture_ce_loss(
     elif logit_bias is not None:
         tgt = tgt + logit_bias.gather(1, targets).float()[:, None, :]
     logw = torch.log(weights.clamp_min(1e-9)).float()[:, :, None]  # (M, K, 1)
-    logp = torch.logsumexp(logw + tgt - lse[:, :, None], dim=1)  # (M, J)
+    own = tgt - lse[:, :, None]  # (M, K, J) each interest's log-probabilities
+    logp = torch.logsumexp(logw + own, dim=1)  # (M, J)
     loss = -logp[:, 0]
     if use_future:
         real = (targets[:, 1:] > 0).float()  # (M, F)
         n_real = real.sum(1)
         fut = -(logp[:, 1:] * real).sum(1) / n_real.clamp_min(1.0)
         loss = loss + future_weight * torch.where(n_real > 0, fut, torch.zeros_like(fut))
-    return loss.mean()
+    return loss.mean(), -own[:, :, 0]
 
 
 def _add_sparse(logits: torch.Tensor, ids: torch.Tensor, vals: torch.Tensor) -> torch.Tensor:

@@ -195,13 +195,27 @@ class Scorer:
         for i, h in enumerate(seqs):
             if len(h):
                 mat[i, width - len(h) :] = h
+        device = next(self.repeat.parameters()).device
         with torch.inference_mode():
-            return self.repeat.last(torch.from_numpy(mat), n_cols).numpy()
+            return self.repeat.last(torch.from_numpy(mat).to(device), n_cols).cpu().numpy()
 
     def final_scores(
         self, logits: np.ndarray, weights: np.ndarray, histories: Sequence[History]
     ) -> np.ndarray:
         """(B, N+1) every item's final score from (B, K, N+1) logits and (B, K) weights."""
+        parts = self.final_parts(logits, weights, histories, self.cooc_weight > 0)
+        return self.with_priors(*parts, self.cooc_weight)
+
+    def final_parts(
+        self,
+        logits: np.ndarray,
+        weights: np.ndarray,
+        histories: Sequence[History],
+        with_prior: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """What the final score adds up, before the prior's weight: the (B, N+1) net score,
+        the prior (None: no prior, or not ``with_prior``) and the repeat bias (or None).
+        ``with_priors(*parts, weight)`` is the final score at prior weight ``weight``."""
         rep = self.repeat_bias(histories, logits.shape[2])
         if logits.shape[1] > 1 and self.mixture:
             s = mixture_log_prob(logits, weights, logsumexp(logits[:, :, 1:], axis=2))
@@ -209,9 +223,9 @@ class Scorer:
         else:
             s = logits.max(axis=1)
         prior = None
-        if self.cooc is not None and self.cooc_weight > 0:
+        if self.cooc is not None and with_prior:
             prior = self.cooc.score([item_array(h) for h in histories])
-        return self.with_priors(s, prior, rep, self.cooc_weight)
+        return s, prior, rep
 
     def interest_scores(
         self,

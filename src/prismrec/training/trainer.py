@@ -18,13 +18,23 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from prismrec.config import TrainConfig
 from prismrec.errors import ConfigError
+from prismrec.progress import Tracker, duration, note
 from prismrec.training.windows import Windows
 
-__all__ = ["Trainer", "dist_info", "maybe_init_distributed", "seed_everything"]
+__all__ = [
+    "Trainer",
+    "default_threads",
+    "dist_info",
+    "maybe_init_distributed",
+    "resolve_device",
+    "seed_everything",
+    "module_device",
+    "set_threads",
+    "start_training",
+]
 
 log = logging.getLogger(__name__)
 Validate = Callable[[], tuple[float, dict[str, float]]]
@@ -38,13 +48,75 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def maybe_init_distributed() -> None:
-    """Join the process group when launched by ``torchrun`` (CPU: the gloo backend)."""
+def resolve_device(spec: str) -> torch.device:
+    """The device ``[train] device`` names: ``auto`` is the first GPU when torch sees one,
+    else the CPU; under ``torchrun`` a GPU process takes the GPU of its ``LOCAL_RANK``.
+
+    Raises:
+        ConfigError: a GPU was asked for and torch sees none (or not that one).
+    """
+    import os
+
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec == "auto" and not torch.cuda.is_available():
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"train.device is {spec!r} but torch sees no GPU (torch {torch.__version__}, CUDA "
+            f"{torch.version.cuda or 'not built in'}); use device = 'auto' or 'cpu'"
+        )
+    index = int(spec.split(":", 1)[1]) if ":" in spec else None
+    if index is None:
+        index = int(os.environ.get("LOCAL_RANK", "0"))
+    if index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"train.device asks for GPU {index} but torch sees {torch.cuda.device_count()}"
+        )
+    return torch.device("cuda", index)
+
+
+def default_threads() -> int:
+    """The CPU cores this process may use (its affinity mask: what a container allows)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def set_threads(threads: int) -> int:
+    """Set torch's intra-op threads (0: :func:`default_threads`); returns the number set."""
+    n = threads or default_threads()
+    torch.set_num_threads(n)
+    return n
+
+
+def start_training(cfg: TrainConfig) -> torch.device:
+    """What every trainable model does first: pick the device, join ``torchrun``'s process
+    group, seed everything and set the CPU threads. Returns the device to train on."""
+    device = resolve_device(cfg.device)
+    maybe_init_distributed(device)
+    seed_everything(cfg.seed)
+    threads = set_threads(cfg.threads)
+    log.info("training on %s with %d CPU thread(s)", device, threads)
+    return device
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """The device of a module's first parameter (the CPU when it has none)."""
+    return next(iter(module.parameters()), torch.empty(0)).device
+
+
+def maybe_init_distributed(device: torch.device | None = None) -> None:
+    """Join the process group when launched by ``torchrun``: NCCL between GPUs, else gloo."""
     import os
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("gloo")
-        log.info("DDP rank %d of %d", *dist_info())
+        backend = "nccl" if device is not None and device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend)
+        log.info("DDP rank %d of %d (%s)", *dist_info(), backend)
 
 
 def dist_info() -> tuple[int, int]:
@@ -63,6 +135,7 @@ class Trainer:
         config: training settings.
         validate: callback computing ``(ndcg@10, metrics)`` on the validation split.
         checkpoint_dir: where ``last.pt`` is written after each epoch (for resume).
+        device: where the module and the batches live (None: the CPU).
     """
 
     def __init__(
@@ -72,7 +145,9 @@ class Trainer:
         config: TrainConfig,
         validate: Validate | None = None,
         checkpoint_dir: Path | None = None,
+        device: torch.device | None = None,
     ) -> None:
+        self.device = device or torch.device("cpu")
         self.module = module
         self.windows = windows
         self.cfg = config
@@ -84,18 +159,20 @@ class Trainer:
         self.best_score = -math.inf
         self.best_state: dict[str, torch.Tensor] | None = None
         self.bad_epochs = 0
-        self.seconds_to_best = 0.0
-        self._elapsed = 0.0
+        self.seconds_to_best = self.cpu_seconds_to_best = 0.0
+        self._elapsed = self._cpu = 0.0
         self._setup_done = False
 
     # ---- setup -------------------------------------------------------------------------------
     def _setup(self) -> None:
         if self._setup_done:
             return
+        self.module.to(self.device)
         self.model: nn.Module = self.module
         if self.world > 1:
+            gpu = [self.device] if self.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(
-                self.module, find_unused_parameters=True
+                self.module, device_ids=gpu, find_unused_parameters=True
             )
         decay: list[nn.Parameter] = []
         no_decay: list[nn.Parameter] = []
@@ -147,18 +224,18 @@ class Trainer:
         self.model.train()
         totals: dict[str, float] = {}
         n = 0
-        bar = tqdm(
-            self.windows.batches(self.cfg.batch_size, None, self._rows()),
-            total=self.steps_per_epoch(),
-            desc=f"epoch {self.epoch + 1}",
-            leave=False,
-            disable=None if self.rank == 0 else True,
-        )
+        steps = self.steps_per_epoch()
+        # in-epoch progress: a bar on a terminal, else a line a minute (only on rank 0)
+        bar = Tracker(f"epoch {self.epoch + 1} batches", steps, "batch", every=60.0)
+        if self.rank != 0:
+            bar.close()
         self.optim.zero_grad(set_to_none=True)
-        for i, batch in enumerate(bar):
+        for i, batch in enumerate(self.windows.batches(self.cfg.batch_size, None, self._rows())):
+            # on the CPU a no-op: one code path for every device
+            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
             loss, stats = self.model(batch)
             (loss / self.cfg.grad_accum).backward()
-            if (i + 1) % self.cfg.grad_accum == 0 or i + 1 == self.steps_per_epoch():
+            if (i + 1) % self.cfg.grad_accum == 0 or i + 1 == steps:
                 if self.cfg.grad_clip > 0:
                     nn.utils.clip_grad_norm_(self.module.parameters(), self.cfg.grad_clip)
                 self.optim.step()
@@ -167,7 +244,8 @@ class Trainer:
             for k, v in stats.items():
                 totals[k] = totals.get(k, 0.0) + float(v)
             n += 1
-            bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
+            bar.advance()
+        bar.close()
         return {k: v / max(n, 1) for k, v in totals.items()}
 
     # ---- the loop ----------------------------------------------------------------------------
@@ -177,22 +255,30 @@ class Trainer:
         if resume:
             self._resume()
         while self.epoch < self.cfg.epochs and self.bad_epochs < self.cfg.patience:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             row = {"epoch": float(self.epoch + 1), **self.train_epoch()}
+            row["train_seconds"] = time.perf_counter() - t0
             if self.validate is not None and (self.epoch + 1) % self.cfg.eval_every == 0:
+                t1 = time.perf_counter()
                 score, metrics = self._validate()
+                row["valid_seconds"] = time.perf_counter() - t1
                 # wall time includes validation, as RecBole's time to best does
                 self._elapsed += time.perf_counter() - t0
+                self._cpu += time.process_time() - c0
                 row.update({f"valid_{k}": v for k, v in metrics.items()})
                 if score > self.best_score:
                     self.best_score, self.bad_epochs = score, 0
                     self.best_state = copy.deepcopy(self.module.state_dict())
                     self.seconds_to_best = self._elapsed
+                    self.cpu_seconds_to_best = self._cpu
                 else:
                     self.bad_epochs += 1
             else:
                 self._elapsed += time.perf_counter() - t0
-            row["seconds"] = self._elapsed
+                self._cpu += time.process_time() - c0
+            # wall seconds so far, and this process's CPU seconds (all threads): on a busy
+            # machine the second says what the work cost
+            row["seconds"], row["cpu_seconds"] = self._elapsed, self._cpu
             self.history.append(row)
             self._log(row)
             self.epoch += 1
@@ -216,9 +302,23 @@ class Trainer:
             return
         text = " ".join(f"{k}={v:.4f}" for k, v in row.items() if k != "epoch")
         log.info("epoch %d: %s", int(row["epoch"]), text)
+        note(self._summary(row))
         if self.writer is not None:
             for k, v in row.items():
                 self.writer.add_scalar(k, v, int(row["epoch"]))
+
+    def _summary(self, row: dict[str, float]) -> str:
+        """The epoch's progress line: loss, validation score, time so far and at most left."""
+        epoch, total = int(row["epoch"]), self.cfg.epochs
+        parts = [f"epoch {epoch}/{total}: loss {row.get('loss', float('nan')):.4f}"]
+        if "valid_ndcg@10" in row:
+            best = " (best)" if self.bad_epochs == 0 else ""
+            parts.append(f"valid ndcg@10 {row['valid_ndcg@10']:.4f}{best}")
+        parts.append(duration(row["seconds"]))
+        left = total - epoch  # early stopping may end sooner: this is the most that is left
+        if left > 0:
+            parts.append(f"at most ~{duration(row['seconds'] / epoch * left)} left")
+        return ", ".join(parts)
 
     # ---- checkpoints -------------------------------------------------------------------------
     def _checkpoint(self) -> None:
@@ -236,6 +336,8 @@ class Trainer:
             "history": self.history,
             "elapsed": self._elapsed,
             "seconds_to_best": self.seconds_to_best,
+            "cpu": self._cpu,
+            "cpu_seconds_to_best": self.cpu_seconds_to_best,
             "torch_rng": torch.get_rng_state(),
         }
         tmp = self.checkpoint_dir / "last.pt.tmp"
@@ -245,7 +347,9 @@ class Trainer:
     def _resume(self) -> None:
         if self.checkpoint_dir is None or not (self.checkpoint_dir / "last.pt").is_file():
             return
-        state: dict[str, Any] = torch.load(self.checkpoint_dir / "last.pt", weights_only=True)
+        state: dict[str, Any] = torch.load(
+            self.checkpoint_dir / "last.pt", weights_only=True, map_location=self.device
+        )
         self.module.load_state_dict(state["module"])
         self.optim.load_state_dict(state["optim"])
         self.sched.load_state_dict(state["sched"])
@@ -253,5 +357,7 @@ class Trainer:
         self.best_state, self.bad_epochs = state["best_state"], state["bad_epochs"]
         self.history, self._elapsed = state["history"], state["elapsed"]
         self.seconds_to_best = state["seconds_to_best"]
-        torch.set_rng_state(state["torch_rng"])
+        self._cpu = state.get("cpu", 0.0)  # absent from checkpoints written before
+        self.cpu_seconds_to_best = state.get("cpu_seconds_to_best", 0.0)
+        torch.set_rng_state(state["torch_rng"].cpu())
         log.info("resumed from %s at epoch %d", self.checkpoint_dir, self.epoch)
