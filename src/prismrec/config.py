@@ -503,6 +503,12 @@ class TrainConfig(_Section):
     )
     aux_weight: float = Field(0.1, ge=0.0, description="next-behaviour-type task weight")
     patience: int = Field(5, ge=1, description="early stopping: epochs without a better NDCG@10")
+    min_gain: float = Field(
+        0.0,
+        ge=0.0,
+        description="early stopping: a better validation NDCG@10 counts only when its gain is "
+        "above this many standard errors of the per-user difference (0: any gain)",
+    )
     eval_every: int = Field(1, ge=1, description="validate every this many epochs")
     valid_users: int = Field(
         5000,

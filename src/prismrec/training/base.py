@@ -199,7 +199,9 @@ class Recommender(ABC):
         """Optional list-level re-ranking of filtered scores for a ``k``-long list (None: off)."""
         return None
 
-    def validation_callback(self, cases: Any) -> Callable[[], tuple[float, dict[str, float]]]:
+    def validation_callback(
+        self, cases: Any
+    ) -> Callable[[], tuple[float, dict[str, float], np.ndarray | None]]:
         """The trainer's early-stopping signal: NDCG@10 (and Recall@10) on ``cases``, or on
         ``[train] valid_users`` of them (a fixed sample drawn with the training seed).
 
@@ -215,7 +217,7 @@ class Recommender(ABC):
         tc = self.train_config
         cases = cases.sample(tc.valid_users, tc.seed)  # the same users every epoch
 
-        def validate() -> tuple[float, dict[str, float]]:
+        def validate() -> tuple[float, dict[str, float], np.ndarray | None]:
             self.fitted = True  # scoring mid-training is allowed
             res = evaluate(self, cases, ks=(10,), metrics=("ndcg", "recall"), split="valid")
             metrics = dict(res.metrics)
@@ -230,7 +232,7 @@ class Recommender(ABC):
                     seed=self.train_config.seed,
                 )
             )
-            return res.metrics["ndcg@10"], metrics
+            return res.metrics["ndcg@10"], metrics, res.per_user.get("ndcg@10")
 
         return validate
 

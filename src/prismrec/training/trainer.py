@@ -32,12 +32,14 @@ __all__ = [
     "resolve_device",
     "seed_everything",
     "module_device",
+    "release_memory",
     "set_threads",
     "start_training",
 ]
 
 log = logging.getLogger(__name__)
-Validate = Callable[[], tuple[float, dict[str, float]]]
+# validation: (NDCG@10, metrics, per-user NDCG@10 or None)
+Validate = Callable[[], tuple[float, dict[str, float], np.ndarray | None]]
 
 
 def seed_everything(seed: int) -> None:
@@ -91,6 +93,19 @@ def set_threads(threads: int) -> int:
     n = threads or default_threads()
     torch.set_num_threads(n)
     return n
+
+
+def release_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere a
+    no-op). The training steps allocate tensors whose sizes change with every batch, and
+    glibc keeps the freed holes resident: without this the resident memory of a long run
+    creeps up to several times one step's working set."""
+    import contextlib
+    import ctypes
+    import ctypes.util
+
+    with contextlib.suppress(OSError, AttributeError, TypeError):  # not glibc: nothing to do
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
 
 
 def start_training(cfg: TrainConfig) -> torch.device:
@@ -161,6 +176,9 @@ class Trainer:
         self.bad_epochs = 0
         self.seconds_to_best = self.cpu_seconds_to_best = 0.0
         self._elapsed = self._cpu = 0.0
+        # per-user validation NDCG@10 of the best epoch and of the latest (rank 0)
+        self._best_users: np.ndarray | None = None
+        self._last_users: np.ndarray | None = None
         self._setup_done = False
 
     # ---- setup -------------------------------------------------------------------------------
@@ -260,14 +278,15 @@ class Trainer:
             row["train_seconds"] = time.perf_counter() - t0
             if self.validate is not None and (self.epoch + 1) % self.cfg.eval_every == 0:
                 t1 = time.perf_counter()
-                score, metrics = self._validate()
+                score, metrics, better = self._validate()
                 row["valid_seconds"] = time.perf_counter() - t1
                 # wall time includes validation, as RecBole's time to best does
                 self._elapsed += time.perf_counter() - t0
                 self._cpu += time.process_time() - c0
                 row.update({f"valid_{k}": v for k, v in metrics.items()})
-                if score > self.best_score:
+                if better:
                     self.best_score, self.bad_epochs = score, 0
+                    self._best_users = self._last_users
                     self.best_state = copy.deepcopy(self.module.state_dict())
                     self.seconds_to_best = self._elapsed
                     self.cpu_seconds_to_best = self._cpu
@@ -279,6 +298,7 @@ class Trainer:
             # wall seconds so far, and this process's CPU seconds (all threads): on a busy
             # machine the second says what the work cost
             row["seconds"], row["cpu_seconds"] = self._elapsed, self._cpu
+            release_memory()
             self.history.append(row)
             self._log(row)
             self.epoch += 1
@@ -287,15 +307,33 @@ class Trainer:
             self.module.load_state_dict(self.best_state)
         return self.history
 
-    def _validate(self) -> tuple[float, dict[str, float]]:
+    def _validate(self) -> tuple[float, dict[str, float], bool]:
+        """(NDCG@10, metrics, whether this epoch is the new best), the same on every rank."""
         assert self.validate is not None
         self.module.eval()
-        score, metrics = self.validate() if self.rank == 0 else (0.0, {})
+        score, better = 0.0, False
+        metrics: dict[str, float] = {}
+        if self.rank == 0:
+            score, metrics, per_user = self.validate()
+            better = self._better(score, per_user)
         if self.world > 1:  # every rank takes the same early-stopping decision
-            t = torch.tensor([score])
+            t = torch.tensor([score, float(better)])
             torch.distributed.broadcast(t, 0)
-            score = float(t.item())
-        return score, metrics
+            score, better = float(t[0]), bool(t[1] > 0.5)
+        return score, metrics, better
+
+    def _better(self, score: float, per_user: np.ndarray | None) -> bool:
+        """A new best: above the best so far, and with ``min_gain`` > 0 by more than that
+        many standard errors of the per-user difference (a gain inside the noise of the
+        validation users is no gain: the earlier weights stay, and patience runs down)."""
+        if score <= self.best_score:
+            return False
+        best, self._last_users = self._best_users, per_user
+        if self.cfg.min_gain <= 0 or per_user is None or best is None or len(per_user) < 2:
+            return True
+        diff = np.asarray(per_user, np.float64) - best
+        se = float(diff.std(ddof=1)) / math.sqrt(len(diff))
+        return float(diff.mean()) > self.cfg.min_gain * se
 
     def _log(self, row: dict[str, float]) -> None:
         if self.rank != 0:
@@ -337,6 +375,7 @@ class Trainer:
             "elapsed": self._elapsed,
             "seconds_to_best": self.seconds_to_best,
             "cpu": self._cpu,
+            "best_users": None if self._best_users is None else torch.from_numpy(self._best_users),
             "cpu_seconds_to_best": self.cpu_seconds_to_best,
             "torch_rng": torch.get_rng_state(),
         }
@@ -358,6 +397,8 @@ class Trainer:
         self.history, self._elapsed = state["history"], state["elapsed"]
         self.seconds_to_best = state["seconds_to_best"]
         self._cpu = state.get("cpu", 0.0)  # absent from checkpoints written before
+        users = state.get("best_users")
+        self._best_users = None if users is None else users.numpy()
         self.cpu_seconds_to_best = state.get("cpu_seconds_to_best", 0.0)
         torch.set_rng_state(state["torch_rng"].cpu())
         log.info("resumed from %s at epoch %d", self.checkpoint_dir, self.epoch)
