@@ -65,7 +65,7 @@ class TrainStep(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         feats = {c: batch[c] for c in self.columns}
         users = {k: getattr(self, f"user_attr_{k}")[batch["user_idx"]] for k in self.attr_names}
-        at = self._interest_positions(batch["target"].shape[1], batch["target"].device)
+        at = self._interest_positions(batch["target"])
         out = self.net(feats, user_batch=users, positions=at)
         every = batch["target"] > 0  # (B, L) every position with a target
         mask = every if at is None else every[:, at]  # (B, T) those the interests are at
@@ -152,21 +152,27 @@ class TrainStep(nn.Module):
             loss = loss + self.cfg.aux_weight * aux
         return loss, stats
 
-    def _interest_positions(self, length: int, device: torch.device) -> torch.Tensor | None:
+    def _interest_positions(self, target: torch.Tensor) -> torch.Tensor | None:
         """The window positions the interests are routed at and the multi-interest losses
-        read (None: all): ``interest_positions`` of them, drawn afresh each step, always with
-        the latest; the short-term row learns at every position. The long-term interests
-        change little from one position of a window to the next, so a share of the positions
-        carries nearly all of their signal at that share of the routing and softmax cost."""
+        read (None: all): ``interest_positions`` of the positions where the batch has
+        targets, drawn afresh each step in proportion to how many rows have a target there,
+        always with the latest; the short-term row learns at every position. The long-term
+        interests change little from one position of a window to the next, so a share of
+        the positions carries nearly all of their signal at that share of the routing and
+        softmax cost."""
         share = self.net_config.interest_positions
         if share >= 1.0 or not self.net.short_term or self.net_config.short_term_weight <= 0:
             return None
-        n = max(1, round(share * length))
-        if n >= length:
-            return None
-        earlier = torch.randperm(length - 1, device=device)[: n - 1]
-        last = torch.tensor([length - 1], device=device)
-        return torch.cat([earlier.sort().values, last])
+        rows = (target > 0).sum(0).float()  # (L,) rows with a target at each position
+        length = target.shape[1]
+        n = max(1, round(share * int((rows > 0).sum())))
+        earlier = rows[:-1]
+        n_earlier = min(n - 1, int((earlier > 0).sum()))
+        if n_earlier <= 0:
+            return torch.tensor([length - 1], device=target.device)
+        picked = torch.multinomial(earlier, n_earlier, replacement=False)
+        last = torch.tensor([length - 1], device=target.device)
+        return torch.cat([picked.sort().values, last])
 
     def _next_item(
         self,
