@@ -17,7 +17,7 @@ ml-100k uses RecBole's leave-one-out split; RecBole's SASRec comes from the stor
 the SASRec authors' 5-core Video Games sequences (31k users, 24k items).
 
 Run: .venv/bin/python benchmarks/train_speed.py [--data ml-100k amazon] [--models prism sasrec]
-     [--threads 0] [--epochs 60] [--out train_speed]
+     [--threads 0] [--epochs 60] [--set KEY=VALUE ...] [--out train_speed]
 Writes benchmarks/results/train_speed.json (or --out).
 """
 
@@ -45,8 +45,11 @@ SETS = {
 USE_KEYS = ("short_weight", "worst_jaccard@20", "long_head_share@20", "effective_interests")
 
 
-def worker(data: str, model: str, threads: int, epochs: int, prepared: Path) -> dict[str, Any]:
-    """One model trained and measured in this (fresh) process."""
+def worker(
+    data: str, model: str, threads: int, epochs: int, prepared: Path, params: dict[str, Any]
+) -> dict[str, Any]:
+    """One model trained and measured in this (fresh) process (``params``: [model] or
+    [train] keys that differ from the defaults)."""
     from prismrec.config import ModelConfig, TrainConfig, load_config
     from prismrec.data.dataset import PreparedDataset, prepare
     from prismrec.evaluation.protocol import evaluate_full
@@ -59,7 +62,10 @@ def worker(data: str, model: str, threads: int, epochs: int, prepared: Path) -> 
     ds = PreparedDataset.load(prepared)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0, c0 = time.perf_counter(), time.process_time()
-    rec = registry()[model](ModelConfig(), TrainConfig(threads=threads, epochs=epochs)).fit(ds)
+    m_keys = {k: v for k, v in params.items() if k in ModelConfig.model_fields}
+    t_keys = {k: v for k, v in params.items() if k not in m_keys}
+    tc = TrainConfig(threads=threads, epochs=epochs, **t_keys)
+    rec = registry()[model](ModelConfig(**m_keys), tc).fit(ds)
     train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     hist = rec.history
@@ -68,6 +74,7 @@ def worker(data: str, model: str, threads: int, epochs: int, prepared: Path) -> 
     return {
         "data": data,
         "model": model,
+        "params": params,
         "threads": threads,
         "train_seconds": train_s,
         "train_cpu_seconds": train_cpu,
@@ -117,12 +124,20 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--out", default="train_speed")
     ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a [model] or [train] key for every model (JSON value), e.g. interest_positions=0.25",
+    )
+    ap.add_argument(
         "--worker", nargs=3, metavar=("DATA", "MODEL", "PREPARED"), help=argparse.SUPPRESS
     )
     args = ap.parse_args()
+    params = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     if args.worker:
         data, model, prepared = args.worker
-        row = worker(data, model, args.threads, args.epochs, Path(prepared))
+        row = worker(data, model, args.threads, args.epochs, Path(prepared), params)
         print(json.dumps(row))
         return
     rows: list[dict[str, Any]] = []
@@ -131,7 +146,8 @@ def main() -> None:
             for model in args.models:  # one fresh process each: its own peak RSS
                 where = str(Path(tmp) / data)
                 cmd = [sys.executable, __file__, "--threads", str(args.threads), "--epochs",
-                       str(args.epochs), "--worker", data, model, where]  # fmt: skip
+                       str(args.epochs), *(f"--set={kv}" for kv in args.set),
+                       "--worker", data, model, where]  # fmt: skip
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True)
                 rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
                 r = rows[-1]
@@ -172,7 +188,13 @@ def main() -> None:
     Console().print(t)
     for k, v in summary.items():
         print(f"{k}: {v:.2f}x")
-    result = {"threads": args.threads, "epochs": args.epochs, "rows": rows, "summary": summary}
+    result = {
+        "threads": args.threads,
+        "epochs": args.epochs,
+        "params": params,
+        "rows": rows,
+        "summary": summary,
+    }
     print(f"wrote {write_result(args.out, result)}")
 
 
