@@ -141,7 +141,7 @@ class Recommender(ABC):
         if not hist:
             return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
         # users in chunks, so a large catalogue never needs a (users x items) matrix at once
-        step = max(1, SCORE_BUDGET // (self.n_items + 1))
+        step = self.users_per_chunk()
         parts = [
             self._recommend_chunk(
                 hist[a : a + step],
@@ -164,6 +164,16 @@ class Recommender(ABC):
     ) -> tuple[np.ndarray, np.ndarray]:
         scores = self.score(hist, user_arr)
         return self._ranked_chunk(hist, user_arr, scores, k, filter_seen, items)
+
+    @property
+    def score_rows(self) -> int:
+        """How many scores of each item ``score`` forms per user on the way (1; a
+        multi-interest model: one per interest)."""
+        return 1
+
+    def users_per_chunk(self) -> int:
+        """Users scored at once: ``SCORE_BUDGET`` scores over every item and score row."""
+        return max(1, SCORE_BUDGET // ((self.n_items + 1) * self.score_rows))
 
     def _ranked_chunk(
         self,

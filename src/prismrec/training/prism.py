@@ -19,7 +19,7 @@ from prismrec.evaluation.beyond import category_bags, category_multi_hot
 from prismrec.models.fusion import ItemInputs, ItemTower
 from prismrec.models.prism import PrismNet
 from prismrec.training._prism_step import TrainStep
-from prismrec.training.base import SCORE_BUDGET, History, Recommender, register
+from prismrec.training.base import History, Recommender, register
 from prismrec.training.baselines import ItemKNN
 from prismrec.training.scorer import QuotaRule, Scorer
 from prismrec.training.trainer import Trainer, module_device, start_training
@@ -83,6 +83,11 @@ class PrismRecommender(Recommender):
     def n_interests(self) -> int:
         """Interest rows per user: K long-term ones, plus the short-term one when present."""
         return int(self.net.k) + int(self.net.short_term)
+
+    @property
+    def score_rows(self) -> int:
+        """Each item is scored once per interest row before the rows are merged."""
+        return self.n_interests
 
     @property
     def long_term(self) -> int | None:
@@ -275,7 +280,7 @@ class PrismRecommender(Recommender):
 
         inputs, chosen = cases.inputs(), self.cooc_weight
         sums = np.zeros(len(weights))
-        step = max(1, SCORE_BUDGET // ((self.n_items + 1) * self.n_interests))
+        step = self.users_per_chunk()
         try:
             for a in range(0, len(cases.users), step):
                 hist, users = list(inputs[a : a + step]), cases.users[a : a + step]
