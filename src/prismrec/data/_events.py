@@ -71,12 +71,14 @@ class EventFile:
         )
         return raw.rename(dict(self.rename), strict=False) if self.rename else raw
 
-    def header(self, first_line: str) -> list[str] | None:
-        """The field names of lines read without the header (``None``: polars' own)."""
-        if self.names or not self.has_header:
-            return list(self.names) if self.names else None
+    def header(self, first_line: str) -> list[str]:
+        """The names :meth:`read` gives the fields, from ``names`` or the file's first line."""
+        if self.names:
+            return list(self.names)
         text = (first_line + "\n").encode()
-        head = read_delimited(text, separator=self.separator, has_header=True, quote=self.quote)
+        head = read_delimited(
+            text, separator=self.separator, has_header=self.has_header, quote=self.quote
+        )
         return head.columns[1:]
 
     def parse(self, text: bytes, first: int, n: int, names: list[str] | None) -> pl.DataFrame:

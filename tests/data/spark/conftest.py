@@ -24,14 +24,11 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     pytest.importorskip("pyspark", reason="the spark extra is not installed")
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("no Java (scripts/test-deps.sh installs it)")
+    import pyspark
     from pyspark.sql import SparkSession
 
     work: Path = tmp_path_factory.mktemp("spark")
-    env = {
-        "PYSPARK_PYTHON": sys.executable,
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "SPARK_WORKER_DIR": str(work / "worker"),  # executors' logs, not inside the venv
-    }
+    env = {"PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     session = (
@@ -45,10 +42,13 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
+    # the local cluster's workers keep executor logs in SPARK_HOME/work/<app id>
+    logs = Path(pyspark.__file__).parent / "work" / session.sparkContext.applicationId
     try:
         yield session
     finally:
         session.stop()
+        shutil.rmtree(logs, ignore_errors=True)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

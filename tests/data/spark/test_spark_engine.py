@@ -185,3 +185,10 @@ def test_cli_prepare_with_the_spark_engine(master: str, tmp_path: Path) -> None:
     assert_same(tmp_path / "p", tmp_path / "s")
     result = runner.invoke(app, [*base, "--out", str(tmp_path / "x"), "--engine", "dask"])
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_headerless_csv_with_a_column_mapping(master: str, tmp_path: Path) -> None:
+    path = tmp_path / "e.tsv"
+    path.write_text("".join(f"u{i % 7}\ti{i % 11}\t{100 + i // 3}\n" for i in range(300)))
+    names = {"user_id": "column_0", "item_id": "column_1", "timestamp": "column_2"}  # polars
+    both(path, tmp_path, DataConfig(has_header=False, columns=names), "csv")

@@ -127,8 +127,8 @@ def load_events(
     columns, table = _columns(spark, events)
     lines, last_line, first = (None, 0, "") if table is not None else _numbered_lines(spark, events)
     names = events.header(first) if table is None else None
-    if table is None:
-        columns = names if names is not None else events.header(first) or []
+    if names is not None:
+        columns = names
         if events.has_header:
             lines = lines.where(F.col("_line") > 1)  # type: ignore[union-attr]
     empty = events.empty(columns, problems)  # file-level problems, once; raises a missing column
