@@ -57,17 +57,21 @@ def tree_rss(proc: psutil.Process) -> int:
 
 def measure(args: list[str], timeout: float) -> dict[str, Any]:
     """Run a child; its wall time, the peak RSS of its process tree, and whether it finished."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ps, peak = psutil.Process(proc.pid), 0
-    while proc.poll() is None:
-        peak = max(peak, tree_rss(ps))
-        if time.perf_counter() - t0 > timeout:
-            proc.kill()
-            break
-        time.sleep(0.2)
-    seconds = time.perf_counter() - t0
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    # the child's log goes to a file: a pipe read only at the end fills up and blocks it
+    with tempfile.TemporaryFile() as log:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
+        ps, peak = psutil.Process(proc.pid), 0
+        while proc.poll() is None:
+            peak = max(peak, tree_rss(ps))
+            if time.perf_counter() - t0 > timeout:
+                proc.kill()
+                proc.wait()
+                break
+            time.sleep(0.2)
+        seconds = time.perf_counter() - t0
+        log.seek(0)
+        err = log.read().decode(errors="replace")
     ok = proc.returncode == 0
     return {"seconds": seconds, "peak_rss": peak, "ok": ok, "error": "" if ok else err[-400:]}
 
