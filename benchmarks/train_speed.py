@@ -185,7 +185,7 @@ def main() -> None:
             _f(r.get("ndcg@10"), ".4f"),
             _f(r.get("short_weight"), ".3f"),
         )
-    Console().print(t)
+    Console(width=170).print(t)
     for k, v in summary.items():
         print(f"{k}: {v:.2f}x")
     result = {
