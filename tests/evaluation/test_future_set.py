@@ -18,19 +18,6 @@ from prismrec.evaluation.metrics import accuracy_metrics, hit_matrix
 from prismrec.evaluation.protocol import ranked_lists
 
 
-@pytest.fixture(scope="module")
-def users_split(tmp_path_factory: pytest.TempPathFactory) -> pr.Dataset:
-    """200 synthetic users (items with categories, no user attributes), split by users."""
-    syn = synthesize(200, 150, 4000, seed=5)
-    return pr.Dataset.from_frame(
-        syn.interactions.select("user_id", "item_id", "timestamp", "event_type"),
-        tmp_path_factory.mktemp("fs"),
-        items=syn.items.select("item_id", "category"),
-        item_categorical_fields=["category"],
-        split="users",
-    )
-
-
 def test_future_set_metrics_by_hand() -> None:
     # a target set of 3 distinct items; the list hits two of them at ranks 2 and 5
     top = np.array([[7, 3, 8, 9, 5, 1]])

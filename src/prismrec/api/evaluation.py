@@ -30,6 +30,7 @@ def evaluate(
     facets: str | Path | None = None,
     ks: Sequence[int] | None = None,
     merge: str | None = None,
+    category_lambda: float | None = None,
 ) -> dict[str, Any]:
     """Accuracy and beyond-accuracy metrics on a split, overall and per slice.
 
@@ -57,6 +58,11 @@ def evaluate(
         merge: how a prism model with K > 1 interests merges them into one list for this
             evaluation (``mixture``, ``max`` or ``quota``; None: the model's own ``[model]
             merge``); the protocol records the rule used.
+        category_lambda: build each list by ComiRec's category aggregation with this λ (>= 0,
+            needs item categories): greedily from the model's top 4N, each step adding the
+            item that maximises its standardised score plus λ times its category distance to
+            the items already picked (0: the plain top N). The protocol records
+            ``category_lambda`` and ``aggregation_pool``.
     """
     from prismrec.evaluation import dataset_slices, evaluate_full, metrics_payload
     from prismrec.evaluation.future_set import (
@@ -89,6 +95,7 @@ def evaluate(
         interests_source=planted[1] if planted else "",
         sampled=sampled,
         seed=seed,
+        category_lambda=category_lambda,
     )
     res.protocol.update(protocol_record(schema))
     if isinstance(rec, PrismRecommender) and rec.n_interests > 1:

@@ -134,6 +134,17 @@ def evaluate(
             "item's best interest score (max, ComiRec) or by quotas (default: the model's)",
         ),
     ] = None,
+    category_lambda: Annotated[
+        float | None,
+        typer.Option(
+            "--category-lambda",
+            metavar="LAMBDA",
+            help="build each list by ComiRec's category aggregation: greedily from the "
+            "model's top 4N, score (standardised per user) + LAMBDA x category distance to "
+            "the items already picked; 0 is the plain top N, more is more diverse (needs "
+            "item categories)",
+        ),
+    ] = None,
 ) -> None:
     """Accuracy and beyond-accuracy metrics on a split, overall and per slice.
 
@@ -157,6 +168,7 @@ def evaluate(
             facets=facets,
             ks=k,
             merge=None if merge is None else merge.value,
+            category_lambda=category_lambda,
         )
     if as_json:
         print_json(payload)

@@ -35,6 +35,7 @@ __all__ = [
     "category_coverage",
     "category_diversity",
     "category_multi_hot",
+    "category_similarity",
     "dataset_categories",
     "exposure_metrics",
     "facet_interests",
@@ -133,8 +134,12 @@ def intra_list_diversity(topk: np.ndarray, vectors: np.ndarray, k: int) -> np.nd
     return out
 
 
-def _bag_cosine(bags: np.ndarray) -> np.ndarray:
-    """(B, K, L) category bags -> (B, K, K) cosine similarity of the category sets."""
+def category_similarity(bags: np.ndarray) -> np.ndarray:
+    """(B, K, L) category bags -> (B, K, K) cosine ``|A∩B| / sqrt(|A||B|)`` of the sets.
+
+    With one category per item: 1 for the same category, 0 for different ones; 0 when either
+    item has none. What ``diversity@N`` and the category aggregation both count.
+    """
     present = bags > 0
     same = bags[:, :, None, :, None] == bags[:, None, :, None, :]  # (B, K, K, L, L)
     inter = (same & present[:, :, None, :, None]).sum(axis=(3, 4))
@@ -158,7 +163,7 @@ def category_diversity(topk: np.ndarray, categories: np.ndarray, k: int) -> np.n
         safe = np.clip(b, 0, None)
         bags = np.where((b >= 0)[:, :, None], categories[safe], 0)
         valid = np.asarray((bags > 0).any(axis=2))
-        out[s : s + len(b)] = _mean_pairwise_distance(_bag_cosine(bags), valid)
+        out[s : s + len(b)] = _mean_pairwise_distance(category_similarity(bags), valid)
     return out
 
 

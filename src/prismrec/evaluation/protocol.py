@@ -9,6 +9,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from prismrec.errors import ConfigError
+from prismrec.evaluation.aggregation import (
+    AGGREGATION_DEFINITION,
+    POOL_FACTOR,
+    aggregation_record,
+    category_aggregate,
+    check_category_lambda,
+)
 from prismrec.evaluation.beyond import (
     Catalog,
     beyond_accuracy,
@@ -303,6 +311,7 @@ def evaluate_full(
     seed: int = 0,
     batch_size: int = 1024,
     interest_k: int | None = INTEREST_K,
+    category_lambda: float | None = None,
 ) -> FullResult:
     """Accuracy, beyond-accuracy metrics, overall and per slice, from one ranking pass.
 
@@ -326,11 +335,22 @@ def evaluate_full(
         seed: seed of the sampled negatives.
         batch_size: users scored at once.
         interest_k: the own top-k of ``interest_jaccard@k``; ``None`` skips the interest measures.
+        category_lambda: build each list by ComiRec's category aggregation with this λ from
+            the model's top ``POOL_FACTOR * max(ks)`` (:mod:`prismrec.evaluation.aggregation`;
+            needs ``catalog`` categories and full ranking); ``None``: the model's own lists.
     """
     k = max(ks)
     if sampled:
+        if category_lambda is not None:
+            raise ConfigError("category_lambda re-ranks a full ranking: use it without sampled")
         known = catalog.n_items if catalog is not None else None
         top = rank_sampled(rec, cases, k, sampled, filter_seen, seed, known, batch_size)
+    elif category_lambda is not None:
+        cats = catalog.categories if catalog is not None else None
+        lam = check_category_lambda(category_lambda, cats)
+        assert cats is not None  # checked: a ConfigError above otherwise
+        ids, scores = rank_cases(rec, cases, POOL_FACTOR * k, filter_seen, batch_size)
+        top = category_aggregate(ids, scores, cats, k, lam)
     else:
         top = ranked_lists(rec, cases, k, filter_seen, batch_size)
     n_t = np.fromiter((len(t) for t in cases.targets), dtype=np.int64, count=len(cases.targets))
@@ -351,6 +371,9 @@ def evaluate_full(
         if mask.any():
             by_slice[name].update(exposure_metrics(top[mask], ks, n_items))
     protocol = _protocol(split, filter_seen, len(cases.users), ks, sampled, seed)
+    if category_lambda is not None:
+        protocol.update(aggregation_record(category_lambda, k))
+        definitions["category_aggregation"] = AGGREGATION_DEFINITION
     return FullResult(means, per_user, by_slice, protocol, definitions, cases.users, top)
 
 

@@ -79,6 +79,8 @@ def protocol_label(protocol: Mapping[str, Any]) -> str:
     ranking = str(protocol.get("ranking", "full"))
     ranking = "full ranking" if ranking == "full" else f"{ranking} ranking"
     seen = "masked" if protocol.get("seen_items_masked", True) else "kept"
+    lam = protocol.get("category_lambda")
+    ranking += "" if lam is None else f", category aggregation λ={lam:g}"
     return (
         f"{protocol.get('split', '?')} split, {ranking}, seen items {seen}, "
         f"{int(protocol.get('n_users', 0)):,} users"
