@@ -110,8 +110,16 @@ def train(ds: pr.Dataset, key: str, epochs: int) -> tuple[Model, float, int]:
     return Model(rec, ds.ids), seconds, len(getattr(rec, "history", None) or [])
 
 
-def measure(rec: Any, ds: pr.Dataset, cases: Any, catalog: Any, filtered: bool) -> FullResult:
-    """The future-set metrics of the test users, as ``prismrec evaluate`` computes them."""
+def measure(
+    rec: Any,
+    ds: pr.Dataset,
+    cases: Any,
+    catalog: Any,
+    filtered: bool,
+    category_lambda: float | None = None,
+) -> FullResult:
+    """The future-set metrics of the test users, as ``prismrec evaluate`` computes them
+    (``category_lambda``: as ``evaluate --category-lambda``)."""
     schema = ds.prepared.schema
     res = evaluate_full(
         rec,
@@ -120,6 +128,7 @@ def measure(rec: Any, ds: pr.Dataset, cases: Any, catalog: Any, filtered: bool) 
         filter_seen=filtered,
         split="test",
         catalog=catalog,
+        category_lambda=category_lambda,
         # the interest measures read the own lists with the history masked either way
         **({} if filtered else {"interest_k": None}),
     )
