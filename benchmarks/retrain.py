@@ -134,15 +134,7 @@ def new_event_cases(ds: PreparedDataset, cases: EvalCases, cut: int) -> EvalCase
     """The test users whose test event is one of the held-back (new) events."""
     test = ds.frame.filter((pl.col("split") == 2) & (pl.col("timestamp") >= cut))
     keep = np.isin(cases.users, test.get_column("user_idx").unique().to_numpy())
-    idx = np.flatnonzero(keep)
-    feats = None if cases.features is None else [cases.features[i] for i in idx]
-    return EvalCases(
-        cases.users[idx],
-        [cases.histories[i] for i in idx],
-        [cases.targets[i] for i in idx],
-        cases.target_events[idx],
-        feats,
-    )
+    return cases.subset(np.flatnonzero(keep))
 
 
 def measure(

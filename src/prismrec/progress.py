@@ -2,7 +2,7 @@
 
 Long work (training epochs, ranking users, encoding texts) reports through this module only:
 
-- :func:`track` / :class:`Tracker` show a ``tqdm`` bar when stderr is a terminal, and otherwise
+- :class:`Tracker` shows a ``tqdm`` bar when stderr is a terminal, and otherwise
   write one line every ``every`` seconds (and a last one when the work ends) to the
   ``prismrec.progress`` logger: ``ranking users: 12,000/31,000 (39%), 12 s, ~19 s left``;
 - :func:`note` writes one line (an epoch's summary, a stage that ended) to the same logger.
@@ -17,26 +17,21 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import TypeVar
 
-__all__ = ["Tracker", "duration", "is_quiet", "note", "set_quiet", "to_stderr", "track"]
+__all__ = ["Tracker", "duration", "is_quiet", "note", "set_quiet", "to_stderr"]
 
 log = logging.getLogger("prismrec.progress")
-T = TypeVar("T")
-_state = {"quiet": False}
 
 
 def set_quiet(quiet: bool) -> None:
     """Turn every bar and progress line of this process off (``True``) or on again."""
-    _state["quiet"] = quiet
     log.disabled = quiet
 
 
 def is_quiet() -> bool:
     """True when progress is turned off (``--quiet``)."""
-    return _state["quiet"]
+    return log.disabled
 
 
 class _TqdmSafe(logging.StreamHandler):  # type: ignore[type-arg]
@@ -156,15 +151,3 @@ class Tracker:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def track(
-    items: Iterable[T], label: str, total: int | None = None, unit: str = "it", every: float = 10.0
-) -> Iterator[T]:
-    """Yield ``items`` while showing their progress (see :class:`Tracker`)."""
-    if total is None and hasattr(items, "__len__"):
-        total = len(items)  # type: ignore[arg-type]
-    with Tracker(label, total, unit, every) as tracker:
-        for item in items:
-            yield item
-            tracker.advance()

@@ -68,13 +68,18 @@ class EvalCases:
         them when there are no more than ``n``; ``n`` 0: all)."""
         if n <= 0 or n >= len(self.users):
             return self
-        keep = np.sort(np.random.default_rng(seed).choice(len(self.users), n, replace=False))
-        feats = None if self.features is None else [self.features[i] for i in keep]
+        return self.subset(
+            np.sort(np.random.default_rng(seed).choice(len(self.users), n, replace=False))
+        )
+
+    def subset(self, idx: np.ndarray) -> EvalCases:
+        """The cases at positions ``idx``, in that order."""
+        feats = None if self.features is None else [self.features[i] for i in idx]
         return EvalCases(
-            self.users[keep],
-            [self.histories[i] for i in keep],
-            [self.targets[i] for i in keep],
-            self.target_events[keep],
+            self.users[idx],
+            [self.histories[i] for i in idx],
+            [self.targets[i] for i in idx],
+            self.target_events[idx],
             feats,
         )
 

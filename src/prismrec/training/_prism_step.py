@@ -168,10 +168,10 @@ class TrainStep(nn.Module):
         n = max(1, round(share * int((rows > 0).sum())))
         earlier = rows[:-1]
         n_earlier = min(n - 1, int((earlier > 0).sum()))
-        if n_earlier <= 0:
-            return torch.tensor([length - 1], device=target.device)
-        picked = torch.multinomial(earlier, n_earlier, replacement=False)
         last = torch.tensor([length - 1], device=target.device)
+        if n_earlier <= 0:
+            return last
+        picked = torch.multinomial(earlier, n_earlier, replacement=False)
         return torch.cat([picked.sort().values, last])
 
     def _next_item(

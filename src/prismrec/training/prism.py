@@ -285,6 +285,7 @@ class PrismRecommender(Recommender):
             for a in range(0, len(cases.users), step):
                 hist, users = list(inputs[a : a + step]), cases.users[a : a + step]
                 targets = cases.targets[a : a + step]
+                n_t = np.array([len(t) for t in targets])
                 logits, mix, _, _ = self._logits(hist, users)
                 net, prior, rep = self.scorer.final_parts(logits, mix, hist)
                 for j, w in enumerate(weights):
@@ -292,7 +293,6 @@ class PrismRecommender(Recommender):
                     scores = self.scorer.with_priors(net, prior if w > 0 else None, rep, w)
                     ids, sc = self._ranked_chunk(hist, users, scores, 10, filter_seen, None)
                     hits = hit_matrix(np.where(sc > -np.inf, ids, -1), targets)
-                    n_t = np.array([len(t) for t in targets])
                     sums[j] += accuracy_metrics(hits, n_t, (10,), ("ndcg",))["ndcg@10"].sum()
         finally:
             self.cooc_weight = chosen

@@ -7,6 +7,7 @@ The trainer knows nothing about recommendation: it gets a module whose ``forward
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 import random
@@ -100,12 +101,22 @@ def release_memory() -> None:
     no-op). The training steps allocate tensors whose sizes change with every batch, and
     glibc keeps the freed holes resident: without this the resident memory of a long run
     creeps up to several times one step's working set."""
-    import contextlib
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, looked up once (``find_library`` runs a subprocess), or
+    None where there is no such function."""
     import ctypes
     import ctypes.util
 
-    with contextlib.suppress(OSError, AttributeError, TypeError):  # not glibc: nothing to do
-        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError, TypeError):  # not glibc: nothing to do
+        return None
 
 
 def start_training(cfg: TrainConfig) -> torch.device:
@@ -314,8 +325,8 @@ class Trainer:
         score, better = 0.0, False
         metrics: dict[str, float] = {}
         if self.rank == 0:
-            score, metrics, per_user = self.validate()
-            better = self._better(score, per_user)
+            score, metrics, self._last_users = self.validate()
+            better = self._better(score, self._last_users)
         if self.world > 1:  # every rank takes the same early-stopping decision
             t = torch.tensor([score, float(better)])
             torch.distributed.broadcast(t, 0)
@@ -328,7 +339,7 @@ class Trainer:
         validation users is no gain: the earlier weights stay, and patience runs down)."""
         if score <= self.best_score:
             return False
-        best, self._last_users = self._best_users, per_user
+        best = self._best_users
         if self.cfg.min_gain <= 0 or per_user is None or best is None or len(per_user) < 2:
             return True
         diff = np.asarray(per_user, np.float64) - best
