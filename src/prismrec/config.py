@@ -341,11 +341,12 @@ class ModelConfig(_Section):
         "long-term interest nearest each target, so each retrieves the items of its facet",
     )
     interest_positions: float = Field(
-        1.0,
+        0.25,
         gt=0.0,
         le=1.0,
-        description="extractor='route' with short_term: share of each batch's positions the "
-        "mixture and long-term losses read (drawn each step); the short-term loss reads all",
+        description="extractor='route' with short_term: share of each batch's targets the "
+        "long-term interests are routed at and the mixture and long-term losses read (whole "
+        "positions, drawn each step, the latest always); the short-term loss reads all",
     )
     long_term_norm: bool = Field(
         True,
@@ -508,6 +509,13 @@ class TrainConfig(_Section):
         ge=0.0,
         description="early stopping: a better validation NDCG@10 counts only when its gain is "
         "above this many standard errors of the per-user difference (0: any gain)",
+    )
+    ema_epochs: float = Field(
+        2.0,
+        ge=0.0,
+        description="validate, early-stop on and keep an exponential moving average of the "
+        "weights over about this many epochs of steps (0: the raw weights); it smooths the "
+        "step-to-step noise the early-stopping choice would otherwise pick up",
     )
     eval_every: int = Field(1, ge=1, description="validate every this many epochs")
     valid_users: int = Field(

@@ -215,3 +215,30 @@ def test_each_rows_nll_is_that_rows_own_cross_entropy(low: bool) -> None:
     for k in range(3):
         alone = full_ce_loss(v[:, k], items, target, cand, (ids, vals), low)
         assert float(rows[:, k].mean()) == pytest.approx(float(alone), rel=1e-5, abs=1e-5)
+
+
+@pytest.mark.parametrize("m", [1, 255, 256, 300])
+def test_bf16_products_pad_their_rows_without_changing_them(m: int) -> None:
+    """The bfloat16 product pads its rows to a multiple of ``ROW_BUCKET`` (one oneDNN kernel
+    per bucket, not per batch): values and gradients are those of the plain product."""
+    from prismrec.training.losses import ROW_BUCKET, bucketed_einsum
+
+    torch.manual_seed(m)
+    a = torch.randn(m, 3, 8, requires_grad=True)
+    items = torch.randn(40, 8, requires_grad=True)
+    b = torch.randn(m, 2, 8, requires_grad=True)
+    got = bucketed_einsum("mkd,nd->mkn", a, items, True)
+    got2 = bucketed_einsum("mkd,mjd->mkj", a, b, True)
+    assert got.shape == (m, 3, 40) and got2.shape == (m, 3, 2) and ROW_BUCKET > 1
+    (got.float().sum() + got2.float().square().sum()).backward()
+    grads = [x.grad.clone() for x in (a, items, b)]  # type: ignore[union-attr]
+    for x in (a, items, b):
+        x.grad = None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        want = torch.einsum("mkd,nd->mkn", a, items)
+        want2 = torch.einsum("mkd,mjd->mkj", a, b)
+    torch.testing.assert_close(got.float(), want.float(), rtol=1e-2, atol=1e-2)
+    torch.testing.assert_close(got2.float(), want2.float(), rtol=1e-2, atol=1e-2)
+    (want.float().sum() + want2.float().square().sum()).backward()
+    for g, x in zip(grads, (a, items, b), strict=True):
+        torch.testing.assert_close(g, x.grad, rtol=2e-2, atol=2e-2)

@@ -62,3 +62,39 @@ def test_a_clear_gain_counts_with_min_gain() -> None:
     trainer = _fit(2.0, [0.0, 0.0005, 0.05])  # the third epoch gains ~30 standard errors
     assert trainer.best_score == trainer.history[2]["valid_ndcg@10"]
     assert trainer.bad_epochs == 0
+
+
+def test_ema_validates_and_keeps_the_moving_average_of_the_weights() -> None:
+    """``ema_epochs``: validation sees, and the best state keeps, the average of the weights
+    after each update (decay 1 - 1/(ema_epochs x steps), lower over the first updates), while
+    training goes on from the raw weights."""
+    torch.manual_seed(0)
+    step = _Step()
+    init = [p.detach().clone() for p in step.parameters()]
+    seen: list[list[torch.Tensor]] = []
+
+    def validate() -> tuple[float, dict[str, float], None]:
+        seen.append([p.detach().clone() for p in step.parameters()])
+        return 0.1 * len(seen), {}, None  # each epoch better: the last one is kept
+
+    cfg = TrainConfig(epochs=3, ema_epochs=2.0, warmup_ratio=0.0, learning_rate=0.1)
+    trainer = Trainer(step, _Rows(), cfg, validate)  # type: ignore[arg-type]
+    raw: list[list[torch.Tensor]] = []
+    real_step = trainer.train_epoch
+
+    def epoch() -> dict[str, float]:
+        out = real_step()
+        raw.append([p.detach().clone() for p in step.parameters()])
+        return out
+
+    trainer.train_epoch = epoch  # type: ignore[method-assign]
+    trainer.fit(resume=False)
+    # one update per epoch: decay min(1 - 1/2, (1 + n) / (10 + n)) at update n = 1, 2, 3
+    avg = init
+    for n, weights in enumerate(raw, start=1):
+        d = min(0.5, (1 + n) / (10 + n))
+        avg = [a + (1 - d) * (w - a) for a, w in zip(avg, weights, strict=True)]
+        assert all(torch.allclose(s, a) for s, a in zip(seen[n - 1], avg, strict=True))
+        assert not all(torch.allclose(s, w) for s, w in zip(seen[n - 1], weights, strict=True))
+    # the model ends with the best epoch's average, not its raw weights
+    assert all(torch.allclose(p, a) for p, a in zip(step.parameters(), avg, strict=True))

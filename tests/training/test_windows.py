@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+import torch
 
 from prismrec.training.windows import build_windows, pad_histories
 
@@ -61,3 +62,23 @@ def test_future_holds_the_items_after_the_next_one() -> None:
     assert w.future[2].tolist() == [[0, 0], [0, 0], [0, 0]]
     # the future never crosses into another user's events
     assert build_windows(_frame(), ("item_idx",), 3).future is None
+
+
+def test_interest_positions_hold_their_share_of_the_targets() -> None:
+    """``interest_positions`` counts targets: on short right-aligned rows (most of the window
+    padding) a share of 0.25 is the last position and few others, not a quarter of them."""
+    from prismrec.training._prism_step import targets_share
+
+    torch.manual_seed(0)
+    lengths = torch.tensor([3, 4, 5, 2, 50, 6, 3, 4])  # one long row, the rest short
+    target = (torch.arange(50)[None, :] >= 50 - lengths[:, None]).long()  # (8, 50)
+    total = int(target.sum())
+    for share in (0.1, 0.25, 0.5, 0.9):
+        for _ in range(20):
+            at = targets_share(target, share)
+            held = int(target[:, at].sum())
+            assert at[-1] == 49 and bool((at[1:] > at[:-1]).all())  # the last, sorted, once
+            assert held >= share * total
+            # no more than one position past the share
+            assert held < share * total + int(target.sum(0).max())
+    assert targets_share(target, 0.01).tolist() == [49]  # the last position alone is enough

@@ -83,14 +83,15 @@ def _shares(items: np.ndarray, item_categories: np.ndarray) -> dict[int, float]:
     """Each category's rank-discounted share among ``items`` (best first, ``-1`` skipped)."""
     ids = np.asarray(items, dtype=np.int64)
     ids = ids[(ids >= 0) & (ids < len(item_categories))]
-    weight = 1.0 / np.log2(np.arange(len(ids)) + 2.0)
-    totals: dict[int, float] = {}
-    for w, bag in zip(weight, np.asarray(item_categories)[ids], strict=True):
-        codes = bag[bag > 0]
-        for c in codes.tolist():
-            totals[c] = totals.get(c, 0.0) + float(w) / len(codes)
-    grand = sum(totals.values()) or 1.0
-    return {c: v / grand for c, v in totals.items()}
+    bags = np.asarray(item_categories)[ids].reshape(len(ids), -1)  # (m, C) codes, 0 = none
+    real = bags > 0
+    per_code = np.where(real.any(1), 1.0 / np.log2(np.arange(len(ids)) + 2.0), 0.0) / np.maximum(
+        real.sum(1), 1
+    )
+    codes, at = np.unique(bags[real], return_inverse=True)
+    totals = np.bincount(at, weights=np.broadcast_to(per_code[:, None], bags.shape)[real])
+    grand = float(totals.sum()) or 1.0
+    return {int(c): float(v) / grand for c, v in zip(codes, totals, strict=True)}
 
 
 def _label(

@@ -154,25 +154,18 @@ class TrainStep(nn.Module):
 
     def _interest_positions(self, target: torch.Tensor) -> torch.Tensor | None:
         """The window positions the interests are routed at and the multi-interest losses
-        read (None: all): ``interest_positions`` of the positions where the batch has
-        targets, drawn afresh each step in proportion to how many rows have a target there,
-        always with the latest; the short-term row learns at every position. The long-term
-        interests change little from one position of a window to the next, so a share of
-        the positions carries nearly all of their signal at that share of the routing and
-        softmax cost."""
+        read (None: all): positions drawn afresh each step, in proportion to how many rows
+        have a target there, until they hold ``interest_positions`` of the batch's targets;
+        the latest position always. The short-term row learns at every position. The
+        long-term interests change little from one position of a window to the next, so a
+        share of the targets carries nearly all of their signal at that share of the routing
+        and softmax cost. The share counts targets, not positions: on short sequences (a
+        few events per user, most of the window padding) nearly every target sits in the
+        last few positions, and a share of the positions would hold most of them."""
         share = self.net_config.interest_positions
         if share >= 1.0 or not self.net.short_term or self.net_config.short_term_weight <= 0:
             return None
-        rows = (target > 0).sum(0).float()  # (L,) rows with a target at each position
-        length = target.shape[1]
-        n = max(1, round(share * int((rows > 0).sum())))
-        earlier = rows[:-1]
-        n_earlier = min(n - 1, int((earlier > 0).sum()))
-        last = torch.tensor([length - 1], device=target.device)
-        if n_earlier <= 0:
-            return last
-        picked = torch.multinomial(earlier, n_earlier, replacement=False)
-        return torch.cat([picked.sort().values, last])
+        return targets_share(target, share)
 
     def _next_item(
         self,
@@ -210,3 +203,20 @@ def _one_of(target: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
     j = (torch.rand(n.shape, device=n.device) * n).long().clamp(max=both.shape[1] - 1)
     # real entries come first in each row (the future is cut at the sequence's end)
     return both.gather(1, j[:, None])[:, 0]
+
+
+def targets_share(target: torch.Tensor, share: float) -> torch.Tensor:
+    """(T,) sorted positions of the (B, L) ``target`` window, the last one always, the others
+    drawn without replacement in proportion to their rows with a target, until the chosen
+    positions hold at least ``share`` of all targets."""
+    rows = (target > 0).sum(0).float()  # (L,) rows with a target at each position
+    last = torch.tensor([target.shape[1] - 1], device=target.device)
+    earlier = rows[:-1]
+    need = share * float(rows.sum()) - float(rows[-1])
+    n_earlier = int((earlier > 0).sum())
+    if need <= 0 or n_earlier == 0:
+        return last
+    order = torch.multinomial(earlier, n_earlier, replacement=False)  # a weighted shuffle
+    held = torch.cumsum(earlier[order], 0)
+    n = int(torch.searchsorted(held, torch.tensor([need], device=held.device))[0]) + 1
+    return torch.cat([order[:n].sort().values, last])

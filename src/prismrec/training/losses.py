@@ -21,6 +21,7 @@ import torch.nn.functional as F
 __all__ = [
     "bce_loss",
     "bf16_is_native",
+    "bucketed_einsum",
     "full_ce_loss",
     "interest_cosine",
     "interest_overlap",
@@ -69,14 +70,33 @@ def _matmul(users: torch.Tensor, items: torch.Tensor, low_precision: bool) -> to
     costliest part of a full-softmax step, takes less than half the time. The logits then carry
     about 3 significant digits, as in mixed-precision LLM training.
     """
-    return _einsum("mkd,nd->mkn", users, items, low_precision)
+    return bucketed_einsum("mkd,nd->mkn", users, items, low_precision)
 
 
-def _einsum(eq: str, a: torch.Tensor, b: torch.Tensor, low_precision: bool) -> torch.Tensor:
+ROW_BUCKET = 256
+"""bfloat16 products pad their rows (the leading dimension) up to a multiple of this."""
+
+
+def bucketed_einsum(eq: str, a: torch.Tensor, b: torch.Tensor, low_precision: bool) -> torch.Tensor:
+    """``torch.einsum(eq, a, b)``, in bfloat16 with ``low_precision``; ``eq``'s output and
+    ``a`` lead with the rows (M), and ``b`` too when its first letter is theirs.
+
+    In bfloat16 the CPU product is oneDNN's, which compiles a kernel for every shape and
+    caches it with its buffers: with a row count that changes every batch the cache grew by
+    ~20 MB a step (amazon-video-sasrec: 2.9 GB resident after 60 steps, against 0.95 GB in
+    float32). Padding the rows to a multiple of ``ROW_BUCKET`` leaves a few shapes, whose
+    kernels are compiled once."""
     if not low_precision:
         return torch.einsum(eq, a, b)
+    m = a.shape[0]
+    pad = -m % ROW_BUCKET
+    if pad:
+        a = F.pad(a, (0, 0) * (a.dim() - 1) + (0, pad))
+        if eq.split(",")[1][0] == eq[0]:
+            b = F.pad(b, (0, 0) * (b.dim() - 1) + (0, pad))
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        return torch.einsum(eq, a, b)
+        out = torch.einsum(eq, a, b)
+    return out[:m] if pad else out
 
 
 def _excluded(items: torch.Tensor, candidates: torch.Tensor | None) -> torch.Tensor:
@@ -164,7 +184,9 @@ def mixture_ce_terms(
         targets = torch.cat([targets, future], 1)  # (M, 1 + F)
     # the targets' logits straight from their vectors: gathering them from the logits would
     # cost a dense (M, K, N+1) scatter in the backward pass
-    tgt = _einsum("mkd,mjd->mkj", interests, items[targets], low_precision).float()  # (M,K,J)
+    tgt = bucketed_einsum(
+        "mkd,mjd->mkj", interests, items[targets], low_precision
+    ).float()  # (M,K,J)
     if isinstance(logit_bias, tuple):
         ids, vals = logit_bias  # (M, S) each
         hit = ids[:, None, :] == targets[:, :, None]  # (M, J, S)

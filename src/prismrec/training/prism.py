@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 PRIOR_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 """The co-occurrence prior weights ``cooc_weight = None`` chooses among on validation."""
+PRIOR_USERS = 10_000
+"""Validation users the prior weight is chosen on (a fixed sample drawn with the training
+seed; all of them when there are fewer). The candidates are compared on the same users, a
+paired comparison that 10,000 users settle, at a third of the cost on a 31k-user set."""
 
 
 def category_groups(data: PreparedDataset) -> torch.Tensor | None:
@@ -263,7 +267,8 @@ class PrismRecommender(Recommender):
         if w is not None:
             self.cooc_weight = float(w)
             return
-        ndcg = self.prior_weight_ndcg(cases, PRIOR_WEIGHTS)
+        sample = cases.sample(PRIOR_USERS, self.train_config.seed)
+        ndcg = self.prior_weight_ndcg(sample, PRIOR_WEIGHTS)
         best = int(np.argmax(ndcg))  # the first of equals: the smallest weight
         self.cooc_weight = PRIOR_WEIGHTS[best]
         log.info(

@@ -96,6 +96,10 @@ def set_threads(threads: int) -> int:
     return n
 
 
+TRIM_SECONDS = 10.0
+"""Inside an epoch, the heap is trimmed (``release_memory``) at most this often."""
+
+
 def release_memory() -> None:
     """Hand the heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere a
     no-op). The training steps allocate tensors whose sizes change with every batch, and
@@ -223,6 +227,12 @@ class Trainer:
             return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm))))
 
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.optim, schedule)
+        # the moving average of the weights (``ema_epochs``), updated after every update
+        self._ema_params = [p for p in self.module.parameters() if p.requires_grad]
+        self.ema: list[torch.Tensor] | None = None
+        self.ema_updates = 0
+        if self.cfg.ema_epochs > 0:
+            self.ema = [p.detach().clone() for p in self._ema_params]
         self.writer = None
         if self.cfg.tensorboard and self.rank == 0:
             try:
@@ -259,6 +269,7 @@ class Trainer:
         if self.rank != 0:
             bar.close()
         self.optim.zero_grad(set_to_none=True)
+        trimmed = time.perf_counter()
         for i, batch in enumerate(self.windows.batches(self.cfg.batch_size, None, self._rows())):
             # on the CPU a no-op: one code path for every device
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
@@ -269,13 +280,41 @@ class Trainer:
                     nn.utils.clip_grad_norm_(self.module.parameters(), self.cfg.grad_clip)
                 self.optim.step()
                 self.sched.step()
+                self._ema_update()
                 self.optim.zero_grad(set_to_none=True)
             for k, v in stats.items():
                 totals[k] = totals.get(k, 0.0) + float(v)
             n += 1
             bar.advance()
+            if time.perf_counter() - trimmed > TRIM_SECONDS:  # a long epoch's holes, too
+                release_memory()
+                trimmed = time.perf_counter()
         bar.close()
         return {k: v / max(n, 1) for k, v in totals.items()}
+
+    def _ema_update(self) -> None:
+        """Move the average a step towards the weights: decay 1 - 1/(ema_epochs x updates
+        per epoch), lower over the first updates (as TensorFlow's ``num_updates``), so the
+        average soon leaves the initial weights behind."""
+        if self.ema is None:
+            return
+        per_epoch = self.steps_per_epoch() / self.cfg.grad_accum
+        decay = 1.0 - 1.0 / max(1.0, self.cfg.ema_epochs * per_epoch)
+        self.ema_updates += 1
+        decay = min(decay, (1 + self.ema_updates) / (10 + self.ema_updates))
+        with torch.no_grad():
+            for avg, p in zip(self.ema, self._ema_params, strict=True):
+                avg.lerp_(p.detach(), 1.0 - decay)
+
+    def _swap_ema(self) -> None:
+        """Exchange the weights and their moving average (twice: back as before)."""
+        if self.ema is None:
+            return
+        with torch.no_grad():
+            for avg, p in zip(self.ema, self._ema_params, strict=True):
+                raw = p.detach().clone()
+                p.copy_(avg)
+                avg.copy_(raw)
 
     # ---- the loop ----------------------------------------------------------------------------
     def fit(self, resume: bool = True) -> list[dict[str, float]]:
@@ -289,6 +328,7 @@ class Trainer:
             row["train_seconds"] = time.perf_counter() - t0
             if self.validate is not None and (self.epoch + 1) % self.cfg.eval_every == 0:
                 t1 = time.perf_counter()
+                self._swap_ema()  # validate (and keep, if best) the averaged weights
                 score, metrics, better = self._validate()
                 row["valid_seconds"] = time.perf_counter() - t1
                 # wall time includes validation, as RecBole's time to best does
@@ -303,6 +343,7 @@ class Trainer:
                     self.cpu_seconds_to_best = self._cpu
                 else:
                     self.bad_epochs += 1
+                self._swap_ema()
             else:
                 self._elapsed += time.perf_counter() - t0
                 self._cpu += time.process_time() - c0
@@ -316,6 +357,9 @@ class Trainer:
             self._checkpoint()
         if self.best_state is not None:
             self.module.load_state_dict(self.best_state)
+        elif self.ema is not None:  # no validation: the average is the model
+            self._swap_ema()
+            self.ema = None
         return self.history
 
     def _validate(self) -> tuple[float, dict[str, float], bool]:
@@ -389,6 +433,8 @@ class Trainer:
             "best_users": None if self._best_users is None else torch.from_numpy(self._best_users),
             "cpu_seconds_to_best": self.cpu_seconds_to_best,
             "torch_rng": torch.get_rng_state(),
+            "ema": self.ema,
+            "ema_updates": self.ema_updates,
         }
         tmp = self.checkpoint_dir / "last.pt.tmp"
         torch.save(state, tmp)
@@ -412,4 +458,6 @@ class Trainer:
         self._best_users = None if users is None else users.numpy()
         self.cpu_seconds_to_best = state.get("cpu_seconds_to_best", 0.0)
         torch.set_rng_state(state["torch_rng"].cpu())
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema, self.ema_updates = state["ema"], state["ema_updates"]
         log.info("resumed from %s at epoch %d", self.checkpoint_dir, self.epoch)
