@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 import torch
 
-from prismrec.training.windows import build_windows, pad_histories
+from prismrec.training.windows import build_windows, pad_histories, targets_share
 
 
 def _frame() -> pl.DataFrame:
@@ -67,8 +67,6 @@ def test_future_holds_the_items_after_the_next_one() -> None:
 def test_interest_positions_hold_their_share_of_the_targets() -> None:
     """``interest_positions`` counts targets: on short right-aligned rows (most of the window
     padding) a share of 0.25 is the last position and few others, not a quarter of them."""
-    from prismrec.training._prism_step import targets_share
-
     torch.manual_seed(0)
     lengths = torch.tensor([3, 4, 5, 2, 50, 6, 3, 4])  # one long row, the rest short
     target = (torch.arange(50)[None, :] >= 50 - lengths[:, None]).long()  # (8, 50)

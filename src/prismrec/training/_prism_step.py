@@ -20,6 +20,7 @@ from prismrec.training.losses import (
     mixture_ce_terms,
     next_item_loss,
 )
+from prismrec.training.windows import targets_share
 
 __all__ = ["TrainStep"]
 
@@ -203,20 +204,3 @@ def _one_of(target: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
     j = (torch.rand(n.shape, device=n.device) * n).long().clamp(max=both.shape[1] - 1)
     # real entries come first in each row (the future is cut at the sequence's end)
     return both.gather(1, j[:, None])[:, 0]
-
-
-def targets_share(target: torch.Tensor, share: float) -> torch.Tensor:
-    """(T,) sorted positions of the (B, L) ``target`` window, the last one always, the others
-    drawn without replacement in proportion to their rows with a target, until the chosen
-    positions hold at least ``share`` of all targets."""
-    rows = (target > 0).sum(0).float()  # (L,) rows with a target at each position
-    last = torch.tensor([target.shape[1] - 1], device=target.device)
-    earlier = rows[:-1]
-    need = share * float(rows.sum()) - float(rows[-1])
-    n_earlier = int((earlier > 0).sum())
-    if need <= 0 or n_earlier == 0:
-        return last
-    order = torch.multinomial(earlier, n_earlier, replacement=False)  # a weighted shuffle
-    held = torch.cumsum(earlier[order], 0)
-    n = int(torch.searchsorted(held, torch.tensor([need], device=held.device))[0]) + 1
-    return torch.cat([order[:n].sort().values, last])

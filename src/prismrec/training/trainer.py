@@ -231,6 +231,9 @@ class Trainer:
         self._ema_params = [p for p in self.module.parameters() if p.requires_grad]
         self.ema: list[torch.Tensor] | None = None
         self.ema_updates = 0
+        # decay 1 - 1/(ema_epochs x updates per epoch)
+        updates = self.cfg.ema_epochs * self.steps_per_epoch() / self.cfg.grad_accum
+        self._ema_decay = 1.0 - 1.0 / max(1.0, updates)
         if self.cfg.ema_epochs > 0:
             self.ema = [p.detach().clone() for p in self._ema_params]
         self.writer = None
@@ -298,10 +301,8 @@ class Trainer:
         average soon leaves the initial weights behind."""
         if self.ema is None:
             return
-        per_epoch = self.steps_per_epoch() / self.cfg.grad_accum
-        decay = 1.0 - 1.0 / max(1.0, self.cfg.ema_epochs * per_epoch)
         self.ema_updates += 1
-        decay = min(decay, (1 + self.ema_updates) / (10 + self.ema_updates))
+        decay = min(self._ema_decay, (1 + self.ema_updates) / (10 + self.ema_updates))
         with torch.no_grad():
             for avg, p in zip(self.ema, self._ema_params, strict=True):
                 avg.lerp_(p.detach(), 1.0 - decay)

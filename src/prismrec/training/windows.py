@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 import torch
 
-__all__ = ["Windows", "build_windows", "pad_histories"]
+__all__ = ["Windows", "build_windows", "pad_histories", "targets_share"]
 
 
 @dataclass
@@ -121,3 +121,20 @@ def pad_histories(
             mat[i, L - len(v) :] = v
         out[c] = torch.from_numpy(mat)
     return out
+
+
+def targets_share(target: torch.Tensor, share: float) -> torch.Tensor:
+    """(T,) sorted positions of the (B, L) ``target`` window, the last one always, the others
+    drawn without replacement in proportion to their rows with a target, until the chosen
+    positions hold at least ``share`` of all targets."""
+    rows = (target > 0).sum(0).float()  # (L,) rows with a target at each position
+    last = torch.tensor([target.shape[1] - 1], device=target.device)
+    earlier = rows[:-1]
+    need = share * float(rows.sum()) - float(rows[-1])
+    n_earlier = int((earlier > 0).sum())
+    if need <= 0 or n_earlier == 0:
+        return last
+    order = torch.multinomial(earlier, n_earlier, replacement=False)  # a weighted shuffle
+    held = torch.cumsum(earlier[order], 0)
+    n = int(torch.searchsorted(held, torch.tensor([need], device=held.device))[0]) + 1
+    return torch.cat([order[:n].sort().values, last])
