@@ -90,6 +90,7 @@ def worker(
         "recall@10": res.metrics["recall@10"],
         **{k: res.metrics.get(k) for k in USE_KEYS},
         "cooc_weight": getattr(rec, "cooc_weight", None),
+        "gate_shift": getattr(rec, "gate_shift", None),
         "history": hist,
     }
 

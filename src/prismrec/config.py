@@ -503,7 +503,27 @@ class TrainConfig(_Section):
         "bf16, float32 elsewhere",
     )
     aux_weight: float = Field(0.1, ge=0.0, description="next-behaviour-type task weight")
-    patience: int = Field(5, ge=1, description="early stopping: epochs without a better NDCG@10")
+    schedule: Literal["plateau", "cosine"] = Field(
+        "plateau",
+        description="learning rate after the warm-up: plateau = constant until validation "
+        "NDCG@10 stops improving for 'patience' epochs, then back to the best weights and a "
+        "linear decay to zero over 'cooldown' of the epochs so far, then stop (without "
+        "validation the decay takes the last epochs); cosine = cosine decay over 'epochs', "
+        "early-stopped after 'patience' epochs without a gain",
+    )
+    cooldown: float = Field(
+        0.25,
+        gt=0.0,
+        le=1.0,
+        description="plateau: the decay's length as a share of the epochs before it (at "
+        "least 2 epochs)",
+    )
+    patience: int = Field(
+        2,
+        ge=1,
+        description="epochs without a better validation NDCG@10 before the decay (plateau) "
+        "or the stop (cosine)",
+    )
     min_gain: float = Field(
         0.0,
         ge=0.0,

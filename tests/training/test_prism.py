@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -368,20 +369,34 @@ def test_long_term_norm_gives_each_interest_its_learned_length(chains) -> None:
     assert (lengths > 1.0).all()
 
 
-@pytest.mark.parametrize("merge", ["mixture", "quota"])
-def test_prior_weight_choice_equals_evaluate_at_each_weight(trained, chains, merge) -> None:
-    """One inference pass scores every candidate weight: the same NDCG@10 as ``evaluate``
-    with ``cooc_weight`` set to that weight (the full path, one pass per weight)."""
+@contextmanager
+def _with_prior_and_merge(m, chains, merge: str):
+    """The trained model with a co-occurrence prior and ``merge``; everything restored after
+    (the prior, its weight, the config and the short-term gate)."""
     from prismrec.training.baselines import ItemKNN
-    from prismrec.training.prism import PRIOR_WEIGHTS
 
-    m = trained
-    old = (m.cooc, m.cooc_weight, m.model_config)
+    gate = m.net.routed
+    old = (m.cooc, m.cooc_weight, m.model_config, gate.now_bias.detach().clone())
     try:
         if m.cooc is None:
             m.cooc = ItemKNN(m.model_config, m.train_config)
             m.cooc.fit_similarity(chains, "valid")
         m.model_config = m.model_config.model_copy(update={"merge": merge})
+        yield old[3]
+    finally:
+        m.cooc, m.cooc_weight, m.model_config = old[:3]
+        with torch.no_grad():
+            gate.now_bias.copy_(old[3])
+
+
+@pytest.mark.parametrize("merge", ["mixture", "quota"])
+def test_prior_weight_choice_equals_evaluate_at_each_weight(trained, chains, merge) -> None:
+    """One inference pass scores every candidate weight: the same NDCG@10 as ``evaluate``
+    with ``cooc_weight`` set to that weight (the full path, one pass per weight)."""
+    from prismrec.training.prism import PRIOR_WEIGHTS
+
+    m = trained
+    with _with_prior_and_merge(m, chains, merge):
         cases = chains.eval_cases("valid")
         m.cooc_weight = 0.5
         fast = m.prior_weight_ndcg(cases, PRIOR_WEIGHTS)
@@ -390,8 +405,65 @@ def test_prior_weight_choice_equals_evaluate_at_each_weight(trained, chains, mer
             m.cooc_weight = w
             want = evaluate(m, cases, ks=(10,), metrics=("ndcg",)).metrics["ndcg@10"]
             assert got == pytest.approx(want, abs=1e-9), (merge, w)
+
+
+@pytest.mark.parametrize("merge", ["mixture", "quota"])
+def test_gate_shift_choice_equals_evaluate_with_the_shifted_gate(trained, chains, merge) -> None:
+    """Each (gate shift, prior weight) option of ``choice_ndcg`` scores what ``evaluate``
+    measures with the short-term row's ``now_bias`` raised by the shift, user by user; the
+    gate is left as it was."""
+    from prismrec.training.prism import NOW_SHIFTS
+
+    m = trained
+    gate = m.net.routed
+    assert gate is not None and gate.short_term
+    with _with_prior_and_merge(m, chains, merge) as bias:
+        cases = chains.eval_cases("valid")
+        options = [(s, w) for s in NOW_SHIFTS for w in (0.0, 1.0)]
+        fast = m.choice_ndcg(cases, options)
+        assert torch.equal(gate.now_bias, bias)
+        for j, (shift, w) in enumerate(options):
+            m.cooc_weight = w
+            with torch.no_grad():
+                gate.now_bias.copy_(bias + shift)
+            res = evaluate(m, cases, ks=(10,), metrics=("ndcg",))
+            np.testing.assert_allclose(fast[:, j], res.per_user["ndcg@10"], atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("gain", "noise", "taken"), [(0.0, 0.0, 0.0), (0.05, 0.01, 2.0), (0.002, 0.2, 0.0)]
+)
+def test_the_gate_shift_is_taken_only_beyond_the_noise(
+    trained, chains, monkeypatch, gain: float, noise: float, taken: float
+) -> None:
+    """``calibrate_gate`` adds the best shift to ``now_bias`` (so every reader of the weights
+    sees it) only when its mean gain over none is above ``SHIFT_SE`` standard errors of the
+    per-user difference: a clear gain (0.05 +- 0.01 per user) is taken, one of 0.002 inside
+    per-user noise of 0.2 is not."""
+    from prismrec.training.prism import NOW_SHIFTS
+
+    m = trained
+    gate = m.net.routed
+    assert gate is not None
+    before = gate.now_bias.detach().clone()
+    rng = np.random.default_rng(0)
+
+    def designed(cases, options, filter_seen=True):  # shift 2 gains, the others lose
+        base = rng.random(2000) * 0.3
+        cols = [base - 0.01 for _ in options]
+        cols[NOW_SHIFTS.index(0.0)] = base
+        cols[NOW_SHIFTS.index(2.0)] = base + gain + rng.normal(0.0, noise, base.shape)
+        return np.stack(cols, 1)
+
+    monkeypatch.setattr(m, "choice_ndcg", designed)
+    try:
+        m.calibrate_gate(chains.eval_cases("valid"))
+        assert m.gate_shift == taken
+        assert torch.allclose(gate.now_bias, before + taken)
     finally:
-        m.cooc, m.cooc_weight, m.model_config = old
+        with torch.no_grad():
+            gate.now_bias.copy_(before)
+        m.gate_shift = 0.0
 
 
 def test_interests_at_a_share_of_the_positions_still_learn(chains) -> None:

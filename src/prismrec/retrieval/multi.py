@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from prismrec.retrieval.index import ItemIndex
-from prismrec.training.scorer import log_sum_exp
+from prismrec.training.logspace import log_sum_exp
 
 __all__ = [
     "Candidates",

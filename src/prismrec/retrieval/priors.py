@@ -39,12 +39,12 @@ import scipy.sparse as sp
 
 from prismrec.retrieval.moments import FinalStats, HistoryBias, ItemMoments, spread
 from prismrec.training.baselines import ItemKNN
+from prismrec.training.logspace import log_sum_exp
 from prismrec.training.scorer import (
     PRIOR_FLOOR,
     QuotaRule,
     Scorer,
     combine,
-    log_sum_exp,
     mixture_log_prob,
     unseen_items,
 )

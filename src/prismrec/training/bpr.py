@@ -70,6 +70,7 @@ class BPRMF(Recommender):
         "learning_rate": 5e-3,
         "weight_decay": 0.1,
         "epochs": 100,
+        "schedule": "cosine",
         "patience": 10,
     }
 

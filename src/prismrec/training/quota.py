@@ -15,7 +15,8 @@ candidates through the model's ``training.scorer.QuotaRule``, the one quota rule
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logsumexp
+
+from prismrec.training.logspace import log_sum_exp, log_weights
 
 __all__ = ["draft", "guaranteed_slots", "interest_posteriors", "quota_rerank", "slot_weights"]
 
@@ -57,8 +58,9 @@ def interest_posteriors(logits: np.ndarray, weights: np.ndarray) -> np.ndarray:
     (B, K, N+1) unnormalised log posteriors. Unlike raw logits, an interest whose vector has a
     larger norm does not own every item.
     """
-    lse = logsumexp(logits[:, :, 1:], axis=2, keepdims=True)
-    return logits - lse + np.log(np.clip(weights, 1e-12, None))[:, :, None]
+    dtype = np.result_type(logits.dtype, np.float32)
+    lse = log_sum_exp(logits[:, :, 1:], axis=2).astype(dtype, copy=False)
+    return logits - (lse - log_weights(weights, dtype))[:, :, None]
 
 
 def _top_sorted(s: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.special import logsumexp
 
 from prismrec.models.repeat import RepeatBias
 from prismrec.training.base import History, item_array
 from prismrec.training.baselines import ItemKNN
+from prismrec.training.logspace import log_sum_exp, log_weights
 from prismrec.training.quota import draft, interest_posteriors, quota_rerank, slot_weights
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "QuotaRule",
     "Scorer",
     "combine",
-    "log_sum_exp",
     "mixture_log_prob",
     "standardise",
     "unseen_items",
@@ -83,21 +82,15 @@ def combine(
     return net + weight * prior_z + repeat / sd + tie
 
 
-def log_sum_exp(x: np.ndarray, axis: int) -> np.ndarray:
-    """``log sum exp`` along ``axis`` (``-inf`` entries allowed): the lean form of scipy's, for
-    the per-request path, where scipy's checks cost more than the sum."""
-    m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    return np.squeeze(np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m, axis=axis)
-
-
 def mixture_log_prob(logits: np.ndarray, weights: np.ndarray, lse: np.ndarray) -> np.ndarray:
     """The mixture's log-probability of each item, ``log sum_k w_k softmax_k(item)``: from
     (..., K, M) logits, (..., K) weights and (..., K) log-normalisers ``lse`` (each interest's
-    ``log sum exp`` over the catalogue's items) -> (..., M). The one form the offline final
-    score, the served candidates and the exhaustive served path all use."""
-    logw = np.log(np.clip(np.asarray(weights, np.float64), 1e-12, None))
-    return log_sum_exp(logits - lse[..., None] + logw[..., None], axis=-2)
+    ``log sum exp`` over the catalogue's items) -> (..., M), in the logits' precision. The one
+    form the offline final score, the served candidates and the exhaustive served path all
+    use."""
+    dtype = np.result_type(logits.dtype, np.float32)
+    shift = np.asarray(lse, dtype) - log_weights(weights, dtype)
+    return log_sum_exp(np.asarray(logits, dtype) - shift[..., None], axis=-2)
 
 
 def unseen_items(items: np.ndarray, seen: np.ndarray) -> np.ndarray:
@@ -217,15 +210,24 @@ class Scorer:
         the prior (None: no prior, or not ``with_prior``) and the repeat bias (or None).
         ``with_priors(*parts, weight)`` is the final score at prior weight ``weight``."""
         rep = self.repeat_bias(histories, logits.shape[2])
-        if logits.shape[1] > 1 and self.mixture:
-            s = mixture_log_prob(logits, weights, logsumexp(logits[:, :, 1:], axis=2))
-            s[:, 0] = 0.0
-        else:
-            s = logits.max(axis=1)
+        s = self.net_score(logits, weights)
         prior = None
         if self.cooc is not None and with_prior:
             prior = self.cooc.score([item_array(h) for h in histories])
         return s, prior, rep
+
+    def net_score(
+        self, logits: np.ndarray, weights: np.ndarray, lse: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(B, N+1) the net's score of every item: the mixture log-probability (or the best
+        interest's logit). ``lse`` (B, K): the interests' log-normalisers, when known."""
+        if logits.shape[1] > 1 and self.mixture:
+            if lse is None:
+                lse = log_sum_exp(logits[:, :, 1:], axis=2)
+            s = mixture_log_prob(logits, weights, lse)
+            s[:, 0] = 0.0
+            return s
+        return logits.max(axis=1)
 
     def interest_scores(
         self,

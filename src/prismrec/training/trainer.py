@@ -1,4 +1,5 @@
-"""The training loop: AdamW, warmup + cosine, clipping, accumulation, early stopping, resume, DDP.
+"""The training loop: AdamW, warm-up then a plateau-triggered decay (or cosine), clipping,
+accumulation, early stopping, resume, DDP.
 
 The trainer knows nothing about recommendation: it gets a module whose ``forward(batch)`` returns
 ``(loss, stats)``, the training rows, and a ``validate()`` callback returning NDCG@10 and metrics.
@@ -189,6 +190,8 @@ class Trainer:
         self.best_score = -math.inf
         self.best_state: dict[str, torch.Tensor] | None = None
         self.bad_epochs = 0
+        # the plateau schedule's decay once begun: (first update, updates, last epoch)
+        self.decay: tuple[int, int, int] | None = None
         self.seconds_to_best = self.cpu_seconds_to_best = 0.0
         self._elapsed = self._cpu = 0.0
         # per-user validation NDCG@10 of the best epoch and of the latest (rank 0)
@@ -218,12 +221,17 @@ class Trainer:
             ],
             lr=self.cfg.learning_rate,
         )
-        steps = self.steps_per_epoch() * self.cfg.epochs // self.cfg.grad_accum
+        steps = self.updates_per_epoch() * self.cfg.epochs
         warm = max(1, int(self.cfg.warmup_ratio * steps))
 
         def schedule(step: int) -> float:
             if step < warm:
                 return (step + 1) / warm
+            if self.decay is not None:  # the plateau schedule's decay: linear to zero
+                start, length = self.decay[0], self.decay[1]
+                return max(0.0, 1.0 - (step - start) / max(1, length))
+            if self.cfg.schedule == "plateau":
+                return 1.0
             return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm))))
 
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.optim, schedule)
@@ -232,7 +240,7 @@ class Trainer:
         self.ema: list[torch.Tensor] | None = None
         self.ema_updates = 0
         # decay 1 - 1/(ema_epochs x updates per epoch)
-        updates = self.cfg.ema_epochs * self.steps_per_epoch() / self.cfg.grad_accum
+        updates = self.cfg.ema_epochs * self.updates_per_epoch()
         self._ema_decay = 1.0 - 1.0 / max(1.0, updates)
         if self.cfg.ema_epochs > 0:
             self.ema = [p.detach().clone() for p in self._ema_params]
@@ -247,6 +255,10 @@ class Trainer:
                 ) from None
             self.writer = SummaryWriter(self.cfg.tensorboard)
         self._setup_done = True
+
+    def updates_per_epoch(self) -> int:
+        """Optimiser updates per epoch (``grad_accum`` steps make one)."""
+        return math.ceil(self.steps_per_epoch() / self.cfg.grad_accum)
 
     def steps_per_epoch(self) -> int:
         rows = len(self.windows) // self.world
@@ -323,7 +335,7 @@ class Trainer:
         self._setup()
         if resume:
             self._resume()
-        while self.epoch < self.cfg.epochs and self.bad_epochs < self.cfg.patience:
+        while self.epoch < self.cfg.epochs and not self._done():
             t0, c0 = time.perf_counter(), time.process_time()
             row = {"epoch": float(self.epoch + 1), **self.train_epoch()}
             row["train_seconds"] = time.perf_counter() - t0
@@ -355,6 +367,7 @@ class Trainer:
             self.history.append(row)
             self._log(row)
             self.epoch += 1
+            self._maybe_decay()
             self._checkpoint()
         if self.best_state is not None:
             self.module.load_state_dict(self.best_state)
@@ -362,6 +375,52 @@ class Trainer:
             self._swap_ema()
             self.ema = None
         return self.history
+
+    def _done(self) -> bool:
+        """Training is over: the plateau schedule's decay has run its course, or (cosine)
+        ``patience`` epochs passed without a better validation score."""
+        if self.cfg.schedule == "plateau":
+            return self.decay is not None and self.epoch >= self.decay[2]
+        return self.bad_epochs >= self.cfg.patience
+
+    def _maybe_decay(self) -> None:
+        """The plateau schedule: after ``patience`` epochs without a gain, go back to the best
+        weights and decay the learning rate linearly to zero over ``cooldown`` of the epochs
+        so far (at least 2, at most what ``epochs`` leaves). It begins at the latest when
+        that length reaches ``epochs``, about the last ``cooldown / (1 + cooldown)`` of them
+        (always so without validation), so every run ends annealed."""
+        cfg = self.cfg
+        if cfg.schedule != "plateau" or self.decay is not None:
+            return
+        validated = self.validate is not None and self.best_state is not None
+        epochs = max(2, math.ceil(cfg.cooldown * self.epoch))
+        late = self.epoch + epochs >= cfg.epochs  # the decay must end by ``epochs``
+        if not late and not (validated and self.bad_epochs >= cfg.patience):
+            return
+        epochs = min(epochs, cfg.epochs - self.epoch)
+        if epochs <= 0:
+            return
+        if validated:
+            assert self.best_state is not None
+            self.module.load_state_dict(self.best_state)
+            if self.ema is not None:  # the average starts again from the best weights
+                self.ema = [p.detach().clone() for p in self._ema_params]
+            self.bad_epochs = 0
+        updates = epochs * self.updates_per_epoch()
+        self.decay = (self.sched.last_epoch, updates, self.epoch + epochs)
+        if self.rank == 0:
+            best = self._best_epoch()
+            start = f"the best weights (epoch {best})" if validated and best else "here"
+            note(f"learning rate: linear decay to zero over {epochs} epochs from {start}")
+
+    def _best_epoch(self) -> int | None:
+        """The epoch whose weights are the best so far (None: none validated)."""
+        best = [
+            int(r["epoch"])
+            for r in self.history
+            if r.get("valid_ndcg@10") is not None and r["valid_ndcg@10"] == self.best_score
+        ]
+        return best[-1] if best else None
 
     def _validate(self) -> tuple[float, dict[str, float], bool]:
         """(NDCG@10, metrics, whether this epoch is the new best), the same on every rank."""
@@ -403,7 +462,8 @@ class Trainer:
 
     def _summary(self, row: dict[str, float]) -> str:
         """The epoch's progress line: loss, validation score, time so far and at most left."""
-        epoch, total = int(row["epoch"]), self.cfg.epochs
+        epoch = int(row["epoch"])
+        total = self.cfg.epochs if self.decay is None else self.decay[2]
         parts = [f"epoch {epoch}/{total}: loss {row.get('loss', float('nan')):.4f}"]
         if "valid_ndcg@10" in row:
             best = " (best)" if self.bad_epochs == 0 else ""
@@ -436,6 +496,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "ema": self.ema,
             "ema_updates": self.ema_updates,
+            "decay": self.decay,
         }
         tmp = self.checkpoint_dir / "last.pt.tmp"
         torch.save(state, tmp)
@@ -459,6 +520,8 @@ class Trainer:
         self._best_users = None if users is None else users.numpy()
         self.cpu_seconds_to_best = state.get("cpu_seconds_to_best", 0.0)
         torch.set_rng_state(state["torch_rng"].cpu())
+        decay = state.get("decay")  # absent from checkpoints written before
+        self.decay = None if decay is None else (int(decay[0]), int(decay[1]), int(decay[2]))
         if self.ema is not None and state.get("ema") is not None:
             self.ema, self.ema_updates = state["ema"], state["ema_updates"]
         log.info("resumed from %s at epoch %d", self.checkpoint_dir, self.epoch)
