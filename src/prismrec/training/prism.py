@@ -24,7 +24,7 @@ from prismrec.training.base import History, Recommender, register
 from prismrec.training.baselines import ItemKNN
 from prismrec.training.logspace import log_sum_exp
 from prismrec.training.scorer import QuotaRule, Scorer
-from prismrec.training.trainer import Trainer, module_device, start_training
+from prismrec.training.trainer import Trainer, clear_gain, module_device, start_training
 from prismrec.training.windows import build_windows, pad_histories
 
 __all__ = ["PrismRecommender", "SASRec", "TrainStep"]
@@ -312,10 +312,8 @@ class PrismRecommender(Recommender):
         per_user = self.choice_ndcg(sample, [(s, self.cooc_weight) for s in NOW_SHIFTS])
         base = per_user[:, NOW_SHIFTS.index(0.0)]
         best = int(np.argmax(per_user.mean(0)))
-        diff = per_user[:, best] - base
-        se = float(diff.std(ddof=1)) / len(diff) ** 0.5 if len(diff) > 1 else 0.0
-        gain = float(diff.mean())
-        shift = NOW_SHIFTS[best] if gain > SHIFT_SE * se and gain > 0 else 0.0
+        gain = float((per_user[:, best] - base).mean())
+        shift = NOW_SHIFTS[best] if clear_gain(per_user[:, best], base, SHIFT_SE) else 0.0
         if shift:
             with torch.no_grad():
                 gate.now_bias.add_(shift)

@@ -28,6 +28,7 @@ from prismrec.training.windows import Windows
 
 __all__ = [
     "Trainer",
+    "clear_gain",
     "default_threads",
     "dist_info",
     "maybe_init_distributed",
@@ -42,6 +43,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 # validation: (NDCG@10, metrics, per-user NDCG@10 or None)
 Validate = Callable[[], tuple[float, dict[str, float], np.ndarray | None]]
+
+
+def clear_gain(new: np.ndarray, old: np.ndarray, n_se: float) -> bool:
+    """Whether per-user scores ``new`` beat ``old`` (the same users) beyond the noise: a
+    positive mean difference above ``n_se`` standard errors of the paired difference (with
+    fewer than two users, any positive difference)."""
+    diff = np.asarray(new, np.float64) - np.asarray(old, np.float64)
+    gain = float(diff.mean()) if len(diff) else 0.0
+    if len(diff) < 2:
+        return gain > 0
+    se = float(diff.std(ddof=1)) / math.sqrt(len(diff))
+    return gain > 0 and gain > n_se * se
 
 
 def seed_everything(seed: int) -> None:
@@ -446,9 +459,7 @@ class Trainer:
         best = self._best_users
         if self.cfg.min_gain <= 0 or per_user is None or best is None or len(per_user) < 2:
             return True
-        diff = np.asarray(per_user, np.float64) - best
-        se = float(diff.std(ddof=1)) / math.sqrt(len(diff))
-        return float(diff.mean()) > self.cfg.min_gain * se
+        return clear_gain(per_user, best, self.cfg.min_gain)
 
     def _log(self, row: dict[str, float]) -> None:
         if self.rank != 0:
