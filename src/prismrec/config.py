@@ -363,6 +363,20 @@ class ModelConfig(_Section):
         "this share of the centroid of all training events, so the popular items every "
         "centroid is near (hubs) do not lead every user's interests (0: off)",
     )
+    dynamic_interests: bool = Field(
+        False,
+        description="extractor='route': MIND's dynamic K: a history of n events has "
+        "max(1, min(n_interests, floor(log2 n))) long-term interests (2-3 events: 1, 4-7: 2, "
+        "8-15: 3, ...), the others carry no weight and are not shown, so a light user's few "
+        "events are not split into near-copies",
+    )
+    long_term_fixed_items: bool = Field(
+        False,
+        description="extractor='route' with short_term: the long-term interests, the mixture "
+        "and their losses read the item vectors and the transformer's states without moving "
+        "them, so the item space and the transformer learn the short-term row's task (the "
+        "one-interest model's) alone and the interests are learned on top of it",
+    )
     future_window: int = Field(
         5,
         ge=0,

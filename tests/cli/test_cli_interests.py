@@ -52,7 +52,8 @@ def test_writes_one_line_per_user_with_external_ids(
         seen = set(ds.item_vocab.external(history))
         assert sum(i["weight"] for i in line["interests"]) == pytest.approx(1.0, abs=1e-3)
         for interest in line["interests"]:
-            assert set(interest) == {"weight", "term", "label", "items"}
+            assert set(interest) == {"weight", "term", "active", "label", "items"}
+            assert interest["active"]  # every interest is held without dynamic_interests
             assert len(interest["items"]) == 5 and set(interest["items"]) <= known
             assert not set(interest["items"]) & seen  # the history is masked
             assert isinstance(interest["label"], str) and interest["label"]

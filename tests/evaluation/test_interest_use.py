@@ -85,6 +85,28 @@ def test_worst_jaccard_is_the_closest_pair_not_the_mean() -> None:
     np.testing.assert_allclose(worst_jaccard(partial), [1 / 3])
 
 
+def test_an_interest_the_user_does_not_have_is_in_no_pair() -> None:
+    """Dynamic K: a row with an empty list (weight 0) is left out of every pair, so a user's
+    measures are those of the interests the user has; with fewer than two, NaN."""
+    a, b, c = np.arange(1, 21), np.arange(11, 31), np.arange(200, 220)
+    none = np.zeros(20, np.int64)
+    top = np.stack([np.stack([a, b, none]), np.stack([a, none, none]), np.stack([a, b, c])])
+    got = worst_jaccard(top)
+    np.testing.assert_allclose(got[[0, 2]], [10 / 30, 10 / 30])
+    assert np.isnan(got[1])
+    vecs = np.stack([np.eye(3), np.eye(3), np.eye(3)]).astype(np.float32)
+    vecs[0, 2] = vecs[1, 1:] = 0.0
+    w = np.array([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    labels = [["A", "A", "Z"], ["A", "Z", "Z"], ["A", "B", "A"]]
+    got = interest_distinctness(vecs, w, top, labels)
+    np.testing.assert_allclose(got["interest_jaccard@20"][[0, 2]], [10 / 30, (10 / 30) / 3])
+    np.testing.assert_allclose(got["interest_cosine"][[0, 2]], [0.0, 0.0])
+    np.testing.assert_allclose(got["interest_label_distinct"][[0, 2]], [0.0, 0.0])
+    for key in ("interest_jaccard@20", "interest_cosine", "interest_label_distinct"):
+        assert np.isnan(got[key][1])
+    np.testing.assert_allclose(got["interest_effective_k"], [2.0, 1.0, 3.0])
+
+
 LISTS = np.array(
     [
         [[7, 9, 1], [7, 2, 3]],

@@ -118,3 +118,62 @@ def test_long_term_interests_summarise_events_older_than_the_window() -> None:
     assert not torch.allclose(recent[0][0, 0, :-1], whole[0][0, 0, :-1], atol=1e-3)
     own = whole[2][0, 0, :-1].detach().sum(0)  # (S,) ownership of each event over the interests
     assert float(own[:8].mean()) < float(own[-8:].mean())  # older events weigh less
+
+
+def test_dynamic_k_keeps_floor_log2_n_interests_per_prefix() -> None:
+    """MIND's dynamic K: a prefix of n events has max(1, min(K, floor(log2 n))) long-term
+    interests; the others weigh exactly 0, are zero vectors and own no event."""
+    torch.manual_seed(0)
+    m = RoutedInterests(8, 4, short_term=True, window=20, hub=1.0, norm=True, dynamic=True)
+    S = 20
+    items, states = torch.randn(1, S, 8), torch.randn(1, S, 8)
+    valid = torch.ones(1, S, dtype=torch.bool)
+    center = torch.randn(1, 8)
+    v, w, own, c = m(items, states, valid, center)
+    for t in range(S):
+        n = t + 1
+        want = max(1, min(4, int(torch.log2(torch.tensor(float(n))).floor())))
+        kept = w[0, t, :4] > 0
+        assert int(kept.sum()) == want, (n, w[0, t])
+        assert float(v[0, t, :4][~kept].detach().abs().sum()) == 0.0
+        assert float(c[0, t, :, ~kept].detach().abs().sum()) == 0.0  # no event goes to them
+        assert torch.allclose(c[0, t, :n].sum(-1), torch.ones(n), atol=1e-4)
+        assert float(w[0, t, 4].detach()) > 0  # the short-term row is always there
+    assert torch.allclose(w.sum(-1), torch.ones(1, S))
+    # the kept interests are the ones the events lean to most; training sees finite values
+    loss = (v.sum() + w[..., :4].sum() + own.sum()).float()
+    loss.backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in m.parameters())
+
+
+def test_dynamic_k_changes_nothing_for_long_histories() -> None:
+    """With 16 or more events every interest is kept: the same interests as without it."""
+    torch.manual_seed(0)
+    a = RoutedInterests(8, 4, short_term=True, window=20).eval()
+    b = RoutedInterests(8, 4, short_term=True, window=20, dynamic=True).eval()
+    b.load_state_dict(a.state_dict())
+    items, states = torch.randn(2, 20, 8), torch.randn(2, 20, 8)
+    valid = torch.ones(2, 20, dtype=torch.bool)
+    got_a, got_b = a(items, states, valid), b(items, states, valid)
+    for x, y in zip(got_a, got_b, strict=True):
+        assert torch.allclose(x[:, 15:], y[:, 15:], atol=1e-6)
+    # and a light prefix differs: 5 events, 2 interests instead of 4
+    assert int((got_b[1][0, 4, :4] > 0).sum()) == 2
+
+
+def test_fixed_items_interests_do_not_move_the_items_or_the_states() -> None:
+    """``fixed_items``: the same interests and weights, but nothing of them reaches the item
+    vectors or the transformer's states (only the routing's own parameters learn)."""
+    torch.manual_seed(0)
+    a = RoutedInterests(8, 3, short_term=True, window=6, norm=True)
+    b = RoutedInterests(8, 3, short_term=True, window=6, norm=True, fixed_items=True)
+    b.load_state_dict(a.state_dict())
+    items = torch.randn(2, 6, 8, requires_grad=True)
+    states = torch.randn(2, 6, 8, requires_grad=True)
+    valid = torch.ones(2, 6, dtype=torch.bool)
+    va, wa, _, _ = a(items, states, valid)
+    vb, wb, _, _ = b(items, states, valid)
+    assert torch.allclose(va, vb) and torch.allclose(wa, wb)
+    (vb.sum() + (wb * torch.arange(4.0)).sum()).backward()
+    assert items.grad is None and states.grad is None
+    assert b.prototypes.grad is not None and b.query.weight.grad is not None

@@ -114,6 +114,21 @@ def test_exclude_and_steering_errors() -> None:
         steer_weights(np.array([0.5, 0.5]), mute=[0, 1])
 
 
+@pytest.mark.parametrize("score_all_below", [0, 20_000])
+def test_an_interest_the_user_does_not_have_owns_nothing(score_all_below: int) -> None:
+    """Dynamic K: a row of weight 0 (a zero vector) is not one of the user's interests: it
+    finds and owns nothing, and focusing it is an error; muting the others leaves none."""
+    vecs = np.vstack([INTERESTS, np.zeros((1, 4), np.float32)])
+    w = np.array([0.6, 0.4, 0.0])
+    items, owners = _served(_index(), vecs, w, 8, score_all_below=score_all_below)
+    assert len(items) == 8 and 2 not in owners
+    assert _counts(items) == _counts(_served(_index(), INTERESTS, w[:2], 8)[0])
+    with pytest.raises(ValueError, match="not among this user's interests"):
+        _served(_index(), vecs, w, 8, focus=2)
+    with pytest.raises(ValueError, match="every interest is muted"):
+        _served(_index(), vecs, w, 8, mute=[0, 1])
+
+
 def _items(out: list[dict]) -> list[int]:
     return [o["item"] for o in out]
 

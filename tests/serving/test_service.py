@@ -224,3 +224,42 @@ def test_a_model_file_that_would_run_code_is_refused(served_model: Path, tmp_pat
     with pytest.raises(ConfigError, match="more than weights"):
         Service(settings).start()
     assert not marker.exists()
+
+
+def test_a_light_user_of_a_dynamic_k_model_is_shown_only_their_interests(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A model with ``dynamic_interests``: a new user with 2 events has one long-term interest
+    (the others are ``active: false``, without label or items), recommendations carry no
+    missing interest, and focusing one is refused; a heavy user has all of them."""
+    from tests.serving.conftest import write_genre_world
+
+    from prismrec.config import DataConfig, ModelConfig, TrainConfig
+    from prismrec.data.dataset import prepare
+    from prismrec.training import PrismRecommender
+
+    base = tmp_path_factory.mktemp("dynamic")
+    ds = prepare(write_genre_world(base / "raw"), base / "data", "csv", DataConfig(dedup=False))
+    cfg = ModelConfig(
+        embedding_dim=16, n_layers=1, n_interests=3, use_content=False, dynamic_interests=True
+    )
+    PrismRecommender(cfg, TrainConfig(epochs=2, batch_size=32)).fit(ds).save(base / "model")
+    svc = Service(ServeSettings(model_dir=base / "model", store=f"sqlite:{base / 's.db'}"))
+    svc.start()
+    try:
+        svc.ingest([Event("new", "m0", "click"), Event("new", "m3", "click")])
+        got = svc.interests("new")["interests"]
+        assert sum(it["active"] for it in got[:3]) == 1  # 2 events: one long-term interest
+        assert got[-1]["term"] == "short" and got[-1]["active"]
+        for it in got:
+            if not it["active"]:
+                assert it["weight"] == 0 and it["label"] is None and it["top_items"] == []
+        absent = [i for i, it in enumerate(got) if not it["active"]]
+        listed = svc.recommend("new", Request(k=5))["items"]
+        assert listed and not {o["interest"] for o in listed} & set(absent)
+        with pytest.raises(ValueError, match="not among this user's interests"):
+            svc.recommend("new", Request(k=5, focus=absent[0]))
+        heavy = svc.interests("u1")["interests"]  # 14 events: 3 of 3
+        assert all(it["active"] for it in heavy)
+    finally:
+        svc.close()

@@ -201,19 +201,30 @@ def test_future_set_with_sparse_bias_equals_the_dense_one() -> None:
 
 
 @pytest.mark.parametrize("low", [False, True])
-def test_each_rows_nll_is_that_rows_own_cross_entropy(low: bool) -> None:
+@pytest.mark.parametrize("with_future", [False, True])
+def test_each_rows_nll_is_that_rows_own_cross_entropy(low: bool, with_future: bool) -> None:
     """The mixture's per-row NLL is what the one-interest loss of that row gives (same
-    logits, bias and candidates): the short-term loss reads it instead of a second pass."""
+    logits, bias, candidates and future set): the short-term loss reads it instead of a
+    second pass."""
     torch.manual_seed(3)
     v, items = torch.randn(7, 3, 8), torch.randn(12, 8)
     w = torch.softmax(torch.randn(7, 3), -1)
     target = torch.randint(1, 12, (7,))
     cand = torch.rand(12) > 0.2
     cand[target] = True
+    future = None
+    if with_future:  # real items first, then padding; one row without a future
+        future = torch.randint(1, 12, (7, 3))
+        future[1, 1:] = 0
+        future[4] = 0
+        cand[future] = True
     ids, vals = torch.randint(0, 12, (7, 4)), torch.randn(7, 4)
-    _, rows = mixture_ce_terms(v, w, items, target, cand, (ids, vals), low)
+    fw = 0.7 if with_future else 0.0
+    _, rows = mixture_ce_terms(v, w, items, target, cand, (ids, vals), low, future, fw)
     for k in range(3):
-        alone = full_ce_loss(v[:, k], items, target, cand, (ids, vals), low)
+        alone = full_ce_loss(
+            v[:, k], items, target, cand, (ids, vals), low, future=future, future_weight=fw
+        )
         assert float(rows[:, k].mean()) == pytest.approx(float(alone), rel=1e-5, abs=1e-5)
 
 
@@ -242,3 +253,59 @@ def test_bf16_products_pad_their_rows_without_changing_them(m: int) -> None:
     (want.float().sum() + want2.float().square().sum()).backward()
     for g, x in zip(grads, (a, items, b), strict=True):
         torch.testing.assert_close(g, x.grad, rtol=2e-2, atol=2e-2)
+
+
+def test_dynamic_k_masks_the_interests_a_row_does_not_have() -> None:
+    """The separation, ownership and hard-readout terms read only the interests each row has
+    (dynamic K): a missing interest is in no pair, competes for no event, retrieves nothing."""
+    from prismrec.models.interests import readout
+    from prismrec.training.losses import interest_cosine, interest_ownership_loss
+
+    e = torch.eye(4)
+    v = torch.stack([torch.stack([e[0], e[0], e[1]]), torch.stack([e[0], e[1], e[1]])])
+    active = torch.tensor([[True, False, True], [True, True, False]])
+    # row 0: pair (0, 2) orthogonal -> 0; row 1: pair (0, 1) orthogonal -> 0
+    assert float(interest_cosine(v, active)) == pytest.approx(0.0)
+    assert float(interest_cosine(v)) > 0.0  # every pair: the copies count
+    lone = torch.tensor([[True, False, False], [True, False, False]])
+    assert float(interest_cosine(v, lone)) == 0.0  # no row with a pair
+    target = torch.stack([e[0] + 0.1 * e[1], e[1]])
+    only = torch.tensor([[False, False, True], [True, True, False]])
+    got = readout(v, target, "hard", active=only)
+    assert torch.equal(got, torch.stack([e[1], e[1]]))
+    events = torch.stack([torch.stack([e[0], e[1]]), torch.stack([e[0], e[1]])])
+    assign = torch.zeros(2, 2, 3)
+    assign[0, 0, 0] = assign[0, 1, 2] = assign[1, 0, 0] = assign[1, 1, 1] = 1.0
+    masked = interest_ownership_loss(v * 10, events, assign, active)
+    plain = interest_ownership_loss(v * 10, events, assign)
+    assert float(masked) < float(plain)  # the missing copy no longer competes
+
+
+def test_fixed_rows_read_the_items_without_moving_them() -> None:
+    """``fixed_rows``: the same loss and row NLLs, the same gradient for every interest row,
+    and no gradient from the fixed rows into the item vectors."""
+    torch.manual_seed(5)
+    v = torch.randn(6, 3, 8, requires_grad=True)
+    items = torch.randn(10, 8, requires_grad=True)
+    w = torch.softmax(torch.randn(6, 3), -1)
+    target = torch.randint(1, 10, (6,))
+    future = torch.randint(1, 10, (6, 2))
+    grads = []
+    for fixed in (0, 2, 3):
+        v.grad = items.grad = None
+        loss, rows = mixture_ce_terms(v, w, items, target, None, None, False, future, 1.0, fixed)
+        (loss + rows.sum()).backward()
+        grads.append(
+            (
+                float(loss.detach()),
+                v.grad.clone(),
+                None if items.grad is None else items.grad.clone(),
+            )
+        )
+    for got in grads[1:]:
+        assert got[0] == pytest.approx(grads[0][0], rel=1e-6)
+        assert torch.allclose(got[1], grads[0][1], atol=1e-6)
+    # all rows fixed: nothing reaches the items; two of three: only the last row's part
+    assert grads[2][2] is None or float(grads[2][2].abs().sum()) == 0.0
+    assert grads[1][2] is not None and float(grads[1][2].abs().sum()) > 0.0
+    assert not torch.allclose(grads[1][2], grads[0][2])

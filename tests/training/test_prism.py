@@ -90,8 +90,10 @@ def test_checkpoint_round_trip_gives_identical_recommendations(
 
 def test_unknown_user_raw_history_and_interests(trained, chains) -> None:
     hist = chains.item_vocab.lookup(["i10", "i11"])
-    ids, _ = trained.recommend([hist], k=1, users=[-1])
-    assert chains.item_vocab.external(ids[0]) == ["i12"]
+    ids, _ = trained.recommend([hist], k=3, users=[-1])
+    # the chain's continuation leads. Training teaches each position its next five items as a
+    # set (future_window), so from two events alone the next three come in some order
+    assert set(chains.item_vocab.external(ids[0])) == {"i12", "i13", "i14"}
     ids_empty, s = trained.recommend([np.zeros(0, np.int64)], k=3)
     assert ids_empty.shape == (1, 3) and np.isfinite(s).all()
     inter = trained.interests([hist])
@@ -466,15 +468,8 @@ def test_the_gate_shift_is_taken_only_beyond_the_noise(
         m.gate_shift = 0.0
 
 
-def test_interests_at_a_share_of_the_positions_still_learn(chains) -> None:
-    """``interest_positions`` < 1 routes the interests at a share of each window's positions
-    (the short-term row learns at all of them): the planted chain is still learned, and the
-    long-term interests get gradients."""
-    cfg = SMALL.model_copy(update={"interest_positions": 0.3})
-    m = PrismRecommender(cfg, FAST)
-    m.fit(chains)
-    res = evaluate(m, chains.eval_cases("test"), ks=(1,))
-    assert res.metrics["hr@1"] > 0.9
+def _one_step(m: PrismRecommender, chains, cfg: ModelConfig) -> tuple[torch.Tensor, dict]:
+    """One training step of ``m`` on a batch of the valid windows, gradients computed."""
     step_batch = next(
         build_windows(
             chains.split_frame("valid"), ("item_idx", *m.feature_sizes), m.seq_len, None, 5
@@ -486,5 +481,50 @@ def test_interests_at_a_share_of_the_positions_still_learn(chains) -> None:
     m.net.train()
     loss, stats = step(step_batch)
     loss.backward()
+    return loss, stats
+
+
+def test_interests_at_a_share_of_the_positions_still_learn(chains) -> None:
+    """``interest_positions`` < 1 routes the interests at a share of each window's positions
+    (the short-term row learns at all of them): the planted chain is still learned, and the
+    long-term interests get gradients."""
+    cfg = SMALL.model_copy(update={"interest_positions": 0.3})
+    m = PrismRecommender(cfg, FAST)
+    m.fit(chains)
+    res = evaluate(m, chains.eval_cases("test"), ks=(1,))
+    assert res.metrics["hr@1"] > 0.9
+    loss, stats = _one_step(m, chains, cfg)
     assert torch.isfinite(loss) and "long_term" in stats and "short_term" in stats
+    assert m.net.routed is not None and m.net.routed.prototypes.grad is not None
+
+
+def test_dynamic_interests_learn_and_give_a_light_history_fewer(chains, tmp_path: Path) -> None:
+    """``dynamic_interests``: the planted chain is still learned; a history of 3 events has one
+    long-term interest, one of 12 has three (of K = 4); the rest weigh 0 and are zero vectors;
+    the setting survives a save and load."""
+    cfg = SMALL.model_copy(update={"n_interests": 4, "dynamic_interests": True})
+    m = PrismRecommender(cfg, FAST.model_copy(update={"epochs": 15}))
+    m.fit(chains)
+    res = evaluate(m, chains.eval_cases("test"), ks=(1,))
+    assert res.metrics["hr@1"] > 0.9
+    got = m.interests([np.arange(1, 4), np.arange(1, 13)])
+    long = got["weights"][:, :4]
+    assert (long > 0).sum(1).tolist() == [1, 3]
+    assert np.abs(got["vectors"][:, :4][long == 0]).sum() == 0.0
+    np.testing.assert_allclose(got["weights"].sum(1), 1.0, atol=1e-5)
+    m.save(tmp_path / "dyn")
+    back = load_model(tmp_path / "dyn")
+    again = back.interests([np.arange(1, 4), np.arange(1, 13)])
+    np.testing.assert_allclose(again["weights"], got["weights"], atol=1e-6)
+
+
+def test_interests_on_fixed_items_still_learn(chains) -> None:
+    """``long_term_fixed_items``: the item vectors and the transformer learn the short-term
+    row's task alone; the planted chain is still learned and the interests get gradients."""
+    cfg = SMALL.model_copy(update={"long_term_fixed_items": True})
+    m = PrismRecommender(cfg, FAST.model_copy(update={"epochs": 20}))
+    m.fit(chains)
+    assert evaluate(m, chains.eval_cases("test"), ks=(1,)).metrics["hr@1"] > 0.9
+    loss, stats = _one_step(m, chains, cfg)
+    assert torch.isfinite(loss) and "long_term" in stats
     assert m.net.routed is not None and m.net.routed.prototypes.grad is not None

@@ -64,9 +64,11 @@ def export_interests(
 ) -> InterestExport:
     """Write one JSON line per user of ``split``'s evaluation cases (``out`` None: measure only).
 
-    Each line is ``{"user_id", "interests": [{"weight", "term", "label", "items"}, ...]}``: the
-    interests in the model's order, ``items`` the interest's own top-``k`` (external ids, the
-    user's history masked), ``label`` its top categories (``null`` without item categories).
+    Each line is ``{"user_id", "interests": [{"weight", "term", "active", "label", "items"},
+    ...]}``: the interests in the model's order, ``items`` the interest's own top-``k``
+    (external ids, the user's history masked), ``label`` its top categories (``null`` without
+    item categories). ``active`` is false for an interest the user does not have (a model with
+    ``dynamic_interests``: weight 0, no label, no items).
     The means cover the distinctness and use measures (:mod:`~prismrec.evaluation.interest_use`);
     with ``hit_ks``, the model's recommended lists are ranked and their hits on the split's
     targets attributed to the interests (``long_hit_share@N``).
@@ -129,7 +131,8 @@ def _record(snap: UserInterests, row: int, user_id: str, ds: PreparedDataset) ->
             {
                 "weight": round(float(w), 4),
                 "term": snap.term(i),
-                "label": label,
+                "active": bool(w > 0),
+                "label": label if w > 0 else None,
                 "items": ds.item_vocab.external(items[items > 0]),
             }
             for i, (w, label, items) in enumerate(

@@ -48,6 +48,7 @@ __all__ = [
     "long_head_share",
     "long_hit_share",
     "long_hit_shares",
+    "mean_over_pairs",
     "pair_jaccards",
     "pooled_long_hit_shares",
     "short_weight",
@@ -106,7 +107,8 @@ def effective_interests(weights: np.ndarray) -> np.ndarray:
 # ----- from the long-term rows' own lists -------------------------------------------------------
 def pair_jaccards(top: np.ndarray) -> np.ndarray:
     """(B, K(K-1)/2) the Jaccard overlap of every pair of rows' lists, from (B, K, k) items
-    (each list without repeats; entries <= 0 are empty slots)."""
+    (each list without repeats; entries <= 0 are empty slots). A pair with an empty list (an
+    interest the user does not have, see ``dynamic_interests``) is NaN."""
     B, K, _ = top.shape
     top = np.asarray(top, dtype=np.int64)
     valid = (top > 0).sum(2)  # (B, K)
@@ -116,14 +118,32 @@ def pair_jaccards(top: np.ndarray) -> np.ndarray:
         inter = ((both[:, 1:] == both[:, :-1]) & (both[:, 1:] > 0)).sum(1)
         union = valid[:, i] + valid[:, j] - inter
         out[:, p] = inter / np.maximum(union, 1)
+        out[(valid[:, i] == 0) | (valid[:, j] == 0), p] = np.nan
     return out
 
 
 def worst_jaccard(top: np.ndarray) -> np.ndarray:
-    """(B,) the largest pairwise Jaccard overlap of each user's K lists (NaN when K < 2)."""
-    if top.shape[1] < 2:
-        return np.full(top.shape[0], np.nan)
-    return np.asarray(pair_jaccards(top).max(1))
+    """(B,) the largest pairwise Jaccard overlap of each user's K lists (NaN when fewer than
+    two lists are there)."""
+    return _over_pairs(pair_jaccards(top), worst=True)
+
+
+def mean_over_pairs(pairs: np.ndarray) -> np.ndarray:
+    """(B,) the mean of each row's pairs that are not NaN (NaN for a row without any)."""
+    return _over_pairs(pairs, worst=False)
+
+
+def _over_pairs(pairs: np.ndarray, worst: bool) -> np.ndarray:
+    n = (~np.isnan(pairs)).sum(1)
+    out = np.full(len(pairs), np.nan)
+    if pairs.shape[1] == 0:
+        return out
+    if worst:
+        vals = np.where(np.isnan(pairs), -np.inf, pairs).max(1)
+    else:
+        vals = np.nansum(pairs, axis=1) / np.maximum(n, 1)
+    out[n > 0] = vals[n > 0]
+    return out
 
 
 def head_items(lists: np.ndarray, share: float = HEAD_SHARE) -> np.ndarray:

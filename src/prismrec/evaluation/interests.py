@@ -39,6 +39,7 @@ from prismrec.evaluation.interest_use import (
     effective_interests,
     head_shares,
     long_hit_shares,
+    mean_over_pairs,
     pair_jaccards,
     use_definitions,
     use_measures,
@@ -181,15 +182,23 @@ def interest_distinctness(
         if labels is not None:
             out["interest_label_distinct"] = np.full(B, np.nan)
         return out
+    # an interest the user does not have (dynamic K: weight 0, empty list) is in no pair
+    held = np.asarray((np.asarray(top) > 0).any(axis=2), dtype=bool)  # (B, K)
     v = vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
     sim = np.einsum("bkd,bjd->bkj", v, v)
     iu = np.triu_indices(K, 1)
-    out["interest_cosine"] = sim[:, iu[0], iu[1]].mean(1)
-    out[f"interest_jaccard@{k}"] = pair_jaccards(top).mean(1)
+    cos = np.where(held[:, iu[0]] & held[:, iu[1]], sim[:, iu[0], iu[1]], np.nan)
+    out["interest_cosine"] = mean_over_pairs(cos)
+    out[f"interest_jaccard@{k}"] = mean_over_pairs(pair_jaccards(top))
     if labels is not None:
         # labels with the same categories in another order name the same interest
-        sets = [[frozenset(str(x).split(" / ")) for x in lab] for lab in labels]
-        out["interest_label_distinct"] = np.array([float(len(set(s)) == len(s)) for s in sets])
+        sets = [
+            [frozenset(str(x).split(" / ")) for x, h in zip(lab, row, strict=True) if h]
+            for lab, row in zip(labels, held, strict=True)
+        ]
+        out["interest_label_distinct"] = np.array(
+            [float(len(set(s)) == len(s)) if len(s) >= 2 else np.nan for s in sets]
+        )
     return {key: out[key] for key in sorted(out, key=_measure_order)}
 
 
@@ -268,7 +277,9 @@ def interest_snapshot(
                 near = _best(s, label_items)
                 labels += interest_labels_of(near, categories, category_names, base=base)
             _mask_seen(s, seen[c : c + step])
-            tops.append(_best(s, k))
+            top = _best(s, k)
+            top[ws[-1][c : c + step] <= 0] = 0  # an interest the user does not have: no list
+            tops.append(top)
     bar.close()
     d = items.shape[1]
     return UserInterests(

@@ -114,10 +114,13 @@ class RoutedInterests(nn.Module):
         window: int = 50,
         hub: float = 0.0,
         norm: bool = False,
+        dynamic: bool = False,
+        fixed_items: bool = False,
     ) -> None:
         super().__init__()
         d = embedding_dim
         self.k, self.iterations, self.temperature = n_interests, iterations, temperature
+        self.dynamic, self.fixed_items = dynamic, fixed_items
         self.sinkhorn, self.balance = sinkhorn, balance
         self.short_term, self.window, self.hub = short_term, window, hub
         # long-term interests as direction x learned length: a centroid of small item vectors
@@ -158,6 +161,9 @@ class RoutedInterests(nn.Module):
         long-term interests are their events' centroids less ``hub`` times the centroid of
         everyone's events: what a facet shares with every user (the popular items near the
         middle of the item space, hubs that top every centroid's list) no longer leads it."""
+        if self.fixed_items:  # the interests read the item vectors and states, never move them
+            items, states = items.detach(), states.detach()
+            center = None if center is None else center.detach()
         B, S, D = items.shape
         T = states.shape[1]
         rows = torch.arange(S - T, S, device=items.device) if at is None else at  # (T,)
@@ -166,11 +172,14 @@ class RoutedInterests(nn.Module):
         z = F.normalize(self.key(items), dim=-1)  # (B, S, D)
         proto = F.normalize(self.prototypes, dim=-1)  # (K, D)
         logits = torch.einsum("bsd,kd->bsk", z, proto)[:, None] / self.temperature  # (B,1,S,K)
-        c = self._assign(logits.expand(B, T, S, self.k), mask)  # (B, T, S, K)
+        active = self.active(logits.expand(B, T, S, self.k), mask)  # (B, T, K) or None
+        c = self._assign(logits.expand(B, T, S, self.k), mask, active)  # (B, T, S, K)
         for _ in range(self.iterations):
             cent = torch.einsum("btsk,bsd->btkd", c, z) + proto  # prototype as a prior
             cent = F.normalize(cent, dim=-1)
-            c = self._assign(torch.einsum("bsd,btkd->btsk", z, cent) / self.temperature, mask)
+            c = self._assign(
+                torch.einsum("bsd,btkd->btsk", z, cent) / self.temperature, mask, active
+            )
         pos = torch.arange(S, device=items.device, dtype=items.dtype)
         ago = (pos[rows, None] - pos[None, :]).clamp(min=0)  # (T, S) events ago
         own = c * mask[..., None]  # (B, T, S, K)
@@ -183,12 +192,15 @@ class RoutedInterests(nn.Module):
             long_k = long_k - self.hub * self.value(center)[0]
         if self.log_norm is not None:
             long_k = F.normalize(long_k, dim=-1) * self.log_norm.exp()[:, None]
+        if active is not None:  # an interest the prefix does not keep is no vector at all
+            long_k = long_k * active[..., None]
         recent = torch.exp(-F.softplus(self.short_decay) * ago)[None, :, :, None] * own
         share = recent.sum(2) / (recent.sum((2, 3))[..., None] + 1e-6)  # (B, T, K)
         q = self.query(states)[:, :, None, :]  # (B, T, 1, D)
         ownership = (r_long / (mass[:, :, None, :] + 1e-6)).permute(0, 1, 3, 2)  # (B,T,K,S)
         if not self.short_term:
-            return (*self._gated(long_k, states, mass, share, q), ownership, own)
+            interests, weights = self._gated(long_k, states, mass, share, q, active)
+            return interests, weights, ownership, own
         # the long-term interests stay what their events are; the current state is a component
         # of its own. Shares, not masses: a longer history must not shift weight to the facets
         hist = mass / (mass.sum(-1, keepdim=True) + 1e-6)
@@ -197,6 +209,8 @@ class RoutedInterests(nn.Module):
             + self.mix[1] * torch.log(share + 1e-4)
             + (long_k * q).sum(-1) / D**0.5
         )
+        if active is not None:  # weight 0: the row is not one of this user's interests
+            score = score.masked_fill(active == 0, float("-inf"))
         now_score = self.now_bias + (states[:, :, None, :] * q).sum(-1) / D**0.5  # (B, T, 1)
         weights = torch.softmax(torch.cat([score, now_score], -1), dim=-1)  # (B, T, K+1)
         interests = torch.cat([long_k, states[:, :, None, :]], dim=2)  # (B, T, K+1, D)
@@ -212,6 +226,7 @@ class RoutedInterests(nn.Module):
         mass: torch.Tensor,
         share: torch.Tensor,
         q: torch.Tensor,
+        active: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Models trained without ``short_term``: the current state joins the interests that
         own the latest events, by their share and a gate."""
@@ -223,17 +238,41 @@ class RoutedInterests(nn.Module):
             + self.mix[1] * torch.log(share + 1e-4)
             + (interests * q).sum(-1) / long_k.shape[-1] ** 0.5
         )
+        if active is not None:
+            interests = interests * active[..., None]
+            score = score.masked_fill(active == 0, float("-inf"))
         return interests, torch.softmax(score, dim=-1)
 
-    def _assign(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def active(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+        """(B, T, K) 1 for the interests a prefix keeps, 0 for the others (None: all kept).
+
+        MIND's dynamic number of interests: a prefix of ``n`` events keeps
+        ``max(1, min(K, floor(log2 n)))`` of them (2-3 events: 1; 4-7: 2; 8-15: 3; 16 or
+        more: 4 of 4), the prototypes its events lean to most (their summed first-round
+        assignment), so a light user's few events are not split into K near-copies."""
+        if not self.dynamic:
+            return None
+        n = mask.sum(-1)  # (B, T)
+        keep = torch.floor(torch.log2(n.clamp(min=1.0))).clamp(1, self.k)  # (B, T)
+        pull = (torch.softmax(logits, dim=-1) * mask[..., None]).sum(2)  # (B, T, K)
+        rank = pull.argsort(-1, descending=True).argsort(-1)  # 0: the strongest pull
+        return (rank < keep[..., None]).to(logits.dtype).detach()
+
+    def _assign(
+        self, logits: torch.Tensor, mask: torch.Tensor, active: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(B, T, S, K) logits -> each event's share per interest (rows sum to 1 on real
-        events), balanced over the interests by Sinkhorn iterations."""
+        events), balanced over the interests by Sinkhorn iterations; ``active`` (B, T, K):
+        only the interests kept (see :meth:`active`) get events."""
+        if active is not None:
+            logits = logits.masked_fill(active[:, :, None, :] == 0, -1e9)
         c = torch.softmax(logits, dim=-1) * mask[..., None]
         # events in the prefix (>= 1: padded positions would give 0 ** balance, NaN gradients)
         n = mask.sum(-1).clamp(min=1.0)[..., None, None]  # (B, T, 1, 1)
+        kept = self.k if active is None else active.sum(-1)[..., None, None]  # (B, T, 1, 1)
         for _ in range(self.sinkhorn):
             col = c.sum(2, keepdim=True)  # (B, T, 1, K)
-            c = c * ((n / self.k) / (col + 1e-6)) ** self.balance
+            c = c * ((n / kept) / (col + 1e-6)) ** self.balance
             c = c / (c.sum(-1, keepdim=True) + 1e-9) * mask[..., None]
         return c
 
@@ -270,14 +309,21 @@ class InterestEvolution(nn.Module):
 
 
 def readout(
-    interests: torch.Tensor, target: torch.Tensor, mode: str = "hard", temperature: float = 1.0
+    interests: torch.Tensor,
+    target: torch.Tensor,
+    mode: str = "hard",
+    temperature: float = 1.0,
+    active: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Pick the user vector that explains ``target``: interests (M, K, D), target (M, D) -> (M, D).
 
     ``hard``: the interest with the highest inner product (ComiRec); ``soft``: label-aware
-    attention over interests (MIND).
+    attention over interests (MIND). ``active`` (M, K): the interests each row has (dynamic
+    K); only those are read.
     """
     sim = torch.einsum("mkd,md->mk", interests, target)  # (M, K)
+    if active is not None:
+        sim = sim.masked_fill(~active, float("-inf"))
     if mode == "hard":
         k = sim.argmax(dim=-1)
         return interests[torch.arange(interests.shape[0], device=interests.device), k]

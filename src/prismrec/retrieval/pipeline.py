@@ -215,6 +215,7 @@ class Retriever:
         if req.k < 0:
             raise ValueError(f"k must be >= 0, got {req.k}")
         vecs = np.asarray(interests.vectors, dtype=np.float32)
+        req = _without_absent(req, interests.weights)
         w = steer_weights(interests.weights, req.focus, req.mute, self.focus_boost)
         hist = np.asarray(history, dtype=np.int64).reshape(-1)
         seen = set(hist.tolist()) if req.filter_seen else set()
@@ -512,6 +513,21 @@ class Retriever:
             }
             for i in picked.interests.tolist()
         ]
+
+
+def _without_absent(req: Request, weights: np.ndarray) -> Request:
+    """``req`` with the interests the user does not have (weight 0: a model with dynamic K
+    gives a light user fewer than K) muted; focusing one is an error."""
+    absent = [int(i) for i in np.flatnonzero(np.asarray(weights).reshape(-1) <= 0)]
+    if not absent:
+        return req
+    n = len(np.asarray(weights).reshape(-1))
+    asked = set(as_indices(req.focus, n, "focus")) & set(absent)
+    if asked:
+        raise ValueError(
+            f"interest(s) {sorted(asked)} are not among this user's interests (weight 0)"
+        )
+    return dataclasses.replace(req, mute=sorted(set(as_indices(req.mute, n, "mute")) | set(absent)))
 
 
 @dataclass(frozen=True)

@@ -482,9 +482,13 @@ class Service:
                 {
                     "weight": round(float(w), 4),
                     "term": st.interests.term(i),
-                    "label": lab["label"],
-                    "categories": lab["categories"],
-                    "top_items": [{"item_id": i} for i in self.catalog.external(row[row >= 0])],
+                    # dynamic K: an interest this user does not have (weight 0) has no content
+                    "active": bool(w > 0),
+                    "label": lab["label"] if w > 0 else None,
+                    "categories": lab["categories"] if w > 0 else [],
+                    "top_items": [
+                        {"item_id": i} for i in self.catalog.external(row[(row >= 0) & bool(w > 0)])
+                    ],
                 }
                 for i, (w, lab, row) in enumerate(
                     zip(st.interests.weights, labels, ids, strict=True)

@@ -57,6 +57,12 @@ class TrainStep(nn.Module):
         self.register_buffer("candidates", item_freq > 0)
 
     @property
+    def _fixed_items(self) -> bool:
+        """``long_term_fixed_items``: the interests, the mixture and their losses read the item
+        vectors and the states without moving them (the short-term row's own loss does)."""
+        return self.net.routed is not None and self.net.routed.fixed_items
+
+    @property
     def low_precision(self) -> bool:
         """bfloat16 output-layer logits: asked for, or ``auto`` where the device has it."""
         if self.cfg.precision != "auto":
@@ -75,6 +81,10 @@ class TrainStep(nn.Module):
             return x if at is None else x[:, at]
 
         interests = out["interests"][mask]  # (M, K, D)
+        kept = None  # (M, K) the long-term interests each row has, with dynamic K
+        dynamic = self.net.routed is not None and self.net.routed.dynamic
+        if dynamic:
+            kept = out["weights"][mask][:, : self.net.k] > 0
         target = pick_at(batch["target"])[mask]  # (M,)
         future = pick_at(batch["future"])[mask] if "future" in batch else None  # (M, F)
         fw = self.net_config.future_weight if future is not None else 0.0
@@ -88,7 +98,16 @@ class TrainStep(nn.Module):
         if self.read == "mixture" and interests.shape[1] > 1 and self.cfg.loss == "ce":
             w = out["weights"][mask]
             loss, row_nll = mixture_ce_terms(
-                interests, w, items, target, self.candidates, bias, self.low_precision, future, fw
+                interests,
+                w,
+                items,
+                target,
+                self.candidates,
+                bias,
+                self.low_precision,
+                future,
+                fw,
+                interests.shape[1] if self._fixed_items else 0,
             )
         else:
             read = "hard" if self.read == "mixture" else self.read
@@ -105,12 +124,19 @@ class TrainStep(nn.Module):
             # would otherwise get no gradient and never become worth weighing
             if at is not None:  # at every position: the short-term row is the state there
                 short = self._next_item(
-                    "ce", out["states"][every], items, batch["target"][every], bias_all
+                    "ce",
+                    out["states"][every],
+                    items,
+                    batch["target"][every],
+                    bias_all,
+                    batch["future"][every] if future is not None else None,
+                    fw,
                 )
-            elif row_nll is not None:  # the mixture's logits, bias and candidates: free
+            elif row_nll is not None and not self._fixed_items:  # the mixture's logits: free
                 short = row_nll[:, -1].mean()
-            else:
-                short = self._next_item("ce", interests[:, -1], items, target, bias)
+            else:  # the state itself: with fixed items the mixture's copy of it is detached
+                now = pick_at(out["states"])[mask] if self._fixed_items else interests[:, -1]
+                short = self._next_item("ce", now, items, target, bias, future, fw)
             stats["short_term"] = float(short.detach())
             loss = loss + short_w * short
         long_w = self.net_config.long_term_weight
@@ -120,8 +146,9 @@ class TrainStep(nn.Module):
             # nearest items drift away from what they stand for
             # over the future set: one of its items per position, drawn at random
             pick = target if future is None else _one_of(target, future)
-            facet = readout(interests[:, : self.net.k], items[pick], "hard")
-            longl = self._next_item("ce", facet, items, pick, None)
+            table = items.detach() if self._fixed_items else items
+            facet = readout(interests[:, : self.net.k], table[pick], "hard", active=kept)
+            longl = self._next_item("ce", facet, table, pick, None)
             stats["long_term"] = float(longl.detach())
             loss = loss + long_w * longl
         if self.diversity > 0 and interests.shape[1] > 1:
@@ -135,15 +162,18 @@ class TrainStep(nn.Module):
         own_w = self.net_config.ownership_weight
         if own_w > 0 and out["assignment"] is not None:
             # at each window's latest position: interests vs the events they own
-            events = items[feats["item_idx"]]  # (B, S, D)
+            events = (items.detach() if self._fixed_items else items)[feats["item_idx"]]
             facets = out["interests"][:, -1, : self.net.k]  # (B, K, D): long-term interests
-            own = interest_ownership_loss(facets, events, out["assignment"][:, -1])
+            latest = out["weights"][:, -1, : self.net.k] > 0 if dynamic else None
+            own = interest_ownership_loss(facets, events, out["assignment"][:, -1], latest)
             stats["ownership"] = float(own.detach())
             loss = loss + own_w * own
         sep_w = self.net_config.separation_weight
         if sep_w > 0 and out["assignment"] is not None and interests.shape[1] > 1:
             rows = torch.randperm(interests.shape[0], device=interests.device)[:_OVERLAP_ROWS]
-            cos = interest_cosine(interests[rows, : self.net.k])
+            cos = interest_cosine(
+                interests[rows, : self.net.k], None if kept is None else kept[rows]
+            )
             stats["cosine"] = float(cos.detach())
             loss = loss + sep_w * cos
         ev_logits = self.net.next_event_logits(out["states"][every])

@@ -150,6 +150,7 @@ def mixture_ce_terms(
     low_precision: bool = False,
     future: torch.Tensor | None = None,
     future_weight: float = 0.0,
+    fixed_rows: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``-log sum_k w_k softmax_k(target)``: the mixture-of-softmaxes NLL over the full catalogue.
 
@@ -161,18 +162,30 @@ def mixture_ce_terms(
     ``future`` (M, F): the items after the target (0: none); each row's loss then adds
     ``future_weight`` times the mean NLL of its future items under the same mixture (the set
     of items a user takes next, which one vector rarely covers alone).
-    ``low_precision``: the logits in bfloat16 (see :func:`_matmul`).
+    ``low_precision``: the logits in bfloat16 (see :func:`_matmul`). ``fixed_rows``: the
+    first rows read the item vectors without moving them (their gradient reaches the rows
+    only).
 
-    Returns the loss and (M, K) each interest's own NLL of the target, ``-log softmax_k``:
-    what the one-interest loss of that row would be, read off the same logits for free.
+    Returns the loss and (M, K) each interest's own NLL of the target, ``-log softmax_k``
+    (plus ``future_weight`` times the mean over the future items): what the one-interest loss
+    of that row would be, read off the same logits for free.
     """
     excluded = _excluded(items, candidates)
     # the exclusion rides along the matmul as one more dimension: no separate masking pass
     mask_col = excluded.to(items.dtype)[:, None] * -1e9  # (N+1, 1)
     ones = torch.ones(interests.shape[:2] + (1,), dtype=interests.dtype, device=items.device)
-    logits = _matmul(
-        torch.cat([interests, ones], -1), torch.cat([items, mask_col], -1), low_precision
-    )  # (M, K, N+1)
+    table = torch.cat([items, mask_col], -1)
+    users = torch.cat([interests, ones], -1)
+    if fixed_rows:
+        logits = torch.cat(
+            [
+                _matmul(users[:, :fixed_rows], table.detach(), low_precision),
+                _matmul(users[:, fixed_rows:], table, low_precision),
+            ],
+            1,
+        )  # (M, K, N+1)
+    else:
+        logits = _matmul(users, table, low_precision)  # (M, K, N+1)
     if isinstance(logit_bias, tuple):
         logits = _add_sparse(logits, *logit_bias)
     elif logit_bias is not None:
@@ -184,9 +197,19 @@ def mixture_ce_terms(
         targets = torch.cat([targets, future], 1)  # (M, 1 + F)
     # the targets' logits straight from their vectors: gathering them from the logits would
     # cost a dense (M, K, N+1) scatter in the backward pass
-    tgt = bucketed_einsum(
-        "mkd,mjd->mkj", interests, items[targets], low_precision
-    ).float()  # (M,K,J)
+    wanted = items[targets]
+    if fixed_rows:
+        tgt = torch.cat(
+            [
+                bucketed_einsum(
+                    "mkd,mjd->mkj", interests[:, :fixed_rows], wanted.detach(), low_precision
+                ),
+                bucketed_einsum("mkd,mjd->mkj", interests[:, fixed_rows:], wanted, low_precision),
+            ],
+            1,
+        ).float()  # (M,K,J)
+    else:
+        tgt = bucketed_einsum("mkd,mjd->mkj", interests, wanted, low_precision).float()
     if isinstance(logit_bias, tuple):
         ids, vals = logit_bias  # (M, S) each
         hit = ids[:, None, :] == targets[:, :, None]  # (M, J, S)
@@ -202,6 +225,9 @@ def mixture_ce_terms(
         n_real = real.sum(1)
         fut = -(logp[:, 1:] * real).sum(1) / n_real.clamp_min(1.0)
         loss = loss + future_weight * torch.where(n_real > 0, fut, torch.zeros_like(fut))
+        # each row's own loss over the same future set, as the one-interest loss forms it
+        row_fut = -(own[:, :, 1:] * real[:, None]).sum(2) / n_real.clamp_min(1.0)[:, None]
+        return loss.mean(), -own[:, :, 0] + future_weight * row_fut
     return loss.mean(), -own[:, :, 0]
 
 
@@ -248,7 +274,10 @@ def interest_overlap(
 
 
 def interest_ownership_loss(
-    interests: torch.Tensor, events: torch.Tensor, assignment: torch.Tensor
+    interests: torch.Tensor,
+    events: torch.Tensor,
+    assignment: torch.Tensor,
+    active: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Backward flow from interests to the events they own (Re4-style).
 
@@ -256,10 +285,13 @@ def interest_ownership_loss(
     (B, S, K) each event's share per interest (rows sum to 1 on real events, 0 on padding).
     Cross-entropy of ``softmax_k(v_k . e_s / sqrt(D))`` against the assignment: an event must be
     recognised by the interest that owns it rather than by the others, so each interest points
-    at its own part of the history instead of at what all of them share.
+    at its own part of the history instead of at what all of them share. ``active`` (B, K):
+    the interests each user has (dynamic K); the others do not compete.
     """
     d = interests.shape[-1]
     logits = torch.einsum("bkd,bsd->bsk", interests, events) / d**0.5  # (B, S, K)
+    if active is not None:
+        logits = logits.masked_fill(~active[:, None, :], -1e4)
     real = assignment.sum(-1) > 0.5  # (B, S)
     if not bool(real.any()):
         return interests.sum() * 0.0
@@ -267,15 +299,25 @@ def interest_ownership_loss(
     return -(assignment[real] * logp[real]).sum(-1).mean()
 
 
-def interest_cosine(interests: torch.Tensor) -> torch.Tensor:
+def interest_cosine(interests: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
     """Mean pairwise cosine of the K interest vectors, each pair's counted from 0 up (an
     orthogonal pair costs nothing; pushing pairs to opposite directions gains nothing):
-    interests (M, K, D) -> scalar."""
+    interests (M, K, D) -> scalar. ``active`` (M, K): only the pairs of interests a row has
+    count (dynamic K), over the rows with two or more."""
     K = interests.shape[1]
     v = F.normalize(interests.float(), dim=-1)
     cos = torch.einsum("mkd,mjd->mkj", v, v).clamp(min=0.0)
+    if active is None:
+        off = cos.sum((1, 2)) - cos.diagonal(dim1=1, dim2=2).sum(-1)
+        return (off / (K * (K - 1))).mean()
+    a = active.float()
+    cos = cos * a[:, :, None] * a[:, None, :]
     off = cos.sum((1, 2)) - cos.diagonal(dim1=1, dim2=2).sum(-1)
-    return (off / (K * (K - 1))).mean()
+    n = a.sum(1)
+    rows = n >= 2
+    if not bool(rows.any()):
+        return interests.sum() * 0.0
+    return (off[rows] / (n[rows] * (n[rows] - 1))).mean()
 
 
 def sampled_softmax_loss(

@@ -152,6 +152,8 @@ class PrismRecommender(Recommender):
                 "short_term": cfg.short_term,
                 **({"hub": cfg.hub_correction} if cfg.hub_correction > 0 else {}),
                 **({"norm": True} if cfg.long_term_norm else {}),
+                **({"dynamic": True} if cfg.dynamic_interests else {}),
+                **({"fixed_items": True} if cfg.long_term_fixed_items else {}),
             },
             "n_event_types": (
                 len(data.schema["event_types"]) + 1

@@ -113,11 +113,13 @@ export function userPage(main, model, userId) {
       return;
     }
     state.interests = out.interests;
-    summary.textContent = `${out.n_events} events in the model's window · ${out.interests.length} interests`;
+    const held = out.interests.filter((it) => it.active !== false).length;
+    summary.textContent = `${out.n_events} events in the model's window · ${held} interests`;
     clear(cards, out.interests.map((it, i) => interestCard(it, i)));
   }
 
   function interestCard(it, i) {
+    if (it.active === false) return null; // an interest this user does not have (dynamic K)
     const focus = state.focus.has(i);
     const mute = state.mute.has(i);
     const bar = h("span", { class: "bar-fill" });
