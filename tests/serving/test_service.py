@@ -256,7 +256,7 @@ def test_a_light_user_of_a_dynamic_k_model_is_shown_only_their_interests(
                 assert it["weight"] == 0 and it["label"] is None and it["top_items"] == []
         absent = [i for i, it in enumerate(got) if not it["active"]]
         listed = svc.recommend("new", Request(k=5))["items"]
-        assert listed and not {o["interest"] for o in listed} & set(absent)
+        assert len(listed) == 5 and not {o["interest"] for o in listed} & set(absent)
         with pytest.raises(ValueError, match="not among this user's interests"):
             svc.recommend("new", Request(k=5, focus=absent[0]))
         heavy = svc.interests("u1")["interests"]  # 14 events: 3 of 3

@@ -215,7 +215,7 @@ class Retriever:
         if req.k < 0:
             raise ValueError(f"k must be >= 0, got {req.k}")
         vecs = np.asarray(interests.vectors, dtype=np.float32)
-        req = _without_absent(req, interests.weights)
+        req, absent = _without_absent(req, interests.weights)
         w = steer_weights(interests.weights, req.focus, req.mute, self.focus_boost)
         hist = np.asarray(history, dtype=np.int64).reshape(-1)
         seen = set(hist.tolist()) if req.filter_seen else set()
@@ -229,6 +229,7 @@ class Retriever:
             interests.attention,
             hist,
             UserContext() if context is None else context,
+            absent,
         )
         groups: np.ndarray | None = None
         quotas: np.ndarray | None = None
@@ -281,6 +282,7 @@ class Retriever:
         attention: np.ndarray | None,
         hist: np.ndarray,
         context: UserContext,
+        absent: tuple[int, ...] = (),
     ) -> Candidates:
         """Filtered candidates; searches deeper (x4 per round) while fewer than ``k`` remain.
         At most ``score_all_below`` items: every item is a candidate.
@@ -305,7 +307,7 @@ class Retriever:
             )
         rep = context.get(version, "repeat", lambda: self.priors.repeat_vector(hist))
         recency = context.get(version, "recency", lambda: self.priors.recency_prior(hist))
-        scoring = _Scoring(vecs, w, hist, priors, rep, recency, seen, muted, kept)
+        scoring = _Scoring(vecs, w, hist, priors, rep, recency, seen, muted, kept, absent)
         while True:
             # a repeated request (same depth, steering and filter) reuses the scored candidates
             shape = (depth, bool(seen), tuple(muted), w.tobytes())
@@ -333,6 +335,9 @@ class Retriever:
         excl = [sc.seen] * len(sc.vecs) if sc.seen else None
         search = functools.partial(_search, source, sc.vecs, depth, excl)
         ids, scores = sc.keep(("search", depth, bool(sc.seen)), search)
+        if sc.absent:  # a missing interest's search (a zero vector) finds nothing
+            ids = ids.copy()
+            ids[list(sc.absent)] = -1
         return self._rescore(gather_found(ids, scores, sc.muted, sc.w), source, sc, depth)
 
     def _every_item(self, source: ItemIndex, sc: _Scoring, depth: int, k: int) -> Candidates:
@@ -360,7 +365,7 @@ class Retriever:
             )
             # with a prior the own scores are z-scored per interest, so comparable; without one
             # they are the logits plus per-item terms, and the softmax (logit - lse) decides
-            owner = (own if sc.priors is not None else own - lse[:, None]).argmax(0)
+            owner = _owners(own if sc.priors is not None else own - lse[:, None], sc.absent)
             keep = np.flatnonzero(~np.isin(owner, np.asarray(sc.muted, np.int64)))
             if len(keep) >= k or depth >= n_pool:
                 break
@@ -442,7 +447,7 @@ class Retriever:
             keep = np.ones(len(items), bool)
         else:
             # z-scored per interest, so comparable: an item goes to the interest liking it most
-            owner = own.argmax(0)
+            owner = _owners(own, sc.absent)
             keep = ~np.isin(owner, np.asarray(sc.muted, np.int64))
         order = np.flatnonzero(keep)[np.argsort(-final[keep], kind="stable")]
         return Candidates(
@@ -515,19 +520,29 @@ class Retriever:
         ]
 
 
-def _without_absent(req: Request, weights: np.ndarray) -> Request:
+def _without_absent(req: Request, weights: np.ndarray) -> tuple[Request, tuple[int, ...]]:
     """``req`` with the interests the user does not have (weight 0: a model with dynamic K
-    gives a light user fewer than K) muted; focusing one is an error."""
-    absent = [int(i) for i in np.flatnonzero(np.asarray(weights).reshape(-1) <= 0)]
+    gives a light user fewer than K) muted, and those interests; focusing one is an error."""
+    absent = tuple(int(i) for i in np.flatnonzero(np.asarray(weights).reshape(-1) <= 0))
     if not absent:
-        return req
+        return req, absent
     n = len(np.asarray(weights).reshape(-1))
     asked = set(as_indices(req.focus, n, "focus")) & set(absent)
     if asked:
         raise ValueError(
             f"interest(s) {sorted(asked)} are not among this user's interests (weight 0)"
         )
-    return dataclasses.replace(req, mute=sorted(set(as_indices(req.mute, n, "mute")) | set(absent)))
+    mute = sorted(set(as_indices(req.mute, n, "mute")) | set(absent))
+    return dataclasses.replace(req, mute=mute), absent
+
+
+def _owners(own: np.ndarray, absent: tuple[int, ...]) -> np.ndarray:
+    """(M,) the interest with the highest own score of each candidate, among the interests the
+    user has (a missing one's flat scores would otherwise claim the items no one likes)."""
+    if absent:
+        own = own.copy()
+        own[list(absent)] = -np.inf
+    return np.asarray(own.argmax(0))
 
 
 @dataclass(frozen=True)
@@ -545,6 +560,7 @@ class _Scoring:
     seen: set[int]
     muted: list[int]
     keep: _Keep
+    absent: tuple[int, ...] = ()
 
 
 class _Keep(Protocol):
