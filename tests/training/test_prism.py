@@ -512,6 +512,10 @@ def test_dynamic_interests_learn_and_give_a_light_history_fewer(chains, tmp_path
     assert (long > 0).sum(1).tolist() == [1, 3]
     assert np.abs(got["vectors"][:, :4][long == 0]).sum() == 0.0
     np.testing.assert_allclose(got["weights"].sum(1), 1.0, atol=1e-5)
+    # an interest the user does not have owns no item (its flat scores would own the rest)
+    own = m.interest_scores([np.arange(1, 4), np.arange(1, 13)])
+    assert np.isneginf(own[:, :4][long == 0]).all()
+    assert np.isfinite(own[:, :4][long > 0][:, 1:]).all()
     m.save(tmp_path / "dyn")
     back = load_model(tmp_path / "dyn")
     again = back.interests([np.arange(1, 4), np.arange(1, 13)])

@@ -27,6 +27,7 @@ from prismrec.evaluation.interests import (
 )
 from prismrec.evaluation.metrics import hit_matrix
 from prismrec.evaluation.protocol import ranked_lists
+from prismrec.models.interests import held
 
 if TYPE_CHECKING:
     from prismrec.data.dataset import PreparedDataset
@@ -131,8 +132,8 @@ def _record(snap: UserInterests, row: int, user_id: str, ds: PreparedDataset) ->
             {
                 "weight": round(float(w), 4),
                 "term": snap.term(i),
-                "active": bool(w > 0),
-                "label": label if w > 0 else None,
+                "active": bool(held(w)),
+                "label": label if held(w) else None,
                 "items": ds.item_vocab.external(items[items > 0]),
             }
             for i, (w, label, items) in enumerate(

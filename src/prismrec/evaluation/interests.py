@@ -44,6 +44,7 @@ from prismrec.evaluation.interest_use import (
     use_definitions,
     use_measures,
 )
+from prismrec.models.interests import held
 from prismrec.progress import Tracker
 
 __all__ = [
@@ -278,7 +279,7 @@ def interest_snapshot(
                 labels += interest_labels_of(near, categories, category_names, base=base)
             _mask_seen(s, seen[c : c + step])
             top = _best(s, k)
-            top[ws[-1][c : c + step] <= 0] = 0  # an interest the user does not have: no list
+            top[~held(ws[-1][c : c + step])] = 0  # an interest the user does not have: no list
             tops.append(top)
     bar.close()
     d = items.shape[1]

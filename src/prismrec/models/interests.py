@@ -7,18 +7,31 @@ one forward pass trains every position of a sequence at once.
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+_W = TypeVar("_W", np.ndarray, torch.Tensor)
 
 __all__ = [
     "CapsuleExtractor",
     "InterestEvolution",
     "RoutedInterests",
     "SelfAttentiveExtractor",
+    "held",
     "readout",
 ]
+
+
+def held(weights: _W) -> _W:
+    """Which of a user's interest rows are interests the user has: the model marks one the
+    user does not have with weight 0 (dynamic K gives a light user fewer than K). For arrays
+    and tensors alike; everything that reads weights (losses, measures, lists, the API, the
+    page) asks this, so an absent row is absent everywhere."""
+    return weights > 0
 
 
 def _prefix_mask(valid: torch.Tensor) -> torch.Tensor:

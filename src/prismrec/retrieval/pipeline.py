@@ -19,6 +19,7 @@ import numpy as np
 
 from prismrec.config import EXACT_BELOW, SEARCH_DEPTH
 from prismrec.evaluation.interests import category_base_rates
+from prismrec.models.interests import held
 from prismrec.retrieval.context import UserContext
 from prismrec.retrieval.explain import interest_labels, top_events
 from prismrec.retrieval.index import ExactIndex, IndexSettings, ItemIndex, index_item_table
@@ -523,7 +524,7 @@ class Retriever:
 def _without_absent(req: Request, weights: np.ndarray) -> tuple[Request, tuple[int, ...]]:
     """``req`` with the interests the user does not have (weight 0: a model with dynamic K
     gives a light user fewer than K) muted, and those interests; focusing one is an error."""
-    absent = tuple(int(i) for i in np.flatnonzero(np.asarray(weights).reshape(-1) <= 0))
+    absent = tuple(int(i) for i in np.flatnonzero(~held(np.asarray(weights).reshape(-1))))
     if not absent:
         return req, absent
     n = len(np.asarray(weights).reshape(-1))

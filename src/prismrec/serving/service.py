@@ -25,6 +25,7 @@ import numpy as np
 
 from prismrec.data.vocab import IdMaps, scored_items
 from prismrec.errors import ConfigError, DataError, UnknownIdError
+from prismrec.models.interests import held
 from prismrec.retrieval._backends import RWLock
 from prismrec.retrieval.context import ContextBudget, UserContext
 from prismrec.retrieval.explain import label_interests
@@ -483,11 +484,11 @@ class Service:
                     "weight": round(float(w), 4),
                     "term": st.interests.term(i),
                     # dynamic K: an interest this user does not have (weight 0) has no content
-                    "active": bool(w > 0),
-                    "label": lab["label"] if w > 0 else None,
-                    "categories": lab["categories"] if w > 0 else [],
+                    "active": bool(held(w)),
+                    "label": lab["label"] if held(w) else None,
+                    "categories": lab["categories"] if held(w) else [],
                     "top_items": [
-                        {"item_id": i} for i in self.catalog.external(row[(row >= 0) & bool(w > 0)])
+                        {"item_id": i} for i in self.catalog.external(row[(row >= 0) & held(w)])
                     ],
                 }
                 for i, (w, lab, row) in enumerate(

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from prismrec.config import ModelConfig, TrainConfig
-from prismrec.models.interests import readout
+from prismrec.models.interests import held, readout
 from prismrec.models.prism import PrismNet
 from prismrec.training.losses import (
     bf16_is_native,
@@ -84,7 +84,7 @@ class TrainStep(nn.Module):
         kept = None  # (M, K) the long-term interests each row has, with dynamic K
         dynamic = self.net.routed is not None and self.net.routed.dynamic
         if dynamic:
-            kept = out["weights"][mask][:, : self.net.k] > 0
+            kept = held(out["weights"][mask][:, : self.net.k])
         target = pick_at(batch["target"])[mask]  # (M,)
         future = pick_at(batch["future"])[mask] if "future" in batch else None  # (M, F)
         fw = self.net_config.future_weight if future is not None else 0.0

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from prismrec.models.interests import held
 from prismrec.models.repeat import RepeatBias
 from prismrec.training.base import History, item_array
 from prismrec.training.baselines import ItemKNN
@@ -252,8 +253,11 @@ class Scorer:
             prior = self.cooc.weighted_score(list(ids), list(rows))
         rep = self.repeat_bias(histories, n)
         rep = None if rep is None else np.repeat(rep, K, axis=0)
-        own = self.with_priors(post.reshape(B * K, n), prior, rep, self.own_weight)
-        return own.reshape(B, K, n)
+        own = self.with_priors(post.reshape(B * K, n), prior, rep, self.own_weight).reshape(B, K, n)
+        # a row the user does not have is flat: z-scored to 0 with a prior, it would own the
+        # items no held interest likes
+        own[~held(np.asarray(weights))] = -np.inf
+        return own
 
     def with_priors(
         self, s: np.ndarray, prior: np.ndarray | None, rep: np.ndarray | None, weight: float
