@@ -184,18 +184,18 @@ def interest_distinctness(
             out["interest_label_distinct"] = np.full(B, np.nan)
         return out
     # an interest the user does not have (dynamic K: weight 0, empty list) is in no pair
-    held = np.asarray((np.asarray(top) > 0).any(axis=2), dtype=bool)  # (B, K)
+    listed = np.asarray((np.asarray(top) > 0).any(axis=2), dtype=bool)  # (B, K)
     v = vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
     sim = np.einsum("bkd,bjd->bkj", v, v)
     iu = np.triu_indices(K, 1)
-    cos = np.where(held[:, iu[0]] & held[:, iu[1]], sim[:, iu[0], iu[1]], np.nan)
+    cos = np.where(listed[:, iu[0]] & listed[:, iu[1]], sim[:, iu[0], iu[1]], np.nan)
     out["interest_cosine"] = mean_over_pairs(cos)
     out[f"interest_jaccard@{k}"] = mean_over_pairs(pair_jaccards(top))
     if labels is not None:
         # labels with the same categories in another order name the same interest
         sets = [
             [frozenset(str(x).split(" / ")) for x, h in zip(lab, row, strict=True) if h]
-            for lab, row in zip(labels, held, strict=True)
+            for lab, row in zip(labels, listed, strict=True)
         ]
         out["interest_label_distinct"] = np.array(
             [float(len(set(s)) == len(s)) if len(s) >= 2 else np.nan for s in sets]
