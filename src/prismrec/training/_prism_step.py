@@ -164,7 +164,7 @@ class TrainStep(nn.Module):
             # at each window's latest position: interests vs the events they own
             events = (items.detach() if self._fixed_items else items)[feats["item_idx"]]
             facets = out["interests"][:, -1, : self.net.k]  # (B, K, D): long-term interests
-            latest = out["weights"][:, -1, : self.net.k] > 0 if dynamic else None
+            latest = held(out["weights"][:, -1, : self.net.k]) if dynamic else None
             own = interest_ownership_loss(facets, events, out["assignment"][:, -1], latest)
             stats["ownership"] = float(own.detach())
             loss = loss + own_w * own
