@@ -1,14 +1,15 @@
 """Events/s and peak memory of `data prepare` with the Polars and the Spark engine.
 
 Run: cd benchmarks && ../.venv/bin/python data_prepare.py [--sizes 1000000 10000000 50000000]
-     [--engines polars spark] [--master local[2]] [--driver-memory 8g]
+     [--engines polars spark] [--master local[2]] [--driver-memory 8g] [--logs DIR]
 
 Synthetic events (``prismrec.data.synth``, Parquet) at each size are prepared by each engine in a
 child process; its whole process tree (for Spark: the driver's Python, the JVM and the Python
 workers) is sampled every 0.2 s for the peak resident memory. Events/s is events over the
 wall time of the child, Spark's start-up included. The Polars engine holds every event in this
 one process, so its bytes per event at the largest size give the size at which it no longer fits
-in this machine's memory. Prints a table and writes benchmarks/results/data_prepare.json.
+in this machine's memory. Each child's whole log is kept in --logs (a failed run's first error
+line is also in the JSON). Prints a table and writes benchmarks/results/data_prepare.json.
 """
 
 from __future__ import annotations
@@ -55,10 +56,32 @@ def tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def measure(args: list[str], timeout: float) -> dict[str, Any]:
-    """Run a child; its wall time, the peak RSS of its process tree, and whether it finished."""
+def first_error(log: str) -> str:
+    """The line of a child's log that names the cause of its failure, or '': an out-of-memory
+    error wherever it is, else the first exception's root cause (its last ``Caused by:``),
+    else the first line naming an error. Spark's cause sits there; the last lines are the
+    Python traceback that reports it."""
+    lines = [line.strip() for line in log.splitlines()]
+    for line in lines:
+        if "OutOfMemoryError" in line or "Killed" in line:
+            return line[:400]
+    first = next((i for i, x in enumerate(lines) if "Exception" in x or "Error" in x), None)
+    if first is None:
+        return ""
+    cause = lines[first]
+    for line in lines[first + 1 :]:
+        if line.startswith("Caused by:"):
+            cause = line
+        elif line and not line.startswith(("at ", "...")):
+            break
+    return cause[:400]
+
+
+def measure(args: list[str], timeout: float, log_path: Path) -> dict[str, Any]:
+    """Run a child; its wall time, the peak RSS of its process tree, and whether it finished.
+    The child's whole log is kept at ``log_path``."""
     # the child's log goes to a file: a pipe read only at the end fills up and blocks it
-    with tempfile.TemporaryFile() as log:
+    with log_path.open("w+b") as log:
         t0 = time.perf_counter()
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
         ps, peak = psutil.Process(proc.pid), 0
@@ -73,7 +96,10 @@ def measure(args: list[str], timeout: float) -> dict[str, Any]:
         log.seek(0)
         err = log.read().decode(errors="replace")
     ok = proc.returncode == 0
-    return {"seconds": seconds, "peak_rss": peak, "ok": ok, "error": "" if ok else err[-400:]}
+    m: dict[str, Any] = {"seconds": seconds, "peak_rss": peak, "ok": ok, "log": str(log_path)}
+    m["error"] = "" if ok else err[-400:]
+    m["first_error"] = "" if ok else first_error(err)
+    return m
 
 
 CHUNK = 10_000_000
@@ -119,7 +145,9 @@ def one(
         out = work / f"out-{engine}"
         cmd = [sys.executable, __file__, "--child", engine, str(raw), str(out)]
         cmd += ["--master", opts.master, "--driver-memory", opts.driver_memory]
-        m = measure(cmd, opts.timeout)
+        m = measure(cmd, opts.timeout, opts.logs / f"{engine}-{n}.log")
+        if engine == "spark":
+            m["driver_memory"] = opts.driver_memory
         m["events_per_s"] = n / m["seconds"] if m["ok"] else None
         m["bytes_per_event"] = m["peak_rss"] / n
         row[engine] = m
@@ -193,6 +221,11 @@ def print_table(rows: list[dict[str, Any]], engines: list[str], proj: dict[str, 
             cells += [f"{m['seconds']:.1f}", rate, f"{m['peak_rss'] / 2**30:.2f} GiB"]
         t.add_row(*cells)
     Console().print(t)
+    for r in rows:
+        for e in engines:
+            if r[e].get("first_error"):
+                m = r[e]
+                print(f"{e} at {r['events']:,} events failed: {m['first_error']} ({m['log']})")
     if proj:
         print(
             f"polars: {proj['polars_bytes_per_event']:.0f} bytes/event at "
@@ -209,12 +242,15 @@ def main() -> None:
     ap.add_argument("--driver-memory", default="8g", help="spark.driver.memory (local masters)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per engine and size")
     ap.add_argument("--keep", action="store_true", help="keep the other sizes' last results")
+    logs = Path(tempfile.gettempdir()) / "prismrec-bench-logs"
+    ap.add_argument("--logs", type=Path, default=logs, help="where each child's log is kept")
     ap.add_argument("--child", nargs=3, metavar=("ENGINE", "RAW", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         engine, raw, out = args.child
         child(engine, Path(raw), Path(out), args.master, args.driver_memory)
         return
+    args.logs.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     if args.keep and (RESULTS / "data_prepare.json").is_file():
         last = json.loads((RESULTS / "data_prepare.json").read_text())["runs"]
