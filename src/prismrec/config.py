@@ -446,6 +446,20 @@ class ModelConfig(_Section):
         gt=0.0,
         description="interest_quota: > 1 flattens the weights the slots follow (w ** (1/T))",
     )
+    fresh_share: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="exploration: share of a list's slots kept for fresh items (no training "
+        "event: new or cold), the best of them by final score among the overall best "
+        "fresh_depth * k; 0 turns it off",
+    )
+    fresh_depth: int = Field(
+        10,
+        ge=1,
+        description="fresh_share: a fresh item takes a slot only when it ranks among the "
+        "user's best fresh_depth * k items (it must match the user's interests)",
+    )
     quota_prior_weight: float | None = Field(
         4.0,
         ge=0.0,

@@ -300,3 +300,39 @@ def test_quota_merged_lists_are_served_as_offline(model, depth) -> None:
     for row, h in enumerate(hists):
         got = retriever.recommend(UserInterests.from_model(out, row), item_array(h), Request(k=8))
         assert [g["item"] for g in got] == offline[row].tolist()
+
+
+@pytest.mark.parametrize("score_all_below", [0, 20_000])
+def test_fresh_slots_are_served_as_offline(model, score_all_below: int) -> None:
+    """With ``fresh_share`` the service fills a list's fresh slots by the model's own
+    ``FreshRule``: every item scored or searched, the same lists as ``recommend``, and
+    items without a training event reach lists they did not reach before."""
+    import copy
+
+    fresh = copy.deepcopy(model)
+    table = _table(fresh)
+    ids = np.arange(1, len(table))
+    unseen = ids[::3]
+    fresh.popularity = fresh.popularity.copy()
+    fresh.popularity[unseen] = 0.0  # no training event
+    fresh.cooc.popularity = fresh.cooc.popularity.copy()
+    fresh.cooc.popularity[unseen] = 0.0
+    fresh.model_config = fresh.model_config.model_copy(update={"fresh_share": 0.5})
+    assert fresh.scorer.fresh is not None and fresh.scorer.fresh.slots(8) == 4
+    index = ExactIndex(table.shape[1])
+    index.add(ids, table[1:].astype(np.float32))
+    priors = ScorePriors.from_model(fresh, ids, table[1:])
+    retriever = Retriever(index, priors=priors, score_all_below=score_all_below)
+    users = sorted(fresh.user_histories)[:6]
+    hists = [fresh.user_histories[u] for u in users]
+    out = fresh.interests(hists, users)
+    offline, off_scores = fresh.recommend(hists, k=8, users=np.asarray(users))
+    fresh.model_config = fresh.model_config.model_copy(update={"fresh_share": 0.0})
+    plain, _ = fresh.recommend(hists, k=8, users=np.asarray(users))
+    is_fresh = np.isin(offline, unseen)
+    assert (is_fresh.sum(1) >= 4).all()  # four slots each
+    assert is_fresh.sum() > np.isin(plain, unseen).sum()
+    for row, h in enumerate(hists):
+        got = retriever.recommend(UserInterests.from_model(out, row), item_array(h), Request(k=8))
+        assert [g["item"] for g in got] == offline[row].tolist()
+        np.testing.assert_allclose([g["score"] for g in got], off_scores[row], rtol=1e-4)

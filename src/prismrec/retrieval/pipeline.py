@@ -261,6 +261,9 @@ class Retriever:
         )
         if req.diversity == 0.0:
             order = order[np.argsort(-cands.scores[order], kind="stable")]  # final-score order
+        fresh = self.priors.fresh
+        if fresh is not None and len(cands):  # the offline rule, over the candidates
+            order = fresh.apply(order, cands.scores, fresh.fresh(cands.items), req.k)
         picked = cands.take(order)
         notes = self._explain(picked, interests, w, hist) if req.explain else None
         return [
@@ -291,6 +294,8 @@ class Retriever:
         The user's ``context`` keeps the repeat bias and the interests' priors, and, for the
         service's own index (not an allow-list), the searches and the score statistics."""
         depth = max(self.candidates_per_interest, 3 * req.k)
+        if self.priors.fresh is not None:  # the pool fresh slots pick from
+            depth = max(depth, self.priors.fresh.depth * req.k)
         exhaustive = len(source) <= self.score_all_below
         muted = as_indices(req.mute, len(vecs), "mute")
         excluded = self.category_codes(req.exclude_categories)

@@ -42,6 +42,7 @@ from prismrec.training.baselines import ItemKNN
 from prismrec.training.logspace import log_sum_exp
 from prismrec.training.scorer import (
     PRIOR_FLOOR,
+    FreshRule,
     QuotaRule,
     Scorer,
     combine,
@@ -77,6 +78,7 @@ class ScorePriors:
             catalogue this size or smaller is used whole (exact), a larger one is sampled.
         quota: the offline scorer's interest-quota merge (``interest_quota``); ``None``: no
             quotas, the list is the best by final score (as offline without quotas).
+        fresh: the offline scorer's fresh-item slots (``fresh_share``), or None.
         recent_events: the latest events the one-interest prior reads (``itemknn``'s).
         seen: (N0+1,) the items the prior was fitted with (``ItemKNN.seen``); for the others the
             net's z-score stands in (``training.scorer.combine``). None: every item with a
@@ -98,6 +100,7 @@ class ScorePriors:
         quota: QuotaRule | None = None,
         recent_events: int = 50,
         seen: np.ndarray | None = None,
+        fresh: FreshRule | None = None,
     ) -> None:
         self.similarity = None if similarity is None else similarity.tocsr()
         self.weight = float(weight) if similarity is not None else 0.0
@@ -111,6 +114,7 @@ class ScorePriors:
         self.mixture = mixture
         self.reference_size = reference_size
         self.quota = quota
+        self.fresh = fresh
         self.recent_events = recent_events
         n0 = 0 if self.similarity is None else self.similarity.shape[0]
         self.seen = np.ones(n0, bool) if seen is None else np.asarray(seen, bool)
@@ -149,6 +153,7 @@ class ScorePriors:
             quota=scorer.quota,
             recent_events=ItemKNN.recent_events if cooc is None else cooc.recent_events,
             seen=None if cooc is None else cooc.seen,
+            fresh=scorer.fresh,
         )
 
     @classmethod

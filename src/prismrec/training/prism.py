@@ -23,7 +23,7 @@ from prismrec.training._prism_step import TrainStep
 from prismrec.training.base import History, Recommender, register
 from prismrec.training.baselines import ItemKNN
 from prismrec.training.logspace import log_sum_exp
-from prismrec.training.scorer import QuotaRule, Scorer
+from prismrec.training.scorer import FreshRule, QuotaRule, Scorer
 from prismrec.training.trainer import Trainer, clear_gain, module_device, start_training
 from prismrec.training.windows import build_windows, pad_histories
 
@@ -478,6 +478,11 @@ class PrismRecommender(Recommender):
             own_weight=own,
             repeat=self.net.repeat,
             quota=quota,
+            fresh=(
+                FreshRule(cfg.fresh_share, cfg.fresh_depth, self.popularity > 0)
+                if cfg.fresh_share > 0
+                else None
+            ),
         )
 
     @torch.inference_mode()
@@ -514,14 +519,18 @@ class PrismRecommender(Recommender):
     def _rerank(
         self, histories: list[History], users: np.ndarray | None, scores: np.ndarray, k: int
     ) -> np.ndarray | None:
-        """With ``interest_quota`` and K > 1: the list merged from the interests by quotas."""
+        """With ``interest_quota`` and K > 1: the list merged from the interests by quotas;
+        with ``fresh_share``: its fresh-item slots filled (:class:`FreshRule`)."""
         scorer = self.scorer
-        if scorer.quota is None:
-            return None
-        # a second pass rather than state kept from ``score``: the two calls stay independent
-        logits, weights, att, window = self._logits(histories, users)
-        own = scorer.interest_scores(logits, weights, att, window, histories)
-        return scorer.quota.rerank(scores, own, weights, k)
+        ranked = None
+        if scorer.quota is not None:
+            # a second pass rather than state kept from ``score``: the calls stay independent
+            logits, weights, att, window = self._logits(histories, users)
+            own = scorer.interest_scores(logits, weights, att, window, histories)
+            ranked = scorer.quota.rerank(scores, own, weights, k)
+        if scorer.fresh is not None:
+            ranked = scorer.with_fresh(scores, ranked, k)
+        return ranked
 
     # ---- persistence -------------------------------------------------------------------------
     def _save_state(self, path: Path) -> None:

@@ -33,6 +33,7 @@ from prismrec.training.quota import draft, interest_posteriors, quota_rerank, sl
 
 __all__ = [
     "PRIOR_FLOOR",
+    "FreshRule",
     "QuotaRule",
     "Scorer",
     "combine",
@@ -147,6 +148,64 @@ class QuotaRule:
         )
 
 
+@dataclass(frozen=True)
+class FreshRule:
+    """Exploration (``fresh_share``): a share of each list kept for *fresh* items, those
+    without a training event (added after training, or cold in it).
+
+    A fresh item has no co-occurrence evidence and no trained ID, so the final score puts it
+    below the items users were seen with, however well its content matches. When a ``k``-long
+    list holds fewer than ``slots(k)`` fresh items, its lowest other items give way to the
+    best fresh items by final score among the user's overall best ``depth * k`` (so a fresh
+    item must match the user's interests to be shown); the list stays in final-score order.
+    Offline (``evaluate``) and served lists apply this same rule.
+
+    Attributes:
+        share: the share of a list's slots (``round(share * k)`` slots).
+        depth: a fresh item must rank among the best ``depth * k`` items.
+        seen: (N0+1,) True for the items with a training event; rows past its end (items
+            added since) are fresh.
+    """
+
+    share: float
+    depth: int
+    seen: np.ndarray
+
+    def slots(self, k: int) -> int:
+        return int(self.share * k + 0.5)
+
+    def fresh(self, items: np.ndarray) -> np.ndarray:
+        """(M,) True for the fresh ``items``."""
+        fresh = unseen_items(items, self.seen)
+        fresh[np.asarray(items) == 0] = False  # padding
+        return fresh
+
+    def apply(self, order: np.ndarray, scores: np.ndarray, fresh: np.ndarray, k: int) -> np.ndarray:
+        """The list (positions into ``scores``) with its fresh slots filled.
+
+        ``order`` (<= k,) is the list before (positions, best first), ``scores`` (M,) every
+        candidate's final score (``-inf``: not a candidate), ``fresh`` (M,) which candidates
+        are fresh. Returns the positions of the new list in final-score order.
+        """
+        order = np.asarray(order, np.int64)[:k]
+        need = self.slots(k) - int(fresh[order].sum())
+        if need <= 0:
+            return order
+        ok = np.isfinite(scores)
+        depth = min(self.depth * k, int(ok.sum()))
+        if depth <= 0:
+            return order
+        pool = np.argpartition(-np.where(ok, scores, -np.inf), depth - 1)[:depth]
+        pool = pool[fresh[pool] & ok[pool] & ~np.isin(pool, order)]
+        best = pool[np.argsort(-scores[pool], kind="stable")][:need]
+        if not len(best):
+            return order
+        others = order[~fresh[order]]
+        kept = others[: max(len(others) - max(len(best) + len(order) - k, 0), 0)]
+        new = np.concatenate([order[fresh[order]], kept, best])
+        return new[np.argsort(-scores[new], kind="stable")]
+
+
 class Scorer:
     """Final and per-interest scores from interest logits (see the module notes).
 
@@ -158,6 +217,7 @@ class Scorer:
         own_weight: the prior's weight in the interests' own scores.
         repeat: the learned repeat/explore bias, or None.
         quota: the quota merge, or None (the list is the best by final score).
+        fresh: the fresh-item slots (exploration), or None.
     """
 
     def __init__(
@@ -170,6 +230,7 @@ class Scorer:
         own_weight: float = 0.0,
         repeat: RepeatBias | None = None,
         quota: QuotaRule | None = None,
+        fresh: FreshRule | None = None,
     ) -> None:
         self.popularity = popularity
         self.mixture = mixture
@@ -178,6 +239,22 @@ class Scorer:
         self.own_weight = float(own_weight) if cooc is not None else 0.0
         self.repeat = repeat
         self.quota = quota
+        self.fresh = fresh
+
+    def with_fresh(self, scores: np.ndarray, listed: np.ndarray | None, k: int) -> np.ndarray:
+        """(B, N+1) scores whose top ``k`` is the list with its fresh slots filled
+        (:class:`FreshRule`); ``listed`` (B, N+1) ranks the list before (None: ``scores``)."""
+        assert self.fresh is not None
+        base = scores if listed is None else listed
+        fresh = self.fresh.fresh(np.arange(scores.shape[1]))
+        out = np.full(scores.shape, -np.inf, dtype=np.float64)
+        top = np.argsort(-base, axis=1, kind="stable")[:, :k]
+        for b in range(len(scores)):
+            order = top[b][np.isfinite(base[b, top[b]])]
+            new = self.fresh.apply(order, scores[b], fresh, k)
+            # the new list, in final-score order, above every other item
+            out[b, new] = len(new) - np.arange(len(new))
+        return out
 
     def repeat_bias(self, histories: Sequence[History], n_cols: int) -> np.ndarray | None:
         """(B, n_cols) learned repeat/explore bias over each whole history, or None."""
