@@ -2,6 +2,7 @@
 
 Run: cd benchmarks && ../.venv/bin/python data_prepare.py [--sizes 1000000 10000000 50000000]
      [--engines polars spark] [--master local[2]] [--driver-memory 8g] [--logs DIR]
+     [--conf spark.memory.fraction=0.4 ...]
 
 Synthetic events (``prismrec.data.synth``, Parquet) at each size are prepared by each engine in a
 child process; its whole process tree (for Spark: the driver's Python, the JVM and the Python
@@ -36,13 +37,16 @@ from prismrec.data.dataset import prepare_dir
 from prismrec.data.synth import synthesize
 
 
-def child(engine: str, raw: Path, out: Path, master: str, driver_memory: str) -> None:
+def child(
+    engine: str, raw: Path, out: Path, master: str, driver_memory: str, conf: list[str]
+) -> None:
     """Prepare ``raw`` once (run in a child process by :func:`measure`)."""
+    extra = dict(c.split("=", 1) for c in conf)
     cfg = load_config(raw / "prismrec.toml").data.model_copy(
         update={
             "engine": engine,
             "spark_master": master,
-            "spark_conf": {"spark.driver.memory": driver_memory},
+            "spark_conf": {"spark.driver.memory": driver_memory, **extra},
         }
     )
     prepare_dir(raw, out, "parquet", cfg)
@@ -145,9 +149,11 @@ def one(
         out = work / f"out-{engine}"
         cmd = [sys.executable, __file__, "--child", engine, str(raw), str(out)]
         cmd += ["--master", opts.master, "--driver-memory", opts.driver_memory]
+        cmd += [f"--conf={c}" for c in opts.conf]
         m = measure(cmd, opts.timeout, opts.logs / f"{engine}-{n}.log")
         if engine == "spark":
             m["driver_memory"] = opts.driver_memory
+            m["spark_conf"] = opts.conf
         m["events_per_s"] = n / m["seconds"] if m["ok"] else None
         m["bytes_per_event"] = m["peak_rss"] / n
         row[engine] = m
@@ -240,15 +246,21 @@ def main() -> None:
     ap.add_argument("--engines", nargs="+", default=["polars", "spark"])
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--driver-memory", default="8g", help="spark.driver.memory (local masters)")
+    ap.add_argument(
+        "--conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark setting"
+    )
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per engine and size")
     ap.add_argument("--keep", action="store_true", help="keep the other sizes' last results")
     logs = Path(tempfile.gettempdir()) / "prismrec-bench-logs"
     ap.add_argument("--logs", type=Path, default=logs, help="where each child's log is kept")
     ap.add_argument("--child", nargs=3, metavar=("ENGINE", "RAW", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    bad = [c for c in args.conf if "=" not in c]
+    if bad:
+        ap.error(f"--conf takes KEY=VALUE, got {bad[0]!r}")
     if args.child:
         engine, raw, out = args.child
-        child(engine, Path(raw), Path(out), args.master, args.driver_memory)
+        child(engine, Path(raw), Path(out), args.master, args.driver_memory, args.conf)
         return
     args.logs.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []

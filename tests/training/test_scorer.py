@@ -6,7 +6,14 @@ import numpy as np
 
 from prismrec.config import ModelConfig, TrainConfig
 from prismrec.training.baselines import ItemKNN
-from prismrec.training.scorer import PRIOR_FLOOR, FreshRule, Scorer, combine, unseen_items
+from prismrec.training.scorer import (
+    PRIOR_FLOOR,
+    FreshRule,
+    Scorer,
+    combine,
+    fresh_items,
+    unseen_items,
+)
 
 
 def test_unseen_items_are_the_ones_the_prior_was_not_fitted_with() -> None:
@@ -48,14 +55,17 @@ def test_an_unseen_item_is_weighed_by_the_net_not_the_prior_floor() -> None:
     assert np.argmax(got[0, 1:]) == 2 and np.argmax(floor[0, 1:]) == 0
 
 
+def test_fresh_items_are_those_without_a_training_event() -> None:
+    popularity = np.array([0.0, 1e-6, 0.0, 2e-6])  # row 2 never in training; rows >= 4 added
+    got = fresh_items(np.array([0, 1, 2, 3, 4, 9]), popularity)
+    assert got.tolist() == [False, False, True, False, True, True]
+
+
 def test_fresh_slots_hand_case() -> None:
-    """k = 4, share 0.5: two slots for fresh items (rows 5 and 6 have no training event)."""
-    seen = np.array([False, True, True, True, True])  # row 0 padding; rows >= 5 added since
-    rule = FreshRule(share=0.5, depth=2, seen=seen)
+    """k = 4, share 0.5: two slots for fresh items (rows 5, 6 and 7)."""
+    rule = FreshRule(share=0.5, depth=2)
     assert rule.slots(4) == 2 and rule.slots(10) == 5 and rule.slots(1) == 1
-    items = np.arange(8)  # rows 5, 6, 7 are fresh
-    fresh = rule.fresh(items)
-    assert fresh.tolist() == [False, False, False, False, False, True, True, True]
+    fresh = np.array([False, False, False, False, False, True, True, True])
     scores = np.array([-np.inf, 9.0, 8.0, 7.0, 6.0, 5.0, 1.0, 2.0])
     # the list 1, 2, 3, 4 gives its two lowest items to the best fresh ones among the best 8
     got = rule.apply(np.array([1, 2, 3, 4]), scores, fresh, 4)
@@ -64,7 +74,7 @@ def test_fresh_slots_hand_case() -> None:
     got = rule.apply(np.array([1, 2, 5, 3]), scores, fresh, 4)
     assert got.tolist() == [1, 2, 5, 7]
     # depth 1: only the best 4 items may be drafted; fresh 5 is not among them, nothing moves
-    shallow = FreshRule(share=0.5, depth=1, seen=seen)
+    shallow = FreshRule(share=0.5, depth=1)
     assert shallow.apply(np.array([1, 2, 3, 4]), scores, fresh, 4).tolist() == [1, 2, 3, 4]
     # masked candidates (-inf) are never drafted
     masked = scores.copy()
@@ -75,7 +85,8 @@ def test_fresh_slots_hand_case() -> None:
 
 
 def test_with_fresh_ranks_the_filled_list_first() -> None:
-    scorer = Scorer(np.zeros(8), fresh=FreshRule(0.5, 2, np.ones(5, bool)))
+    popularity = np.array([0.0, 1e-6, 1e-6, 1e-6, 1e-6])  # rows 5.. added since training
+    scorer = Scorer(popularity, fresh=FreshRule(0.5, 2))
     scores = np.array([[-np.inf, 9.0, 8.0, 7.0, 6.0, 5.0, 1.0, 2.0]])
     ranked = scorer.with_fresh(scores, None, 4)
     assert np.argsort(-ranked[0], kind="stable")[:4].tolist() == [1, 2, 5, 7]

@@ -263,7 +263,7 @@ class Retriever:
             order = order[np.argsort(-cands.scores[order], kind="stable")]  # final-score order
         fresh = self.priors.fresh
         if fresh is not None and len(cands):  # the offline rule, over the candidates
-            order = fresh.apply(order, cands.scores, fresh.fresh(cands.items), req.k)
+            order = fresh.apply(order, cands.scores, self.priors.fresh_items(cands.items), req.k)
         picked = cands.take(order)
         notes = self._explain(picked, interests, w, hist) if req.explain else None
         return [

@@ -46,6 +46,7 @@ from prismrec.training.scorer import (
     QuotaRule,
     Scorer,
     combine,
+    fresh_items,
     mixture_log_prob,
     unseen_items,
 )
@@ -275,6 +276,12 @@ class ScorePriors:
         return combine(
             z, sd[:, None], prior_z, self.own_weight, rep[None, :], self._tie(items), unseen
         )
+
+    def fresh_items(self, items: np.ndarray) -> np.ndarray:
+        """(M,) True for the fresh ``items`` (no training event; ``training.scorer``)."""
+        if self.popularity is None:  # vectors alone, no model: nothing is known to be trained
+            return np.zeros(len(items), bool)
+        return fresh_items(items, self.popularity)
 
     def repeat_vector(self, history: np.ndarray) -> HistoryBias | None:
         """The history's learned repeat bias (None: none to add)."""

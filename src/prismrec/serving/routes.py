@@ -79,6 +79,9 @@ def recommendations(
 ) -> Response:
     """The user's top-k; new users get popular items for their context and profile.
 
+    Each item carries its ``score``, the ``interest`` it came from and ``new``: true for an
+    item with no event in the model's training data (put since, or never interacted with),
+    shown for its content; ``[model] fresh_share`` keeps a share of each list for such items.
     ``variant`` names the model that answered: ``candidate`` for the users an A/B test routes
     to the candidate model, else ``control``."""
     t0 = time.perf_counter()

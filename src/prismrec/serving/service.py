@@ -373,11 +373,14 @@ class Service:
         with self._items_lock.read():
             picked = self.retriever.recommend(st.interests, st.history, request, context=st.context)
         items = []
-        for p in picked:
+        rows = np.fromiter((p["item"] for p in picked), np.int64, len(picked))
+        fresh = self.retriever.priors.fresh_items(rows)
+        for p, new in zip(picked, fresh, strict=True):
             out: dict[str, Any] = {
                 "item_id": self.catalog.external([p["item"]])[0],
                 "score": round(p["score"], 6),
                 "interest": p["interest"],
+                "new": bool(new),
             }
             if request.explain and p["explanation"] is not None:
                 out["explanation"] = self._external_explanation(p["explanation"])

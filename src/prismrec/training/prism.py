@@ -478,11 +478,7 @@ class PrismRecommender(Recommender):
             own_weight=own,
             repeat=self.net.repeat,
             quota=quota,
-            fresh=(
-                FreshRule(cfg.fresh_share, cfg.fresh_depth, self.popularity > 0)
-                if cfg.fresh_share > 0
-                else None
-            ),
+            fresh=FreshRule(cfg.fresh_share, cfg.fresh_depth) if cfg.fresh_share > 0 else None,
         )
 
     @torch.inference_mode()

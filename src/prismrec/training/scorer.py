@@ -37,6 +37,7 @@ __all__ = [
     "QuotaRule",
     "Scorer",
     "combine",
+    "fresh_items",
     "mixture_log_prob",
     "standardise",
     "unseen_items",
@@ -148,10 +149,20 @@ class QuotaRule:
         )
 
 
+def fresh_items(items: np.ndarray, popularity: np.ndarray) -> np.ndarray:
+    """(M,) True for the *fresh* ``items``: those without a training event (cold in training,
+    or added since: rows past the model's ``popularity`` tie-breaker, which is 0 exactly for
+    items no training event names). Padding (row 0) is not fresh."""
+    items = np.asarray(items, np.int64)
+    fresh = unseen_items(items, np.asarray(popularity) > 0)
+    fresh[items == 0] = False
+    return fresh
+
+
 @dataclass(frozen=True)
 class FreshRule:
-    """Exploration (``fresh_share``): a share of each list kept for *fresh* items, those
-    without a training event (added after training, or cold in it).
+    """Exploration (``fresh_share``): a share of each list kept for fresh items
+    (:func:`fresh_items`).
 
     A fresh item has no co-occurrence evidence and no trained ID, so the final score puts it
     below the items users were seen with, however well its content matches. When a ``k``-long
@@ -163,22 +174,13 @@ class FreshRule:
     Attributes:
         share: the share of a list's slots (``round(share * k)`` slots).
         depth: a fresh item must rank among the best ``depth * k`` items.
-        seen: (N0+1,) True for the items with a training event; rows past its end (items
-            added since) are fresh.
     """
 
     share: float
     depth: int
-    seen: np.ndarray
 
     def slots(self, k: int) -> int:
         return int(self.share * k + 0.5)
-
-    def fresh(self, items: np.ndarray) -> np.ndarray:
-        """(M,) True for the fresh ``items``."""
-        fresh = unseen_items(items, self.seen)
-        fresh[np.asarray(items) == 0] = False  # padding
-        return fresh
 
     def apply(self, order: np.ndarray, scores: np.ndarray, fresh: np.ndarray, k: int) -> np.ndarray:
         """The list (positions into ``scores``) with its fresh slots filled.
@@ -246,7 +248,7 @@ class Scorer:
         (:class:`FreshRule`); ``listed`` (B, N+1) ranks the list before (None: ``scores``)."""
         assert self.fresh is not None
         base = scores if listed is None else listed
-        fresh = self.fresh.fresh(np.arange(scores.shape[1]))
+        fresh = fresh_items(np.arange(scores.shape[1]), self.popularity)
         out = np.full(scores.shape, -np.inf, dtype=np.float64)
         top = np.argsort(-base, axis=1, kind="stable")[:, :k]
         for b in range(len(scores)):

@@ -190,7 +190,9 @@ export function userPage(main, model, userId) {
       h("span", { class: "rank", "aria-hidden": "true" }, rank + 1),
       h("div", { class: "rec-body" },
         itemLink(item, model, { class: "rec-title" }),
-        h("div", { class: "meta" }, chips(cats.slice(0, 4)), h("span", { class: "score" }, `score ${fmt(item.score, 2)}`)),
+        h("div", { class: "meta" },
+          item.new ? h("span", { class: "new-badge", "data-testid": "new-badge", title: "No event in the model's training data: shown for its content" }, "New") : null,
+          chips(cats.slice(0, 4)), h("span", { class: "score" }, `score ${fmt(item.score, 2)}`)),
         interest === undefined ? null : h("p", { class: "why" },
           h("span", { class: "badge" }, `Interest ${interest + 1}${ex && ex.label ? `: ${ex.label}` : ""}`),
           ex && ex.events && ex.events.length
