@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 from tests.conftest import TINY_CSV
 from typer.testing import CliRunner
 
@@ -34,7 +34,7 @@ def no_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-def test_every_section_loads_from_one_file_and_old_imports_still_work(tmp_path: Path) -> None:
+def test_every_section_loads_from_one_file_and_the_layers_share_its_types(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text(
         "[data]\nmax_seq_len = 20\n[content]\nbatch_size = 8\n[model]\nn_interests = 2\n"
@@ -45,11 +45,10 @@ def test_every_section_loads_from_one_file_and_old_imports_still_work(tmp_path: 
     assert (c.train.epochs, c.serve.max_k, c.serve.store) == (3, 50, "sqlite:x.db")
     assert set(SECTIONS) == {"data", "content", "model", "train", "serve"}
     assert load_content_config(cfg).batch_size == 8
-    from prismrec._content_config import ContentConfig as A
     from prismrec.content import ContentConfig as B
     from prismrec.serving.settings import ServeSettings as S
 
-    assert A is B is type(c.content) and S is ServeSettings
+    assert B is type(c.content) and S is ServeSettings
 
 
 def test_every_key_has_a_description() -> None:

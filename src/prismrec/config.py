@@ -12,12 +12,12 @@ rebuild everything from the directory alone.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import tomllib
 from pydantic import (
     BaseModel,
     ConfigDict,

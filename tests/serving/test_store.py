@@ -143,39 +143,20 @@ def test_versions_bump_on_every_append_and_only_for_that_user(store: EventStore)
     assert snap.version == s3 and [e.item_id for e in snap.events] == ["c", "a"]
 
 
-def test_state_is_valid_only_for_the_version_it_was_computed_at(store: EventStore) -> None:
-    assert store.put_state("u", b"v0", 0) is False  # no events yet: nothing to cache
-    v1 = store.append([ev("u", "a")])
-    assert store.get_state("u") is None
-    assert store.put_state("u", b"\x00vec1", v1) is True
-    assert store.get_state("u") == b"\x00vec1"
-    assert store.put_state("u", b"vec1-again", v1) is True  # recompute at the same version
-
-    v2 = store.append([ev("u", "b")])  # a new event invalidates the cache
-    assert store.get_state("u") is None
-    assert store.put_state("u", b"stale", v1) is False  # computed before the event: refused
-    assert store.get_state("u") is None
-    assert store.put_state("u", b"vec2", v2) is True
-    store.append([ev("other", "x")])  # other users' events leave it alone
-    assert store.get_state("u") == b"vec2"
-
-
-def test_delete_user_removes_events_state_and_version(store: EventStore) -> None:
+def test_delete_user_removes_events_and_version(store: EventStore) -> None:
     store.append([ev("gone", "a"), ev("gone", "b"), ev("kept", "c")])
     old = store.version("gone")
-    assert store.put_state("gone", b"vec", old)
-    assert store.put_state("kept", b"kvec", store.version("kept"))
+    kept = store.version("kept")
 
     assert store.delete_user("gone") == 2
     assert store.history("gone") == [] and store.version("gone") == 0
-    assert store.get_state("gone") is None and store.users() == ["kept"]
-    assert store.get_state("kept") == b"kvec" and items(store, "kept") == ["c"]
+    assert store.users() == ["kept"]
+    assert store.version("kept") == kept and items(store, "kept") == ["c"]
     assert store.delete_user("gone") == 0 and store.delete_user("never") == 0
     assert store.erasure_pending() == 0
 
     store.append([ev("gone", "new")])  # versions are never reused after a delete
     assert store.version("gone") > old
-    assert store.put_state("gone", b"pre-delete vector", old) is False
 
 
 def test_two_instances_share_events_and_invalidations(store: EventStore, store_url: str) -> None:
@@ -183,23 +164,21 @@ def test_two_instances_share_events_and_invalidations(store: EventStore, store_u
     try:
         v = store.append([ev("u", "a")])
         assert other.version("u") == v and [e.item_id for e in other.history("u")] == ["a"]
-        assert other.put_state("u", b"vec", v)
-        assert store.get_state("u") == b"vec"
-        other.append([ev("u", "b")])
-        assert store.get_state("u") is None
+        w = other.append([ev("u", "b")])
+        assert store.version("u") == w > v  # the other replica's event invalidates here too
     finally:
         other.close()
 
 
 def test_reopening_recovers_everything(store: EventStore, store_url: str) -> None:
     seqs = [store.append([ev(f"u{i % 3}", f"i{i}", i)]) for i in range(12)]
-    store.put_state("u0", b"vec", store.version("u0"))
+    version = store.version("u0")
     store.close()
     again = open_store(store_url)
     try:
         got = sorted(e.seq for u in again.users() for e in again.history(u))
         assert got == seqs
-        assert again.get_state("u0") == b"vec"
+        assert again.version("u0") == version
     finally:
         again.close()
 

@@ -64,7 +64,7 @@ def list_keys(
         {
             "key_id": i.key_id,
             "role": i.role.value,
-            "created": dt.datetime.fromtimestamp(i.created, dt.timezone.utc).isoformat(),
+            "created": dt.datetime.fromtimestamp(i.created, dt.UTC).isoformat(),
         }
         for i in infos
     ]

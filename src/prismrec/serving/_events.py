@@ -216,14 +216,6 @@ class EventStore(Protocol):
         """The latest change of every item changed after sequence number ``after``, in order."""
         ...
 
-    def get_state(self, user_id: str) -> bytes | None:
-        """Cached state, or None when absent or computed at an older version."""
-        ...
-
-    def put_state(self, user_id: str, state: bytes, version: int) -> bool:
-        """Cache state computed at ``version``; False (not stored) if that is not current."""
-        ...
-
     def ping(self) -> None:
         """Open the store now; raise ConfigError when it cannot be reached."""
         ...

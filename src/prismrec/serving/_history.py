@@ -96,7 +96,7 @@ class Featurizer:
 
 
 def _utc(t: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(int(t), tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(int(t), tz=dt.UTC)
 
 
 def concat(base: dict[str, np.ndarray] | None, live: dict[str, np.ndarray], limit: int) -> dict:

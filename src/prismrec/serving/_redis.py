@@ -46,7 +46,6 @@ for i = 1, n do
 end
 for u = 1, m do
   redis.call('HSET', KEYS[2 + 2 * u], 'version', string.format('%d', latest[u]))
-  redis.call('HDEL', KEYS[2 + 2 * u], 'state', 'state_version')
   redis.call('SADD', KEYS[2], ARGV[2 + u])
 end
 return first + n
@@ -72,14 +71,6 @@ redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('SADD', KEYS[4], ARGV[2])
 return n
 """
-_PUT_STATE_LUA = """
-local v = redis.call('HGET', KEYS[1], 'version')
-if v and v == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'state', ARGV[2], 'state_version', ARGV[1])
-  return 1
-end
-return 0
-"""
 
 
 def _member_event(member: bytes) -> StoredEvent:
@@ -92,7 +83,7 @@ class RedisStore:
 
     A user's events live in a sorted set scored by timestamp whose members are
     ``<20-digit seq><event json>``, so equal timestamps keep arrival order and the latest
-    ``limit`` events are one ``ZREVRANGE``. Version and cached state live in a hash; all ids are
+    ``limit`` events are one ``ZREVRANGE``. The version lives in a hash; all ids are
     in a set. Appends are one Lua script, hence atomic. Durability is the server's: run it with
     ``appendonly yes`` and ``appendfsync always`` for an fsync before each acknowledgement.
     Not for Redis Cluster (the append script touches several users' keys).
@@ -119,7 +110,6 @@ class RedisStore:
         self.r: redis.Redis = redis.Redis.from_url(url) if isinstance(url, str) else url
         self.prefix = prefix
         self._append = self.r.register_script(_APPEND_LUA)
-        self._put_state = self.r.register_script(_PUT_STATE_LUA)
         self._put_item = self.r.register_script(_PUT_ITEM_LUA)
         self._delete = self.r.register_script(_DELETE_LUA)
 
@@ -240,18 +230,6 @@ class RedisStore:
             item_id, _, body = _s(member).partition("\x00")
             out.append(ItemChange(int(score), item_id, json.loads(body) if body else None))
         return out
-
-    def get_state(self, user_id: str) -> bytes | None:
-        """Cached state if it was computed at the user's current version."""
-        version, state, at = self.r.hmget(
-            self._state_key(user_id), ["version", "state", "state_version"]
-        )
-        return cast(bytes, state) if state is not None and at == version else None
-
-    def put_state(self, user_id: str, state: bytes, version: int) -> bool:
-        """Cache ``state`` if ``version`` is still current; return whether it was stored."""
-        keys = [self._state_key(user_id)]
-        return bool(self._put_state(keys=keys, args=[str(int(version)), bytes(state)]))
 
     def ping(self) -> None:
         """Connect now; warn when the server is not configured to fsync every write."""

@@ -120,7 +120,7 @@ CREATE TABLE IF NOT EXISTS items (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, item_id TEXT NOT NULL UNIQUE, fields TEXT
 );
 CREATE TABLE IF NOT EXISTS user_state (
-    user_id TEXT PRIMARY KEY, version INTEGER NOT NULL, state BLOB, state_version INTEGER
+    user_id TEXT PRIMARY KEY, version INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
@@ -170,7 +170,7 @@ class SQLiteStore:
                 latest[e.user_id] = cur.lastrowid
             conn.executemany(
                 "INSERT INTO user_state (user_id, version) VALUES (?, ?) ON CONFLICT (user_id) "
-                "DO UPDATE SET version = excluded.version, state = NULL, state_version = NULL",
+                "DO UPDATE SET version = excluded.version",
                 latest.items(),
             )
         return max(latest.values())
@@ -288,28 +288,6 @@ class SQLiteStore:
             "SELECT seq, item_id, fields FROM items WHERE seq > ? ORDER BY seq", (after,)
         )
         return [ItemChange(q, i, None if f is None else json.loads(f)) for q, i, f in rows]
-
-    def get_state(self, user_id: str) -> bytes | None:
-        """Cached state if it was computed at the user's current version."""
-        row = (
-            self.db.conn()
-            .execute(
-                "SELECT state FROM user_state WHERE user_id = ? AND state_version = version",
-                (user_id,),
-            )
-            .fetchone()
-        )
-        return bytes(row[0]) if row and row[0] is not None else None
-
-    def put_state(self, user_id: str, state: bytes, version: int) -> bool:
-        """Cache ``state`` if ``version`` is still current; return whether it was stored."""
-        with self.db.write() as conn:
-            cur = conn.execute(
-                "UPDATE user_state SET state = ?, state_version = version "
-                "WHERE user_id = ? AND version = ?",
-                (bytes(state), user_id, version),
-            )
-        return cur.rowcount == 1
 
     def ping(self) -> None:
         """Open the file and create the schema now; resume an erasure left pending."""

@@ -165,7 +165,7 @@ class MetricsMiddleware:
                 return await receive()
             try:
                 msg = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise _TimedOut from None
             if msg["type"] == "http.request":
                 seen["done"] = not msg.get("more_body", False)

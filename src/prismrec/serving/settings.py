@@ -6,14 +6,6 @@ environment variables, then the config file's ``[serve]`` table, then the defaul
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from prismrec.config import ServeSettings, serve_settings
 
-__all__ = ["ServeSettings", "get_settings", "serve_settings"]
-
-
-@lru_cache
-def get_settings() -> ServeSettings:
-    """Settings from the environment (``PRISMREC_MODEL_DIR`` ...), read once per process."""
-    return ServeSettings()
+__all__ = ["ServeSettings", "serve_settings"]

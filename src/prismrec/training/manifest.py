@@ -38,7 +38,7 @@ _DATA_FILES = ("interactions.parquet", "items.parquet", "vocab/users.parquet")
 
 def new_version(now: dt.datetime | None = None) -> str:
     """A fresh version id: UTC creation time and 6 random hex digits."""
-    t = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    t = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     return f"{t:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
@@ -101,7 +101,7 @@ class ModelManifest:
         parent: str | None = None,
         parent_path: str | None = None,
     ) -> ModelManifest:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         return cls(
             version=new_version(now),
             created=now.isoformat(timespec="seconds"),
