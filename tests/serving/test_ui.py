@@ -303,3 +303,40 @@ def test_the_api_docs_render_without_a_cdn(browser, api) -> None:
     tab.page.locator(".opblock-summary-path").first.wait_for()
     assert all(u.startswith(api.url) for u in tab.requests), tab.requests
     tab.close()
+
+
+def test_a_new_item_is_marked_new_in_the_list(browser, api, artifacts) -> None:
+    """An item put over the API reaches a comedy fan's list before any event on it, and the
+    page marks it New; the training catalogue's items carry no mark."""
+    body = {"title": "funny laughs story number 999", "genres": ["Comedy"]}
+    with api.client("write") as c:
+        assert c.put("/v1/items/m999", json=body).status_code == 200
+        try:
+            fans = [f"u{u}" for u in range(1, 60, 3)]  # user u mostly watches genre u % 3
+            reached = [
+                u
+                for u in fans
+                if "m999"
+                in {
+                    x["item_id"]
+                    for x in c.get(f"/v1/users/{u}/recommendations", params={"k": 10}).json()[
+                        "items"
+                    ]
+                }
+            ]
+            assert reached, "the new comedy reaches no comedy fan's top 10"
+            tab = Page(browser, api)
+            page = tab.page
+            tab.sign_in("read")
+            page.get_by_test_id("user-input").fill(reached[0])
+            page.get_by_test_id("user-input").press("Enter")
+            page.get_by_test_id("rec-item").nth(9).wait_for()
+            badges = page.get_by_test_id("new-badge")
+            assert badges.count() == 1
+            item = page.locator("[data-testid=rec-item][data-item-id='m999']")
+            assert item.get_by_test_id("new-badge").inner_text() == "New"
+            page.screenshot(path=str(artifacts / "new-item.png"), full_page=True)
+            assert not tab.errors, tab.errors
+            tab.close()
+        finally:
+            assert c.delete("/v1/items/m999").status_code == 200
