@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from prismrec.config import ModelConfig
 from prismrec.retrieval.moments import FinalStats, HistoryBias, ItemMoments, spread
 from prismrec.training.baselines import ItemKNN
 from prismrec.training.logspace import log_sum_exp
@@ -70,7 +71,8 @@ class ScorePriors:
         moments: the catalogue's item-vector moments.
         repeat: ``history ->`` its :class:`HistoryBias`, the learned repeat bias (None: none).
         popularity: (N0+1,) the model's tie-breaker, added to every score offline.
-        decay: recency decay of the one-interest prior (the ``itemknn`` scorer's).
+        decay: recency decay of the one-interest prior (the ``itemknn`` scorer's; None: its
+            default, ``[model] recency_decay``).
         prior_popularity: (N0+1,) the ``itemknn`` scorer's own tie-breaker, part of the
             one-interest prior offline.
         mixture: the model's final score is its mixture log-probability (``readout =
@@ -93,13 +95,13 @@ class ScorePriors:
         moments: ItemMoments,
         repeat: Callable[[np.ndarray], HistoryBias] | None = None,
         popularity: np.ndarray | None = None,
-        decay: float = 0.8,
+        decay: float | None = None,
         prior_popularity: np.ndarray | None = None,
         mixture: bool = True,
         reference_size: int = 4096,
         own_weight: float | None = None,
         quota: QuotaRule | None = None,
-        recent_events: int = 50,
+        recent_events: int = ItemKNN.recent_events,
         seen: np.ndarray | None = None,
         fresh: FreshRule | None = None,
     ) -> None:
@@ -110,7 +112,7 @@ class ScorePriors:
         self.moments = moments
         self.repeat = repeat
         self.popularity = popularity
-        self.decay = decay
+        self.decay = ModelConfig().recency_decay if decay is None else float(decay)
         self.prior_popularity = prior_popularity
         self.mixture = mixture
         self.reference_size = reference_size
@@ -147,7 +149,7 @@ class ScorePriors:
             ItemMoments(ids, vectors),
             repeat,
             scorer.popularity,
-            0.8 if cooc is None else float(cooc.model_config.recency_decay),
+            None if cooc is None else float(cooc.model_config.recency_decay),
             None if cooc is None else cooc.popularity,
             scorer.mixture,
             own_weight=0.0 if cooc is None else scorer.own_weight,
