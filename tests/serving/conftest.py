@@ -25,13 +25,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def program(name: str, needed_by: str) -> str:
-    """The path of ``name`` (a Debian package of the same name); the test fails without it."""
+def program(name: str, needed_by: str, package: str | None = None) -> str:
+    """The path of ``name`` (from the Debian package ``package``, by default of the same name);
+    the test fails without it."""
     path = shutil.which(name)
     if path is None:
         pytest.fail(
-            f"{name} is not on PATH; {needed_by}: install it with `apt-get install {name}` "
-            "(Debian/Ubuntu), or run scripts/test-deps.sh",
+            f"{name} is not on PATH; {needed_by}: install it with `apt-get install "
+            f"{package or name}` (Debian/Ubuntu), or run scripts/test-deps.sh",
             pytrace=False,
         )
     return path

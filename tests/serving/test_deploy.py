@@ -251,3 +251,73 @@ def test_the_autoscaler_keeps_replicas_under_the_measured_capacity() -> None:
     target = metric["resource"]["target"]["averageUtilization"]
     assert metric["resource"]["name"] == "cpu"
     assert target <= 100 * row["cpu_cores"] / request, "the target lets a replica pass its p99"
+
+
+PROMETHEUS = DEPLOY / "prometheus"
+DASHBOARD = DEPLOY / "grafana" / "prismrec.json"
+
+
+def promtool() -> str:
+    return program("promtool", "the alerting rules are tested by Prometheus", "prometheus")
+
+
+def dashboard_queries() -> list[str]:
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return [t["expr"] for p in panels for t in p["targets"]]
+
+
+def alert_queries() -> list[str]:
+    groups = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"]
+    return [r["expr"] for g in groups for r in g["rules"]]
+
+
+@pytest.mark.integration
+def test_alert_rules_pass_their_promtool_unit_tests(tmp_path: Path) -> None:
+    """Every alert fires on the series that should raise it and not on the others
+    (``deploy/prometheus/alerts_test.yml``), and Prometheus accepts the shipped config."""
+    exe = promtool()
+    for args in (["check", "config", "prometheus.yml"], ["test", "rules", "alerts_test.yml"]):
+        r = subprocess.run([exe, *args], cwd=PROMETHEUS, capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+    tested = set(re.findall(r"alertname: (\w+)", (PROMETHEUS / "alerts_test.yml").read_text()))
+    groups = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"]
+    alerts = {r["alert"] for g in groups for r in g["rules"] if "alert" in r}
+    assert alerts == tested and len(alerts) == 10  # every alert has a unit test
+    # the check rejects a broken rule, so a pass means something
+    broken = tmp_path / "alerts.yml"
+    broken.write_text((PROMETHEUS / "alerts.yml").read_text().replace("> 0.25", "> > 0.25"))
+    r = subprocess.run([exe, "check", "rules", str(broken)], capture_output=True, text=True)
+    assert r.returncode != 0
+
+
+@pytest.mark.integration
+def test_the_dashboard_queries_parse(tmp_path: Path) -> None:
+    rules = {"groups": [{"name": "dashboard", "rules": []}]}
+    for i, expr in enumerate(dashboard_queries()):
+        rules["groups"][0]["rules"].append({"record": f"dashboard:query_{i}", "expr": expr})
+    path = tmp_path / "dashboard-rules.yml"
+    path.write_text(yaml.safe_dump(rules))
+    r = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(rules["groups"][0]["rules"]) >= 10
+
+
+def test_alerts_and_dashboard_read_series_the_service_exports(api) -> None:
+    """Every prismrec series a rule or a panel reads is one ``/metrics`` of a running service
+    exports (a renamed metric would silence its alert)."""
+    import httpx
+
+    text = httpx.get(f"{api.url}/metrics", timeout=30).text
+    exported = set(re.findall(r"^# TYPE (\w+) ", text, flags=re.M))
+    assert "prismrec_store_up 1.0" in text  # the store answers
+    suffixes = ("_total", "_bucket", "_sum", "_count", "_created")
+    read = set()
+    for expr in alert_queries() + dashboard_queries():
+        read |= set(re.findall(r"(?<![\w:])(prismrec_\w+)", expr))
+    assert read, "no series found in the queries"
+    missing = []
+    for name in sorted(read):
+        base = next((name[: -len(s)] for s in suffixes if name.endswith(s)), name)
+        if name not in exported and base not in exported:
+            missing.append(name)
+    assert not missing, f"queried but not exported: {missing}"

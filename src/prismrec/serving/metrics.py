@@ -120,6 +120,11 @@ class Metrics:
         self.model_age = Gauge(
             "prismrec_model_age_seconds", "seconds since the served model was saved", registry=r
         )
+        self.store_up = Gauge(
+            "prismrec_store_up",
+            "1 when the event store (SQLite or Redis) answered the last scrape, else 0",
+            registry=r,
+        )
 
 
 async def _reply(send: Send, status: int, detail: str) -> None:

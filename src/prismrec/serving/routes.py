@@ -241,6 +241,12 @@ def metrics(request: Request) -> PlainTextResponse:
         m.model_info.clear()  # one series: the version serving now
         m.model_info.labels(version=info.version).set(1)
         m.model_age.set(max(0.0, time.time() - info.created_at))
+        try:
+            assert service.store is not None
+            service.store.ping()
+            m.store_up.set(1)
+        except Exception:  # noqa: BLE001 (any store failure means down)
+            m.store_up.set(0)
         holder = getattr(state, "models", None)
         if holder is not None:
             holder.export_ab()
