@@ -14,7 +14,7 @@ DEMO_EPOCHS ?= 5
 $(BIN)/prismrec: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(TORCH) -e ".[dev,spark]"
+	$(BIN)/python -m pip install --quiet $(TORCH) -e ".[dev,spark,tune]"
 	touch $(BIN)/prismrec
 
 install: $(BIN)/prismrec

@@ -43,7 +43,7 @@ def test_every_section_loads_from_one_file_and_the_layers_share_its_types(tmp_pa
     c = load_config(cfg)
     assert (c.data.max_seq_len, c.content.batch_size, c.model.n_interests) == (20, 8, 2)
     assert (c.train.epochs, c.serve.max_k, c.serve.store) == (3, 50, "sqlite:x.db")
-    assert set(SECTIONS) == {"data", "content", "model", "train", "serve"}
+    assert set(SECTIONS) == {"data", "content", "model", "train", "serve", "tune"}
     assert load_content_config(cfg).batch_size == 8
     from prismrec.content import ContentConfig as B
     from prismrec.serving.settings import ServeSettings as S

@@ -31,10 +31,11 @@ __all__ = [
     "prepare",
     "retrain",
     "train",
+    "tune",
 ]
 
 if TYPE_CHECKING:
-    from prismrec.api import Dataset, Model, evaluate, load, prepare, train
+    from prismrec.api import Dataset, Model, evaluate, load, prepare, train, tune
     from prismrec.api.loop import RetrainPlan, retrain
     from prismrec.api.retrain import export_store
     from prismrec.config import PrismConfig, load_config
@@ -47,6 +48,7 @@ _LAZY = {
     "load": "prismrec.api",
     "prepare": "prismrec.api",
     "retrain": "prismrec.api.loop",
+    "tune": "prismrec.api",
     "RetrainPlan": "prismrec.api.loop",
     "train": "prismrec.api",
     "PrismConfig": "prismrec.config",

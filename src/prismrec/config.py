@@ -38,9 +38,11 @@ __all__ = [
     "DataConfig",
     "ModelConfig",
     "PrismConfig",
+    "SearchRange",
     "ServeConfig",
     "ServeSettings",
     "TrainConfig",
+    "TuneConfig",
     "format_validation_error",
     "load_config",
     "load_content_config",
@@ -708,6 +710,89 @@ class ServeConfig(_Section):
         return v
 
 
+class SearchRange(_Section):
+    """One dimension of ``[tune] space``: a range (``low``, ``high``; ``log``, ``step``) or a
+    list of ``choices``."""
+
+    low: float | None = Field(None, description="smallest value of a range")
+    high: float | None = Field(None, description="largest value of a range")
+    log: bool = Field(False, description="sample the range on a log scale (low > 0)")
+    step: float | None = Field(None, gt=0, description="a range's step (integer keys: 1)")
+    choices: list[bool | int | float | str] | None = Field(
+        None, min_length=1, description="the values to try, instead of a range"
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SearchRange:
+        ranged = self.low is not None or self.high is not None
+        if self.choices is not None:
+            if ranged or self.log or self.step is not None:
+                raise ValueError("give either choices or low/high, not both")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("give low and high (or choices)")
+        if not self.low < self.high:
+            raise ValueError(f"low must be below high, got {self.low} and {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0, got {self.low}")
+        if self.log and self.step is not None:
+            raise ValueError("a log range takes no step")
+        return self
+
+
+def _default_space() -> dict[str, SearchRange]:
+    return {
+        "train.learning_rate": SearchRange(low=3e-4, high=1e-2, log=True),
+        "model.embedding_dim": SearchRange(choices=[32, 64, 128]),
+        "model.dropout": SearchRange(low=0.0, high=0.5),
+        "model.n_interests": SearchRange(choices=[1, 2, 4]),
+        "train.weight_decay": SearchRange(low=1e-4, high=0.1, log=True),
+    }
+
+
+class TuneConfig(_Section):
+    """``[tune]``: ``prismrec tune``, a hyper-parameter search (Optuna)."""
+
+    trials: int = Field(20, ge=1, description="trials to run (in this process)")
+    timeout_s: float | None = Field(
+        None, gt=0, description="stop starting trials after this many seconds (None: no limit)"
+    )
+    space: dict[str, SearchRange] = Field(
+        default_factory=_default_space,
+        description="what to search: 'model.KEY' or 'train.KEY' -> {low, high, log, step} or "
+        "{choices = [...]}; a key of [model] or [train] (default: learning rate, width, "
+        "dropout, number of interests, weight decay)",
+    )
+    pruning: bool = Field(
+        True,
+        description="stop a trial whose validation NDCG@10 after an epoch is below the median "
+        "of the earlier trials at that epoch (after 3 trials and 2 epochs)",
+    )
+    sampler_seed: int = Field(0, description="seed of the TPE sampler")
+    storage: str | None = Field(
+        None,
+        description="Optuna storage URL holding the study (sqlite:///study.db, "
+        "postgresql://...): processes on one study share its trials, and a run resumes it "
+        "(None: OUT/study.db)",
+    )
+    study: str = Field("prismrec", min_length=1, description="the study's name in the storage")
+
+    @field_validator("space")
+    @classmethod
+    def _known_keys(cls, v: dict[str, SearchRange]) -> dict[str, SearchRange]:
+        sections: dict[str, type[BaseModel]] = {"model": ModelConfig, "train": TrainConfig}
+        for key in v:
+            section, _, name = key.partition(".")
+            if section not in sections or name not in sections[section].model_fields:
+                raise ValueError(
+                    f"{key!r} is not a [model] or [train] key; write 'model.KEY' or "
+                    "'train.KEY' (see 'prismrec config show')"
+                )
+        if not v:
+            raise ValueError("the search space is empty")
+        return v
+
+
 class PrismConfig(_Section):
     """The whole configuration file: one table per section."""
 
@@ -716,6 +801,7 @@ class PrismConfig(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig, description="model hyper-parameters")
     train: TrainConfig = Field(default_factory=TrainConfig, description="the training loop")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="the HTTP service")
+    tune: TuneConfig = Field(default_factory=TuneConfig, description="hyper-parameter search")
 
     def with_overrides(self, section: str, **values: Any) -> PrismConfig:
         """A copy with keys of one section replaced (``None`` values are not given) and checked.

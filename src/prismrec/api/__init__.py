@@ -18,14 +18,17 @@ numbers. Inside, users and items are contiguous rows; ids are translated at this
 from prismrec.api.data import Dataset, prepare
 from prismrec.api.evaluation import effective_config, evaluate
 from prismrec.api.models import Model, check_model_dir, load, train
+from prismrec.api.tuning import TuneResult, tune
 
 __all__ = [
     "Dataset",
     "Model",
+    "TuneResult",
     "check_model_dir",
     "effective_config",
     "evaluate",
     "load",
     "prepare",
     "train",
+    "tune",
 ]

@@ -21,6 +21,7 @@ from prismrec.cli import model as model_cmd
 from prismrec.cli import retrain as retrain_cmd
 from prismrec.cli import serve as serve_cmd
 from prismrec.cli import train as train_cmd
+from prismrec.cli import tune as tune_cmd
 from prismrec.cli._common import escape, fail
 from prismrec.cli._group import OneLineErrors
 
@@ -41,6 +42,7 @@ app.command()(interests_cmd.interests)
 app.command()(compare_cmd.compare)
 app.command()(serve_cmd.serve)
 app.command()(retrain_cmd.retrain)
+app.command()(tune_cmd.tune)
 app.add_typer(keys_cmd.app, name="keys", help="Create, list and revoke API keys.")
 app.add_typer(ab_cmd.app, name="ab", help="A/B tests of two served models.")
 app.add_typer(content_cmd.app, name="content", help="Encode item content; similar items.")

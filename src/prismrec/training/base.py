@@ -75,6 +75,9 @@ class Recommender(ABC):
         self.user_histories: dict[int, dict[str, np.ndarray]] = {}
         self.history: list[dict[str, float]] = []
         self.data_root: Path | None = None
+        # called after each validation during training with (validation number, NDCG@10):
+        # a hyper-parameter search reports it and may stop the training by raising
+        self.on_validation: Callable[[int, float], None] | None = None
         # versions (see ``training.manifest``): this model's, once saved or loaded, and the
         # one it was warm-started from
         self.version: str | None = None
@@ -242,8 +245,12 @@ class Recommender(ABC):
                     seed=self.train_config.seed,
                 )
             )
+            step[0] += 1
+            if self.on_validation is not None:
+                self.on_validation(step[0], res.metrics["ndcg@10"])
             return res.metrics["ndcg@10"], metrics, res.per_user.get("ndcg@10")
 
+        step = [0]
         return validate
 
     def _check_fitted(self) -> None:
