@@ -2,7 +2,7 @@
 
 Run: cd benchmarks && ../.venv/bin/python data_prepare.py [--sizes 1000000 10000000 50000000]
      [--engines polars spark] [--master local[2]] [--driver-memory 8g] [--logs DIR]
-     [--conf spark.memory.fraction=0.4 ...]
+     [--conf spark.memory.fraction=0.4 ...] [--partitions 200]
 
 Synthetic events (``prismrec.data.synth``, Parquet) at each size are prepared by each engine in a
 child process; its whole process tree (for Spark: the driver's Python, the JVM and the Python
@@ -37,16 +37,15 @@ from prismrec.data.dataset import prepare_dir
 from prismrec.data.synth import synthesize
 
 
-def child(
-    engine: str, raw: Path, out: Path, master: str, driver_memory: str, conf: list[str]
-) -> None:
+def child(engine: str, raw: Path, out: Path, opts: argparse.Namespace) -> None:
     """Prepare ``raw`` once (run in a child process by :func:`measure`)."""
-    extra = dict(c.split("=", 1) for c in conf)
+    extra = dict(c.split("=", 1) for c in opts.conf)
     cfg = load_config(raw / "prismrec.toml").data.model_copy(
         update={
             "engine": engine,
-            "spark_master": master,
-            "spark_conf": {"spark.driver.memory": driver_memory, **extra},
+            "spark_master": opts.master,
+            "spark_conf": {"spark.driver.memory": opts.driver_memory, **extra},
+            "spark_partitions": opts.partitions,
         }
     )
     prepare_dir(raw, out, "parquet", cfg)
@@ -150,10 +149,13 @@ def one(
         cmd = [sys.executable, __file__, "--child", engine, str(raw), str(out)]
         cmd += ["--master", opts.master, "--driver-memory", opts.driver_memory]
         cmd += [f"--conf={c}" for c in opts.conf]
+        if opts.partitions:
+            cmd += ["--partitions", str(opts.partitions)]
         m = measure(cmd, opts.timeout, opts.logs / f"{engine}-{n}.log")
         if engine == "spark":
             m["driver_memory"] = opts.driver_memory
             m["spark_conf"] = opts.conf
+            m["partitions"] = opts.partitions
         m["events_per_s"] = n / m["seconds"] if m["ok"] else None
         m["bytes_per_event"] = m["peak_rss"] / n
         row[engine] = m
@@ -249,6 +251,9 @@ def main() -> None:
     ap.add_argument(
         "--conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark setting"
     )
+    ap.add_argument(
+        "--partitions", type=int, default=None, help="data.spark_partitions (default: by size)"
+    )
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per engine and size")
     ap.add_argument("--keep", action="store_true", help="keep the other sizes' last results")
     logs = Path(tempfile.gettempdir()) / "prismrec-bench-logs"
@@ -260,7 +265,7 @@ def main() -> None:
         ap.error(f"--conf takes KEY=VALUE, got {bad[0]!r}")
     if args.child:
         engine, raw, out = args.child
-        child(engine, Path(raw), Path(out), args.master, args.driver_memory, args.conf)
+        child(engine, Path(raw), Path(out), args)
         return
     args.logs.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
