@@ -141,7 +141,7 @@ def one(
         "input_bytes": (raw / "interactions.parquet").stat().st_size,
     }
     for engine in engines:
-        skip = too_big(n, done) if engine == "polars" else None
+        skip = too_big(n, done, opts.memory_share) if engine == "polars" else None
         if skip is not None:
             row[engine] = skip
             continue
@@ -190,7 +190,7 @@ def projection(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def too_big(n: int, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+def too_big(n: int, rows: list[dict[str, Any]], share: float = 0.8) -> dict[str, Any] | None:
     """A stand-in result when the projection says the Polars engine would not fit in the memory
     available now (running it would push the machine into swap or the OOM killer)."""
     proj = projection(rows)
@@ -198,7 +198,7 @@ def too_big(n: int, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         return None
     need = proj["polars_base_bytes"] + proj["polars_bytes_per_event"] * n
     free = psutil.virtual_memory().available
-    if need < 0.8 * free:
+    if need < share * free:
         return None
     return {
         "seconds": 0.0,
@@ -254,8 +254,18 @@ def main() -> None:
     ap.add_argument(
         "--partitions", type=int, default=None, help="data.spark_partitions (default: by size)"
     )
+    ap.add_argument(
+        "--memory-share",
+        type=float,
+        default=0.8,
+        help="run Polars only when its projected peak is below this share of the free memory",
+    )
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per engine and size")
-    ap.add_argument("--keep", action="store_true", help="keep the other sizes' last results")
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the other sizes' last results, and the other engines' at these sizes",
+    )
     logs = Path(tempfile.gettempdir()) / "prismrec-bench-logs"
     ap.add_argument("--logs", type=Path, default=logs, help="where each child's log is kept")
     ap.add_argument("--child", nargs=3, metavar=("ENGINE", "RAW", "OUT"), help=argparse.SUPPRESS)
@@ -269,14 +279,21 @@ def main() -> None:
         return
     args.logs.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
+    before: dict[int, dict[str, Any]] = {}
     if args.keep and (RESULTS / "data_prepare.json").is_file():
         last = json.loads((RESULTS / "data_prepare.json").read_text())["runs"]
         rows = [r for r in last if r["events"] not in args.sizes]
+        before = {r["events"]: r for r in last}
+    shown = ["polars", "spark"] if args.keep else args.engines
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
-            rows.append(one(n, Path(tmp), args.engines, args, rows))
+            row = one(n, Path(tmp), args.engines, args, rows)
+            for engine in shown:  # --keep: an engine not run now keeps its last result
+                if engine not in row and engine in before.get(n, {}):
+                    row[engine] = before[n][engine]
+            rows.append(row)
             rows.sort(key=lambda r: r["events"])
-            print_table(rows, args.engines, projection(rows))
+            print_table(rows, [e for e in shown if all(e in r for r in rows)], projection(rows))
     proj = projection(rows)
     result = {"master": args.master, "driver_memory": args.driver_memory, "runs": rows}
     print(f"wrote {write_result('data_prepare', {**result, 'projection': proj})}")
