@@ -55,3 +55,11 @@ def test_a_new_item_reaches_the_users_it_suits_and_no_others(fresh_api: ApiServe
             assert ("fresh-comedy" in ids) is wanted, (fan, ids)
             # items of the training catalogue are not new; the one put now is
             assert all(x["new"] is (x["item_id"] == "fresh-comedy") for x in got)
+        # a request may ask for its own share (the same lists as a model with that share:
+        # test_served_priors); out of [0, 1) it is refused
+        url = f"/v1/users/{_fan('Comedy')}/recommendations"
+        wide = c.get(url, params={"k": 20, "fresh_share": 0.5})
+        assert wide.status_code == 200 and "fresh-comedy" in [
+            x["item_id"] for x in wide.json()["items"]
+        ]
+        assert c.get(url, params={"k": 20, "fresh_share": 1.5}).status_code == 422

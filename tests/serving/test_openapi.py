@@ -28,6 +28,11 @@ def test_the_openapi_document_matches_the_server(api_factory, tmp_path: Path) ->
         f"{api.url}/openapi.json",
         "--checks",
         "all",
+        # a deleted item stays described (GET /v1/items/{id}: 200 with "live": false, so a past
+        # event's title still shows) while it is no longer served, by design; a deleted user's
+        # routes answer 404 (test_http checks every store)
+        "--exclude-checks",
+        "use_after_free",
         "--header",
         f"Authorization: Bearer {api.keys['admin']}",
         "--max-examples",

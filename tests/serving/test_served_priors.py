@@ -336,3 +336,15 @@ def test_fresh_slots_are_served_as_offline(model, score_all_below: int) -> None:
         got = retriever.recommend(UserInterests.from_model(out, row), item_array(h), Request(k=8))
         assert [g["item"] for g in got] == offline[row].tolist()
         np.testing.assert_allclose([g["score"] for g in got], off_scores[row], rtol=1e-4)
+    # a request's own share on a model without slots serves the model-with-slots lists
+    plain_priors = ScorePriors.from_model(fresh, ids, table[1:])
+    assert plain_priors.fresh is None
+    asked = Retriever(index, priors=plain_priors, score_all_below=score_all_below)
+    for row, h in enumerate(hists):
+        req = Request(k=8, fresh_share=0.5)
+        got = asked.recommend(UserInterests.from_model(out, row), item_array(h), req)
+        assert [g["item"] for g in got] == offline[row].tolist()
+    with pytest.raises(ValueError, match="fresh_share"):
+        asked.recommend(
+            UserInterests.from_model(out, 0), item_array(hists[0]), Request(k=8, fresh_share=1.0)
+        )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
-from prismrec.config import EXACT_BELOW, SEARCH_DEPTH
+from prismrec.config import EXACT_BELOW, SEARCH_DEPTH, ModelConfig
 from prismrec.evaluation.interests import category_base_rates
 from prismrec.models.interests import held
 from prismrec.retrieval.context import UserContext
@@ -33,6 +33,7 @@ from prismrec.retrieval.multi import (
 )
 from prismrec.retrieval.priors import Prior, ScorePriors
 from prismrec.retrieval.rerank import RerankMethod, filter_candidates, rerank
+from prismrec.training.scorer import FreshRule
 
 if TYPE_CHECKING:
     from prismrec.evaluation.beyond import Catalog
@@ -111,6 +112,8 @@ class Request:
         mute: interest index (or indices) to leave out for this request.
         explain: attach an explanation to every item.
         filter_seen: leave out the items of the history.
+        fresh_share: this request's share of slots for items without a training event
+            (``training.scorer.FreshRule``; 0: none); None: the model's ``fresh_share``.
     """
 
     k: int = 10
@@ -123,6 +126,7 @@ class Request:
     mute: Steer = None
     explain: bool = False
     filter_seen: bool = True
+    fresh_share: float | None = None
 
 
 class Retriever:
@@ -261,7 +265,7 @@ class Retriever:
         )
         if req.diversity == 0.0:
             order = order[np.argsort(-cands.scores[order], kind="stable")]  # final-score order
-        fresh = self.priors.fresh
+        fresh = self._fresh_rule(req)
         if fresh is not None and len(cands):  # the offline rule, over the candidates
             order = fresh.apply(order, cands.scores, self.priors.fresh_items(cands.items), req.k)
         picked = cands.take(order)
@@ -275,6 +279,18 @@ class Retriever:
             }
             for i in range(len(picked))
         ]
+
+    def _fresh_rule(self, req: Request) -> FreshRule | None:
+        """The model's fresh-item slots, or the request's share of them."""
+        rule = self.priors.fresh
+        if req.fresh_share is None:
+            return rule
+        if not 0.0 <= req.fresh_share < 1.0:
+            raise ValueError(f"fresh_share must be in [0, 1), got {req.fresh_share}")
+        if req.fresh_share == 0.0:
+            return None
+        depth = ModelConfig().fresh_depth if rule is None else rule.depth
+        return FreshRule(req.fresh_share, depth)
 
     def _candidates(
         self,
@@ -294,8 +310,9 @@ class Retriever:
         The user's ``context`` keeps the repeat bias and the interests' priors, and, for the
         service's own index (not an allow-list), the searches and the score statistics."""
         depth = max(self.candidates_per_interest, 3 * req.k)
-        if self.priors.fresh is not None:  # the pool fresh slots pick from
-            depth = max(depth, self.priors.fresh.depth * req.k)
+        fresh = self._fresh_rule(req)
+        if fresh is not None:  # the pool fresh slots pick from
+            depth = max(depth, fresh.depth * req.k)
         exhaustive = len(source) <= self.score_all_below
         muted = as_indices(req.mute, len(vecs), "mute")
         excluded = self.category_codes(req.exclude_categories)

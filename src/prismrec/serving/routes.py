@@ -102,6 +102,7 @@ def recommendations(
         mute=mute or None,
         explain=q.explain,
         filter_seen=q.filter_seen,
+        fresh_share=q.fresh_share,
     )
     try:
         out = service.recommend(

@@ -114,6 +114,13 @@ class RecParams(BaseModel):
     )
     explain: bool = False
     filter_seen: bool = True
+    fresh_share: float | None = Field(
+        None,
+        ge=0.0,
+        lt=1.0,
+        description="share of the list kept for items without a training event (new ones), "
+        "among the user's best fresh_depth * k; default: the model's [model] fresh_share",
+    )
     context: list[Pairs] = Field([], description="key:value, e.g. device:mobile")
     profile: list[Pairs] = Field([], description="key:value, e.g. gender:F")
     fields: list[str] = Field([], description=FIELDS_HELP)
