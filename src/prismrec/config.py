@@ -36,6 +36,7 @@ __all__ = [
     "SECTIONS",
     "ContentConfig",
     "DataConfig",
+    "PARAM_SECTIONS",
     "ModelConfig",
     "PrismConfig",
     "SearchRange",
@@ -710,6 +711,13 @@ class ServeConfig(_Section):
         return v
 
 
+PARAM_SECTIONS: dict[str, type[ModelConfig] | type[TrainConfig]] = {
+    "model": ModelConfig,
+    "train": TrainConfig,
+}
+"""The sections a model is built from: ``train(**params)`` and ``[tune] space`` keys."""
+
+
 class SearchRange(_Section):
     """One dimension of ``[tune] space``: a range (``low``, ``high``; ``log``, ``step``) or a
     list of ``choices``."""
@@ -780,10 +788,9 @@ class TuneConfig(_Section):
     @field_validator("space")
     @classmethod
     def _known_keys(cls, v: dict[str, SearchRange]) -> dict[str, SearchRange]:
-        sections: dict[str, type[BaseModel]] = {"model": ModelConfig, "train": TrainConfig}
         for key in v:
             section, _, name = key.partition(".")
-            if section not in sections or name not in sections[section].model_fields:
+            if section not in PARAM_SECTIONS or name not in PARAM_SECTIONS[section].model_fields:
                 raise ValueError(
                     f"{key!r} is not a [model] or [train] key; write 'model.KEY' or "
                     "'train.KEY' (see 'prismrec config show')"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from prismrec.api.data import SPLITS, ConfigLike, Dataset, as_config
-from prismrec.config import ModelConfig, PrismConfig, TrainConfig
+from prismrec.config import PARAM_SECTIONS, ModelConfig, PrismConfig, TrainConfig
 from prismrec.data.vocab import IdMaps
 from prismrec.errors import ConfigError, DataError, UnknownIdError, hint_dirs
 from prismrec.training import PrismRecommender, Recommender, load_model, registry
@@ -279,7 +279,7 @@ def _with_params(cfg: PrismConfig, params: dict[str, Any]) -> PrismConfig:
     """Send each keyword to the section that has the key ([model] or [train])."""
     by_section: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
     for key, value in params.items():
-        section = next((s for s, m in _PARAM_SECTIONS if key in m.model_fields), None)
+        section = next((s for s, m in PARAM_SECTIONS.items() if key in m.model_fields), None)
         if section is None:
             raise ConfigError(
                 f"unknown parameter {key!r}: not a [model] or [train] key "
@@ -290,9 +290,3 @@ def _with_params(cfg: PrismConfig, params: dict[str, Any]) -> PrismConfig:
         if values:
             cfg = cfg.with_overrides(section, **values)
     return cfg
-
-
-_PARAM_SECTIONS: tuple[tuple[str, type[ModelConfig] | type[TrainConfig]], ...] = (
-    ("model", ModelConfig),
-    ("train", TrainConfig),
-)

@@ -19,23 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from prismrec.api.data import ConfigLike, Dataset, as_config
-from prismrec.config import (
-    ModelConfig,
-    PrismConfig,
-    SearchRange,
-    TrainConfig,
-    to_toml,
-)
+from prismrec.config import PARAM_SECTIONS, PrismConfig, SearchRange, to_toml
 from prismrec.errors import ConfigError
 
 __all__ = ["TuneResult", "tune"]
 
 log = logging.getLogger(__name__)
-
-_SECTIONS: dict[str, type[ModelConfig] | type[TrainConfig]] = {
-    "model": ModelConfig,
-    "train": TrainConfig,
-}
 
 
 class TuneResult(dict[str, Any]):
@@ -52,7 +41,7 @@ def _optuna() -> Any:
 
 
 def _is_int(section: str, key: str) -> bool:
-    return _SECTIONS[section].model_fields[key].annotation in (int, "int")
+    return PARAM_SECTIONS[section].model_fields[key].annotation in (int, "int")
 
 
 def suggest(trial: Any, name: str, dim: SearchRange) -> Any:
@@ -70,7 +59,7 @@ def suggest(trial: Any, name: str, dim: SearchRange) -> Any:
 def _configured(base: PrismConfig, params: dict[str, Any]) -> PrismConfig:
     """``base`` with the trial's values; ConfigError for a combination the config refuses."""
     cfg = base
-    for section in _SECTIONS:
+    for section in PARAM_SECTIONS:
         values = {k.partition(".")[2]: v for k, v in params.items() if k.startswith(section + ".")}
         if values:
             cfg = cfg.with_overrides(section, **values)

@@ -289,7 +289,7 @@ class Retriever:
             raise ValueError(f"fresh_share must be in [0, 1), got {req.fresh_share}")
         if req.fresh_share == 0.0:
             return None
-        depth = ModelConfig().fresh_depth if rule is None else rule.depth
+        depth = ModelConfig.model_fields["fresh_depth"].default if rule is None else rule.depth
         return FreshRule(req.fresh_share, depth)
 
     def _candidates(

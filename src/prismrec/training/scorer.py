@@ -198,13 +198,14 @@ class FreshRule:
         if depth <= 0:
             return order
         pool = np.argpartition(-np.where(ok, scores, -np.inf), depth - 1)[:depth]
-        pool = pool[fresh[pool] & ok[pool] & ~np.isin(pool, order)]
+        pool = pool[fresh[pool] & ~np.isin(pool, order)]  # the pool is finite: depth <= ok
         best = pool[np.argsort(-scores[pool], kind="stable")][:need]
         if not len(best):
             return order
-        others = order[~fresh[order]]
-        kept = others[: max(len(others) - max(len(best) + len(order) - k, 0), 0)]
-        new = np.concatenate([order[fresh[order]], kept, best])
+        listed = order[fresh[order]]
+        # the other items keep the places left, best first (slots(k) <= k: room >= 0)
+        room = k - len(listed) - len(best)
+        new = np.concatenate([listed, order[~fresh[order]][:room], best])
         return new[np.argsort(-scores[new], kind="stable")]
 
 
