@@ -19,7 +19,7 @@ from _common import write_result
 from rich.console import Console
 from rich.table import Table
 
-from prismrec.serving.auth import KeyStore
+from prismrec.serving.access.auth import KeyStore
 
 N = 3_000
 

@@ -30,7 +30,7 @@ from rich.table import Table
 from prismrec.config import ModelConfig, TrainConfig
 from prismrec.data.dataset import PreparedDataset, prepare
 from prismrec.evaluation.protocol import evaluate, ranked_lists
-from prismrec.serving._encoder import InterestEncoder, quantize_int8
+from prismrec.serving.engine import InterestEncoder, quantize_int8
 from prismrec.training import PrismRecommender, load_model
 
 

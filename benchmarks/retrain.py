@@ -36,7 +36,7 @@ from prismrec.content import encode_dataset
 from prismrec.data.dataset import EvalCases, PreparedDataset, prepare_loaded
 from prismrec.data.loaders import load
 from prismrec.evaluation.protocol import evaluate
-from prismrec.serving.store import Event, SQLiteStore
+from prismrec.serving.state.store import Event, SQLiteStore
 from prismrec.training import PrismRecommender, Recommender
 
 HOLD_BACK = 0.10

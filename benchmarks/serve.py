@@ -53,7 +53,7 @@ from rich.table import Table
 from prismrec.config import ModelConfig, TrainConfig, load_config
 from prismrec.data.dataset import prepare
 from prismrec.data.synth import synthesize
-from prismrec.serving.auth import create_key
+from prismrec.serving.access.auth import create_key
 from prismrec.training import PrismRecommender
 
 CONNECTIONS = 16

@@ -37,7 +37,7 @@ from rich.console import Console
 from rich.table import Table
 from serve import Server, build_model
 
-from prismrec.serving.auth import create_key
+from prismrec.serving.access.auth import create_key
 
 CONNECTIONS = 16
 N_ITEMS = 10_000

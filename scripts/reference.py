@@ -146,7 +146,7 @@ def render_cli() -> str:
 def openapi() -> dict[str, Any]:
     """The service's OpenAPI document as the routes declare it (no model loaded)."""
     from prismrec.config import ServeSettings
-    from prismrec.serving.app import create_app
+    from prismrec.serving.http.app import create_app
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = ServeSettings(model_dir=Path(tmp), store=f"sqlite:{tmp}/state.db")
@@ -155,7 +155,7 @@ def openapi() -> dict[str, Any]:
         app.state.keys.close()
     # the bodies are parsed by dependencies, so the document names them once a model is loaded
     # (event types, item fields); here their model-independent shape
-    from prismrec.serving.schemas import EventsIn
+    from prismrec.serving.http.schemas import EventsIn
 
     events = EventsIn.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})

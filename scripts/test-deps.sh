@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What the test suite needs besides the venv: redis-server (tests/serving starts private
 # instances on free ports), promtool from Debian's prometheus (tests/serving/test_deploy.py runs
-# the alerting rules' unit tests), haproxy (tests/serving/test_fleet.py runs deploy/haproxy/haproxy.cfg
-# on loopback in front of the replicas), chromium (tests/serving/test_ui.py drives it with Playwright;
+# the alerting rules' unit tests), haproxy (tests/serving/lifecycle/test_fleet.py runs deploy/haproxy/haproxy.cfg
+# on loopback in front of the replicas), chromium (tests/serving/http/test_ui.py drives it with Playwright;
 # Playwright's own browser download is not used) and Java 17 or newer (tests/data/spark run
 # PySpark, the engine of 'data prepare --engine spark'). Used by `make test` and by .ci/run. As
 # root on Debian/Ubuntu it installs the missing packages; otherwise it stops at once with one line

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from prismrec.data.dataset import PreparedDataset
-from prismrec.serving.store import Event, SQLiteStore
+from prismrec.serving.state.store import Event, SQLiteStore
 from prismrec.training.manifest import read_manifest
 
 

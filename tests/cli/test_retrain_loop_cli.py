@@ -12,7 +12,7 @@ import pytest
 
 import prismrec as pr
 from prismrec.data.dataset import PreparedDataset
-from prismrec.serving.store import Event, SQLiteStore
+from prismrec.serving.state.store import Event, SQLiteStore
 from prismrec.training.manifest import current_model, data_digest, read_manifest
 
 T0 = 1_900_000_000

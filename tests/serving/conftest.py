@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from prismrec.serving.store import EventStore, RedisStore, SQLiteStore
+from prismrec.serving.state.store import EventStore, RedisStore, SQLiteStore
 
 
 def free_port() -> int:
@@ -261,7 +261,7 @@ class ApiServer(_Process):
 
         import httpx
 
-        from prismrec.serving.auth import create_key
+        from prismrec.serving.access.auth import create_key
 
         if self.keys is None:
             self.keys = {r: create_key(self.store, r) for r in ("read", "write", "admin")}

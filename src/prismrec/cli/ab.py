@@ -24,7 +24,7 @@ def report(
 ) -> None:
     """Per variant: lists served, lists a later event hit, hit rate with its 95% interval,
     distinct items served; then the candidate's hit rate minus the control's."""
-    from prismrec.serving.ab import report as ab_report
+    from prismrec.serving.lifecycle.ab import report as ab_report
 
     with guard():
         rep = ab_report(store, prefix=prefix)

@@ -33,7 +33,7 @@ def create(
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Create a key and print it once: only its salted hash is stored."""
-    from prismrec.serving.auth import create_key
+    from prismrec.serving.access.auth import create_key
 
     with guard():
         key = create_key(store, role.value)
@@ -51,7 +51,7 @@ def list_keys(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """List key ids, roles and creation times (never the keys or their hashes)."""
-    from prismrec.serving.auth import KeyStore
+    from prismrec.serving.access.auth import KeyStore
 
     with guard():
         keys = KeyStore(store)
@@ -83,7 +83,7 @@ def revoke(
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Revoke a key: requests with it are refused from now on."""
-    from prismrec.serving.auth import KeyStore
+    from prismrec.serving.access.auth import KeyStore
 
     with guard():
         keys = KeyStore(store)

@@ -115,11 +115,11 @@ def serve(
     from prismrec.api import check_model_dir
     from prismrec.config import serve_settings
     from prismrec.errors import ConfigError
-    from prismrec.serving.app import create_app
-    from prismrec.serving.hotswap import with_watch
-    from prismrec.serving.server import limit_malloc_arenas, run
-    from prismrec.serving.service import Service
-    from prismrec.serving.store import parse_store_url
+    from prismrec.serving.engine.service import Service
+    from prismrec.serving.http.app import create_app
+    from prismrec.serving.http.server import limit_malloc_arenas, run
+    from prismrec.serving.lifecycle.hotswap import with_watch
+    from prismrec.serving.state.store import parse_store_url
     from prismrec.training.manifest import current_model
 
     limit_malloc_arenas()  # before any thread allocates: keeps RSS flat under load

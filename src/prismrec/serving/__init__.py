@@ -1,9 +1,33 @@
-"""Serving: online user state (SQLite or Redis), API keys, rate limits, private logs."""
+"""Serving: the recommender behind an HTTP API, its online state, access rules and lifecycle.
 
-from prismrec.serving.auth import KeyInfo, KeyStore, Principal, Role, create_key, hash_secret
-from prismrec.serving.privacy import PseudonymFilter, UserId, install_filter, pseudonymise
-from prismrec.serving.ratelimit import Limiter, RateLimiter, RedisRateLimiter
-from prismrec.serving.store import (
+The parts, each a subpackage, import downwards only (an import-linter contract keeps it so):
+
+- :mod:`~prismrec.serving.http`: the FastAPI app, routes, request schemas, web page, server;
+- :mod:`~prismrec.serving.lifecycle`: which model serves (hot swap, A/B tests, the fleet);
+- :mod:`~prismrec.serving.engine`: the service (model, index, live catalogue, caches);
+- :mod:`~prismrec.serving.access`: API keys, rate limits, pseudonymised logs;
+- :mod:`~prismrec.serving.state`: the per-user event log (SQLite or Redis);
+- :mod:`~prismrec.serving.settings` and :mod:`~prismrec.serving.metrics`, read by all of them.
+
+This module re-exports what a program embedding the store or the keys needs.
+"""
+
+from prismrec.serving.access import (
+    KeyInfo,
+    KeyStore,
+    Limiter,
+    Principal,
+    PseudonymFilter,
+    RateLimiter,
+    RedisRateLimiter,
+    Role,
+    UserId,
+    create_key,
+    hash_secret,
+    install_filter,
+    pseudonymise,
+)
+from prismrec.serving.state import (
     Event,
     EventStore,
     RedisStore,
