@@ -19,7 +19,7 @@ from prismrec.config import DataConfig
 from prismrec.data.dataset import PreparedDataset
 from prismrec.data.extend import LIVE_EVENT_COLUMNS, ExtendReport, ItemRecord, extend_prepared
 from prismrec.errors import ConfigError
-from prismrec.serving.state.store import EventStore, open_store, parse_store_url, redact
+from prismrec.serving.state import EventStore, open_store, parse_store_url, redact
 
 __all__ = ["check_store", "export_store", "holdout_config", "read_live_events"]
 

@@ -99,13 +99,13 @@ def test_keys_from_before_are_rehashed_at_their_first_use(keys: KeyStore) -> Non
     old = hashlib.pbkdf2_hmac("sha256", secret.encode(), salt, 1_000)
     b64 = base64.urlsafe_b64encode
     legacy = f"pbkdf2_sha256$1000${b64(salt).decode()}${b64(old).decode()}"
-    record = keys.backend.get(key_id)
+    record = keys.keys.get(key_id)
     assert record is not None
-    keys.backend.replace(key_id, {**record, "hash": legacy})
+    keys.keys.replace(key_id, {**record, "hash": legacy})
     assert keys.verify(key.replace(secret, "A" * 43)) is None
-    assert keys.backend.get(key_id)["hash"] == legacy  # type: ignore[index]
+    assert keys.keys.get(key_id)["hash"] == legacy  # type: ignore[index]
     assert keys.verify(key) == Principal(key_id, Role.read)
-    assert str(keys.backend.get(key_id)["hash"]).startswith("hmac_sha256$")  # type: ignore[index]
+    assert str(keys.keys.get(key_id)["hash"]).startswith("hmac_sha256$")  # type: ignore[index]
     assert keys.verify(key) == Principal(key_id, Role.read)
 
 

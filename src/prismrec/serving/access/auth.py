@@ -26,7 +26,7 @@ from typing import Protocol
 import redis
 
 from prismrec.errors import ConfigError
-from prismrec.serving.state.store import SQLiteDB, parse_store_url
+from prismrec.serving.state import Backend, parse_store_url, redis_client
 
 __all__ = ["KeyInfo", "KeyStore", "Principal", "Role", "create_key", "hash_secret", "key_id_of"]
 
@@ -119,7 +119,7 @@ def key_id_of(key: object) -> str | None:
     return m.group(1) if m else None
 
 
-class _Backend(Protocol):
+class _Keys(Protocol):
     def insert(self, key_id: str, record: dict[str, object]) -> None: ...
     def replace(self, key_id: str, record: dict[str, object]) -> None: ...
     def get(self, key_id: str) -> dict[str, object] | None: ...
@@ -133,8 +133,8 @@ _KEYS_SCHEMA = "CREATE TABLE IF NOT EXISTS keys (key_id TEXT PRIMARY KEY, record
 
 
 class _SQLiteKeys:
-    def __init__(self, path: str) -> None:
-        self.db = SQLiteDB(path, _KEYS_SCHEMA)
+    def __init__(self, backend: Backend, own: bool) -> None:
+        self.db, self._backend, self._own = backend.sqlite(_KEYS_SCHEMA), backend, own
 
     def insert(self, key_id: str, record: dict[str, object]) -> None:
         with self.db.write() as conn:
@@ -163,13 +163,13 @@ class _SQLiteKeys:
         self.db.conn()
 
     def close(self) -> None:
-        self.db.close()
+        if self._own:
+            self._backend.close()
 
 
 class _RedisKeys:
-    def __init__(self, url: str | redis.Redis, prefix: str) -> None:
-        self._own = isinstance(url, str)
-        self.r: redis.Redis = redis.Redis.from_url(url) if isinstance(url, str) else url
+    def __init__(self, source: str | redis.Redis | Backend, prefix: str) -> None:
+        self.r, self._own = redis_client(source)
         self.key = f"{prefix}keys"
 
     def insert(self, key_id: str, record: dict[str, object]) -> None:
@@ -206,34 +206,39 @@ class KeyStore:
     at once) and costs one HMAC-SHA256, for known and unknown key ids alike.
 
     Args:
-        url: store URL (the same one the events use), a ready Redis client, or a SQLite path.
+        url: store URL (the same one the events use), the :class:`Backend` opened from it
+            (the keys then share its connections), a ready Redis client, or a SQLite path.
         prefix: Redis key namespace.
     """
 
-    def __init__(self, url: str | Path | redis.Redis, *, prefix: str = "prismrec:") -> None:
+    def __init__(
+        self, url: str | Path | redis.Redis | Backend, *, prefix: str = "prismrec:"
+    ) -> None:
         self._url = url
         self._prefix = prefix
         if isinstance(url, str):
             parse_store_url(url)  # fail early on a bad URL; connect lazily
-        self._backend: _Backend | None = None
+        self._keys: _Keys | None = None
         self._open_lock = threading.Lock()
 
     @property
-    def backend(self) -> _Backend:
-        """The storage, opened on first use."""
+    def keys(self) -> _Keys:
+        """The keys' storage, opened on first use."""
         with self._open_lock:
-            if self._backend is None:
-                self._backend = self._open()
-            return self._backend
+            if self._keys is None:
+                self._keys = self._open()
+            return self._keys
 
-    def _open(self) -> _Backend:
+    def _open(self) -> _Keys:
         url = self._url
-        if isinstance(url, Path):
-            return _SQLiteKeys(str(url))
-        if isinstance(url, str):
-            kind, target = parse_store_url(url)
-            return _SQLiteKeys(target) if kind == "sqlite" else _RedisKeys(target, self._prefix)
-        return _RedisKeys(url, self._prefix)
+        if isinstance(url, Backend):  # shared: its opener closes it
+            return _RedisKeys(url, self._prefix) if url.is_redis else _SQLiteKeys(url, False)
+        if isinstance(url, redis.Redis):
+            return _RedisKeys(url, self._prefix)
+        kind, target = parse_store_url(f"sqlite:{url}" if isinstance(url, Path) else url)
+        if kind == "redis":
+            return _RedisKeys(target, self._prefix)
+        return _SQLiteKeys(Backend(f"sqlite:{target}"), True)
 
     def ping(self) -> None:
         """Open the store now.
@@ -242,7 +247,7 @@ class KeyStore:
             ConfigError: the SQLite file cannot be opened or Redis cannot be reached.
         """
         try:
-            self.backend.ping()
+            self.keys.ping()
         except redis.RedisError as exc:
             raise ConfigError(f"cannot reach the key store: {exc}") from exc
 
@@ -255,7 +260,7 @@ class KeyStore:
             "created": int(time.time()),
             "hash": hash_secret(secret),
         }
-        self.backend.insert(key_id, record)
+        self.keys.insert(key_id, record)
         return f"{KEY_PREFIX}_{key_id}_{secret}"
 
     def verify(self, key: str) -> Principal | None:
@@ -264,32 +269,32 @@ class KeyStore:
         if m is None:
             return None
         key_id, secret = m.groups()
-        record = self.backend.get(key_id)
+        record = self.keys.get(key_id)
         stored = str(record["hash"]) if record is not None else _DUMMY_HASH
         if not _check_secret(secret, stored) or record is None:
             return None
         if not stored.startswith(f"{_ALGO}$"):
-            self.backend.replace(key_id, {**record, "hash": hash_secret(secret)})
+            self.keys.replace(key_id, {**record, "hash": hash_secret(secret)})
         return Principal(key_id, Role.parse(str(record["role"])))
 
     def revoke(self, key_id: str) -> bool:
         """Delete the key; False when no such key exists."""
-        return self.backend.delete(key_id)
+        return self.keys.delete(key_id)
 
     def list_keys(self) -> list[KeyInfo]:
         """All keys (id, role, creation time), oldest first; hashes are never returned."""
         infos = [
             KeyInfo(k, Role.parse(str(r["role"])), int(str(r["created"])))
-            for k, r in self.backend.all().items()
+            for k, r in self.keys.all().items()
         ]
         return sorted(infos, key=lambda i: (i.created, i.key_id))
 
     def close(self) -> None:
         """Release the connection(s)."""
         with self._open_lock:
-            if self._backend is not None:
-                self._backend.close()
-                self._backend = None
+            if self._keys is not None:
+                self._keys.close()
+                self._keys = None
 
 
 def create_key(store_or_path: KeyStore | str | Path, role: Role | str) -> str:

@@ -16,6 +16,7 @@ from typing import Protocol
 import redis
 
 from prismrec.errors import ConfigError
+from prismrec.serving.state import Backend, redis_client
 
 __all__ = ["FailedAuthLimiter", "Limiter", "RateLimiter", "RedisRateLimiter"]
 
@@ -137,7 +138,8 @@ class RedisRateLimiter:
     need not agree. Buckets expire once they would be full again.
 
     Args:
-        url: ``redis://HOST:PORT/DB`` or a ready client.
+        url: ``redis://HOST:PORT/DB``, a ready client, or the :class:`Backend` of the store
+            (the buckets then share its connection pool).
         rate_per_s: tokens added per second.
         burst: bucket size.
         prefix: key namespace.
@@ -146,7 +148,7 @@ class RedisRateLimiter:
 
     def __init__(
         self,
-        url: str | redis.Redis,
+        url: str | redis.Redis | Backend,
         rate_per_s: float,
         burst: float,
         *,
@@ -155,8 +157,7 @@ class RedisRateLimiter:
     ) -> None:
         _check(rate_per_s, burst)
         self.rate_per_s, self.burst = float(rate_per_s), float(burst)
-        self._own = isinstance(url, str)
-        self.r: redis.Redis = redis.Redis.from_url(url) if isinstance(url, str) else url
+        self.r, self._own = redis_client(url)
         self.prefix = prefix
         self._clock = clock
         self._script = self.r.register_script(_BUCKET_LUA)

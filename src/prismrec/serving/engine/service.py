@@ -40,7 +40,14 @@ from prismrec.serving.engine.catalog import ItemEncoder, LiveCatalog, check_item
 from prismrec.serving.engine.coldstart import PopularityPrior, profile_vocab
 from prismrec.serving.engine.versions import ModelInfo, model_info
 from prismrec.serving.settings import ServeSettings
-from prismrec.serving.state.store import Event, EventStore, ItemChange, check_id, open_store
+from prismrec.serving.state import (
+    Backend,
+    Event,
+    EventStore,
+    ItemChange,
+    check_id,
+    open_store,
+)
 from prismrec.training.base import Recommender
 from prismrec.training.contract import as_sequence_model
 
@@ -62,10 +69,17 @@ class UserState:
 
 
 class Service:
-    """Loads everything once (``start``), then answers requests from many threads."""
+    """Loads everything once (``start``), then answers requests from many threads.
 
-    def __init__(self, settings: ServeSettings) -> None:
+    Args:
+        settings: the service settings.
+        backend: the storage opened from ``settings.store``, shared with the app's other
+            features (and the other models an app serves); default: the service opens its own.
+    """
+
+    def __init__(self, settings: ServeSettings, backend: Backend | None = None) -> None:
         self.settings = settings
+        self.backend = backend
         self.ready = False
         self.store: EventStore | None = None
         self._cache: OrderedDict[str, UserState] = OrderedDict()
@@ -128,7 +142,7 @@ class Service:
             priors=self.priors,
             score_all_below=s.exact_below,
         )
-        self.store = open_store(s.store, tombstone_secret=s.tombstone_secret)
+        self.store = open_store(self.backend or s.store, tombstone_secret=s.tombstone_secret)
         self.sync_items(force=True)
         self.ready = True
         log.info(

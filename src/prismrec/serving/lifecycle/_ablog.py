@@ -14,7 +14,7 @@ from typing import Protocol
 
 import redis
 
-from prismrec.serving.state.store import SQLiteDB, parse_store_url
+from prismrec.serving.state import Backend, borrow
 
 __all__ = ["ABCounts", "ABLog", "open_ablog"]
 
@@ -73,8 +73,9 @@ CREATE TABLE IF NOT EXISTS ab_items (
 
 
 class _SQLiteABLog:
-    def __init__(self, path: str, keep: int) -> None:
-        self.db, self.keep = SQLiteDB(path, _SCHEMA), keep
+    def __init__(self, backend: Backend, own: bool, keep: int) -> None:
+        self.db, self.keep = backend.sqlite(_SCHEMA), keep
+        self._backend, self._own = backend, own
 
     def served(self, user_id: str, variant: str, items: Sequence[str]) -> None:
         with self.db.write() as conn:
@@ -125,7 +126,8 @@ class _SQLiteABLog:
         return {v: ABCounts(int(n), int(h), int(items.get(v, 0))) for v, n, h in rows}
 
     def close(self) -> None:
-        self.db.close()
+        if self._own:
+            self._backend.close()
 
 
 # KEYS: the user's lists, the counts hash. ARGV: the item ids of the user's new events.
@@ -152,8 +154,9 @@ return n
 
 
 class _RedisABLog:
-    def __init__(self, url: str, prefix: str, keep: int) -> None:
-        self.r: redis.Redis = redis.Redis.from_url(url)
+    def __init__(self, backend: Backend, own: bool, prefix: str, keep: int) -> None:
+        self.r: redis.Redis = backend.redis()
+        self._backend, self._own = backend, own
         self.prefix, self.keep = f"{prefix}ab:", keep
         self._hits = self.r.register_script(_HITS_LUA)
 
@@ -193,15 +196,18 @@ class _RedisABLog:
         }
 
     def close(self) -> None:
-        self.r.close()
+        if self._own:
+            self._backend.close()
 
 
 def _s(v: object) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def open_ablog(url: str, *, prefix: str = "prismrec:", keep: int = 10) -> ABLog:
-    """The A/B log in the store at ``url`` (``sqlite:PATH`` or ``redis://...``); connects on
-    first use."""
-    kind, target = parse_store_url(url)
-    return _SQLiteABLog(target, keep) if kind == "sqlite" else _RedisABLog(target, prefix, keep)
+def open_ablog(source: str | Backend, *, prefix: str = "prismrec:", keep: int = 10) -> ABLog:
+    """The A/B log in the store at ``source`` (``sqlite:PATH``, ``redis://...`` or the
+    :class:`Backend` opened from either); connects on first use."""
+    backend, own = borrow(source)
+    if backend.is_redis:
+        return _RedisABLog(backend, own, prefix, keep)
+    return _SQLiteABLog(backend, own, keep)

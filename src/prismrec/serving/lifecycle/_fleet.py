@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import redis
 
-from prismrec.serving.state.store import SQLiteDB, parse_store_url
+from prismrec.serving.state import Backend, borrow
 
 __all__ = ["FleetModel", "open_fleet"]
 
@@ -37,8 +37,8 @@ class FleetModel(Protocol):
 
 
 class _SQLiteFleet:
-    def __init__(self, path: str) -> None:
-        self.db = SQLiteDB(path, _SCHEMA)
+    def __init__(self, backend: Backend, own: bool) -> None:
+        self.db, self._backend, self._own = backend.sqlite(_SCHEMA), backend, own
 
     def get(self) -> tuple[int, dict[str, Any]]:
         row = self.db.conn().execute("SELECT seq, record FROM fleet_model").fetchone()
@@ -56,12 +56,14 @@ class _SQLiteFleet:
         return seq
 
     def close(self) -> None:
-        self.db.close()
+        if self._own:
+            self._backend.close()
 
 
 class _RedisFleet:
-    def __init__(self, url: str, prefix: str) -> None:
-        self.r: redis.Redis = redis.Redis.from_url(url)
+    def __init__(self, backend: Backend, own: bool, prefix: str) -> None:
+        self.r: redis.Redis = backend.redis()
+        self._backend, self._own = backend, own
         self.key = f"{prefix}fleet-model"
 
     def get(self) -> tuple[int, dict[str, Any]]:
@@ -75,10 +77,12 @@ class _RedisFleet:
         return int(pipe.execute()[0])
 
     def close(self) -> None:
-        self.r.close()
+        if self._own:
+            self._backend.close()
 
 
-def open_fleet(url: str, prefix: str = "prismrec:") -> FleetModel:
-    """The fleet record in the store at ``url`` (``sqlite:PATH`` or ``redis://...``)."""
-    kind, target = parse_store_url(url)
-    return _SQLiteFleet(target) if kind == "sqlite" else _RedisFleet(target, prefix)
+def open_fleet(source: str | Backend, prefix: str = "prismrec:") -> FleetModel:
+    """The fleet record in the store at ``source`` (``sqlite:PATH``, ``redis://...`` or the
+    :class:`Backend` opened from either)."""
+    backend, own = borrow(source)
+    return _RedisFleet(backend, own, prefix) if backend.is_redis else _SQLiteFleet(backend, own)

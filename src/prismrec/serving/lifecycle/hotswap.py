@@ -16,6 +16,7 @@ the same directory. With ``watch``, the holder also follows a models folder's ``
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ from prismrec.serving.lifecycle._fleet import FleetModel, open_fleet
 from prismrec.serving.lifecycle.ab import Experiment, assign
 from prismrec.serving.metrics import Metrics
 from prismrec.serving.settings import ServeSettings
+from prismrec.serving.state import Backend
 from prismrec.training.manifest import current_model
 
 __all__ = ["ServiceHolder", "Slot", "with_watch"]
@@ -64,6 +66,8 @@ class ServiceHolder:
         candidate: the started service of the A/B candidate, if any.
         metrics: where swaps and failed loads are counted.
         loader: builds and starts a service for a model directory (tests replace it).
+        backend: the storage opened from ``settings.store`` that the A/B log, the fleet record
+            and the services the default loader starts share; default: each opens its own.
     """
 
     def __init__(
@@ -73,12 +77,14 @@ class ServiceHolder:
         candidate: Service | None = None,
         metrics: Metrics | None = None,
         loader: Callable[[ServeSettings, Path], Service] | None = None,
+        backend: Backend | None = None,
     ) -> None:
         self.settings = settings
+        self.backend = backend
         self._control = control
         self.candidate = candidate
         self.metrics = metrics
-        self.loader = loader or _load
+        self.loader = loader or functools.partial(_load, backend=backend)
         self._lock = threading.Condition()  # guards _control and _inflight
         self._inflight: dict[int, int] = {}
         self._load_lock = threading.Lock()  # one load at a time
@@ -96,7 +102,7 @@ class ServiceHolder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # served lists are forgotten with their user even when no test runs now
-        self.ab_log = open_ablog(settings.store, keep=settings.ab_lists)
+        self.ab_log = open_ablog(backend or settings.store, keep=settings.ab_lists)
         self.experiment = None if candidate is None else Experiment(self.ab_log, metrics)
 
     # ---- requests ------------------------------------------------------------------------------
@@ -276,7 +282,7 @@ class ServiceHolder:
         every = self.settings.model_sync_s
         if every <= 0:
             return self
-        self._fleet = open_fleet(self.settings.store)
+        self._fleet = open_fleet(self.backend or self.settings.store)
         self._seen_seq = self._fleet.get()[0]  # swaps from before this start are not replayed
         if self.settings.watch is not None:
             self._watched = current_model(self.settings.watch)
@@ -341,9 +347,9 @@ def with_watch(settings: ServeSettings) -> ServeSettings:
     return settings.model_copy(update={"model_dir": current_model(settings.watch)})
 
 
-def _load(settings: ServeSettings, path: Path) -> Service:
+def _load(settings: ServeSettings, path: Path, backend: Backend | None = None) -> Service:
     """A started service on ``path`` that has answered one request."""
-    svc = Service(settings.model_copy(update={"model_dir": path}))
+    svc = Service(settings.model_copy(update={"model_dir": path}), backend)
     try:
         svc.start()
         svc.recommend(_CHECK_USER, Request(k=1))  # a new user: the popularity path, no writes

@@ -14,7 +14,7 @@ from prismrec.errors import ConfigError
 from prismrec.serving.state._events import new_tombstone_key
 
 if TYPE_CHECKING:
-    from prismrec.serving.state._sqlite import SQLiteDB
+    from prismrec.serving.state._db import SQLiteDB
 
 __all__ = ["Eraser", "key_file"]
 

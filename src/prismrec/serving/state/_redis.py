@@ -25,6 +25,7 @@ from prismrec.serving.state._events import (
     tombstone_check,
     user_tombstone,
 )
+from prismrec.serving.state.backend import Backend, redis_client
 
 __all__ = ["RedisStore"]
 
@@ -89,7 +90,8 @@ class RedisStore:
     Not for Redis Cluster (the append script touches several users' keys).
 
     Args:
-        url: ``redis://HOST:PORT/DB`` (or ``rediss://``, ``unix://``), or a ready client.
+        url: ``redis://HOST:PORT/DB`` (or ``rediss://``, ``unix://``), a ready client, or the
+            :class:`Backend` of such a URL (the store then shares its connection pool).
         prefix: namespace for every key.
         tombstone_secret: key of the deleted users' tombstones (the same on every replica);
             default: a random key kept in Redis under ``PREFIX tombstone-key``, which makes
@@ -98,16 +100,16 @@ class RedisStore:
 
     def __init__(
         self,
-        url: str | redis.Redis,
+        url: str | redis.Redis | Backend,
         *,
         prefix: str = "prismrec:",
         tombstone_secret: str | None = None,
     ) -> None:
         self._secret = tombstone_secret
         self._key: bytes | None = None
-        self._own = isinstance(url, str)
-        self.url = redact(url) if isinstance(url, str) else repr(url)
-        self.r: redis.Redis = redis.Redis.from_url(url) if isinstance(url, str) else url
+        shown = url.url if isinstance(url, Backend) else url
+        self.url = redact(shown) if isinstance(shown, str) else repr(shown)
+        self.r, self._own = redis_client(url)
         self.prefix = prefix
         self._append = self.r.register_script(_APPEND_LUA)
         self._put_item = self.r.register_script(_PUT_ITEM_LUA)

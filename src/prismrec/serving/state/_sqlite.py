@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,87 +23,9 @@ from prismrec.serving.state._events import (
     tombstone_check,
     user_tombstone,
 )
+from prismrec.serving.state.backend import Backend, borrow
 
-__all__ = ["SQLiteDB", "SQLiteStore"]
-
-
-class SQLiteDB:
-    """Per-thread connections to one SQLite file in WAL mode with ``synchronous=FULL``.
-
-    A server's worker threads come and go (the thread pool retires idle ones); the connection
-    of a thread that has ended is closed when the next one opens, so they never pile up.
-    """
-
-    def __init__(self, path: str | Path, schema: str, timeout_s: float = 30.0) -> None:
-        self.path = Path(path)
-        self._schema = schema
-        self.timeout_s = timeout_s
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._conns: dict[threading.Thread, sqlite3.Connection] = {}
-        self._closed = False
-
-    def conn(self) -> sqlite3.Connection:
-        """This thread's connection, opened (and the schema created) on first use."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None and not self._closed:
-            return conn
-        with self._lock:
-            if self._closed:
-                raise RuntimeError(f"SQLite store {self.path} is closed")
-            for thread in [t for t in self._conns if not t.is_alive()]:
-                self._conns.pop(thread).close()
-            conn = self._open()
-            self._conns[threading.current_thread()] = conn
-        self._local.conn = conn
-        return conn
-
-    @property
-    def n_connections(self) -> int:
-        """Connections open now (one per thread that used the store and may use it again)."""
-        with self._lock:
-            return len(self._conns)
-
-    def _open(self) -> sqlite3.Connection:
-        try:
-            if not self.path.exists():  # events are personal data: owner-only file
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-            conn = sqlite3.connect(
-                self.path, timeout=self.timeout_s, isolation_level=None, check_same_thread=False
-            )
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA secure_delete=ON")  # deleted users' rows are zeroed
-            conn.executescript(self._schema)
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(
-                f"cannot open SQLite store {self.path}: {exc}; check that its folder exists and "
-                "is writable and that the file is a prismrec store"
-            ) from exc
-        if str(mode).lower() != "wal":
-            conn.close()
-            raise ConfigError(f"SQLite store {self.path} cannot use WAL mode (got {mode!r})")
-        return conn
-
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction, committed (and fsynced) when the block exits cleanly."""
-        conn = self.conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    def close(self) -> None:
-        """Close every thread's connection; the object cannot be used afterwards."""
-        with self._lock:
-            self._closed = True
-            conns, self._conns = list(self._conns.values()), {}
-        for c in conns:
-            c.close()
+__all__ = ["SQLiteStore"]
 
 
 _SCHEMA = """
@@ -140,16 +60,23 @@ class SQLiteStore:
     pending (``erasure_pending``) and a background thread retries until it completes.
 
     Args:
-        path: database file; created (mode 0600) on first use.
+        path: database file, created (mode 0600) on first use; or the :class:`Backend` of a
+            ``sqlite:`` store URL, whose connections the store then shares and leaves open.
         timeout_s: how long a writer waits for another writer's lock.
         tombstone_secret: key of the deleted users' tombstones; default: a random key kept in
             ``PATH.tombstone-key`` (0600), beside the file but not in it.
     """
 
     def __init__(
-        self, path: str | Path, *, timeout_s: float = 30.0, tombstone_secret: str | None = None
+        self,
+        path: str | Path | Backend,
+        *,
+        timeout_s: float = 30.0,
+        tombstone_secret: str | None = None,
     ) -> None:
-        self.db = SQLiteDB(path, _SCHEMA, timeout_s)
+        source = path if isinstance(path, Backend) else f"sqlite:{path}"
+        self._backend, self._own = borrow(source, timeout_s=timeout_s)
+        self.db = self._backend.sqlite(_SCHEMA)
         self._secret = tombstone_secret
         self._key: bytes | None = None
         self._key_lock = threading.Lock()
@@ -296,9 +223,10 @@ class SQLiteStore:
             self._eraser.erase()
 
     def close(self) -> None:
-        """Close all connections."""
+        """Stop the eraser; close the connections unless a backend's owner closes them."""
         self._eraser.stop()
-        self.db.close()
+        if self._own:
+            self._backend.close()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.db.path)!r})"

@@ -1,4 +1,4 @@
-"""Online user state: a durable event log per user plus a versioned per-user state cache.
+"""Online user state: a durable event log per user, each user with a version.
 
 Two backends share the :class:`EventStore` interface:
 
@@ -10,13 +10,11 @@ Two backends share the :class:`EventStore` interface:
 
 Every event gets a global, increasing sequence number. A user's ``version`` is the sequence number
 of their latest event, so it grows with every append and is never reused, not even after
-``delete_user``. Cached state is stored together with the version it was computed at and is
-returned only while that is still the user's version: a new event invalidates it.
+``delete_user``: the service's per-user caches are valid while the version is unchanged.
 """
 
 from __future__ import annotations
 
-from prismrec.errors import ConfigError
 from prismrec.serving.state._events import (
     Event,
     EventStore,
@@ -24,18 +22,17 @@ from prismrec.serving.state._events import (
     Snapshot,
     StoredEvent,
     check_id,
-    redact,
     user_tombstone,
 )
 from prismrec.serving.state._redis import RedisStore
-from prismrec.serving.state._sqlite import SQLiteDB, SQLiteStore
+from prismrec.serving.state._sqlite import SQLiteStore
+from prismrec.serving.state.backend import Backend, parse_store_url
 
 __all__ = [
     "Event",
     "EventStore",
     "ItemChange",
     "RedisStore",
-    "SQLiteDB",
     "SQLiteStore",
     "Snapshot",
     "StoredEvent",
@@ -45,62 +42,29 @@ __all__ = [
     "user_tombstone",
 ]
 
-_URL_HELP = "use sqlite:PATH (e.g. sqlite:prismrec-state.db) or redis://HOST:PORT/DB"
-
-
-def parse_store_url(url: str) -> tuple[str, str]:
-    """Split a store URL into ``("sqlite", path)`` or ``("redis", url)``.
-
-    Raises:
-        ConfigError: the URL is empty, has an unknown scheme or a malformed Redis part.
-    """
-    from urllib.parse import urlsplit
-
-    from redis.connection import parse_url
-
-    if not isinstance(url, str) or not url.strip():
-        raise ConfigError(f"empty store URL; {_URL_HELP}")
-    if url.startswith("sqlite:"):
-        path = url[len("sqlite:") :].removeprefix("//")
-        if not path:
-            raise ConfigError(f"store URL {url!r} has no file path; {_URL_HELP}")
-        return "sqlite", path
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        try:
-            parse_url(url)
-            parts = urlsplit(url)
-            _ = parts.port  # raises ValueError on a non-numeric port
-        except ValueError as exc:
-            raise ConfigError(f"bad Redis URL {redact(url)!r}: {exc}; {_URL_HELP}") from None
-        if url.startswith("redis") and not parts.hostname:
-            raise ConfigError(f"Redis URL {redact(url)!r} has no host; {_URL_HELP}")
-        db = parts.path.strip("/")
-        if url.startswith("redis") and db and not db.isdigit():
-            raise ConfigError(f"Redis URL {redact(url)!r}: database {db!r} is not a number")
-        return "redis", url
-    hint = f" (did you mean 'sqlite:{url}'?)" if "://" not in url else ""
-    raise ConfigError(f"unsupported store URL {redact(url)!r}{hint}; {_URL_HELP}")
-
 
 def open_store(
-    url: str, *, prefix: str = "prismrec:", tombstone_secret: str | None = None
+    source: str | Backend, *, prefix: str = "prismrec:", tombstone_secret: str | None = None
 ) -> EventStore:
-    """Open ``sqlite:PATH`` or ``redis://HOST:PORT/DB`` and check that it is reachable.
+    """The event store at ``sqlite:PATH`` or ``redis://HOST:PORT/DB``, checked to be reachable.
 
     Args:
-        url: the store URL.
+        source: the store URL, or the :class:`Backend` opened from it (the store then shares
+            its connections and leaves closing them to the backend's owner).
         prefix: Redis key namespace.
         tombstone_secret: key of deleted users' tombstones (see the stores for the default).
 
     Raises:
         ConfigError: bad URL, unwritable file, or unreachable Redis.
     """
-    kind, target = parse_store_url(url)
-    secret = tombstone_secret
+    target: str | Backend = source
+    kind = source.kind if isinstance(source, Backend) else ""
+    if isinstance(source, str):
+        kind, target = parse_store_url(source)
     store: EventStore = (
-        SQLiteStore(target, tombstone_secret=secret)
-        if kind == "sqlite"
-        else RedisStore(target, prefix=prefix, tombstone_secret=secret)
+        RedisStore(target, prefix=prefix, tombstone_secret=tombstone_secret)
+        if kind == "redis"
+        else SQLiteStore(target, tombstone_secret=tombstone_secret)
     )
     store.ping()
     return store
