@@ -65,13 +65,13 @@ def main() -> None:
         rows.append({**a_row, "note": "trained on the first 90% of time"})
         scratch, secs = fit(PrismRecommender(model, train), full)
         rows.append(measure("(a) full retrain", scratch, secs, cases, new, full))
-        warm = PrismRecommender(model, train.model_copy(update={"epochs": warm_epochs}))
-        warm.warm_start_dir = tmp / "a"
+        warm_train = train.model_copy(update={"epochs": warm_epochs})
+        warm = PrismRecommender(model, warm_train, warm_start_dir=tmp / "a")
         warm, secs = fit(warm, full)
         rows.append(measure("(b) warm start from A", warm, secs, cases, new, full))
         if args.short_epochs:
-            short = PrismRecommender(model, train.model_copy(update={"epochs": args.short_epochs}))
-            short.warm_start_dir = tmp / "a"
+            short_train = train.model_copy(update={"epochs": args.short_epochs})
+            short = PrismRecommender(model, short_train, warm_start_dir=tmp / "a")
             short, secs = fit(short, full)
             name = f"(c) warm start, {args.short_epochs} epoch(s)"
             rows.append(measure(name, short, secs, cases, new, full))

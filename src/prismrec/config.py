@@ -13,7 +13,7 @@ rebuild everything from the directory alone.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -823,6 +823,32 @@ class PrismConfig(_Section):
         except ValidationError as exc:
             raise ConfigError(format_validation_error(exc, f"[{section}]")) from None
         return self.model_copy(update={section: new_section})
+
+    def with_params(self, params: Mapping[str, Any]) -> PrismConfig:
+        """A copy with model-building parameters applied, each to its ``PARAM_SECTIONS`` section.
+
+        A key is ``section.key`` (a ``[tune] space`` name) or a bare key, sent to the first
+        section that has it (``train(embedding_dim=32)``).
+
+        Raises:
+            ConfigError: a key no section has, or a value the section refuses.
+        """
+        by_section: dict[str, dict[str, Any]] = {s: {} for s in PARAM_SECTIONS}
+        for name, value in params.items():
+            section, dot, key = name.rpartition(".")
+            if not dot:
+                section = next((s for s, m in PARAM_SECTIONS.items() if key in m.model_fields), "")
+            if section not in PARAM_SECTIONS or key not in PARAM_SECTIONS[section].model_fields:
+                raise ConfigError(
+                    f"unknown parameter {name!r}: not a [model] or [train] key "
+                    "(see 'prismrec config show' for every key)"
+                )
+            by_section[section][key] = value
+        cfg = self
+        for section, values in by_section.items():
+            if values:
+                cfg = cfg.with_overrides(section, **values)
+        return cfg
 
 
 SECTIONS: dict[str, type[BaseModel]] = {

@@ -18,6 +18,7 @@ import logging
 import sys
 import time
 from types import TracebackType
+from typing import TextIO
 
 __all__ = ["Tracker", "duration", "is_quiet", "note", "set_quiet", "to_stderr"]
 
@@ -34,7 +35,7 @@ def is_quiet() -> bool:
     return log.disabled
 
 
-class _TqdmSafe(logging.StreamHandler):  # type: ignore[type-arg]
+class _TqdmSafe(logging.StreamHandler[TextIO]):
     """Writes lines through ``tqdm.write`` so that a bar on the terminal is not torn."""
 
     def emit(self, record: logging.LogRecord) -> None:

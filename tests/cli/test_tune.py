@@ -62,8 +62,11 @@ def test_training_reports_each_validation(ml100k_recbole_prepared) -> None:
 
     small = ModelConfig(embedding_dim=8, n_layers=1, n_heads=1)
     seen: list[tuple[int, float]] = []
-    rec = SASRec(small, TrainConfig(epochs=2, valid_users=200))
-    rec.on_validation = lambda step, value: seen.append((step, value))
+    rec = SASRec(
+        small,
+        TrainConfig(epochs=2, valid_users=200),
+        on_validation=lambda step, value: seen.append((step, value)),
+    )
     rec.fit(ml100k_recbole_prepared)
     assert [s for s, _ in seen] == [1, 2] and all(0 < v < 1 for _, v in seen)
     assert [round(v, 6) for _, v in seen] == [round(h["valid_ndcg@10"], 6) for h in rec.history]
@@ -74,8 +77,7 @@ def test_training_reports_each_validation(ml100k_recbole_prepared) -> None:
     def stop(step: int, value: float) -> None:
         raise Stop(step)
 
-    rec = SASRec(small, TrainConfig(epochs=5, valid_users=200))
-    rec.on_validation = stop
+    rec = SASRec(small, TrainConfig(epochs=5, valid_users=200), on_validation=stop)
     with pytest.raises(Stop):
         rec.fit(ml100k_recbole_prepared)
 

@@ -120,13 +120,11 @@ def test_resume_after_interruption_matches_uninterrupted(
         return real_evaluate(*args, **kwargs)
 
     monkeypatch.setattr(protocol_mod, "evaluate", crash_in_epoch_3)
-    part = PrismRecommender(SMALL, cfg)
-    part.checkpoint_dir = tmp_path / "ckpt"
+    part = PrismRecommender(SMALL, cfg, checkpoint_dir=tmp_path / "ckpt")
     with pytest.raises(KeyboardInterrupt):
         part.fit(chains)
     monkeypatch.setattr(protocol_mod, "evaluate", real_evaluate)
-    resumed = PrismRecommender(SMALL, cfg)
-    resumed.checkpoint_dir = tmp_path / "ckpt"
+    resumed = PrismRecommender(SMALL, cfg, checkpoint_dir=tmp_path / "ckpt")
     resumed.fit(chains)
     assert [int(h["epoch"]) for h in resumed.history] == [1, 2, 3, 4]
     for (k, a), b in zip(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +11,7 @@ from prismrec.api.data import Dataset
 from prismrec.api.models import Model, check_model_dir, load, split_cases
 from prismrec.config import DataConfig, ModelConfig, PrismConfig, TrainConfig, load_config
 from prismrec.errors import ConfigError
-from prismrec.training import PrismRecommender
+from prismrec.training import PrismRecommender, Recommender
 
 __all__ = ["MERGE_RULES", "effective_config", "evaluate", "with_merge"]
 
@@ -121,7 +120,7 @@ def evaluate(
 MERGE_RULES = ("mixture", "max", "quota")
 
 
-def with_merge(rec: Any, merge: str | None) -> Any:
+def with_merge(rec: Recommender, merge: str | None) -> Recommender:
     """``rec`` scoring with another interest merge rule (a copy; ``rec`` itself is unchanged)."""
     if merge is None:
         return rec
@@ -132,9 +131,7 @@ def with_merge(rec: Any, merge: str | None) -> Any:
             f"merge={merge!r} needs a prism model with several interests; "
             f"this {rec.name} model has one list of scores"
         )
-    out = copy.copy(rec)
-    out.model_config = rec.model_config.model_copy(update={"merge": merge})
-    return out
+    return rec.with_settings(merge=merge)
 
 
 def effective_config(

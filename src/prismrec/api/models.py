@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from prismrec.api.data import SPLITS, ConfigLike, Dataset, as_config
-from prismrec.config import PARAM_SECTIONS, ModelConfig, PrismConfig, TrainConfig
+from prismrec.config import ModelConfig, PrismConfig, TrainConfig
+from prismrec.data.dataset import EvalCases
 from prismrec.data.vocab import IdMaps
 from prismrec.errors import ConfigError, DataError, UnknownIdError, hint_dirs
 from prismrec.training import PrismRecommender, Recommender, load_model, registry
@@ -119,7 +120,7 @@ def _check_k(k: int) -> None:
         raise ConfigError(f"k must be a whole number of at least 1 (got {k!r})")
 
 
-def split_cases(model: Model, data: Dataset, split: str) -> Any:
+def split_cases(model: Model, data: Dataset, split: str) -> EvalCases:
     """The evaluation cases of ``split`` (``valid`` or ``test``) of the model's dataset."""
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; use 'valid' or 'test'")
@@ -233,29 +234,13 @@ def train(
                 "train": TrainConfig(**parent["train"]),
             }
         )
-    cfg = _with_params(base.with_overrides("train", epochs=epochs), params)
-    rec = models[model_type](cfg.model, cfg.train)
-    if warm_start is not None:
-        if not isinstance(rec, PrismRecommender):
-            raise ConfigError(
-                f"--warm-start works for prism and sasrec; {model_type} trains in one pass "
-                "(train it afresh on the new data)"
-            )
-        rec.warm_start_dir = Path(warm_start)
-    if out is not None:
-        ckpt = Path(out) / "checkpoint"
-        if not resume and (ckpt / "last.pt").is_file():
-            (ckpt / "last.pt").unlink()
-        if hasattr(rec, "checkpoint_dir"):
-            rec.checkpoint_dir = ckpt
-    if hasattr(rec, "content_config") and config is not None:
-        rec.content_config = cfg.content
+    cfg = base.with_overrides("train", epochs=epochs).with_params(params)
+    rec = _build(models[model_type], cfg, out, resume, warm_start, config is not None)
     rec.fit(ds.prepared, upto="valid")
-    model = Model(rec, ds.ids)
     if dist_info()[0] != 0:  # under torchrun only rank 0 evaluates and writes
-        return model
+        return Model(rec, ds.ids)
     res = run_eval(rec, ds.prepared.eval_cases("valid"), split="valid")
-    model.metrics = {"valid": res.metrics}
+    model = Model(rec, ds.ids, metrics={"valid": res.metrics})
     if out is not None:
         model.save(out)
     return model
@@ -275,18 +260,32 @@ def _warm_parent(path: str | Path | None, model_type: str | None) -> dict[str, A
     return meta
 
 
-def _with_params(cfg: PrismConfig, params: dict[str, Any]) -> PrismConfig:
-    """Send each keyword to the section that has the key ([model] or [train])."""
-    by_section: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
-    for key, value in params.items():
-        section = next((s for s, m in PARAM_SECTIONS.items() if key in m.model_fields), None)
-        if section is None:
-            raise ConfigError(
-                f"unknown parameter {key!r}: not a [model] or [train] key "
-                "(see 'prismrec config show' for every key)"
-            )
-        by_section[section][key] = value
-    for section, values in by_section.items():
-        if values:
-            cfg = cfg.with_overrides(section, **values)
-    return cfg
+def _build(
+    cls: type[Recommender],
+    cfg: PrismConfig,
+    out: str | Path | None,
+    resume: bool,
+    warm_start: str | Path | None,
+    with_content: bool,
+) -> Recommender:
+    """An untrained ``cls`` with its options: checkpoints under ``out`` (``last.pt`` removed
+    unless ``resume``) and, for prism and sasrec, the warm start and ``cfg.content`` (when
+    ``with_content``: a config was given; else what ``content encode`` or the parent used)."""
+    if warm_start is not None and not issubclass(cls, PrismRecommender):
+        raise ConfigError(
+            f"--warm-start works for prism and sasrec; {cls.name} trains in one pass "
+            "(train it afresh on the new data)"
+        )
+    ckpt = None if out is None else Path(out) / "checkpoint"
+    if ckpt is not None and not resume and (ckpt / "last.pt").is_file():
+        (ckpt / "last.pt").unlink()
+    if issubclass(cls, PrismRecommender):
+        content = cfg.content if with_content else None
+        return cls(
+            cfg.model,
+            cfg.train,
+            checkpoint_dir=ckpt,
+            content_config=content,
+            warm_start_dir=warm_start,
+        )
+    return cls(cfg.model, cfg.train, checkpoint_dir=ckpt)

@@ -56,16 +56,6 @@ def suggest(trial: Any, name: str, dim: SearchRange) -> Any:
     return trial.suggest_float(name, dim.low, dim.high, step=dim.step, log=dim.log)
 
 
-def _configured(base: PrismConfig, params: dict[str, Any]) -> PrismConfig:
-    """``base`` with the trial's values; ConfigError for a combination the config refuses."""
-    cfg = base
-    for section in PARAM_SECTIONS:
-        values = {k.partition(".")[2]: v for k, v in params.items() if k.startswith(section + ".")}
-        if values:
-            cfg = cfg.with_overrides(section, **values)
-    return cfg
-
-
 def tune(
     data: Dataset | str | Path,
     out: str | Path,
@@ -127,15 +117,14 @@ def tune(
 
     def objective(trial: Any) -> float:
         params = {name: suggest(trial, name, dim) for name, dim in tc.space.items()}
-        cfg = _configured(base, params)
-        rec = models[model_type](cfg.model, cfg.train)
+        cfg = base.with_params(params)  # a ConfigError for a combination the config refuses
 
         def report(step: int, value: float) -> None:
             trial.report(value, step)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"validation NDCG@10 {value:.4f} at step {step}")
 
-        rec.on_validation = report
+        rec = models[model_type](cfg.model, cfg.train, on_validation=report)
         t0 = time.perf_counter()
         rec.fit(ds.prepared, upto="valid")
         trial.set_user_attr("seconds", time.perf_counter() - t0)
@@ -181,7 +170,7 @@ def _write(study: Any, base: PrismConfig, model_type: str, out: Path, optuna: An
             }
         except (RuntimeError, ValueError) as exc:  # e.g. every value equal
             log.info("no parameter importances: %s", exc)
-    cfg = _configured(base, best.params)
+    cfg = base.with_params(best.params)
     sections = {
         s: getattr(cfg, s).model_dump(exclude_unset=True, mode="json") for s in ("model", "train")
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -22,6 +22,10 @@ from prismrec.cli._common import (
     guard,
     print_json,
 )
+
+if TYPE_CHECKING:
+    from prismrec.data.loaders import LoadResult
+    from prismrec.data.problems import Problem
 
 app = typer.Typer(help="Check, prepare and synthesise datasets.", no_args_is_help=True)
 
@@ -90,7 +94,7 @@ def check(
         raise typer.Exit(1)
 
 
-def _print_check(result, problems) -> None:  # type: ignore[no-untyped-def]
+def _print_check(result: LoadResult, problems: list[Problem]) -> None:
     ds = result.dataset
     t = Table(title="data check", show_header=False)
     t.add_row("rows ok", f"{result.rows_ok:,}")

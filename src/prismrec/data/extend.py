@@ -125,8 +125,8 @@ def extend_prepared(
         removed_items=len(removed),
         deleted_users=len(gone),
     )
-    extends = {"data": str(base.root), "source": source, **report.to_dict()}
-    extends["removed_items"] = removed  # type: ignore[assignment]
+    extends: dict[str, Any] = {"data": str(base.root), "source": source, **report.to_dict()}
+    extends["removed_items"] = removed
     schema = _schema(base, frame, users, item_vocab, split_info, extends)
     if config is not None:
         schema["config"] = config.model_dump(mode="json")

@@ -26,7 +26,7 @@ from prismrec.evaluation.interests import (
     n_interests,
 )
 from prismrec.evaluation.metrics import hit_matrix
-from prismrec.evaluation.protocol import ranked_lists
+from prismrec.evaluation.protocol import Ranker, ranked_lists
 from prismrec.models.interests import held
 
 if TYPE_CHECKING:
@@ -105,8 +105,8 @@ def export_interests(
         **head_shares(snap.top[:, : snap.n_long]),
     }
     pooled: dict[str, float] = {}
-    if hit_ks and isinstance(model, InterestScorer) and hasattr(model, "recommend"):
-        lists = ranked_lists(model, cases, max(hit_ks))  # type: ignore[arg-type]
+    if hit_ks and isinstance(model, InterestScorer) and isinstance(model, Ranker):
+        lists = ranked_lists(model, cases, max(hit_ks))
         n_long = snap.n_long or snap.vectors.shape[1]
         shares = long_hit_shares(
             model, cases.users, cases.inputs(), lists, cases.targets, n_long, hit_ks

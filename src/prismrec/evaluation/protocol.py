@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -34,8 +34,10 @@ from prismrec.evaluation.slices import slice_means
 from prismrec.progress import Tracker
 
 __all__ = [
+    "CatalogSized",
     "EvalResult",
     "FullResult",
+    "FullScorer",
     "Ranker",
     "evaluate",
     "evaluate_full",
@@ -48,6 +50,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+@runtime_checkable
 class Ranker(Protocol):
     """Anything with the recommender API's ``recommend``."""
 
@@ -59,6 +62,24 @@ class Ranker(Protocol):
         items: np.ndarray | None = None,
         users: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@runtime_checkable
+class FullScorer(Ranker, Protocol):
+    """A ranker that also scores every item at once (a trained recommender; an ANN index
+    ranks only)."""
+
+    def score(self, histories: Sequence[Any], users: np.ndarray | None = None) -> np.ndarray:
+        """(B, n_items + 1) scores per history (column 0 is padding)."""
+        ...
+
+
+@runtime_checkable
+class CatalogSized(Protocol):
+    """Anything that knows how many items it ranks (items ``1..n_items``)."""
+
+    @property
+    def n_items(self) -> int: ...
 
 
 class _Cases(Protocol):
@@ -232,14 +253,18 @@ def rank_sampled(
 ) -> np.ndarray:
     """(n, k) top-k of each user's targets plus ``n_negatives`` sampled items (``-1`` padded).
 
-    Uses the model's full score matrix (``rec.score``) when it has one, else ``recommend`` with
-    the candidates as allow-list, one user at a time.
+    Uses the model's full score matrix (``rec.score``) when it has one (a
+    :class:`FullScorer`), else ``recommend`` with the candidates as allow-list, one user at a
+    time. ``n_items`` defaults to the ranker's own (a :class:`CatalogSized`).
     """
-    n_items = int(n_items if n_items is not None else rec.n_items)  # type: ignore[attr-defined]
-    cand = _candidates(cases, n_items, n_negatives, filter_seen, seed)
+    if n_items is None:
+        if not isinstance(rec, CatalogSized):
+            raise TypeError(f"rank_sampled needs n_items= for a {type(rec).__name__}")
+        n_items = rec.n_items
+    cand = _candidates(cases, int(n_items), n_negatives, filter_seen, seed)
     inputs = cases.inputs()
     out = np.full((len(cand), k), -1, dtype=np.int64)
-    if not hasattr(rec, "score"):
+    if not isinstance(rec, FullScorer):
         for u in range(len(cand)):
             items = cand[u][cand[u] >= 0]
             ids, sc = rec.recommend(
@@ -362,7 +387,10 @@ def evaluate_full(
         )
     if interest_k is not None:
         per_user.update(_interest_arrays(rec, cases, catalog, interest_k, definitions, top, ks))
-    n_items = int(catalog.n_items if catalog is not None else getattr(rec, "n_items", top.max()))
+    if catalog is not None:
+        n_items = int(catalog.n_items)
+    else:  # the ranker's catalogue, else the largest item listed
+        n_items = int(rec.n_items if isinstance(rec, CatalogSized) else top.max())
     means = slice_means(per_user, {"all": np.ones(len(top), dtype=bool)})["all"]
     means.pop("n_users")
     means.update(exposure_metrics(top, ks, n_items))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +31,7 @@ from prismrec.evaluation.report import Run, load_run, run_record, write_report
 
 __all__ = [
     "CURVE_STRENGTHS",
+    "ReportedModel",
     "Rerank",
     "diversity_curve",
     "eval_catalog",
@@ -49,6 +50,20 @@ class Rerank(Protocol):
     def __call__(
         self, scores: np.ndarray, vectors: np.ndarray, k: int, diversity: float, /
     ) -> Sequence[int] | np.ndarray: ...
+
+
+class ReportedModel(Ranker, Protocol):
+    """What a report reads of a model besides its lists: its name and training history."""
+
+    @property
+    def name(self) -> str:
+        """The model type, the report's label."""
+        ...
+
+    @property
+    def history(self) -> Sequence[Mapping[str, float]]:
+        """Per-epoch training records (empty: trained in one pass)."""
+        ...
 
 
 class _CacheOnlyEncoder:
@@ -162,7 +177,7 @@ def diversity_curve(
 def write_eval_report(
     out: Path,
     res: FullResult,
-    rec: Any,
+    rec: ReportedModel,
     ds: PreparedDataset,
     cases: EvalCases,
     catalog: Catalog,
@@ -174,7 +189,7 @@ def write_eval_report(
     """Write the report directory; return the ``metrics.json`` payload (with intervals).
 
     Args:
-        rec: the recommender (``name``, ``recommend``, optional ``history``).
+        rec: the recommender.
         model_dir: the model's directory for ``run.json`` (None for a model not saved yet).
         baselines: other runs' report directories to plot alongside.
         rerank: the re-ranker of the accuracy-diversity figure (None: no figure).
@@ -197,7 +212,7 @@ def write_eval_report(
         model=rec.name,
         user_ids=user_ids,
         run=record,
-        history=getattr(rec, "history", None),
+        history=rec.history,
         baselines=runs,
         item_map=build_item_map(rec, cases, catalog, res.topk, user_ids),
         curve=curve,

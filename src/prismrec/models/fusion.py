@@ -156,7 +156,7 @@ class ItemTower(nn.Module):
         hs, ps = [], []
         if self.text_proj is not None:
             ok = x.text is not None
-            hs.append(self.text_proj(x.text) if ok else zeros)  # type: ignore[arg-type]
+            hs.append(self.text_proj(x.text) if ok else zeros)
             ps.append(_mask(x.text_mask, n, dev) if ok else absent)
         for f, bag in zip(self.categorical_fields, self.bags, strict=True):
             idx = x.categorical.get(f)
@@ -190,10 +190,11 @@ class ItemTower(nn.Module):
         h = h * present.unsqueeze(-1)  # (N, M, D), absent modalities zeroed
         p = present.to(h.dtype)
         mean = h.sum(1) / p.sum(1, keepdim=True).clamp_min(1.0)  # (N, D)
-        logits = self.gate(torch.cat([p, mean], dim=1))  # type: ignore[misc]  # (N, M)
+        assert self.gate is not None and self.out is not None  # built whenever a modality is
+        logits = self.gate(torch.cat([p, mean], dim=1))  # (N, M)
         weights = logits.masked_fill(~present, -1e9).softmax(dim=1) * p  # (N, M)
         fused = (weights.unsqueeze(-1) * h).sum(1)  # (N, D)
-        return self.out(fused), weights  # type: ignore[misc]
+        return self.out(fused), weights
 
     def forward(self, inputs: ItemInputs) -> torch.Tensor:
         # -> (N, embedding_dim)

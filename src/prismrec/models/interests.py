@@ -65,6 +65,8 @@ class SelfAttentiveExtractor(nn.Module):
 class CapsuleExtractor(nn.Module):
     """MIND/ComiRec-DR: dynamic routing from event capsules to K interest capsules."""
 
+    init_logits: torch.Tensor  # a buffer (K, 1), registered in __init__
+
     def __init__(self, embedding_dim: int, n_interests: int, iterations: int = 3) -> None:
         super().__init__()
         self.k = n_interests
@@ -80,7 +82,7 @@ class CapsuleExtractor(nn.Module):
         u = self.bilinear(states)  # (B, S, D)
         B, L, _ = states.shape
         mask = _prefix_mask(valid)[:, :, None, :]  # (B, T, 1, S)
-        init: torch.Tensor = self.init_logits  # type: ignore[assignment]
+        init = self.init_logits
         b = init.expand(self.k, L)[None, None].expand(B, L, self.k, L).clone()
         u_detached = u.detach()
         for i in range(self.iterations):

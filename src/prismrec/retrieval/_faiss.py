@@ -29,6 +29,7 @@ from prismrec.errors import ConfigError
 from prismrec.retrieval._backends import BACKENDS, Backend, RWLock, choose_transform
 from prismrec.retrieval._store import (
     Exclude,
+    IndexKind,
     IndexSettings,
     VectorStore,
     blas_threads,
@@ -59,11 +60,13 @@ class FaissIndex(StoreBackedIndex):
         rebuilds: completed rebuilds since construction (or load).
     """
 
-    def __init__(self, dim: int, kind: str = "hnsw", settings: IndexSettings | None = None) -> None:
+    def __init__(
+        self, dim: int, kind: IndexKind = "hnsw", settings: IndexSettings | None = None
+    ) -> None:
         if kind not in KINDS:
             raise ConfigError(f"unknown FAISS index kind {kind!r}; use one of {KINDS}")
         self.kind = kind
-        self.settings = settings or IndexSettings(kind=kind)  # type: ignore[arg-type]
+        self.settings = settings or IndexSettings(kind=kind)
         faiss.omp_set_num_threads(max(1, self.settings.threads))
         self._store = VectorStore(dim)
         self._backend: Backend = BACKENDS[kind](dim, self.settings)
@@ -253,7 +256,8 @@ class FaissIndex(StoreBackedIndex):
     @classmethod
     def load(cls, path: str | Path) -> FaissIndex:
         meta = read_meta(path)
-        obj = cls(int(meta["dim"]), str(meta["kind"]), IndexSettings.from_dict(meta["settings"]))
+        # the kind as stored: checked against KINDS by the constructor
+        obj = cls(int(meta["dim"]), meta["kind"], IndexSettings.from_dict(meta["settings"]))
         obj._store = VectorStore.load(Path(path))
         obj._backend.read(Path(path))
         return obj

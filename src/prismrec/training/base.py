@@ -6,12 +6,13 @@ at the edges through the vocabularies stored in every model directory.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -65,7 +66,26 @@ class Recommender(ABC):
     # this model's own tuned [train] defaults, used for every key the caller did not set
     train_defaults: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, model: ModelConfig | None = None, train: TrainConfig | None = None) -> None:
+    def __init__(
+        self,
+        model: ModelConfig | None = None,
+        train: TrainConfig | None = None,
+        *,
+        checkpoint_dir: str | Path | None = None,
+        on_validation: Callable[[int, float], None] | None = None,
+    ) -> None:
+        """Keep the settings and options; the work happens in ``fit`` or ``load``.
+
+        Args:
+            model: the ``[model]`` settings.
+            train: the ``[train]`` settings (this model's ``train_defaults`` fill the keys
+                nobody set).
+            checkpoint_dir: where a model trained in epochs writes ``last.pt`` after each one
+                and resumes from (None: no checkpoints; a model trained in one pass ignores it).
+            on_validation: called after each validation during training with (validation
+                number, NDCG@10): a hyper-parameter search reports it and may stop the
+                training by raising.
+        """
         self.model_config = model or ModelConfig()
         tc = train or TrainConfig()
         unset = {k: v for k, v in self.train_defaults.items() if k not in tc.model_fields_set}
@@ -75,9 +95,12 @@ class Recommender(ABC):
         self.user_histories: dict[int, dict[str, np.ndarray]] = {}
         self.history: list[dict[str, float]] = []
         self.data_root: Path | None = None
-        # called after each validation during training with (validation number, NDCG@10):
-        # a hyper-parameter search reports it and may stop the training by raising
-        self.on_validation: Callable[[int, float], None] | None = None
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.on_validation = on_validation
+        # the trainer's best validation NDCG@10 and when it was reached (None: not trained in
+        # epochs)
+        self.best_valid_ndcg: float | None = None
+        self.seconds_to_best: float | None = None
         # versions (see ``training.manifest``): this model's, once saved or loaded, and the
         # one it was warm-started from
         self.version: str | None = None
@@ -167,6 +190,16 @@ class Recommender(ABC):
     ) -> tuple[np.ndarray, np.ndarray]:
         scores = self.score(hist, user_arr)
         return self._ranked_chunk(hist, user_arr, scores, k, filter_seen, items)
+
+    def with_settings(self, **model: Any) -> Self:
+        """A shallow copy that scores with these ``[model]`` keys changed (e.g. ``merge``).
+
+        The weights are shared and ``self`` is unchanged: an evaluation can try another
+        inference rule without retraining or reloading.
+        """
+        out = copy.copy(self)
+        out.model_config = self.model_config.model_copy(update=model)
+        return out
 
     @property
     def score_rows(self) -> int:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from prismrec.config import ModelConfig
+from prismrec.config import ContentConfig, ModelConfig, TrainConfig
 from prismrec.data.dataset import PreparedDataset
 from prismrec.data.schema import pick_category_field
 from prismrec.errors import ConfigError
@@ -76,11 +76,7 @@ class PrismRecommender(Recommender):
     """Multi-interest, content- and context-aware sequential recommender (the default model)."""
 
     name = "prism"
-    checkpoint_dir: Path | None = None
-    # a previous model directory to continue from (``training.warm``); None: train afresh
-    warm_start_dir: Path | None = None
     _parent_spec: dict[str, Any] | None = None  # the warm start's content spec
-    content_config: Any = None  # a ContentConfig; None: what `content encode` recorded
     # set by training with item content (or loading such a model); None: ID embeddings only
     tower_kwargs: dict[str, Any] | None = None
     feature_spec: dict[str, Any] | None = None
@@ -92,6 +88,32 @@ class PrismRecommender(Recommender):
     # the training data's behaviour type when it has only one (an item-id history is read as
     # events of it); 0: several, or a model saved before
     one_event_type: int = 0
+    # the co-occurrence prior (None: none, or not fitted yet) and what ``calibrate_gate`` added
+    # to the short-term gate logit
+    cooc: ItemKNN | None = None
+    gate_shift: float = 0.0
+
+    def __init__(
+        self,
+        model: ModelConfig | None = None,
+        train: TrainConfig | None = None,
+        *,
+        checkpoint_dir: str | Path | None = None,
+        on_validation: Callable[[int, float], None] | None = None,
+        content_config: ContentConfig | None = None,
+        warm_start_dir: str | Path | None = None,
+    ) -> None:
+        """Keep the settings and options (see :class:`Recommender`); also:
+
+        Args:
+            content_config: how item content is read (None: what ``content encode`` recorded,
+                or with ``warm_start_dir`` what the previous model used).
+            warm_start_dir: a previous model directory to continue from (``training.warm``);
+                None: train afresh.
+        """
+        super().__init__(model, train, checkpoint_dir=checkpoint_dir, on_validation=on_validation)
+        self.content_config = content_config
+        self.warm_start_dir = None if warm_start_dir is None else Path(warm_start_dir)
 
     def _effective(self) -> ModelConfig:
         return self.model_config
@@ -203,7 +225,6 @@ class PrismRecommender(Recommender):
         """The model to warm-start from (loaded), its content settings adopted; None: afresh."""
         if self.warm_start_dir is None:
             return None
-        from prismrec.content import ContentConfig
         from prismrec.training.base import load_model
 
         parent = load_model(self.warm_start_dir)
@@ -269,7 +290,7 @@ class PrismRecommender(Recommender):
         cases = data.eval_cases("valid") if upto == "valid" else data.eval_cases("test")
 
         validate = self.validation_callback(cases)
-        self.cooc: ItemKNN | None = None
+        self.cooc = None
         self.cooc_weight = 0.0
         self.gate_shift = 0.0  # what ``calibrate_gate`` added to the short-term gate logit
         trainer = Trainer(step, windows, tc, validate, self.checkpoint_dir, device)
@@ -329,7 +350,7 @@ class PrismRecommender(Recommender):
 
     def _gate(self) -> RoutedInterests | None:
         """The routing module whose ``now_bias`` weighs the short-term row (None: none)."""
-        routed = getattr(self.net, "routed", None)
+        routed = self.net.routed
         if routed is None or not routed.short_term or self.net.k < 2:
             return None
         return routed
@@ -459,7 +480,7 @@ class PrismRecommender(Recommender):
         """The scoring rule ``score``, ``recommend`` and the service share (built on each
         access from the current weights and settings: nothing cached between calls)."""
         cfg = self._effective()
-        cooc = getattr(self, "cooc", None)
+        cooc = self.cooc
         merge = self.merge_rule
         quota = None
         if merge == "quota" and self.net.k >= 2:
@@ -539,10 +560,10 @@ class PrismRecommender(Recommender):
             "tower": self.tower_kwargs,
             "feature_spec": self.feature_spec,
             "content": self.content_settings,
-            "best_valid_ndcg": getattr(self, "best_valid_ndcg", None),
-            "seconds_to_best": getattr(self, "seconds_to_best", None),
+            "best_valid_ndcg": self.best_valid_ndcg,
+            "seconds_to_best": self.seconds_to_best,
             "cooc_weight": self.cooc_weight,
-            "gate_shift": getattr(self, "gate_shift", 0.0),
+            "gate_shift": self.gate_shift,
             "one_event_type": self.one_event_type,
         }
         (path / "net.json").write_text(json.dumps(meta, indent=2))

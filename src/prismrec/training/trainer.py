@@ -24,7 +24,7 @@ from torch import nn
 from prismrec.config import TrainConfig
 from prismrec.errors import ConfigError
 from prismrec.progress import Tracker, duration, note
-from prismrec.training.windows import Windows
+from prismrec.training.windows import TrainingRows
 
 __all__ = [
     "Trainer",
@@ -175,7 +175,7 @@ class Trainer:
 
     Args:
         module: returns ``(loss, stats)`` from ``forward(batch)``.
-        windows: training rows.
+        windows: training rows (:class:`~prismrec.training.windows.Windows`, or BPR's pairs).
         config: training settings.
         validate: callback computing ``(ndcg@10, metrics)`` on the validation split.
         checkpoint_dir: where ``last.pt`` is written after each epoch (for resume).
@@ -185,7 +185,7 @@ class Trainer:
     def __init__(
         self,
         module: nn.Module,
-        windows: Windows,
+        windows: TrainingRows,
         config: TrainConfig,
         validate: Validate | None = None,
         checkpoint_dir: Path | None = None,

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import polars as pl
 import torch
 
-__all__ = ["Windows", "build_windows", "pad_histories", "targets_share"]
+__all__ = ["TrainingRows", "Windows", "build_windows", "pad_histories", "targets_share"]
+
+
+class TrainingRows(Protocol):
+    """What the trainer iterates over: rows, and mini-batches of tensors of chosen rows."""
+
+    def __len__(self) -> int: ...
+
+    def batches(
+        self, batch_size: int, rng: np.random.Generator | None, rows: np.ndarray | None = None
+    ) -> Iterator[dict[str, torch.Tensor]]: ...
 
 
 @dataclass
