@@ -147,12 +147,13 @@ def openapi() -> dict[str, Any]:
     """The service's OpenAPI document as the routes declare it (no model loaded)."""
     from prismrec.config import ServeSettings
     from prismrec.serving.http.app import create_app
+    from prismrec.serving.http.appstate import app_state
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = ServeSettings(model_dir=Path(tmp), store=f"sqlite:{tmp}/state.db")
         app = create_app(settings)
         spec: dict[str, Any] = app.openapi()
-        app.state.keys.close()
+        app_state(app).keys.close()
     # the bodies are parsed by dependencies, so the document names them once a model is loaded
     # (event types, item fields); here their model-independent shape
     from prismrec.serving.http.schemas import EventsIn
@@ -179,12 +180,14 @@ def openapi() -> dict[str, Any]:
 def _schema_type(schema: dict[str, Any]) -> str:
     if "$ref" in schema:
         return f"`{schema['$ref'].rsplit('/', 1)[-1]}`"
-    if "anyOf" in schema:
-        return " or ".join(_schema_type(s) for s in schema["anyOf"])
+    if "anyOf" in schema or "oneOf" in schema:
+        return " or ".join(_schema_type(s) for s in schema.get("anyOf") or schema["oneOf"])
     if schema.get("type") == "array":
         return f"list of {_schema_type(schema.get('items', {}))}"
     if "enum" in schema:
         return " or ".join(f"`{v}`" for v in schema["enum"])
+    if "const" in schema:
+        return f"`{schema['const']}`"
     kind = str(schema.get("type", "any"))
     bounds = [
         f"{sign} {schema[key]}"
@@ -192,6 +195,14 @@ def _schema_type(schema: dict[str, Any]) -> str:
         if key in schema
     ]
     return kind + (f" ({', '.join(bounds)})" if bounds else "")
+
+
+def _answer_body(content: dict[str, Any]) -> str:
+    """An answer's body: its JSON schema's name, else its media types (``text/plain`` ...)."""
+    json_body = content.get("application/json")
+    if json_body is not None:
+        return _schema_type(json_body.get("schema", {}))
+    return " or ".join(f"`{media}`" for media in content)
 
 
 def render_http() -> str:
@@ -224,15 +235,18 @@ def render_http() -> str:
                 schema = body.get("schema", {})
                 note = f" ({schema['description']})" if schema.get("description") else ""
                 lines += [f"Body: {_schema_type(schema)}{note}", ""]
-            lines += ["| answer | meaning |", "|---|---|"]
+            lines += ["| answer | body | meaning |", "|---|---|---|"]
             for code, resp in op.get("responses", {}).items():
-                lines.append(f"| {code} | {_cell(resp.get('description', ''))} |")
+                body = _cell(_answer_body(resp.get("content", {})))
+                lines.append(f"| {code} | {body} | {_cell(resp.get('description', ''))} |")
             lines.append("")
     lines += ["## Schemas", ""]
     for name, schema in sorted(spec.get("components", {}).get("schemas", {}).items()):
         lines += [f"### `{name}`", ""]
         if schema.get("description"):
             lines += [_cell(schema["description"]), ""]
+        if "oneOf" in schema:
+            lines += [f"One of {_schema_type(schema)}.", ""]
         props = schema.get("properties", {})
         if props:
             required = set(schema.get("required", []))

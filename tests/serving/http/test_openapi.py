@@ -14,9 +14,38 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+from prismrec.serving.http.app import create_app
+from prismrec.serving.http.appstate import app_state
+from prismrec.serving.settings import ServeSettings
 
 
+def test_every_route_declares_the_body_of_its_answer(tmp_path: Path) -> None:
+    """A route without a response model (FastAPI's empty or ``object`` schema) fails here."""
+    app = create_app(ServeSettings(model_dir=tmp_path, store=f"sqlite:{tmp_path / 'st.db'}"))
+    spec = app.openapi()
+    app_state(app).keys.close()
+    schemas = spec["components"]["schemas"]
+    assert len(spec["paths"]) >= 18
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            where = f"{method.upper()} {path}"
+            answers = {code: a for code, a in op["responses"].items() if code.startswith("2")}
+            assert answers, f"{where}: no 2xx answer"
+            for code, answer in answers.items():
+                assert answer.get("content"), f"{where} {code}: no body declared"
+                for media, body in answer["content"].items():
+                    schema = body.get("schema") or {}
+                    if media == "application/json":  # a model: a $ref, or a union of them
+                        refs = [schema, *schema.get("oneOf", [])]
+                        named = [s["$ref"].rsplit("/", 1)[-1] for s in refs if "$ref" in s]
+                        assert named, f"{where} {code}: {schema} is no response model"
+                        assert all(n in schemas for n in named), (where, named)
+                    else:
+                        assert schema.get("type") == "string", f"{where} {code} {media}"
+
+
+@pytest.mark.integration
+@pytest.mark.slow
 def test_the_openapi_document_matches_the_server(api_factory, tmp_path: Path) -> None:
     api = api_factory(f"sqlite:{tmp_path / 'st.db'}", extra=("--rate", "0"))
     st = Path(sys.executable).parent / "st"

@@ -203,14 +203,16 @@ def test_the_new_model_recomputes_user_state_from_the_store(
 def test_one_load_at_a_time_and_nothing_to_roll_back(a_and_b: dict[str, Any]) -> None:
     from fastapi.testclient import TestClient
 
-    from prismrec.serving.lifecycle.hotswap import ServiceHolder
+    from prismrec.serving.http.appstate import app_state
 
     store = f"sqlite:{a_and_b['work'] / 'state.db'}"
     settings = ServeSettings(model_dir=a_and_b["a"], store=store, auth=False, model_sync_s=0)
-    with TestClient(create_app(settings)) as client:
+    app = create_app(settings)
+    with TestClient(app) as client:
         r = client.post("/v1/admin/model/rollback")
         assert r.status_code == 409 and "no previous model" in r.json()["detail"]
-        holder: ServiceHolder = client.app.state.models  # type: ignore[attr-defined]
+        holder = app_state(app).holder
+        assert holder is not None
         gate = threading.Event()
 
         def slow_loader(s: ServeSettings, path: Path) -> Service:

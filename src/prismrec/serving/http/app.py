@@ -24,8 +24,14 @@ from prismrec import __version__
 from prismrec.errors import ConfigError, ConflictError, DataError, UnknownIdError
 from prismrec.serving.access.auth import KeyStore
 from prismrec.serving.access.privacy import install_filter
-from prismrec.serving.access.ratelimit import FailedAuthLimiter, RateLimiter, RedisRateLimiter
+from prismrec.serving.access.ratelimit import (
+    FailedAuthLimiter,
+    Limiter,
+    RateLimiter,
+    RedisRateLimiter,
+)
 from prismrec.serving.engine.service import Service
+from prismrec.serving.http.appstate import AppState
 from prismrec.serving.http.openapi import install_openapi
 from prismrec.serving.http.routes import events, items, ops, users
 from prismrec.serving.http.routes_admin import admin
@@ -41,7 +47,7 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
-def _limiter(settings: ServeSettings, rate: float, burst: float, prefix: str) -> Any:
+def _limiter(settings: ServeSettings, rate: float, burst: float, prefix: str) -> Limiter | None:
     if rate <= 0:
         return None
     kind, target = parse_store_url(settings.keys_url)
@@ -70,14 +76,18 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         install_filter(settings.log_secret or secrets.token_hex(16))
         svc = service or Service(settings).start()
         holder = ServiceHolder(settings, svc, _candidate(settings), metrics)
-        holder.listeners.append(lambda new: _swapped(app, new))
-        app.state.service = svc
-        app.state.models = holder.follow()
+
+        def swapped(_: Service) -> None:
+            # event types, item fields and interests are the model's: the document is built again
+            app.openapi_schema = None
+
+        holder.listeners.append(swapped)
+        state.holder = holder.follow()
         log.info("ready: %d items", len(svc.catalog))
         try:
             yield
         finally:
-            app.state.keys.close()
+            state.keys.close()
             holder.close(keep=service)
 
     app = offline_fastapi(
@@ -87,13 +97,13 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         lifespan=lifespan,
     )
     metrics = Metrics()
-    app.state.settings = settings
-    app.state.metrics = metrics
-    app.state.keys = KeyStore(settings.keys_url)
-    app.state.limiter = _limiter(settings, settings.rate_per_s, settings.rate_burst, "prismrec:rl:")
-    app.state.auth_failures = _auth_failures(settings)
-    app.state.service = None
-    app.state.models = None
+    state = AppState(
+        settings=settings,
+        metrics=metrics,
+        keys=KeyStore(settings.keys_url),
+        limiter=_limiter(settings, settings.rate_per_s, settings.rate_burst, "prismrec:rl:"),
+        auth_failures=_auth_failures(settings),
+    ).install(app)  # holder: None until the lifespan has loaded the model
     for router in (events, users, user_views, items, item_views, model, admin, ops):
         app.include_router(router)
     install_ui(app)
@@ -116,13 +126,6 @@ def _candidate(settings: ServeSettings) -> Service | None:
     if settings.candidate_dir is None:
         return None
     return Service(settings.model_copy(update={"model_dir": settings.candidate_dir})).start()
-
-
-def _swapped(app: FastAPI, new: Service) -> None:
-    """After a swap: what reads ``app.state.service`` sees the new model; the OpenAPI document
-    (event types, item fields and interests are the model's) is built again."""
-    app.state.service = new
-    app.openapi_schema = None
 
 
 def _handlers(app: FastAPI) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any
-from weakref import WeakKeyDictionary
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -12,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prismrec.serving.access.auth import Principal, Role, key_id_of
 from prismrec.serving.engine.browse import Browse
 from prismrec.serving.engine.service import Service
+from prismrec.serving.http.appstate import app_state
 from prismrec.serving.lifecycle.hotswap import ServiceHolder
 
 __all__ = [
@@ -30,7 +30,7 @@ _ANONYMOUS = Principal("anonymous", Role.admin)
 
 def get_holder(request: Request) -> ServiceHolder:
     """The app's services (503 until they have finished loading)."""
-    holder: ServiceHolder | None = getattr(request.app.state, "models", None)
+    holder = app_state(request).holder
     if holder is None:
         raise HTTPException(503, "the service is starting; retry shortly")
     return holder
@@ -61,10 +61,8 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 
 def get_browse(request: Request, service: ServiceDep) -> Browse:
     """The read-only views over the request's service (made on first use, one per model)."""
-    state = request.app.state
-    views: WeakKeyDictionary[Service, Browse] | None = getattr(state, "browse", None)
-    if views is None:
-        views = state.browse = WeakKeyDictionary()
+    state = app_state(request)
+    views = state.browse
     browse = views.get(service)
     if browse is None:
         browse = views[service] = Browse(service, state.settings.report_dir)
@@ -82,7 +80,7 @@ def require(role: str) -> Callable[..., Principal]:
         request: Request,
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
-        state: Any = request.app.state
+        state = app_state(request)
         if not state.settings.auth:
             return _ANONYMOUS
         if creds is None or creds.scheme.lower() != "bearer":
@@ -115,8 +113,8 @@ def _authenticate(request: Request, key: str) -> Principal:
     The key is checked first, always: a valid key passes whatever others sent from its address
     (behind a proxy or a NAT many clients share one), and only failures are throttled.
     """
-    state: Any = request.app.state
-    who: Principal | None = state.keys.verify(key)
+    state = app_state(request)
+    who = state.keys.verify(key)
     if who is not None:
         return who
     fails = state.auth_failures

@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from prismrec.serving.engine.catalog import MAX_FIELD_CHARS, MAX_LIST_VALUES
+from prismrec.serving.engine.service import Service
+from prismrec.serving.http.appstate import app_state
 from prismrec.serving.http.schemas import PAIRS_PATTERN, EventsIn
 
 __all__ = ["install_openapi"]
@@ -32,8 +34,8 @@ def install_openapi(app: FastAPI) -> None:
         spec = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
-        service = getattr(app.state, "service", None)
-        if service is None or not service.ready:
+        service = app_state(app).service
+        if service is None:
             return spec  # not cached: the model-specific parts come once it is loaded
         _complete(spec, service)
         app.openapi_schema = spec
@@ -42,7 +44,7 @@ def install_openapi(app: FastAPI) -> None:
     app.openapi = build  # type: ignore[method-assign]
 
 
-def _complete(spec: dict[str, Any], service: Any) -> None:
+def _complete(spec: dict[str, Any], service: Service) -> None:
     settings = service.settings
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     events = EventsIn.model_json_schema(ref_template=_REF)

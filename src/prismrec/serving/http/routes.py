@@ -12,7 +12,23 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prismrec.errors import DataError
 from prismrec.retrieval.pipeline import Request as RecRequest
 from prismrec.serving.engine._display import attach_fields
+from prismrec.serving.engine.service import Service
+from prismrec.serving.http.appstate import app_state
 from prismrec.serving.http.deps import HolderDep, ServiceDep, require
+from prismrec.serving.http.responses import (
+    PLAIN_TEXT,
+    Erasure,
+    EventsAck,
+    Health,
+    Interests,
+    ItemDeleted,
+    ItemPut,
+    Noop,
+    Ready,
+    Recommendations,
+    SimilarItems,
+    UserDeleted,
+)
 from prismrec.serving.http.schemas import (
     EventsIn,
     Fields,
@@ -53,7 +69,12 @@ def _list(values: list[str]) -> list[str]:
 events = APIRouter(prefix="/v1", tags=["events"])
 
 
-@events.post("/events", dependencies=[Write], responses=errors("write", body=True))
+@events.post(
+    "/events",
+    dependencies=[Write],
+    response_model=EventsAck,
+    responses=errors("write", body=True),
+)
 def post_events(body: EventsBody, service: ServiceDep, holder: HolderDep) -> dict[str, Any]:
     """Store a batch of events; answers once they are durable."""
     limit = service.settings.max_events
@@ -69,7 +90,14 @@ def post_events(body: EventsBody, service: ServiceDep, holder: HolderDep) -> dic
 users = APIRouter(prefix="/v1/users", tags=["users"])
 
 
-@users.get("/{user_id}/recommendations", dependencies=[Read], responses=errors("read", params=True))
+@users.get(
+    "/{user_id}/recommendations",
+    dependencies=[Read],
+    # documents the answer; _json writes it without FastAPI's check (test_responses holds
+    # the service's lists to the model)
+    response_model=Recommendations,
+    responses=errors("read", params=True),
+)
 def recommendations(
     user_id: UserId,
     service: ServiceDep,
@@ -119,7 +147,7 @@ def recommendations(
     return _json(with_fields(out, service, shown))
 
 
-def with_fields(out: dict[str, Any], service: Any, names: list[str]) -> dict[str, Any]:
+def with_fields(out: dict[str, Any], service: Service, names: list[str]) -> dict[str, Any]:
     """``out`` with the display fields ``names`` on every item it names."""
     catalog = service.catalog
     return attach_fields(out, catalog.display, catalog.index, names)
@@ -133,6 +161,8 @@ def _json(obj: dict[str, Any]) -> Response:
 @users.get(
     "/{user_id}/interests",
     dependencies=[Read],
+    response_model=Interests,
+    response_model_exclude_unset=True,
     responses=errors("read", params=True, not_found=True),
 )
 def interests(user_id: UserId, service: ServiceDep, fields: Fields = None) -> dict[str, Any]:
@@ -144,8 +174,12 @@ def interests(user_id: UserId, service: ServiceDep, fields: Fields = None) -> di
 @users.delete(
     "/{user_id}",
     dependencies=[Admin],
+    response_model=UserDeleted,
     responses={
-        202: {"description": "deleted; purging the data from disk is pending"},
+        202: {
+            "model": UserDeleted,
+            "description": "deleted; purging the data from disk is pending",
+        },
         **errors("admin", params=True, not_found=True),
     },
 )
@@ -167,6 +201,8 @@ items = APIRouter(prefix="/v1/items", tags=["items"])
 @items.get(
     "/{item_id}/similar",
     dependencies=[Read],
+    response_model=SimilarItems,
+    response_model_exclude_unset=True,
     responses=errors("read", params=True, not_found=True),
 )
 def similar(
@@ -182,7 +218,12 @@ def similar(
     return with_fields(service.similar(item_id, k), service, shown)
 
 
-@items.put("/{item_id}", dependencies=[Write], responses=errors("write", params=True, body=True))
+@items.put(
+    "/{item_id}",
+    dependencies=[Write],
+    response_model=ItemPut,
+    responses=errors("write", params=True, body=True),
+)
 def put_item(
     item_id: ItemId,
     service: ServiceDep,
@@ -193,7 +234,10 @@ def put_item(
 
 
 @items.delete(
-    "/{item_id}", dependencies=[Write], responses=errors("write", params=True, not_found=True)
+    "/{item_id}",
+    dependencies=[Write],
+    response_model=ItemDeleted,
+    responses=errors("write", params=True, not_found=True),
 )
 def delete_item(item_id: ItemId, service: ServiceDep) -> dict[str, Any]:
     """Remove an item from recommendations."""
@@ -204,17 +248,17 @@ def delete_item(item_id: ItemId, service: ServiceDep) -> dict[str, Any]:
 ops = APIRouter(tags=["operations"])
 
 
-@ops.get("/healthz")
+@ops.get("/healthz", response_model=Health)
 def healthz() -> dict[str, str]:
     """The process answers."""
     return {"status": "ok"}
 
 
-@ops.get("/readyz", responses={503: errors()[503]})
+@ops.get("/readyz", response_model=Ready, responses={503: errors()[503]})
 def readyz(request: Request) -> dict[str, Any]:
     """The model is loaded and the store answers."""
-    service = getattr(request.app.state, "service", None)
-    if service is None or not service.ready:
+    service = app_state(request).service
+    if service is None:
         raise HTTPException(503, "loading")
     try:
         assert service.store is not None
@@ -224,15 +268,19 @@ def readyz(request: Request) -> dict[str, Any]:
     return {"status": "ready", "items": len(service.catalog)}
 
 
-@ops.get("/metrics", response_class=PlainTextResponse)
+@ops.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": PLAIN_TEXT, "description": "Prometheus text format"}},
+)
 def metrics(request: Request) -> PlainTextResponse:
     """Prometheus text format."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    state = request.app.state
+    state = app_state(request)
     m = state.metrics
-    service = getattr(state, "service", None)
-    if service is not None and service.ready:
+    service = state.service
+    if service is not None:
         m.index_size.set(len(service.index))
         m.cache_hits.set(service.stats["cache_hits"])
         m.cache_misses.set(service.stats["cache_misses"])
@@ -248,19 +296,18 @@ def metrics(request: Request) -> PlainTextResponse:
             m.store_up.set(1)
         except Exception:  # noqa: BLE001 (any store failure means down)
             m.store_up.set(0)
-        holder = getattr(state, "models", None)
-        if holder is not None:
-            holder.export_ab()
+        if state.holder is not None:
+            state.holder.export_ab()
     return PlainTextResponse(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@ops.get("/v1/erasure", dependencies=[Admin], responses=errors("admin"))
+@ops.get("/v1/erasure", dependencies=[Admin], response_model=Erasure, responses=errors("admin"))
 def erasure(service: ServiceDep) -> dict[str, Any]:
     """Whether every deletion is purged from disk, or how many are still pending."""
     return service.erasure_status()
 
 
-@ops.get("/v1/noop", dependencies=[Read], responses=errors("read"))
+@ops.get("/v1/noop", dependencies=[Read], response_model=Noop, responses=errors("read"))
 def noop() -> dict[str, bool]:
     """Does nothing behind the same auth and middleware: the HTTP floor for benchmarks."""
     return {"ok": True}

@@ -11,7 +11,9 @@ from fastapi.responses import JSONResponse
 
 from prismrec.errors import ConflictError, PrismError
 from prismrec.serving.http.deps import HolderDep, require
+from prismrec.serving.http.responses import ModelStatus, Swapped, SwapStarted
 from prismrec.serving.http.schemas import ModelIn, errors, model_body
+from prismrec.serving.lifecycle.hotswap import ServiceHolder
 
 __all__ = ["admin"]
 
@@ -29,7 +31,7 @@ _MODEL_BODY = {
 }
 
 
-@admin.get("/model", dependencies=[Admin], responses=errors("admin"))
+@admin.get("/model", dependencies=[Admin], response_model=ModelStatus, responses=errors("admin"))
 def model_status(holder: HolderDep) -> dict[str, Any]:
     """The model in service (version, directory), the previous one, whether a load is in
     progress, the last failed load, and the A/B candidate if there is one."""
@@ -39,13 +41,15 @@ def model_status(holder: HolderDep) -> dict[str, Any]:
 @admin.post(
     "/model",
     dependencies=[Admin],
+    response_model=Swapped,
+    response_model_exclude_unset=True,
     responses={
-        202: {"description": "loading in the background (wait: false)"},
+        202: {"model": SwapStarted, "description": "loading in the background (wait: false)"},
         **errors("admin", body=True, conflict=True),
     },
     openapi_extra=_MODEL_BODY,
 )
-def swap_model(holder: HolderDep, body: ModelBody) -> JSONResponse:
+def swap_model(holder: HolderDep, body: ModelBody) -> dict[str, Any] | JSONResponse:
     """Serve the model directory ``path`` without a restart: it is loaded beside the running
     model and checked, then replaces it at once (requests in flight finish on the old one).
     Every replica on the same store follows. 422: not a servable model, nothing changed."""
@@ -55,17 +59,23 @@ def swap_model(holder: HolderDep, body: ModelBody) -> JSONResponse:
             raise ConflictError(f"a model load is in progress ({holder.loading['path']})")
         threading.Thread(target=_swap_quietly, args=(holder, body.path), daemon=True).start()
         return JSONResponse({"loading": body.path}, status_code=202)
-    return JSONResponse(holder.swap(body.path))
+    return holder.swap(body.path)
 
 
-def _swap_quietly(holder: Any, path: str) -> None:
+def _swap_quietly(holder: ServiceHolder, path: str) -> None:
     try:
         holder.swap(path)
     except PrismError as exc:  # counted and shown by GET /v1/admin/model
         log.error("background swap to %s failed: %s", path, exc)
 
 
-@admin.post("/model/rollback", dependencies=[Admin], responses=errors("admin", conflict=True))
+@admin.post(
+    "/model/rollback",
+    dependencies=[Admin],
+    response_model=Swapped,
+    response_model_exclude_unset=True,
+    responses=errors("admin", conflict=True),
+)
 def rollback_model(holder: HolderDep) -> dict[str, Any]:
     """Serve the model that served before the last swap again (on every replica)."""
     return holder.rollback()

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse
 
 from prismrec.serving.http.deps import BrowseDep, ServiceDep, require
+from prismrec.serving.http.responses import BINARY, History, Item, ItemSearch, ModelRecord, Users
 from prismrec.serving.http.routes import with_fields
 from prismrec.serving.http.schemas import Fields, ItemId, UserId, errors
 
@@ -24,7 +25,9 @@ MAX_LIST = 200
 user_views = APIRouter(prefix="/v1/users", tags=["users"])
 
 
-@user_views.get("", dependencies=[Read], responses=errors("read", params=True))
+@user_views.get(
+    "", dependencies=[Read], response_model=Users, responses=errors("read", params=True)
+)
 def list_users(
     browse: BrowseDep,
     prefix: Annotated[str, Query(max_length=256, description="id prefix")] = "",
@@ -37,6 +40,8 @@ def list_users(
 @user_views.get(
     "/{user_id}/history",
     dependencies=[Read],
+    response_model=History,
+    response_model_exclude_unset=True,
     responses=errors("read", params=True, not_found=True),
 )
 def history(
@@ -56,7 +61,13 @@ def history(
 item_views = APIRouter(prefix="/v1/items", tags=["items"])
 
 
-@item_views.get("", dependencies=[Read], responses=errors("read", params=True))
+@item_views.get(
+    "",
+    dependencies=[Read],
+    response_model=ItemSearch,
+    response_model_exclude_unset=True,
+    responses=errors("read", params=True),
+)
 def search_items(
     browse: BrowseDep,
     service: ServiceDep,
@@ -71,7 +82,10 @@ def search_items(
 
 
 @item_views.get(
-    "/{item_id}", dependencies=[Read], responses=errors("read", params=True, not_found=True)
+    "/{item_id}",
+    dependencies=[Read],
+    response_model=Item,
+    responses=errors("read", params=True, not_found=True),
 )
 def get_item(item_id: ItemId, browse: BrowseDep) -> dict[str, Any]:
     """The item's catalogue fields, which of them is the title and the category, and whether
@@ -83,7 +97,7 @@ def get_item(item_id: ItemId, browse: BrowseDep) -> dict[str, Any]:
 model = APIRouter(prefix="/v1/model", tags=["model"])
 
 
-@model.get("", dependencies=[Read], responses=errors("read"))
+@model.get("", dependencies=[Read], response_model=ModelRecord, responses=errors("read"))
 def get_model(browse: BrowseDep) -> dict[str, Any]:
     """The served model: its configuration, training history (per-epoch loss and validation
     metrics) and evaluation report (metrics with 95% intervals, figure names) if it has one."""
@@ -95,7 +109,10 @@ def get_model(browse: BrowseDep) -> dict[str, Any]:
     dependencies=[Read],
     response_class=FileResponse,
     responses={
-        200: {"content": {"image/png": {}, "text/html": {}}, "description": "the file"},
+        200: {
+            "content": {"image/png": {"schema": BINARY}, "text/html": {"schema": BINARY}},
+            "description": "the file",
+        },
         **errors("read", params=True, not_found=True),
     },
 )
