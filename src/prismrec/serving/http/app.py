@@ -40,26 +40,23 @@ from prismrec.serving.http.webui import install_ui, offline_fastapi
 from prismrec.serving.lifecycle.hotswap import ServiceHolder, with_watch
 from prismrec.serving.metrics import Metrics, MetricsMiddleware
 from prismrec.serving.settings import ServeSettings
-from prismrec.serving.state.store import parse_store_url
+from prismrec.serving.state import Backend
 
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
 
-def _limiter(settings: ServeSettings, rate: float, burst: float, prefix: str) -> Limiter | None:
+def _limiter(keys: Backend, rate: float, burst: float, prefix: str) -> Limiter | None:
     if rate <= 0:
         return None
-    kind, target = parse_store_url(settings.keys_url)
-    if kind == "redis":  # replicas share the buckets
-        return RedisRateLimiter(target, rate, burst, prefix=prefix)
+    if keys.is_redis:  # replicas share the buckets
+        return RedisRateLimiter(keys, rate, burst, prefix=prefix)
     return RateLimiter(rate, burst)
 
 
-def _auth_failures(settings: ServeSettings) -> FailedAuthLimiter | None:
-    lim = _limiter(
-        settings, settings.auth_fail_per_s, settings.auth_fail_burst, "prismrec:authfail:"
-    )
+def _auth_failures(settings: ServeSettings, keys: Backend) -> FailedAuthLimiter | None:
+    lim = _limiter(keys, settings.auth_fail_per_s, settings.auth_fail_burst, "prismrec:authfail:")
     return None if lim is None else FailedAuthLimiter(lim)
 
 
@@ -74,8 +71,8 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         install_filter(settings.log_secret or secrets.token_hex(16))
-        svc = service or Service(settings).start()
-        holder = ServiceHolder(settings, svc, _candidate(settings), metrics)
+        svc = service or Service(settings, store).start()
+        holder = ServiceHolder(settings, svc, _candidate(settings, store), metrics, backend=store)
 
         def swapped(_: Service) -> None:
             # event types, item fields and interests are the model's: the document is built again
@@ -89,6 +86,8 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         finally:
             state.keys.close()
             holder.close(keep=service)
+            for backend in {id(b): b for b in (store, keys)}.values():
+                backend.close()
 
     app = offline_fastapi(
         title="prismrec",
@@ -97,12 +96,16 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
         lifespan=lifespan,
     )
     metrics = Metrics()
+    # one backend per store URL: events, keys, limits, the A/B log and the fleet record share
+    # its connections (nothing connects before the lifespan starts)
+    store = Backend(settings.store)
+    keys = store if settings.keys_url == settings.store else Backend(settings.keys_url)
     state = AppState(
         settings=settings,
         metrics=metrics,
-        keys=KeyStore(settings.keys_url),
-        limiter=_limiter(settings, settings.rate_per_s, settings.rate_burst, "prismrec:rl:"),
-        auth_failures=_auth_failures(settings),
+        keys=KeyStore(keys),
+        limiter=_limiter(keys, settings.rate_per_s, settings.rate_burst, "prismrec:rl:"),
+        auth_failures=_auth_failures(settings, keys),
     ).install(app)  # holder: None until the lifespan has loaded the model
     for router in (events, users, user_views, items, item_views, model, admin, ops):
         app.include_router(router)
@@ -121,11 +124,11 @@ def create_app(settings: ServeSettings, service: Service | None = None) -> FastA
     return app
 
 
-def _candidate(settings: ServeSettings) -> Service | None:
+def _candidate(settings: ServeSettings, store: Backend) -> Service | None:
     """The A/B candidate's service, started, when ``candidate_dir`` is set."""
     if settings.candidate_dir is None:
         return None
-    return Service(settings.model_copy(update={"model_dir": settings.candidate_dir})).start()
+    return Service(settings.model_copy(update={"model_dir": settings.candidate_dir}), store).start()
 
 
 def _handlers(app: FastAPI) -> None:
