@@ -46,14 +46,14 @@ def _bounds(field: Any) -> str:
 
 
 def _default(field: Any) -> str:
-    from prismrec.config import _toml_value
+    from prismrec.config import toml_value
 
     value = field.default_factory() if field.default_factory is not None else field.default
     if value is None:
         return "not set"
     if value is ... or (field.is_required()):
         return "required"
-    return f"`{_toml_value(value.__str__() if isinstance(value, Path) else value)}`"
+    return f"`{toml_value(value.__str__() if isinstance(value, Path) else value)}`"
 
 
 def _cell(text: str) -> str:

@@ -1,4 +1,5 @@
-"""Readers for the named dataset formats (MovieLens, RecBole, Taobao, Tianchi, text sequences)."""
+"""Readers for the named dataset formats (MovieLens, RecBole, Taobao, Tianchi); the untimed
+text formats are in ``_text_formats``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import polars as pl
 
 from prismrec.config import DataConfig
 from prismrec.data._events import EventFile, items_from_counts, value_counts
-from prismrec.data._read import read_delimited, read_lines, to_interactions
+from prismrec.data._read import one_file, read_delimited
 from prismrec.data.problems import ProblemLog
 from prismrec.data.schema import ItemFields, RawDataset
 from prismrec.errors import DataError
@@ -21,9 +22,7 @@ __all__ = [
     "Layout",
     "load_movielens_100k",
     "load_movielens_latest",
-    "load_pairtxt",
     "load_recbole",
-    "load_seqtxt",
     "load_taobao",
     "load_tianchi",
 ]
@@ -57,18 +56,6 @@ def _need(path: Path, what: str) -> Path:
     if not path.is_file():
         raise DataError(f"{path}: file not found ({what})")
     return path
-
-
-def _one_file(path: Path, kind: str, usual: str | None = None) -> Path:
-    """The file a one-file format reads; a directory works when it holds ``usual``."""
-    if not path.is_dir():
-        return path
-    if usual is not None and (path / usual).is_file():
-        return path / usual
-    inside = f" (no {usual} inside it)" if usual else ""
-    raise DataError(
-        f"{path} is a directory{inside}; the {kind} format reads one file: pass the file itself"
-    )
 
 
 def _with_defaults(cfg: DataConfig, **defaults: object) -> DataConfig:
@@ -342,7 +329,7 @@ def _recbole_items(item_file: Path) -> tuple[pl.DataFrame, ItemFields]:
 def _taobao_events(path: Path, cfg: DataConfig) -> EventFile:
     """Taobao UserBehavior CSV: ``user_id,item_id,category_id,behavior_type,unix_ts``, no header."""
     return EventFile(
-        _one_file(path, "taobao", "UserBehavior.csv"),
+        one_file(path, "taobao", "UserBehavior.csv"),
         cfg,
         names=("user_id", "item_id", "category", "event_type", "timestamp"),
         event_map=TAOBAO_EVENTS,
@@ -392,65 +379,6 @@ load_movielens_latest = LAYOUTS["movielens-latest"].load
 load_recbole = LAYOUTS["recbole"].load
 load_taobao = LAYOUTS["taobao"].load
 load_tianchi = LAYOUTS["tianchi"].load
-
-
-def _tokens(path: Path) -> pl.DataFrame:
-    """Each line of a whitespace-separated text file with its non-empty tokens (``tok``)."""
-    return read_lines(path).with_columns(
-        pl.col("line")
-        .str.strip_chars()
-        .str.split(" ")
-        .list.eval(pl.element().filter(pl.element() != ""))
-        .alias("tok")
-    )
-
-
-def load_seqtxt(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
-    """``user item1 item2 ...`` per line, items in time order, no timestamps."""
-    path = _one_file(path, "seqtxt")
-    parts = _tokens(path)
-    empty = parts.filter(pl.col("tok").list.len() < 2)
-    problems.add_rows(
-        "empty_id",
-        path,
-        empty.filter(pl.col("line").str.strip_chars() != ""),
-        "line",
-        "a user id followed by at least one item id",
-    )
-    parts = parts.filter(pl.col("tok").list.len() >= 2)
-    long = parts.select(
-        pl.col("_line"),
-        pl.col("tok").list.first().alias("user_id"),
-        pl.col("tok").list.slice(1).alias("item_id"),
-    ).explode("item_id")
-    return _ordered(long, path, cfg, problems)
-
-
-def load_pairtxt(path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
-    """``user item`` per line, in time order."""
-    path = _one_file(path, "pairtxt")
-    parts = _tokens(path)
-    blank = pl.col("line").str.strip_chars() == ""
-    bad = parts.filter(~blank & (pl.col("tok").list.len() != 2))
-    problems.add_rows("bad_row", path, bad, "line", "exactly two fields: user item")
-    good = parts.filter(~blank & (pl.col("tok").list.len() == 2)).select(
-        "_line",
-        pl.col("tok").list.get(0).alias("user_id"),
-        pl.col("tok").list.get(1).alias("item_id"),
-    )
-    return _ordered(good, path, cfg, problems)
-
-
-def _ordered(long: pl.DataFrame, path: Path, cfg: DataConfig, problems: ProblemLog) -> RawDataset:
-    """Timestamps for untimed formats: the event's position in the file."""
-    long = long.with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
-    inter = to_interactions(
-        long.rename({"_pos": "timestamp"}).with_columns(pl.col("timestamp").cast(pl.String)),
-        path,
-        cfg,
-        problems,
-    )
-    return RawDataset(interactions=inter, has_time=False, sources=[path])
 
 
 def check_items(items: pl.DataFrame, file: Path, problems: ProblemLog) -> pl.DataFrame:

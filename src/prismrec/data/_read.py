@@ -15,6 +15,7 @@ from prismrec.errors import ConfigError, DataError
 
 __all__ = [
     "ends_with_newline",
+    "one_file",
     "parse_timestamps",
     "read_delimited",
     "read_lines",
@@ -34,6 +35,18 @@ def ends_with_newline(path: Path) -> bool:
             return True
         fh.seek(-1, io.SEEK_END)
         return fh.read(1) == b"\n"
+
+
+def one_file(path: Path, kind: str, usual: str | None = None) -> Path:
+    """The file a one-file format reads; a directory works when it holds ``usual``."""
+    if not path.is_dir():
+        return path
+    if usual is not None and (path / usual).is_file():
+        return path / usual
+    inside = f" (no {usual} inside it)" if usual else ""
+    raise DataError(
+        f"{path} is a directory{inside}; the {kind} format reads one file: pass the file itself"
+    )
 
 
 def read_delimited(

@@ -19,6 +19,7 @@ from prismrec.data import _formats as fmt
 from prismrec.data._comirec import is_comirec_dir, load_comirec
 from prismrec.data._events import EventFile
 from prismrec.data._read import read_table_file
+from prismrec.data._text_formats import load_pairtxt, load_seqtxt
 from prismrec.data.problems import ProblemLog
 from prismrec.data.schema import ItemFields, RawDataset
 from prismrec.errors import DataError
@@ -193,8 +194,8 @@ LAYOUTS: dict[str, fmt.Layout] = {
 }
 FORMATS: dict[str, Loader] = {
     **{name: layout.load for name, layout in LAYOUTS.items()},
-    "seqtxt": fmt.load_seqtxt,
-    "pairtxt": fmt.load_pairtxt,
+    "seqtxt": load_seqtxt,
+    "pairtxt": load_pairtxt,
     "comirec": load_comirec,
 }
 

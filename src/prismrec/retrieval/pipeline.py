@@ -11,122 +11,27 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Collection, Hashable, Sequence
-from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from prismrec.config import EXACT_BELOW, SEARCH_DEPTH, ModelConfig
-from prismrec.evaluation.interests import category_base_rates
-from prismrec.models.interests import held
+from prismrec.retrieval._request import ItemMetadata, Request, UserInterests, without_absent
+from prismrec.retrieval._scoring import Scoring, compact_search, owners
 from prismrec.retrieval.context import UserContext
 from prismrec.retrieval.explain import interest_labels, top_events
 from prismrec.retrieval.index import ExactIndex, IndexSettings, ItemIndex, index_item_table
-from prismrec.retrieval.moments import HistoryBias
-from prismrec.retrieval.multi import (
-    Candidates,
-    Steer,
-    as_indices,
-    gather_found,
-    steer_weights,
-)
-from prismrec.retrieval.priors import Prior, ScorePriors
-from prismrec.retrieval.rerank import RerankMethod, filter_candidates, rerank
+from prismrec.retrieval.multi import Candidates, as_indices, gather_found, steer_weights
+from prismrec.retrieval.priors import ScorePriors
+from prismrec.retrieval.rerank import filter_candidates, rerank
 from prismrec.training.scorer import FreshRule
 
 if TYPE_CHECKING:
-    from prismrec.evaluation.beyond import Catalog
     from prismrec.training.contract import SequenceModel
 
 __all__ = ["ItemMetadata", "Request", "Retriever", "UserInterests"]
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ItemMetadata:
-    """Item side information, indexed by item id (row 0 is padding).
-
-    Attributes:
-        categories: (N+1, L) category (or keyword) codes, 0 = padding; ``None``: no category
-            filters and no interest labels.
-        category_names: name of code ``c`` at position ``c - 1``.
-        content: (N+1, Dc) content vectors for the re-ranking similarity; ``None``: the
-            index's own vectors are used.
-    """
-
-    categories: np.ndarray | None = None
-    category_names: Sequence[str] = ()
-    content: np.ndarray | None = None
-
-    @cached_property
-    def category_rates(self) -> np.ndarray | None:
-        """Each category's share of the catalogue (what interest labels are ranked against)."""
-        return None if self.categories is None else category_base_rates(self.categories)
-
-    @classmethod
-    def from_catalog(cls, catalog: Catalog) -> ItemMetadata:
-        """From the evaluation catalogue (categories and, when present, its vectors)."""
-        return cls(catalog.categories, list(catalog.category_names), catalog.vectors)
-
-
-@dataclass(frozen=True)
-class UserInterests:
-    """One user's interests: vectors (K, D), weights (K,), attention (K, L) or ``None``;
-    ``n_long``: the first ``n_long`` are long-term interests and the rest the short-term one
-    (``None``: all are alike)."""
-
-    vectors: np.ndarray
-    weights: np.ndarray
-    attention: np.ndarray | None = None
-    n_long: int | None = None
-
-    @classmethod
-    def from_model(cls, out: dict[str, Any], row: int = 0) -> UserInterests:
-        """Row ``row`` of ``PrismRecommender.interests()``' output."""
-        att = out.get("attention")
-        n_long = out.get("long_term")
-        n_long = None if n_long is None or n_long >= len(out["weights"][row]) else int(n_long)
-        return cls(
-            out["vectors"][row], out["weights"][row], None if att is None else att[row], n_long
-        )
-
-    def term(self, i: int) -> str:
-        """``"long"`` or ``"short"``: what interest ``i`` stands for."""
-        return "short" if self.n_long is not None and i >= self.n_long else "long"
-
-
-@dataclass(frozen=True)
-class Request:
-    """Options of one recommendation request.
-
-    Attributes:
-        k: list length.
-        diversity: re-ranking strength in [0, 1] (0: plain score order).
-        method: ``"mmr"`` or ``"dpp"``.
-        exclude_categories: categories (codes, or names from ``ItemMetadata``) to drop.
-        allow_list: when given, only these items may be recommended.
-        max_per_category: at most this many items share one category.
-        focus: interest index (or indices) to boost for this request.
-        mute: interest index (or indices) to leave out for this request.
-        explain: attach an explanation to every item.
-        filter_seen: leave out the items of the history.
-        fresh_share: this request's share of slots for items without a training event
-            (``training.scorer.FreshRule``; 0: none); None: the model's ``fresh_share``.
-    """
-
-    k: int = 10
-    diversity: float = 0.0
-    method: RerankMethod = "mmr"
-    exclude_categories: Collection[int | str] = ()
-    allow_list: Collection[int] | None = None
-    max_per_category: int | None = None
-    focus: Steer = None
-    mute: Steer = None
-    explain: bool = False
-    filter_seen: bool = True
-    fresh_share: float | None = None
 
 
 class Retriever:
@@ -220,7 +125,7 @@ class Retriever:
         if req.k < 0:
             raise ValueError(f"k must be >= 0, got {req.k}")
         vecs = np.asarray(interests.vectors, dtype=np.float32)
-        req, absent = _without_absent(req, interests.weights)
+        req, absent = without_absent(req, interests.weights)
         w = steer_weights(interests.weights, req.focus, req.mute, self.focus_boost)
         hist = np.asarray(history, dtype=np.int64).reshape(-1)
         seen = set(hist.tolist()) if req.filter_seen else set()
@@ -330,7 +235,7 @@ class Retriever:
             )
         rep = context.get(version, "repeat", lambda: self.priors.repeat_vector(hist))
         recency = context.get(version, "recency", lambda: self.priors.recency_prior(hist))
-        scoring = _Scoring(vecs, w, hist, priors, rep, recency, seen, muted, kept, absent)
+        scoring = Scoring(vecs, w, hist, priors, rep, recency, seen, muted, kept, absent)
         while True:
             # a repeated request (same depth, steering and filter) reuses the scored candidates
             shape = (depth, bool(seen), tuple(muted), w.tobytes())
@@ -352,18 +257,18 @@ class Retriever:
                 return cands.take(np.flatnonzero(keep))
             depth *= 4
 
-    def _searched(self, source: ItemIndex, sc: _Scoring, depth: int) -> Candidates:
+    def _searched(self, source: ItemIndex, sc: Scoring, depth: int) -> Candidates:
         """The interests' ``depth`` nearest unseen items (the searches kept apart: a steered
         request reuses them) and the prior's nominees, scored as offline."""
         excl = [sc.seen] * len(sc.vecs) if sc.seen else None
-        search = functools.partial(_search, source, sc.vecs, depth, excl)
+        search = functools.partial(compact_search, source, sc.vecs, depth, excl)
         ids, scores = sc.keep(("search", depth, bool(sc.seen)), search)
         if sc.absent:  # a missing interest's search (a zero vector) finds nothing
             ids = ids.copy()
             ids[list(sc.absent)] = -1
         return self._rescore(gather_found(ids, scores, sc.muted, sc.w), source, sc, depth)
 
-    def _every_item(self, source: ItemIndex, sc: _Scoring, depth: int, k: int) -> Candidates:
+    def _every_item(self, source: ItemIndex, sc: Scoring, depth: int, k: int) -> Candidates:
         """The best ``depth`` unseen items of ``source`` by the offline final score, every item
         scored (the exact top-k, no search); each owned by the interest whose own score (without
         a prior: whose softmax) likes it most, items of muted interests dropped.
@@ -388,7 +293,7 @@ class Retriever:
             )
             # with a prior the own scores are z-scored per interest, so comparable; without one
             # they are the logits plus per-item terms, and the softmax (logit - lse) decides
-            owner = _owners(own if sc.priors is not None else own - lse[:, None], sc.absent)
+            owner = owners(own if sc.priors is not None else own - lse[:, None], sc.absent)
             keep = np.flatnonzero(~np.isin(owner, np.asarray(sc.muted, np.int64)))
             if len(keep) >= k or depth >= n_pool:
                 break
@@ -398,7 +303,7 @@ class Retriever:
         )
 
     def _pool(
-        self, items: np.ndarray, item_vecs: np.ndarray, sc: _Scoring, seen: np.ndarray, depth: int
+        self, items: np.ndarray, item_vecs: np.ndarray, sc: Scoring, seen: np.ndarray, depth: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The positions in ``items`` of the best ``depth`` unseen items by final score, best
         first; their final scores; the interests' log-normalisers."""
@@ -434,9 +339,7 @@ class Retriever:
             self._snapshot = (version, items, vecs)
         return items, vecs
 
-    def _rescore(
-        self, cands: Candidates, source: ItemIndex, sc: _Scoring, depth: int
-    ) -> Candidates:
+    def _rescore(self, cands: Candidates, source: ItemIndex, sc: Scoring, depth: int) -> Candidates:
         """The searched candidates plus the prior's nominees, scored per interest as offline."""
         items = cands.items
         if sc.priors is not None:
@@ -470,7 +373,7 @@ class Retriever:
             keep = np.ones(len(items), bool)
         else:
             # z-scored per interest, so comparable: an item goes to the interest liking it most
-            owner = _owners(own, sc.absent)
+            owner = owners(own, sc.absent)
             keep = ~np.isin(owner, np.asarray(sc.muted, np.int64))
         order = np.flatnonzero(keep)[np.argsort(-final[keep], kind="stable")]
         return Candidates(
@@ -541,61 +444,3 @@ class Retriever:
             }
             for i in picked.interests.tolist()
         ]
-
-
-def _without_absent(req: Request, weights: np.ndarray) -> tuple[Request, tuple[int, ...]]:
-    """``req`` with the interests the user does not have (weight 0: a model with dynamic K
-    gives a light user fewer than K) muted, and those interests; focusing one is an error."""
-    absent = tuple(int(i) for i in np.flatnonzero(~held(np.asarray(weights).reshape(-1))))
-    if not absent:
-        return req, absent
-    n = len(np.asarray(weights).reshape(-1))
-    asked = set(as_indices(req.focus, n, "focus")) & set(absent)
-    if asked:
-        raise ValueError(
-            f"interest(s) {sorted(asked)} are not among this user's interests (weight 0)"
-        )
-    mute = sorted(set(as_indices(req.mute, n, "mute")) | set(absent))
-    return dataclasses.replace(req, mute=mute), absent
-
-
-def _owners(own: np.ndarray, absent: tuple[int, ...]) -> np.ndarray:
-    """(M,) the interest with the highest own score of each candidate, among the interests the
-    user has (a missing one's flat scores would otherwise claim the items no one likes)."""
-    if absent:
-        own = own.copy()
-        own[list(absent)] = -np.inf
-    return np.asarray(own.argmax(0))
-
-
-@dataclass(frozen=True)
-class _Scoring:
-    """One request's scoring inputs: the interests' vectors and steered weights, the history,
-    its interest priors, repeat bias and recency prior, the seen and muted items, and the
-    user's ``keep``."""
-
-    vecs: np.ndarray
-    w: np.ndarray
-    history: np.ndarray
-    priors: Prior | None
-    repeat: HistoryBias | None
-    recency: Prior | None
-    seen: set[int]
-    muted: list[int]
-    keep: _Keep
-    absent: tuple[int, ...] = ()
-
-
-class _Keep(Protocol):
-    """``keep(key, compute)``: an entry of the user's context (or ``compute()`` if not kept)."""
-
-    def __call__(self, key: Hashable, compute: Callable[[], T]) -> T: ...
-
-
-def _search(
-    index: ItemIndex, vecs: np.ndarray, depth: int, exclude: list[set[int]] | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(K, depth) ids and scores of the interests' searches, as compact as a kept context
-    wants them (int32 ids, float32 scores: a few kB per user)."""
-    ids, scores = index.search(vecs, depth, exclude)
-    return ids.astype(np.int32), scores.astype(np.float32)
