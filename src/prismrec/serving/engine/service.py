@@ -13,59 +13,43 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from prismrec.data.vocab import IdMaps, scored_items
+from prismrec.data.vocab import IdMaps
 from prismrec.errors import ConfigError, DataError, UnknownIdError
 from prismrec.models.interests import held
-from prismrec.retrieval._backends import RWLock
-from prismrec.retrieval.context import ContextBudget, UserContext
+from prismrec.retrieval.context import ContextBudget
 from prismrec.retrieval.explain import label_interests
 from prismrec.retrieval.index import IndexSettings
-from prismrec.retrieval.pipeline import Request, Retriever, UserInterests
+from prismrec.retrieval.pipeline import Request, Retriever
 from prismrec.retrieval.priors import ScorePriors
-from prismrec.retrieval.rerank import mmr
 from prismrec.serving.engine._encoder import InterestEncoder
 from prismrec.serving.engine._history import Featurizer, concat
 from prismrec.serving.engine._index import item_index
-from prismrec.serving.engine.catalog import ItemEncoder, LiveCatalog, check_item_fields, load_items
+from prismrec.serving.engine.catalog import ItemEncoder, LiveCatalog, load_items
+from prismrec.serving.engine.cold_lists import ColdLists
 from prismrec.serving.engine.coldstart import PopularityPrior, profile_vocab
+from prismrec.serving.engine.items import LiveItems
+from prismrec.serving.engine.users import UserCache, UserState
 from prismrec.serving.engine.versions import ModelInfo, model_info
 from prismrec.serving.settings import ServeSettings
 from prismrec.serving.state import (
     Backend,
     Event,
     EventStore,
-    ItemChange,
     check_id,
     open_store,
 )
 from prismrec.training.base import Recommender
 from prismrec.training.contract import as_sequence_model
 
-__all__ = ["Service", "UserState"]
+__all__ = ["Service"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class UserState:
-    """A user's history (item rows, oldest first) and interests at a store version, and what
-    the retriever computed for them and can reuse until the next event (``context``)."""
-
-    version: int
-    history: np.ndarray
-    interests: UserInterests | None
-    user_row: int
-    context: UserContext = field(default_factory=UserContext, compare=False, repr=False)
 
 
 class Service:
@@ -82,13 +66,22 @@ class Service:
         self.backend = backend
         self.ready = False
         self.store: EventStore | None = None
-        self._cache: OrderedDict[str, UserState] = OrderedDict()
-        self._cache_lock = threading.Lock()
-        self.context_budget = ContextBudget(settings.context_mb << 20)
-        self._items_lock = RWLock()
-        self._item_seq = 0
-        self._synced_at = 0.0
-        self.stats = {"events": 0, "cache_hits": 0, "cache_misses": 0}
+        self.cache = UserCache(settings.user_cache, settings.context_mb)
+        self.events = 0  # accepted since start
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Events accepted, cache hits and misses since start (the ``/metrics`` counters)."""
+        return {
+            "events": self.events,
+            "cache_hits": self.cache.hits,
+            "cache_misses": self.cache.misses,
+        }
+
+    @property
+    def context_budget(self) -> ContextBudget:
+        """What the cached users' retriever contexts hold (bytes) and may hold."""
+        return self.cache.budget
 
     # ---- start-up ------------------------------------------------------------------------------
     def start(self) -> Service:
@@ -124,7 +117,6 @@ class Service:
         self.prior = PopularityPrior(
             model.user_histories, model.user_attr_arrays, self.catalog.n_rows
         )
-        self.profile_vocab = profile_vocab(path, list(model.user_attr_arrays))
         self.item_encoder = ItemEncoder(model, fields) if model.tower_kwargs else None
         if self.item_encoder is not None:
             self.item_encoder.text_encoder()  # load the text model now, not on the first PUT
@@ -143,7 +135,26 @@ class Service:
             score_all_below=s.exact_below,
         )
         self.store = open_store(self.backend or s.store, tombstone_secret=s.tombstone_secret)
-        self.sync_items(force=True)
+        self.items = LiveItems(
+            self.catalog,
+            self.index,
+            self.encoder,
+            self.item_encoder,
+            self.priors,
+            self.prior,
+            self.retriever,
+            self.store,
+            s.item_sync_s,
+        )
+        self.cold = ColdLists(
+            self.prior,
+            self.items,
+            self.featurizer,
+            model.user_attr_arrays,
+            profile_vocab(path, list(model.user_attr_arrays)),
+            s.cold_diversity,
+        )
+        self.items.sync(force=True)
         self.ready = True
         log.info(
             "serving %s: %d items, %s index (%s)",
@@ -159,97 +170,26 @@ class Service:
         if self.store is not None:
             self.store.close()
 
-    # ---- items ----------------------------------------------------------------------------------
+    # ---- items (:class:`LiveItems`) -----------------------------------------------------------
     def sync_items(self, force: bool = False) -> None:
         """Apply item changes other replicas logged since the last sync."""
-        now = time.monotonic()
-        if not force and now - self._synced_at < self.settings.item_sync_s:
-            return
-        self._synced_at = now
-        assert self.store is not None
-        changes = self.store.item_changes(self._item_seq)
-        if changes:
-            self._apply(changes)
-
-    def _apply(self, changes: Sequence[ItemChange]) -> None:
-        with self._items_lock.write():
-            upserts = [c for c in changes if c.fields is not None]
-            if upserts and self.item_encoder is None:
-                log.warning(
-                    "ignoring %d logged items: this model cannot encode content", len(upserts)
-                )
-                upserts = []
-            records = []
-            for c in upserts:
-                row, _ = self.catalog.upsert(c.item_id, c.fields or {})
-                records.append((row, c.item_id, c.fields or {}))
-            if records:
-                assert self.item_encoder is not None
-                vecs = self.item_encoder.encode(records)
-                rows = np.asarray([r for r, _, _ in records], np.int64)
-                present = np.asarray([r in self.index for r in rows.tolist()])
-                # the scorer's catalogue statistics follow the index: old out, new in
-                old = self.encoder.table[rows[present]].numpy()
-                self.priors.moments.remove(rows[present], old)
-                self.priors.moments.add(rows, vecs)
-                self.encoder.set_items(rows, vecs)
-                if present.any():
-                    self.index.update(rows[present], vecs[present])
-                if (~present).any():
-                    self.index.add(rows[~present], vecs[~present])
-                self.prior.grow(self.catalog.n_rows)
-            for c in changes:
-                if c.fields is None:
-                    row = self.catalog.remove(c.item_id)
-                    if row and row in self.index:
-                        self.index.remove(np.asarray([row]))
-                        self.priors.moments.remove(
-                            np.asarray([row]), self.encoder.table[[row]].numpy()
-                        )
-            self.retriever.metadata = self.catalog.metadata
-            self._item_seq = max(self._item_seq, max(c.seq for c in changes))
+        self.items.sync(force)
 
     def put_item(self, item_id: str, fields: Any) -> dict[str, Any]:
         """Add or replace an item from its catalogue fields; searchable when this returns."""
-        check_id("item_id", item_id)
-        if self.item_encoder is None:
-            raise DataError(
-                "this model has no content tower, so items cannot be added from content; "
-                "train prism on a catalogue with item content"
-            )
-        clean = check_item_fields(fields, self.catalog)
-        assert self.store is not None
-        existed = self.catalog.is_live(self.catalog.index(item_id))
-        seq = self.store.put_item(item_id, clean)
-        self._apply([ItemChange(seq, item_id, clean)])
-        return {"item_id": item_id, "created": not existed, "n_items": len(self.catalog)}
+        return self.items.put(item_id, fields)
 
     def delete_item(self, item_id: str) -> dict[str, Any]:
-        if not self.catalog.is_live(self.catalog.index(item_id)):
-            raise UnknownIdError(f"unknown item {item_id!r}")
-        assert self.store is not None
-        seq = self.store.put_item(item_id, None)
-        self._apply([ItemChange(seq, item_id, None)])
-        return {"item_id": item_id, "deleted": True, "n_items": len(self.catalog)}
+        """Take an item out of every list from now on."""
+        return self.items.delete(item_id)
 
     def item_rows(self, item_ids: Sequence[str]) -> list[int]:
         """Rows of live items (for allow-lists); unknown ids are left out."""
-        rows = [self.catalog.index(i) for i in item_ids]
-        return [r for r in rows if self.catalog.is_live(r)]
+        return self.items.rows(item_ids)
 
     def similar(self, item_id: str, k: int) -> dict[str, Any]:
-        self.sync_items()
-        row = self.catalog.index(item_id)
-        if not self.catalog.is_live(row):
-            raise UnknownIdError(f"unknown item {item_id!r}")
-        with self._items_lock.read():
-            vec = self.index.vectors(np.asarray([row]))
-            ids, scores = self.index.search(vec, k, [[row]])
-        ok = ids[0] >= 0
-        return {
-            "item_id": item_id,
-            "items": scored_items(self.catalog.external(ids[0][ok]), scores[0][ok]),
-        }
+        """The ``k`` items nearest ``item_id``."""
+        return self.items.similar(item_id, k)
 
     # ---- events and users ------------------------------------------------------------------
     def ingest(self, events: Sequence[Event]) -> dict[str, Any]:
@@ -267,7 +207,7 @@ class Service:
                     f"this model knows; use one of {self.event_types}"
                 )
         last = self.store.append(events)
-        self.stats["events"] += len(events)
+        self.events += len(events)
         unknown = sum(1 for e in events if not self.catalog.index(e.item_id))
         return {"accepted": len(events), "unknown_items": unknown, "last_seq": last}
 
@@ -289,10 +229,7 @@ class Service:
         if not known and self.store.version(user_id) == 0:
             raise UnknownIdError(f"unknown user {user_id!r} (no events, or deleted already)")
         n = self.store.delete_user(user_id, known=known)
-        with self._cache_lock:
-            gone = self._cache.pop(user_id, None)
-            if gone is not None:
-                gone.context.clear()
+        self.cache.drop(user_id)
         erasure = "pending" if self.store.erasure_pending() else "complete"
         return {"user_id": user_id, "deleted_events": n, "erasure": erasure}
 
@@ -307,11 +244,7 @@ class Service:
         check_id("user_id", user_id)
         assert self.store is not None
         version = self.store.version(user_id)
-        with self._cache_lock:
-            hit = self._cache.get(user_id)
-            if hit is not None:
-                self._cache.move_to_end(user_id)
-                self._trim()
+        hit = self.cache.get(user_id)
         trained = self.ids.user_row(user_id)
         # a user known only from training has version 0 before and after a deletion
         if (
@@ -319,9 +252,9 @@ class Service:
             and hit.version == version
             and (version or trained < 0 or not self.store.is_deleted(user_id))
         ):
-            self.stats["cache_hits"] += 1
+            self.cache.hits += 1
             return hit
-        self.stats["cache_misses"] += 1
+        self.cache.misses += 1
         snap = self.store.snapshot(user_id, self.encoder.history_len)
         deleted = trained >= 0 and self.store.is_deleted(user_id)
         base = None if trained < 0 or deleted else self.model.user_histories.get(trained)
@@ -338,29 +271,14 @@ class Service:
             hist["item_idx"],
             interests,
             -1 if deleted else trained,
-            UserContext(budget=self.context_budget),
+            self.cache.context(),
         )
-        if self.settings.user_cache:
-            with self._cache_lock:
-                old = self._cache.pop(user_id, None)
-                if old is not None:
-                    old.context.clear()
-                self._cache[user_id] = st
-                self._trim()
+        self.cache.put(user_id, st)
         return st
 
     def cached_users(self) -> list[str]:
         """Users whose state is cached, least recently served first."""
-        with self._cache_lock:
-            return list(self._cache)
-
-    def _trim(self) -> None:
-        """Least recently used users leave the cache while there are more than ``user_cache``
-        or their contexts hold more than ``context_mb``; the caller holds ``_cache_lock``."""
-        while len(self._cache) > self.settings.user_cache or (
-            self.context_budget.over and len(self._cache) > 1
-        ):
-            self._cache.popitem(last=False)[1].context.clear()
+        return self.cache.users()
 
     def _live_row(self, item_id: str) -> int:
         row = self.catalog.index(item_id)
@@ -374,17 +292,17 @@ class Service:
         context: dict[str, str] | None = None,
         profile: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        self.sync_items()
-        self._check_profile(profile or {})
+        self.items.sync()
+        self.cold.check_profile(profile or {})
         st = self.state(user_id)
         if st.interests is None:
-            return self._cold(user_id, st, request, context or {}, profile or {})
+            return self.cold.recommend(user_id, st.user_row, request, context or {}, profile or {})
         mute = request.mute
         muted = {mute} if isinstance(mute, int) else set(mute or ())
         muted_all = len(muted) >= len(st.interests.weights)
         if muted_all or request.allow_list == []:  # nothing may be recommended
             return {"user_id": user_id, "source": "personalised", "items": []}
-        with self._items_lock.read():
+        with self.items.lock.read():
             picked = self.retriever.recommend(st.interests, st.history, request, context=st.context)
         items = []
         rows = np.fromiter((p["item"] for p in picked), np.int64, len(picked))
@@ -409,72 +327,10 @@ class Service:
             e.pop("item", None)
         return {**note, "events": events}
 
-    def _cold(
-        self,
-        user_id: str,
-        st: UserState,
-        request: Request,
-        context: dict[str, str],
-        profile: dict[str, str],
-    ) -> dict[str, Any]:
-        """Popular items lifted by the request's context and the user's profile, diversified."""
-        segments = self.featurizer.context_codes(context, int(time.time()))
-        segments.update(self._profile_codes(st.user_row, profile))
-        scores = self.prior.scores(segments)
-        n_rows = self.catalog.n_rows
-        scores = (
-            scores[:n_rows]
-            if len(scores) >= n_rows
-            else np.pad(scores, (0, n_rows - len(scores)), constant_values=-np.inf)
-        )
-        with self._items_lock.read():
-            scores = np.where(self.catalog.live_mask(), scores, -np.inf)
-            if request.exclude_categories:
-                meta = self.catalog.metadata
-                codes = self.retriever.category_codes(request.exclude_categories)
-                if meta.categories is not None and codes:
-                    scores[np.isin(meta.categories, codes).any(1)] = -np.inf
-            pool = np.argsort(-scores)[: max(request.k * 5, 50)]
-            pool = pool[np.isfinite(scores[pool])]
-            vecs = self.index.vectors(pool) if len(pool) else np.zeros((0, self.encoder.dim))
-        diversity = request.diversity if request.diversity > 0 else self.settings.cold_diversity
-        order: Any = mmr(scores[pool], vecs, request.k, diversity) if len(pool) else []
-        items = [
-            {
-                "item_id": self.catalog.external([pool[j]])[0],
-                "score": round(float(scores[pool[j]]), 6),
-            }
-            for j in order
-        ]
-        return {
-            "user_id": user_id,
-            "source": "popular",
-            "lifted_by": self.prior.applicable(segments),
-            "items": items,
-        }
-
     @property
     def profile_keys(self) -> list[str]:
         """The user attributes the model knows (the keys ``profile=`` may name)."""
-        return sorted(k[5:] for k in self.model.user_attr_arrays)
-
-    def _check_profile(self, profile: dict[str, str]) -> None:
-        unknown = sorted(set(profile) - set(self.profile_keys))
-        if unknown:
-            raise DataError(
-                f"unknown profile attribute(s) {unknown}; this model knows {self.profile_keys}"
-            )
-
-    def _profile_codes(self, user_row: int, profile: dict[str, str]) -> dict[str, int]:
-        out = {}
-        for name, arr in self.model.user_attr_arrays.items():
-            if 0 <= user_row < len(arr) and arr[user_row] > 0:
-                out[name] = int(arr[user_row])
-        for key, value in profile.items():
-            vocab = self.profile_vocab.get(f"user_{key}", {})
-            if value in vocab:
-                out[f"user_{key}"] = vocab[value]
-        return out
+        return self.cold.profile_keys
 
     def interests(self, user_id: str, top_items: int = 5) -> dict[str, Any]:
         st = self.state(user_id)
@@ -483,7 +339,7 @@ class Service:
         vecs = np.asarray(st.interests.vectors, np.float32)
         meta = self.catalog.metadata
         r = self.retriever
-        with self._items_lock.read():  # one search serves the labels and the top items
+        with self.items.lock.read():  # one search serves the labels and the top items
             found, _ = self.index.search(vecs, max(r.label_items, top_items))
         labels = (
             label_interests(

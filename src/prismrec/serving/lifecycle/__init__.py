@@ -10,9 +10,11 @@ from prismrec.serving.lifecycle.ab import (
     assign,
     report,
 )
+from prismrec.serving.lifecycle.follow import FleetFollower
 from prismrec.serving.lifecycle.hotswap import ServiceHolder, Slot, with_watch
 
 __all__ = [
+    "FleetFollower",
     "ABCounts",
     "ABLog",
     "ABReport",

@@ -8,10 +8,8 @@ and the replaced service is closed once its last request has released it. A new 
 empty caches: nothing a model derived for a user (interests) carries over; the stored events do,
 and the new model recomputes from them.
 
-Replicas sharing a store follow each other through the fleet record (``_fleet``): a replica
-that swaps writes the path there, and every other one polls it every ``model_sync_s`` and loads
-the same directory. With ``watch``, the holder also follows a models folder's ``current`` link
-(what ``prismrec retrain`` promotes through).
+Replicas sharing a store follow each other (:class:`~prismrec.serving.lifecycle.follow.
+FleetFollower`, started by :meth:`ServiceHolder.follow`).
 """
 
 from __future__ import annotations
@@ -28,10 +26,10 @@ from typing import Any
 from prismrec.errors import ConflictError, DataError
 from prismrec.retrieval.pipeline import Request
 from prismrec.serving.engine.service import Service
-from prismrec.serving.engine.versions import model_info
 from prismrec.serving.lifecycle._ablog import open_ablog
-from prismrec.serving.lifecycle._fleet import FleetModel, open_fleet
+from prismrec.serving.lifecycle._fleet import open_fleet
 from prismrec.serving.lifecycle.ab import Experiment, assign
+from prismrec.serving.lifecycle.follow import FleetFollower
 from prismrec.serving.metrics import Metrics
 from prismrec.serving.settings import ServeSettings
 from prismrec.serving.state import Backend
@@ -95,12 +93,7 @@ class ServiceHolder:
         self.swaps = 0
         self.failed_loads = 0
         self.listeners: list[Callable[[Service], None]] = []
-        self.replica = f"{id(self):x}-{time.time_ns():x}"
-        self._fleet: FleetModel | None = None
-        self._seen_seq = 0
-        self._watched: Path | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.follower: FleetFollower | None = None
         # served lists are forgotten with their user even when no test runs now
         self.ab_log = open_ablog(backend or settings.store, keep=settings.ab_lists)
         self.experiment = None if candidate is None else Experiment(self.ab_log, metrics)
@@ -169,23 +162,12 @@ class ServiceHolder:
                 "%s: now serving %s (%s), was %s", action, slot.version, slot.path, old.version
             )
             out = {"action": action, "version": slot.version, "path": slot.path}
-            if publish and self._fleet is not None:
-                out["replicas"] = self._publish(slot, action)
+            if publish and self.follower is not None:
+                out["replicas"] = self.follower.publish(slot.path, slot.version, action)
             return {**out, "previous": old.__dict__}
         finally:
             self.loading = None
             self._load_lock.release()
-
-    def _publish(self, slot: Slot, action: str) -> str:
-        """Tell the other replicas; the swap here stands even when the store is unreachable."""
-        assert self._fleet is not None
-        record = {"path": slot.path, "version": slot.version, "origin": self.replica}
-        try:
-            self._seen_seq = self._fleet.publish({**record, "action": action})
-        except Exception as exc:  # noqa: BLE001 (Redis or SQLite down: this replica swapped)
-            log.error("swapped here, but could not tell the other replicas: %s", exc)
-            return f"not told: {type(exc).__name__}: {str(exc)[:200]}"
-        return "told"
 
     def check_path(self, path: str | Path) -> Path:
         """``path`` when it is a model directory.
@@ -280,57 +262,20 @@ class ServiceHolder:
     def follow(self) -> ServiceHolder:
         """Poll the fleet record (and the watched link) every ``model_sync_s`` in a thread."""
         every = self.settings.model_sync_s
-        if every <= 0:
-            return self
-        self._fleet = open_fleet(self.backend or self.settings.store)
-        self._seen_seq = self._fleet.get()[0]  # swaps from before this start are not replayed
-        if self.settings.watch is not None:
-            self._watched = current_model(self.settings.watch)
-        self._thread = threading.Thread(target=self._loop, name="prismrec-follow", daemon=True)
-        self._thread.start()
+        if every > 0:
+            self.follower = FleetFollower(
+                open_fleet(self.backend or self.settings.store),
+                lambda: self._control.model_info.version,
+                lambda path, publish: self.swap(path, publish=publish, action="follow"),
+                every,
+                self.settings.watch,
+            ).start()
         return self
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.settings.model_sync_s):
-            try:
-                self.poll()
-            except Exception:  # noqa: BLE001 (a store that is down for a while: try again)
-                log.exception("checking for a new model failed")
-
-    def poll(self) -> None:
-        """One check: a newer fleet record, then a moved ``current`` link."""
-        if self._fleet is not None:
-            seq, record = self._fleet.get()
-            mine = record.get("origin") == self.replica
-            if seq > self._seen_seq and (mine or self._follow(record["path"], False)):
-                self._seen_seq = seq
-        if self.settings.watch is not None:
-            target = current_model(self.settings.watch)
-            if target is not None and target != self._watched and self._follow(target, True):
-                self._watched = target
-
-    def _follow(self, path: str | Path, publish: bool) -> bool:
-        """Swap to ``path`` unless it is the version in service; False: try again later."""
-        try:
-            if model_info(path).version == self._control.model_info.version:
-                return True
-        except (OSError, ValueError):
-            pass  # swap() reports it
-        try:
-            self.swap(path, publish=publish, action="follow")
-        except ConflictError:
-            return False
-        except DataError as exc:
-            log.error("not following the fleet to %s: %s", path, exc)
-        return True
 
     def close(self, keep: Service | None = None) -> None:
         """Stop following; close every service but ``keep`` (one its caller owns)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._fleet is not None:
-            self._fleet.close()
+        if self.follower is not None:
+            self.follower.close()
         self.ab_log.close()
         with self._lock:
             retired, self._retired = self._retired, []
