@@ -72,7 +72,7 @@ def even(logp: np.ndarray) -> np.ndarray:
 def readings(rec: PrismRecommender, histories: list[Any], users: np.ndarray) -> dict:
     """Every reading's (B, N+1) scores for one chunk of users (public API only)."""
     got = rec.interests(histories, users)
-    vecs, w, n_long = got["vectors"], got["weights"], int(got["long_term"])
+    vecs, w, n_long = got.vectors, got.weights, got.long_rows
     items = rec.item_vectors()
     logits = (vecs.reshape(-1, vecs.shape[-1]) @ items.T).reshape(*vecs.shape[:2], len(items))
     logp = log_softmax(logits)

@@ -51,8 +51,9 @@ from prismrec.config import ModelConfig, TrainConfig
 from prismrec.data.dataset import PreparedDataset, prepare
 from prismrec.evaluation.metrics import accuracy_metrics, hit_matrix
 from prismrec.evaluation.protocol import ranked_lists
+from prismrec.models.interests import Interests
 from prismrec.retrieval import ExactIndex
-from prismrec.retrieval.pipeline import Request, Retriever, UserInterests
+from prismrec.retrieval.pipeline import Request, Retriever
 from prismrec.training import PrismRecommender, load_model
 from prismrec.training.base import item_array
 
@@ -64,12 +65,12 @@ def _accuracy(top: np.ndarray, targets: Any) -> dict[str, float]:
 
 
 def _served(
-    retriever: Retriever, out: dict[str, Any], histories: list[np.ndarray]
+    retriever: Retriever, out: Interests, histories: list[np.ndarray]
 ) -> tuple[np.ndarray, list[float]]:
     top = np.full((len(histories), 10), -1, np.int64)
     ms = []
     for row, hist in enumerate(histories):
-        interests = UserInterests.from_model(out, row)
+        interests = out.user(row)
         t0 = time.perf_counter()
         got = retriever.recommend(interests, hist, Request(k=10))
         ms.append((time.perf_counter() - t0) * 1000)

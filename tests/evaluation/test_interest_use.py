@@ -251,8 +251,8 @@ def test_trained_prism_reports_use_measures(interest_models: dict[str, Path]) ->
     assert set(res.metrics) >= USE_KEYS and set(res.per_user) >= USE_KEYS
     assert set(res.definitions) >= USE_KEYS
     got = prism.interests(cases.inputs(), cases.users)  # K = 3 and a short-term row
-    assert got["long_term"] == 3 and got["weights"].shape[1] == 4
-    np.testing.assert_allclose(res.per_user["short_weight"], got["weights"][:, 3], atol=1e-5)
+    assert got.n_long == 3 and got.weights.shape[1] == 4
+    np.testing.assert_allclose(res.per_user["short_weight"], got.weights[:, 3], atol=1e-5)
     assert 1.0 <= res.metrics["effective_interests"] <= 4.0 + 1e-9
     jac = res.per_user["worst_jaccard@20"]
     assert (jac >= res.per_user["interest_jaccard@20"] - 1e-12).all() and (jac <= 1).all()

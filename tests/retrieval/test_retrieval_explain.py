@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from prismrec.evaluation.interests import LEAD_SHARE
+from prismrec.models.interests import Interests
 from prismrec.retrieval import (
     ExactIndex,
     ItemMetadata,
     Request,
     Retriever,
-    UserInterests,
     label_from_items,
     label_interests,
     top_events,
@@ -40,7 +40,7 @@ def _catalogue() -> tuple[np.ndarray, np.ndarray]:
 HISTORY = np.array([3, 12, 5, 14, 7])
 # a left-padded window of 6: column j + 1 is history[j]
 ATTENTION = np.array([[0, 0.1, 0, 0.6, 0, 0.3], [0, 0, 0.7, 0, 0.3, 0]])
-USER = UserInterests(E[:2].copy(), np.array([0.5, 0.5]), ATTENTION)
+USER = Interests(E[:2].copy(), np.array([0.5, 0.5]), ATTENTION)
 
 
 def _retriever() -> Retriever:
@@ -167,9 +167,9 @@ def test_steering_and_diversity_through_the_pipeline() -> None:
 
 def test_interests_from_a_model_and_retriever_from_a_model() -> None:
     table, cats = _catalogue()
-    out = {"vectors": E[None, :2], "weights": np.array([[0.5, 0.5]]), "attention": None}
-    user = UserInterests.from_model(out)
-    assert user.attention is None and user.vectors.shape == (2, 4)
+    out = Interests(E[None, :2], np.array([[0.5, 0.5]]))
+    user = out.user(0)
+    assert user.attention is None and user.vectors.shape == (2, 4) and out.n_users == 1
     # the two members of the model contract ``from_model`` reads: item vectors and the scorer
     model = SimpleNamespace(item_vectors=lambda: table, scorer=Scorer(np.zeros(len(table))))
     r = Retriever.from_model(model, ItemMetadata(cats, NAMES))

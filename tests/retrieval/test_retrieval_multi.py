@@ -8,13 +8,13 @@ import threading
 import numpy as np
 import pytest
 
+from prismrec.models.interests import Interests
 from prismrec.retrieval import (
     ContextBudget,
     ExactIndex,
     Request,
     Retriever,
     UserContext,
-    UserInterests,
     gather,
     steer_weights,
 )
@@ -43,7 +43,7 @@ def _served(
 ) -> tuple[np.ndarray, np.ndarray]:
     retriever = Retriever(idx, score_all_below=options.pop("score_all_below", 20_000))
     retriever.priors.quota = quota
-    out = retriever.recommend(UserInterests(vecs, np.asarray(w)), [], Request(k=k, **options))
+    out = retriever.recommend(Interests(vecs, np.asarray(w)), [], Request(k=k, **options))
     return np.array([o["item"] for o in out]), np.array([o["interest"] for o in out])
 
 
@@ -139,7 +139,7 @@ def test_a_kept_context_serves_the_same_lists_until_an_item_changes(score_all_be
     equal the request without one, whatever the options; a new item reaches the next list."""
     idx = _index()
     retriever = Retriever(idx, score_all_below=score_all_below)
-    user = UserInterests(E[:2].copy(), np.array([0.6, 0.4]))
+    user = Interests(E[:2].copy(), np.array([0.6, 0.4]))
     history = [1, 21, 3]
     context = UserContext()
     for request in [Request(k=5), Request(k=5), Request(k=8, focus=1), Request(k=5, mute=0)]:

@@ -12,7 +12,7 @@ from prismrec.config import ModelConfig, TrainConfig
 from prismrec.data.dataset import prepare
 from prismrec.errors import ConfigError, NotTrainedError
 from prismrec.evaluation.protocol import evaluate
-from prismrec.retrieval.pipeline import Request, Retriever, UserInterests
+from prismrec.retrieval.pipeline import Request, Retriever
 from prismrec.training import ItemKNN, MostPopular, Recommender, base, load_model, registry
 from prismrec.training.base import item_array
 from prismrec.training.contract import SequenceModel, as_sequence_model
@@ -107,10 +107,10 @@ def test_sequence_models_serve_their_offline_lists(cls, planted) -> None:
     hists, users = cases.histories[:12], np.asarray(cases.users[:12])
     offline, _ = m.recommend(hists, k=5, users=users)
     out = m.interests(hists, users)
-    assert out["vectors"].shape[1] == m.n_interests
+    assert out.vectors.shape[1] == m.n_interests
     retriever = Retriever.from_model(m)
     for row, h in enumerate(hists):
-        got = retriever.recommend(UserInterests.from_model(out, row), item_array(h), Request(k=5))
+        got = retriever.recommend(out.user(row), item_array(h), Request(k=5))
         assert [g["item"] for g in got] == offline[row].tolist()
 
 

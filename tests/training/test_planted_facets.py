@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from prismrec.config import ModelConfig, TrainConfig, load_config
 from prismrec.data.dataset import prepare
 from prismrec.data.synth import synthesize
 from prismrec.evaluation.interests import interest_snapshot
-from prismrec.retrieval import Request, Retriever, UserInterests
+from prismrec.retrieval import Request, Retriever
 from prismrec.training import PrismRecommender
 
 
@@ -46,7 +47,7 @@ def test_each_planted_facet_gets_its_own_interest(planted: dict[str, Any]) -> No
     facets = planted["truth"].facets.group_by("user_id").agg(pl.col("facet")).iter_rows()
     facets_of = dict(facets)
     found = []
-    n_long = snap.n_long or snap.top.shape[1]  # the short-term row is not a facet
+    n_long = snap.interests.long_rows  # the short-term row is not a facet
     for user, top in zip(ds.user_vocab.external(cases.users), snap.top[:, :n_long], strict=True):
         main = {pl.Series(topics[row]).mode().sort()[0] for row in top}
         found.append(len(set(facets_of[user]) & main) / len(facets_of[user]))
@@ -69,7 +70,7 @@ def test_muting_an_interest_drops_its_items_and_keeps_the_others(planted: dict[s
     kept, checked = [], 0
     for u in range(40):
         got = rec.interests([cases.inputs()[u]], cases.users[u : u + 1])
-        user = UserInterests(got["vectors"][0], got["weights"][0], got["attention"][0])
+        user = dataclasses.replace(got.user(0), n_long=None)
         base = retriever.recommend(user, cases.histories[u], Request(k=12))
         by_interest = {x["interest"] for x in base}
         if len(by_interest) < 2:

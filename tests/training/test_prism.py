@@ -98,10 +98,10 @@ def test_unknown_user_raw_history_and_interests(trained, chains) -> None:
     assert ids_empty.shape == (1, 3) and np.isfinite(s).all()
     inter = trained.interests([hist])
     # two long-term interests, then the short-term one
-    assert inter["vectors"].shape == (1, 3, 32) and inter["long_term"] == 2
-    np.testing.assert_allclose(inter["weights"].sum(-1), 1.0, rtol=1e-5)
+    assert inter.vectors.shape == (1, 3, 32) and inter.n_long == 2
+    np.testing.assert_allclose(inter.weights.sum(-1), 1.0, rtol=1e-5)
     by_user = trained.interests(users=[0])
-    assert by_user["vectors"].shape == (1, 3, 32)
+    assert by_user.vectors.shape == (1, 3, 32)
 
 
 def test_resume_after_interruption_matches_uninterrupted(
@@ -253,19 +253,19 @@ def test_each_interest_picks_by_its_own_attention_prior(trained, chains) -> None
         rep = trained.scorer.repeat_bias(hist, own.shape[2])
     finally:
         trained.cooc_weight = saved
-    assert out["attention"] is not None and rep is not None
-    logits = np.einsum("bkd,nd->bkn", out["vectors"], trained.item_vectors())
+    assert out.attention is not None and rep is not None
+    logits = np.einsum("bkd,nd->bkn", out.vectors, trained.item_vectors())
     lse = logsumexp(logits[:, :, 1:], axis=2, keepdims=True)
-    post = logits - lse + np.log(out["weights"])[:, :, None]
+    post = logits - lse + np.log(out.weights)[:, :, None]
     sim = trained.cooc.similarity.toarray()
     B, K, n = post.shape
-    S = out["attention"].shape[2]
+    S = out.attention.shape[2]
     assert own.shape == (3, 3, n)  # two long-term interests and the short-term one
     for b in range(B):
         seq = item_array(hist[b])[-S:]
         window = np.concatenate([np.zeros(S - len(seq), np.int64), seq])  # left-padded
         for k in range(K):
-            att = out["attention"][b, k] / out["attention"][b, k].sum()
+            att = out.attention[b, k] / out.attention[b, k].sum()
             prior = (att[:, None] * sim[window]).sum(0)  # by hand, position by position
             z, sd = _z(post[b, k])
             want = z + 4.0 * _z(np.log(prior + 1e-4))[0] + rep[b] / sd + trained.popularity
@@ -338,19 +338,19 @@ def test_hub_correction_centres_the_long_term_interests(chains, tmp_path: Path) 
     )
     np.testing.assert_array_equal(share.numpy() > 0, counts > 0)
     hist = chains.item_vocab.lookup(["i3", "i4", "i5", "i6"])
-    got = rec.interests([hist])["vectors"][0, :2]
+    got = rec.interests([hist]).vectors[0, :2]
     # the same net without the correction: each long-term interest moves by the full centre
     routed = rec.net.routed
     assert routed is not None
     routed.hub = 0.0
-    plain = rec.interests([hist])["vectors"][0, :2]
+    plain = rec.interests([hist]).vectors[0, :2]
     routed.hub = 1.0
     with torch.no_grad():
         centre = routed.value((share @ rec.net.item_table())[None])[0].numpy()
     np.testing.assert_allclose(plain - got, np.broadcast_to(centre, got.shape), atol=1e-5)
     rec.save(tmp_path / "hub")
     back = load_model(tmp_path / "hub")
-    np.testing.assert_allclose(back.interests([hist])["vectors"], rec.interests([hist])["vectors"])
+    np.testing.assert_allclose(back.interests([hist]).vectors, rec.interests([hist]).vectors)
 
 
 def test_long_term_norm_gives_each_interest_its_learned_length(chains) -> None:
@@ -359,7 +359,7 @@ def test_long_term_norm_gives_each_interest_its_learned_length(chains) -> None:
     routed = rec.net.routed
     assert routed is not None and routed.log_norm is not None
     hist = chains.item_vocab.lookup(["i3", "i4", "i5", "i6", "i7", "i8"])
-    vecs = rec.interests([hist])["vectors"][0]
+    vecs = rec.interests([hist]).vectors[0]
     lengths = routed.log_norm.detach().exp().numpy()
     # the long-term rows have exactly the learned lengths; the short-term row is the state
     np.testing.assert_allclose(np.linalg.norm(vecs[:2], axis=-1), lengths, rtol=1e-4)
@@ -506,10 +506,10 @@ def test_dynamic_interests_learn_and_give_a_light_history_fewer(chains, tmp_path
     res = evaluate(m, chains.eval_cases("test"), ks=(1,))
     assert res.metrics["hr@1"] > 0.9
     got = m.interests([np.arange(1, 4), np.arange(1, 13)])
-    long = got["weights"][:, :4]
+    long = got.weights[:, :4]
     assert (long > 0).sum(1).tolist() == [1, 3]
-    assert np.abs(got["vectors"][:, :4][long == 0]).sum() == 0.0
-    np.testing.assert_allclose(got["weights"].sum(1), 1.0, atol=1e-5)
+    assert np.abs(got.vectors[:, :4][long == 0]).sum() == 0.0
+    np.testing.assert_allclose(got.weights.sum(1), 1.0, atol=1e-5)
     # an interest the user does not have owns no item (its flat scores would own the rest)
     own = m.interest_scores([np.arange(1, 4), np.arange(1, 13)])
     assert np.isneginf(own[:, :4][long == 0]).all()
@@ -517,7 +517,7 @@ def test_dynamic_interests_learn_and_give_a_light_history_fewer(chains, tmp_path
     m.save(tmp_path / "dyn")
     back = load_model(tmp_path / "dyn")
     again = back.interests([np.arange(1, 4), np.arange(1, 13)])
-    np.testing.assert_allclose(again["weights"], got["weights"], atol=1e-6)
+    np.testing.assert_allclose(again["weights"], got.weights, atol=1e-6)
 
 
 def test_interests_on_fixed_items_still_learn(chains) -> None:

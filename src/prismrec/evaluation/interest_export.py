@@ -21,7 +21,7 @@ from prismrec.evaluation.interest_use import (
 from prismrec.evaluation.interests import (
     INTEREST_K,
     InterestModel,
-    UserInterests,
+    InterestSnapshot,
     interest_snapshot,
     n_interests,
 )
@@ -101,13 +101,13 @@ def export_interests(
                 fh.write(json.dumps(_record(snap, row, str(user_id), ds)) + "\n")
     per_user = {
         **snap.metrics(),
-        **use_measures(snap.weights, snap.top, snap.n_long),
-        **head_shares(snap.top[:, : snap.n_long]),
+        **use_measures(snap.interests.weights, snap.top, snap.interests.n_long),
+        **head_shares(snap.top[:, : snap.interests.long_rows]),
     }
     pooled: dict[str, float] = {}
     if hit_ks and isinstance(model, InterestScorer) and isinstance(model, Ranker):
         lists = ranked_lists(model, cases, max(hit_ks))
-        n_long = snap.n_long or snap.vectors.shape[1]
+        n_long = snap.interests.long_rows
         shares = long_hit_shares(
             model, cases.users, cases.inputs(), lists, cases.targets, n_long, hit_ks
         )
@@ -124,20 +124,22 @@ def _mean(v: np.ndarray) -> float:
     return float(v[ok].mean()) if ok.any() else float("nan")
 
 
-def _record(snap: UserInterests, row: int, user_id: str, ds: PreparedDataset) -> dict[str, Any]:
-    labels = snap.labels[row] if snap.labels is not None else [None] * len(snap.weights[row])
+def _record(snap: InterestSnapshot, row: int, user_id: str, ds: PreparedDataset) -> dict[str, Any]:
+    labels = (
+        snap.labels[row] if snap.labels is not None else [None] * len(snap.interests.weights[row])
+    )
     return {
         "user_id": user_id,
         "interests": [
             {
                 "weight": round(float(w), 4),
-                "term": snap.term(i),
+                "term": snap.interests.term(i),
                 "active": bool(held(w)),
                 "label": label if held(w) else None,
                 "items": ds.item_vocab.external(items[items > 0]),
             }
             for i, (w, label, items) in enumerate(
-                zip(snap.weights[row], labels, snap.top[row], strict=True)
+                zip(snap.interests.weights[row], labels, snap.top[row], strict=True)
             )
         ],
     }

@@ -44,7 +44,7 @@ from prismrec.evaluation.interest_use import (
     use_definitions,
     use_measures,
 )
-from prismrec.models.interests import held
+from prismrec.models.interests import Interests, held
 from prismrec.progress import Tracker
 
 __all__ = [
@@ -52,7 +52,7 @@ __all__ = [
     "INTEREST_METRICS",
     "LEAD_SHARE",
     "InterestModel",
-    "UserInterests",
+    "InterestSnapshot",
     "category_base_rates",
     "interest_definitions",
     "interest_distinctness",
@@ -83,11 +83,8 @@ MEASURE_USERS = 1024
 class InterestModel(Protocol):
     """A model with K interest vectors per user in the item vectors' space."""
 
-    def interests(
-        self, histories: Sequence[Any] | None = None, users: Any = None
-    ) -> dict[str, Any]:
-        """``vectors`` (B, K, D), ``weights`` (B, K), ``attention`` (B, K, L) or None and,
-        optionally, ``long_term``: how many leading rows are long-term interests."""
+    def interests(self, histories: Sequence[Any] | None = None, users: Any = None) -> Interests:
+        """The batch's interests (vectors (B, R, D), weights (B, R) ...)."""
         ...
 
     def item_vectors(self) -> np.ndarray:
@@ -208,37 +205,31 @@ def _measure_order(key: str) -> int:
 
 
 @dataclass
-class UserInterests:
-    """The interests of a batch of users as a model sees them (the rows of ``users``).
+class InterestSnapshot:
+    """The interests of a batch of users as a model sees them (the rows of ``users``), with
+    each interest's own list and label.
 
     Attributes:
         users: (B,) internal user indices.
-        vectors: (B, K, D) interest vectors.
-        weights: (B, K) interest weights.
-        top: (B, K, k) each interest's own top-k items, history masked.
-        labels: per user, the K interests' labels (None: the catalogue has no categories).
-        n_long: the first ``n_long`` rows are long-term interests; the rest (a model's
-            short-term interest, its current state) are left out of the distinctness measures.
+        interests: their :class:`~prismrec.models.interests.Interests` (vectors (B, R, D),
+            weights (B, R)).
+        top: (B, R, k) each interest's own top-k items, history masked.
+        labels: per user, the R interests' labels (None: the catalogue has no categories).
     """
 
     users: np.ndarray
-    vectors: np.ndarray
-    weights: np.ndarray
+    interests: Interests
     top: np.ndarray
     labels: list[list[str]] | None
-    n_long: int | None = None
 
     def metrics(self) -> dict[str, np.ndarray]:
-        """Per-user distinctness of the long-term interests (:func:`interest_distinctness`)."""
-        n = self.vectors.shape[1] if self.n_long is None else self.n_long
+        """Per-user distinctness of the long-term interests (:func:`interest_distinctness`);
+        the short-term row (the current state) is left out."""
+        n = self.interests.long_rows
         labels = None if self.labels is None else [row[:n] for row in self.labels]
-        w = self.weights[:, :n]
+        w = self.interests.weights[:, :n]
         w = w / np.maximum(w.sum(1, keepdims=True), 1e-12)
-        return interest_distinctness(self.vectors[:, :n], w, self.top[:, :n], labels)
-
-    def term(self, i: int) -> str:
-        """``"long"`` or ``"short"``: what interest ``i`` stands for."""
-        return "short" if self.n_long is not None and i >= self.n_long else "long"
+        return interest_distinctness(self.interests.vectors[:, :n], w, self.top[:, :n], labels)
 
 
 def interest_snapshot(
@@ -250,7 +241,7 @@ def interest_snapshot(
     category_names: Sequence[str] = (),
     label_items: int = LABEL_ITEMS,
     batch_size: int = MEASURE_USERS,
-) -> UserInterests:
+) -> InterestSnapshot:
     """Each user's interests, their own top-``k`` (history masked) and labels.
 
     Labels come from each interest's ``label_items`` nearest items (history included, as the
@@ -266,10 +257,10 @@ def interest_snapshot(
         bar.update(lo)
         hist = list(histories[lo : lo + batch_size])
         got = model.interests(hist, users[lo : lo + batch_size])
-        n_long = got.get("long_term")
-        v = np.asarray(got["vectors"], dtype=np.float32)
+        n_long = got.n_long
+        v = np.asarray(got.vectors, dtype=np.float32)
         vecs.append(v)
-        ws.append(np.asarray(got["weights"], dtype=np.float64))
+        ws.append(np.asarray(got.weights, dtype=np.float64))
         seen = [h["item_idx"] if isinstance(h, dict) else h for h in hist]
         step = max(1, _CHUNK_SCORES // (v.shape[1] * len(items)))
         for c in range(0, len(v), step):
@@ -283,13 +274,15 @@ def interest_snapshot(
             tops.append(top)
     bar.close()
     d = items.shape[1]
-    return UserInterests(
+    return InterestSnapshot(
         users=np.asarray(users, dtype=np.int64),
-        vectors=np.concatenate(vecs) if vecs else np.zeros((0, 1, d), np.float32),
-        weights=np.concatenate(ws) if ws else np.zeros((0, 1)),
+        interests=Interests(
+            np.concatenate(vecs) if vecs else np.zeros((0, 1, d), np.float32),
+            np.concatenate(ws) if ws else np.zeros((0, 1)),
+            n_long=n_long,
+        ),
         top=np.concatenate(tops) if tops else np.zeros((0, 1, k), np.int64),
         labels=labels if categories is not None else None,
-        n_long=None if n_long is None else int(n_long),
     )
 
 
@@ -329,7 +322,7 @@ def n_interests(model: InterestModel, users: np.ndarray, histories: Sequence[Any
     if len(users) == 0:
         return 0
     probe = model.interests(list(histories[:1]), np.asarray(users)[:1])
-    return int(probe.get("long_term") or np.asarray(probe["weights"]).shape[1])
+    return probe.long_rows
 
 
 def interest_measures(
@@ -359,17 +352,18 @@ def interest_measures(
         snap = interest_snapshot(
             model, users[lo:hi], histories[lo:hi], k, categories, category_names
         )
-        if snap.vectors.shape[1] < 2:
+        got = snap.interests
+        if got.n_rows < 2:
             return {}
-        parts.append({**snap.metrics(), **use_measures(snap.weights, snap.top, snap.n_long)})
-        tops.append(snap.top[:, : snap.n_long])
+        parts.append({**snap.metrics(), **use_measures(got.weights, snap.top, got.n_long)})
+        tops.append(snap.top[:, : got.long_rows])
     if not parts:
         return {}
     out = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     top = np.concatenate(tops)  # the head is read from every user's long-term lists at once
     out.update(head_shares(top))
     if lists is not None and targets is not None and isinstance(model, InterestScorer):
-        n_long = snap.n_long or snap.vectors.shape[1]
+        n_long = snap.interests.long_rows
         out.update(long_hit_shares(model, users, histories, lists, targets, n_long, ks))
     return out
 

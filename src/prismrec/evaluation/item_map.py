@@ -66,8 +66,8 @@ def build_item_map(
             rec, cases.users[u : u + 1], [cases.inputs()[u]], k, cats, catalog.category_names
         )
         m.interests, m.interest_weights, m.interest_items = (
-            snap.vectors[0],
-            snap.weights[0],
+            snap.interests.vectors[0],
+            snap.interests.weights[0],
             snap.top[0],
         )
         m.interest_labels = snap.labels[0] if snap.labels is not None else None

@@ -7,6 +7,7 @@ one forward pass trains every position of a sequence at once.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -19,6 +20,7 @@ _W = TypeVar("_W", np.ndarray, torch.Tensor)
 __all__ = [
     "CapsuleExtractor",
     "InterestEvolution",
+    "Interests",
     "RoutedInterests",
     "SelfAttentiveExtractor",
     "held",
@@ -32,6 +34,51 @@ def held(weights: _W) -> _W:
     and tensors alike; everything that reads weights (losses, measures, lists, the API, the
     page) asks this, so an absent row is absent everywhere."""
     return weights > 0
+
+
+@dataclass(frozen=True)
+class Interests:
+    """A user's interests, or a batch of users' (one leading axis more on every array).
+
+    The one type the model returns (``interests()``), the retriever ranks with, the service
+    caches and the evaluation measures.
+
+    Attributes:
+        vectors: (R, D) interest vectors; (B, R, D) for a batch.
+        weights: (R,) their mixture weights, 0 for a row the user does not have (:func:`held`).
+        attention: (R, L) each row's attention over the user's events, or ``None``.
+        n_long: the first ``n_long`` rows are long-term interests and the rest the short-term
+            one (the current state); ``None``: every row is alike.
+    """
+
+    vectors: np.ndarray
+    weights: np.ndarray
+    attention: np.ndarray | None = None
+    n_long: int | None = None
+
+    @property
+    def n_rows(self) -> int:
+        """R, the rows per user (long-term ones plus a short-term one when present)."""
+        return int(self.weights.shape[-1])
+
+    @property
+    def n_users(self) -> int:
+        """B for a batch; 1 for one user's interests."""
+        return int(self.weights.shape[0]) if self.weights.ndim == 2 else 1
+
+    def user(self, row: int) -> Interests:
+        """One user's interests out of a batch."""
+        att = None if self.attention is None else self.attention[row]
+        return Interests(self.vectors[row], self.weights[row], att, self.n_long)
+
+    def term(self, i: int) -> str:
+        """``"long"`` or ``"short"``: what row ``i`` stands for."""
+        return "short" if self.n_long is not None and i >= self.n_long else "long"
+
+    @property
+    def long_rows(self) -> int:
+        """How many leading rows are long-term interests (all of them without a short-term)."""
+        return self.n_rows if self.n_long is None else self.n_long
 
 
 def _prefix_mask(valid: torch.Tensor) -> torch.Tensor:

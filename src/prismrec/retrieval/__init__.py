@@ -24,7 +24,7 @@ from prismrec.retrieval.multi import (
     gather,
     steer_weights,
 )
-from prismrec.retrieval.pipeline import ItemMetadata, Request, Retriever, UserInterests
+from prismrec.retrieval.pipeline import ItemMetadata, Request, Retriever
 from prismrec.retrieval.rerank import dpp, filter_candidates, mmr, rerank
 
 __all__ = [
@@ -38,7 +38,6 @@ __all__ = [
     "Retriever",
     "ContextBudget",
     "UserContext",
-    "UserInterests",
     "dpp",
     "filter_candidates",
     "gather",

@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from prismrec.retrieval.rerank import RerankMethod
 if TYPE_CHECKING:
     from prismrec.evaluation.beyond import Catalog
 
-__all__ = ["ItemMetadata", "Request", "UserInterests", "without_absent"]
+__all__ = ["ItemMetadata", "Request", "without_absent"]
 
 
 @dataclass(frozen=True)
@@ -48,32 +48,6 @@ class ItemMetadata:
     def from_catalog(cls, catalog: Catalog) -> ItemMetadata:
         """From the evaluation catalogue (categories and, when present, its vectors)."""
         return cls(catalog.categories, list(catalog.category_names), catalog.vectors)
-
-
-@dataclass(frozen=True)
-class UserInterests:
-    """One user's interests: vectors (K, D), weights (K,), attention (K, L) or ``None``;
-    ``n_long``: the first ``n_long`` are long-term interests and the rest the short-term one
-    (``None``: all are alike)."""
-
-    vectors: np.ndarray
-    weights: np.ndarray
-    attention: np.ndarray | None = None
-    n_long: int | None = None
-
-    @classmethod
-    def from_model(cls, out: dict[str, Any], row: int = 0) -> UserInterests:
-        """Row ``row`` of ``PrismRecommender.interests()``' output."""
-        att = out.get("attention")
-        n_long = out.get("long_term")
-        n_long = None if n_long is None or n_long >= len(out["weights"][row]) else int(n_long)
-        return cls(
-            out["vectors"][row], out["weights"][row], None if att is None else att[row], n_long
-        )
-
-    def term(self, i: int) -> str:
-        """``"long"`` or ``"short"``: what interest ``i`` stands for."""
-        return "short" if self.n_long is not None and i >= self.n_long else "long"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 >>> out = model.interests(histories=[history])
 >>> retriever = Retriever.from_model(model, ItemMetadata.from_catalog(catalog))
->>> retriever.recommend(UserInterests.from_model(out), history, k=10, diversity=0.3, focus=1)
+>>> retriever.recommend(out.user(0), history, k=10, diversity=0.3, focus=1)
 [{"item": 42, "score": 3.1, "interest": 1, "explanation": None}, ...]
 """
 
@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from prismrec.config import EXACT_BELOW, SEARCH_DEPTH, ModelConfig
-from prismrec.retrieval._request import ItemMetadata, Request, UserInterests, without_absent
+from prismrec.models.interests import Interests
+from prismrec.retrieval._request import ItemMetadata, Request, without_absent
 from prismrec.retrieval._scoring import Scoring, compact_search, owners
 from prismrec.retrieval.context import UserContext
 from prismrec.retrieval.explain import interest_labels, top_events
@@ -29,7 +30,7 @@ from prismrec.training.scorer import FreshRule
 if TYPE_CHECKING:
     from prismrec.training.contract import SequenceModel
 
-__all__ = ["ItemMetadata", "Request", "Retriever", "UserInterests"]
+__all__ = ["ItemMetadata", "Request", "Retriever"]
 
 T = TypeVar("T")
 
@@ -99,7 +100,7 @@ class Retriever:
 
     def recommend(
         self,
-        interests: UserInterests,
+        interests: Interests,
         history: Sequence[int] | np.ndarray,
         request: Request | None = None,
         *,
@@ -415,7 +416,7 @@ class Retriever:
         return out
 
     def _explain(
-        self, picked: Candidates, interests: UserInterests, w: np.ndarray, hist: np.ndarray
+        self, picked: Candidates, interests: Interests, w: np.ndarray, hist: np.ndarray
     ) -> list[dict[str, Any]]:
         used = sorted(set(picked.interests.tolist()))
         labels: dict[int, dict[str, Any]] = {}

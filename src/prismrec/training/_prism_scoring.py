@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from prismrec.config import ModelConfig
+from prismrec.models.interests import Interests
 from prismrec.models.prism import PrismNet
 from prismrec.training.base import History, Recommender
 from prismrec.training.baselines import ItemKNN
@@ -92,9 +93,9 @@ class PrismScoring(Recommender):
         self,
         histories: Sequence[History] | None = None,
         users: Sequence[int] | np.ndarray | None = None,
-    ) -> dict[str, np.ndarray]:
-        """The interest vectors (B, R, D), their weights (B, R), attention (B, R, H) and
-        ``long_term`` = K: R is K, or K + 1 when the last row is the short-term interest."""
+    ) -> Interests:
+        """The batch's interests: vectors (B, R, D), weights (B, R), attention (B, R, H); R is
+        K, or K + 1 when the last row is the short-term interest (``n_long`` = K)."""
         self._check_fitted()
         user_arr = None if users is None else np.asarray(users, dtype=np.int64)
         if histories is None:
@@ -107,13 +108,13 @@ class PrismScoring(Recommender):
         feats, ub = self._batch(histories, user_arr)
         out = self.net(feats, user_batch=ub, last_only=True)
         att = out["attention"]
-        return {
-            "vectors": out["interests"][:, -1].cpu().numpy(),
-            "weights": out["weights"][:, -1].cpu().numpy(),
-            "attention": att[:, -1].cpu().numpy() if att is not None else None,
+        return Interests(
+            out["interests"][:, -1].cpu().numpy(),
+            out["weights"][:, -1].cpu().numpy(),
+            att[:, -1].cpu().numpy() if att is not None else None,
             # the first K rows are long-term interests; a short-term row follows when present
-            "long_term": self.net.k,
-        }
+            self.long_term,
+        )
 
     @torch.inference_mode()
     def item_vectors(self) -> np.ndarray:

@@ -10,7 +10,7 @@ import torch
 
 from prismrec.retrieval import ExactIndex, UserContext
 from prismrec.retrieval.moments import ItemMoments
-from prismrec.retrieval.pipeline import Request, Retriever, UserInterests
+from prismrec.retrieval.pipeline import Request, Retriever
 from prismrec.retrieval.priors import ScorePriors
 from prismrec.serving.engine.service import Service
 from prismrec.serving.settings import ServeSettings
@@ -70,8 +70,8 @@ def test_served_own_scores_equal_the_offline_ones(model) -> None:
     out = model.interests(hists, users)
     for b, h in enumerate(hists):
         seq = item_array(h)
-        prior = priors.interest_priors(out["attention"][b], seq, 2)
-        served = priors.own_scores(out["vectors"][b], ids, table[1:], seq, prior)
+        prior = priors.interest_priors(out.attention[b], seq, 2)
+        served = priors.own_scores(out.vectors[b], ids, table[1:], seq, prior)
         np.testing.assert_allclose(served, offline[b][:, 1:], rtol=1e-4, atol=1e-4)
 
 
@@ -107,15 +107,11 @@ def test_served_list_is_the_offline_list(model, score_all_below: int) -> None:
     for row, h in enumerate(hists):
         seq, context = item_array(h), UserContext()
         for _ in range(2):
-            got = retriever.recommend(
-                UserInterests.from_model(out, row), seq, Request(k=8), context=context
-            )
+            got = retriever.recommend(out.user(row), seq, Request(k=8), context=context)
             assert [g["item"] for g in got] == offline[row].tolist()
             np.testing.assert_allclose([g["score"] for g in got], off_scores[row], rtol=1e-4)
     # muting an interest drops every item it owns, and gives it no slots
-    muted = retriever.recommend(
-        UserInterests.from_model(out, 0), item_array(hists[0]), Request(k=6, mute=0)
-    )
+    muted = retriever.recommend(out.user(0), item_array(hists[0]), Request(k=6, mute=0))
     assert len(muted) == 6 and all(g["interest"] != 0 for g in muted)
 
 
@@ -132,7 +128,7 @@ def test_sampled_statistics_stay_close_to_the_exact_ones(model) -> None:
     seq = item_array(model.user_histories[user])
     out = model.interests([model.user_histories[user]], [user])
     items = ids[:20]
-    args = (out["vectors"][0], out["weights"][0], items, table[items], seq, index)
+    args = (out.vectors[0], out.weights[0], items, table[items], seq, index)
     a, b = exact.final_scores(*args), sampled.final_scores(*args)
     assert len(sampled.reference(index)[0]) == 30
     assert np.corrcoef(a, b)[0, 1] > 0.99 and not np.allclose(a, b)
@@ -189,15 +185,13 @@ def test_without_the_prior_the_served_list_is_still_the_offline_list(model) -> N
     out = model.interests(hists, users)
     for row, h in enumerate(hists):
         seq = item_array(h)
-        got = Retriever(index, priors=bare).recommend(
-            UserInterests.from_model(out, row), seq, Request(k=8)
-        )
+        got = Retriever(index, priors=bare).recommend(out.user(row), seq, Request(k=8))
         assert [g["item"] for g in got] == offline[row].tolist()
         np.testing.assert_allclose([g["score"] for g in got], off_scores[row], rtol=1e-4)
     # unfiltered, a history item carries the learned repeat bias on top of its logit
     seq = item_array(hists[0])
-    raw = bare.own_scores(out["vectors"][0], seq[-1:], table[seq[-1:]], seq, None)
-    logit = out["vectors"][0] @ table[seq[-1]]
+    raw = bare.own_scores(out.vectors[0], seq[-1:], table[seq[-1:]], seq, None)
+    logit = out.vectors[0] @ table[seq[-1]]
     rep = bare.repeat(seq).at(seq[-1:])[0]
     np.testing.assert_allclose(raw[:, 0], logit + rep + model.popularity[seq[-1]], rtol=1e-5)
 
@@ -265,7 +259,7 @@ def test_items_the_prior_never_saw_are_served_as_offline(model) -> None:
     out = cold.interests(hists, users)
     offline, off_scores = cold.recommend(hists, k=8, users=np.asarray(users))
     for row, h in enumerate(hists):
-        got = retriever.recommend(UserInterests.from_model(out, row), item_array(h), Request(k=8))
+        got = retriever.recommend(out.user(row), item_array(h), Request(k=8))
         assert [g["item"] for g in got] == offline[row].tolist()
         np.testing.assert_allclose([g["score"] for g in got], off_scores[row], rtol=1e-4)
     # the rule is in effect: the unseen items' scores move, the others' barely (the prior's
@@ -298,7 +292,7 @@ def test_quota_merged_lists_are_served_as_offline(model, depth) -> None:
     plain, _ = model.recommend(hists, k=8, users=np.asarray(users))
     assert (offline != plain).any()  # the quotas change some lists
     for row, h in enumerate(hists):
-        got = retriever.recommend(UserInterests.from_model(out, row), item_array(h), Request(k=8))
+        got = retriever.recommend(out.user(row), item_array(h), Request(k=8))
         assert [g["item"] for g in got] == offline[row].tolist()
 
 
@@ -333,7 +327,7 @@ def test_fresh_slots_are_served_as_offline(model, score_all_below: int) -> None:
     assert (is_fresh.sum(1) >= 4).all()  # four slots each
     assert is_fresh.sum() > np.isin(plain, unseen).sum()
     for row, h in enumerate(hists):
-        got = retriever.recommend(UserInterests.from_model(out, row), item_array(h), Request(k=8))
+        got = retriever.recommend(out.user(row), item_array(h), Request(k=8))
         assert [g["item"] for g in got] == offline[row].tolist()
         np.testing.assert_allclose([g["score"] for g in got], off_scores[row], rtol=1e-4)
     # a request's own share on a model without slots serves the model-with-slots lists
@@ -342,9 +336,7 @@ def test_fresh_slots_are_served_as_offline(model, score_all_below: int) -> None:
     asked = Retriever(index, priors=plain_priors, score_all_below=score_all_below)
     for row, h in enumerate(hists):
         req = Request(k=8, fresh_share=0.5)
-        got = asked.recommend(UserInterests.from_model(out, row), item_array(h), req)
+        got = asked.recommend(out.user(row), item_array(h), req)
         assert [g["item"] for g in got] == offline[row].tolist()
     with pytest.raises(ValueError, match="fresh_share"):
-        asked.recommend(
-            UserInterests.from_model(out, 0), item_array(hists[0]), Request(k=8, fresh_share=1.0)
-        )
+        asked.recommend(out.user(0), item_array(hists[0]), Request(k=8, fresh_share=1.0))

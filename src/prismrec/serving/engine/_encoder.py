@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from prismrec.retrieval.pipeline import UserInterests
+from prismrec.models.interests import Interests
 from prismrec.training.contract import SequenceModel
 from prismrec.training.windows import pad_histories
 
@@ -73,7 +73,7 @@ class InterestEncoder:
             self.table = table  # readers keep the old tensor: no torn reads
 
     @torch.inference_mode()
-    def encode(self, history: dict[str, np.ndarray], user: int = -1) -> UserInterests:
+    def encode(self, history: dict[str, np.ndarray], user: int = -1) -> Interests:
         """Interests after the last event of ``history`` (feature arrays, item rows first)."""
         feats = pad_histories([history], self.columns, self.history_len)
         ub: dict[str, torch.Tensor] = {}
@@ -81,7 +81,7 @@ class InterestEncoder:
             ub[k] = torch.as_tensor([int(arr[user]) if 0 <= user < len(arr) else 0])
         out = self.net(feats, items=self.table, user_batch=ub, last_only=True)
         att = out["attention"]
-        return UserInterests(
+        return Interests(
             out["interests"][0, -1].numpy().copy(),
             out["weights"][0, -1].numpy().copy(),
             None if att is None else att[0, -1].numpy().copy(),

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from prismrec.models.interests import Interests
 from prismrec.retrieval.context import ContextBudget, UserContext
-from prismrec.retrieval.pipeline import UserInterests
 
 __all__ = ["UserCache", "UserState"]
 
@@ -27,7 +27,7 @@ class UserState:
 
     version: int
     history: np.ndarray
-    interests: UserInterests | None
+    interests: Interests | None
     user_row: int
     context: UserContext = field(default_factory=UserContext, compare=False, repr=False)
 
