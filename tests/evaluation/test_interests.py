@@ -22,6 +22,7 @@ from prismrec.evaluation.interests import (
 )
 from prismrec.evaluation.protocol import evaluate_full
 from prismrec.evaluation.slices import slice_means
+from prismrec.models.interests import Interests
 from prismrec.training import load_model
 
 # item 0 is padding; items 1, 2 point along x, items 3, 4 along y
@@ -80,7 +81,7 @@ class TwoFacets:
         self.k = k
         self.calls: list[int] = []
 
-    def interests(self, histories: Sequence[Any] | None = None, users: Any = None) -> dict:
+    def interests(self, histories: Sequence[Any] | None = None, users: Any = None) -> Interests:
         users = np.asarray(users)
         self.calls.append(len(users))
         v = np.zeros((len(users), self.k, 2))
@@ -88,7 +89,7 @@ class TwoFacets:
         if self.k > 1:
             v[:, 1] = np.where((users % 2 == 0)[:, None], [0.0, 1.0], [1.0, 0.0])
         w = np.full((len(users), self.k), 1.0 / self.k)
-        return {"vectors": v, "weights": w, "attention": None}
+        return Interests(v, w)
 
     def item_vectors(self) -> np.ndarray:
         return ITEMS
