@@ -517,7 +517,7 @@ def test_dynamic_interests_learn_and_give_a_light_history_fewer(chains, tmp_path
     m.save(tmp_path / "dyn")
     back = load_model(tmp_path / "dyn")
     again = back.interests([np.arange(1, 4), np.arange(1, 13)])
-    np.testing.assert_allclose(again["weights"], got.weights, atol=1e-6)
+    np.testing.assert_allclose(again.weights, got.weights, atol=1e-6)
 
 
 def test_interests_on_fixed_items_still_learn(chains) -> None:
