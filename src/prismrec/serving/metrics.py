@@ -2,20 +2,25 @@
 
 Label values come from fixed sets, so no request can add series: the method is one of
 ``METHODS`` (anything else is ``other``) and the route is a route template of the app or
-``unmatched``.
+``unmatched``. The same call that observes a request for Prometheus keeps it in
+:class:`Recent` (bounded), which the live page's snapshot reads: rates, percentiles and
+errors over the last minute, in process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
+import threading
 import time
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["METHODS", "Metrics", "MetricsMiddleware"]
+__all__ = ["METHODS", "WINDOW_S", "Metrics", "MetricsMiddleware", "Recent"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -25,6 +30,88 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+WINDOW_S = 60.0
+_KEEP = 50_000  # requests (and event batches) kept at most: a few MB
+
+
+class Recent:
+    """The last requests and event batches, for the live snapshot: bounded memory.
+
+    Each request is ``(time, "METHOD /route/template", status, seconds)``. At most ``keep`` are
+    kept: beyond ``keep / WINDOW_S`` requests/s the snapshot's window is shorter than a minute
+    (and says so).
+
+    Args:
+        keep: requests (and event batches) kept at most.
+        clock: monotonic seconds (tests pass their own).
+    """
+
+    def __init__(self, keep: int = _KEEP, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.started = clock()
+        self._requests: deque[tuple[float, str, int, float]] = deque(maxlen=keep)
+        self._events: deque[tuple[float, int]] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+
+    def request(self, route: str, status: int, seconds: float) -> None:
+        """One request answered."""
+        with self._lock:
+            self._requests.append((self.clock(), route, status, seconds))
+
+    def events(self, n: int) -> None:
+        """``n`` events stored."""
+        with self._lock:
+            self._events.append((self.clock(), n))
+
+    def snapshot(self, window_s: float = WINDOW_S) -> dict[str, Any]:
+        """Requests by route (rates, p50/p99 in ms, 4xx, 5xx, 429) and events over the last
+        ``window_s`` seconds, or since the start, or since the oldest request kept."""
+        now = self.clock()
+        with self._lock:
+            full = len(self._requests) == self._requests.maxlen
+            requests, events = list(self._requests), list(self._events)
+        since = max(now - window_s, self.started)
+        if full and requests[0][0] > since:  # more traffic than kept: the window is shorter
+            since = requests[0][0]
+        span = max(now - since, 1.0)
+        by_route: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for t, route, status, seconds in requests:
+            if t >= since:
+                by_route[route].append((status, seconds))
+        routes = [_route_stats(span, rows, route) for route, rows in sorted(by_route.items())]
+        ingested = sum(n for t, n in events if t >= since)
+        return {
+            "window_s": round(span, 3),
+            "total": _route_stats(span, [r for rows in by_route.values() for r in rows]),
+            "routes": routes,
+            "events": {"ingested": ingested, "per_s": ingested / span},
+        }
+
+
+def _route_stats(span: float, rows: list[tuple[int, float]], route: str = "") -> dict[str, Any]:
+    durations = sorted(s for _, s in rows)
+    n = len(rows)
+    c4 = sum(1 for status, _ in rows if 400 <= status < 500)
+    c5 = sum(1 for status, _ in rows if status >= 500)
+    out = {"route": route} if route else {}
+    return out | {
+        "requests": n,
+        "per_s": n / span,
+        "p50_ms": _quantile(durations, 0.5),
+        "p99_ms": _quantile(durations, 0.99),
+        "status_4xx": c4,
+        "status_5xx": c5,
+        "status_429": sum(1 for status, _ in rows if status == 429),
+        "ratio_4xx": c4 / n if n else 0.0,
+        "ratio_5xx": c5 / n if n else 0.0,
+    }
+
+
+def _quantile(ordered: list[float], q: float) -> float | None:
+    """The nearest-rank ``q`` quantile of ``ordered`` seconds, in ms (``None``: no values)."""
+    if not ordered:
+        return None
+    return 1000 * ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 class Metrics:
@@ -125,6 +212,12 @@ class Metrics:
             "1 when the event store (SQLite or Redis) answered the last scrape, else 0",
             registry=r,
         )
+        self.recent = Recent()
+
+    def ingested(self, n: int) -> None:
+        """``n`` events stored: counted for ``/metrics`` and the live snapshot."""
+        self.events.inc(n)
+        self.recent.events(n)
 
 
 async def _reply(send: Send, status: int, detail: str) -> None:
@@ -200,10 +293,12 @@ class MetricsMiddleware:
         method = scope.get("method", "")
         method = method if method in METHODS else "other"
         m = self.metrics
-        m.latency.labels(method, name).observe(time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        m.latency.labels(method, name).observe(seconds)
         m.requests.labels(method, name, str(code)).inc()
         if code >= 500:
             m.errors.labels(method, name).inc()
+        m.recent.request(f"{method} {name}", code, seconds)
 
 
 class _TooLarge(BaseException):  # noqa: N818 (not an Exception: FastAPI would turn it into a 400)

@@ -340,3 +340,103 @@ def test_a_new_item_is_marked_new_in_the_list(browser, api, artifacts) -> None:
             tab.close()
         finally:
             assert c.delete("/v1/items/m999").status_code == 200
+
+
+def _number(page: Any, selector: str) -> int:
+    found = page.locator(selector)
+    return int(found.inner_text().replace(",", "")) if found.count() else 0
+
+
+def _wait_until(page: Any, check: Any, seconds: float) -> float:
+    """Seconds until ``check()`` held, polled from here (the page's CSP forbids eval)."""
+    import time
+
+    t0 = time.monotonic()
+    while not check():
+        if time.monotonic() - t0 > seconds:
+            raise AssertionError(f"not seen on the page within {seconds} s")
+        page.wait_for_timeout(100)
+    return time.monotonic() - t0
+
+
+def test_the_operations_page_shows_the_traffic_a_test_sends(browser, api, artifacts) -> None:
+    tab = Page(browser, api)
+    page = tab.page
+    tab.sign_in("read")
+    page.goto(f"{api.url}/ui/#/ops")
+    state = page.locator("#ops-state")
+    page.locator("#ops-state[data-status=forbidden]").wait_for()  # a read key: told, not blank
+    assert "admin role" in state.inner_text()
+    tab.sign_in("admin")
+    page.get_by_role("link", name="Operations").click()
+    page.locator("#ops-state[data-status=ready]").wait_for()
+    assert "rates over the last" in state.inner_text()
+    assert (
+        page.get_by_test_id("tile-model").locator(".value").inner_text()
+        == (api.client("admin").get("/v1/admin/model").json()["version"])
+    )
+    noop = "[data-testid=route-row][data-route='GET /v1/noop'] td.requests"
+    missing = "[data-testid=route-row][data-route='GET /v1/items/{item_id}/similar'] td.status_4xx"
+    before = _number(page, noop), _number(page, missing)
+    stored = page.get_by_test_id("tile-eps").locator(".tile-note")
+    events_before = int(stored.inner_text().split()[0].replace(",", ""))
+
+    with api.client("write") as c:
+        for _ in range(25):
+            assert c.get("/v1/noop").status_code == 200
+        assert c.get("/v1/items/nope/similar").status_code == 404
+        batch = [
+            {"user_id": "ops-user", "item_id": f"m{i}", "event_type": "click"} for i in range(4)
+        ]
+        assert c.post("/v1/events", json={"events": batch}).status_code == 200
+    took = _wait_until(
+        page,
+        lambda: (
+            _number(page, noop) >= before[0] + 25
+            and _number(page, missing) >= before[1] + 1
+            and int(stored.inner_text().split()[0].replace(",", "")) >= events_before + 4
+        ),
+        seconds=6,
+    )
+    assert took < 6
+    assert float(page.get_by_test_id("tile-eps").locator(".value").inner_text()) > 0
+    assert float(page.get_by_test_id("tile-rps").locator(".value").inner_text()) > 0
+    assert page.locator(".tile .spark polyline").count() >= 1  # two samples: a line
+    page.screenshot(path=str(artifacts / "operations.png"), full_page=True)
+
+    # leaving the page stops its polling
+    page.get_by_role("link", name="Model").click()
+    page.locator(".chart").first.wait_for()
+    calls = sum("/v1/admin/live" in u for u in tab.requests)
+    page.wait_for_timeout(2500)
+    assert sum("/v1/admin/live" in u for u in tab.requests) == calls
+    assert all(u.startswith(api.url) for u in tab.requests)
+    assert not [e for e in tab.errors if "status of 403" not in e], tab.errors
+    tab.close()
+
+
+def test_the_operations_page_shows_an_ab_test(browser, api_factory, served_model, artifacts):
+    api = api_factory(extra=("--candidate", str(served_model), "--candidate-share", "0.5"))
+    with api.client("write") as c:
+        for u in range(12):
+            c.get(f"/v1/users/u{u}/recommendations", params={"k": 5, "fields": "none"})
+        top = c.get("/v1/users/u0/recommendations", params={"k": 1}).json()["items"][0]
+        event = {"user_id": "u0", "item_id": top["item_id"], "event_type": "click"}
+        assert c.post("/v1/events", json={"events": [event]}).status_code == 200
+    tab = Page(browser, api)
+    page = tab.page
+    tab.sign_in("admin")
+    page.goto(f"{api.url}/ui/#/ops")
+    rows = page.get_by_test_id("ab-row")
+    rows.first.wait_for()
+    cells = {
+        rows.nth(i).get_attribute("data-variant"): rows.nth(i).locator("td").all_inner_texts()
+        for i in range(rows.count())
+    }
+    assert set(cells) == {"control", "candidate"}
+    assert sum(int(v[1]) for v in cells.values()) == 13  # lists served
+    assert sum(int(v[2]) for v in cells.values()) == 2  # both of u0's lists hold the item
+    assert all(v[4].startswith("[") for v in cells.values())  # a 95% interval each
+    page.screenshot(path=str(artifacts / "operations-ab.png"), full_page=True)
+    assert not tab.errors, tab.errors
+    tab.close()

@@ -171,6 +171,17 @@ def test_ab_routes_users_stably_and_counts_hits_as_by_hand(
     assert set(_gauges(text, "prismrec_ab_seconds_count")) == {"control", "candidate"}
     for v, version in versions.items():
         assert f'prismrec_ab_model_info{{variant="{v}",version="{version}"}} 1.0' in text
+    with server.client("admin") as admin:  # the live page's view: the same counts, intervals
+        ab = admin.get("/v1/admin/live").json()["ab"]
+    assert ab["share"] == 0.5
+    live = {row["variant"]: row for row in ab["variants"]}
+    for v, (lists, hits, items) in hand.items():
+        row = live[v]
+        assert (row["lists"], row["hits"], row["items_served"]) == (lists, hits, items)
+        assert row["version"] == versions[v]
+        assert row["hit_rate"] == pytest.approx(hits / lists)
+        assert row["ci_low"] < row["hit_rate"] < row["ci_high"]
+    assert ab["diff_low"] < ab["diff"] < ab["diff_high"]
 
     # a restart: same variants, the counts kept in the store
     server.stop()

@@ -75,6 +75,11 @@ class UserCache:
         with self._lock:
             self._drop(user_id)
 
+    def __len__(self) -> int:
+        """Users cached now."""
+        with self._lock:
+            return len(self._users)
+
     def users(self) -> list[str]:
         """Users cached now, least recently served first."""
         with self._lock:

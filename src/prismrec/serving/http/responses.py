@@ -24,6 +24,7 @@ __all__ = [
     "Interests",
     "Item",
     "ItemDeleted",
+    "Live",
     "ItemPut",
     "ItemSearch",
     "ModelRecord",
@@ -375,3 +376,83 @@ class Noop(BaseModel):
     """Nothing done."""
 
     ok: bool
+
+
+# ---- the live snapshot ------------------------------------------------------------------------
+class Traffic(BaseModel):
+    """Requests answered within the window: rate, latency and errors."""
+
+    requests: int
+    per_s: float
+    p50_ms: float | None = Field(description="median latency, ms (none: no request)")
+    p99_ms: float | None = Field(description="99th percentile latency, ms (nearest rank)")
+    status_4xx: int
+    status_5xx: int
+    status_429: int = Field(description="rate limited (also in status_4xx)")
+    ratio_4xx: float
+    ratio_5xx: float
+
+
+class RouteTraffic(Traffic):
+    """One route's requests."""
+
+    route: str = Field(description='"METHOD /route/{template}", or "METHOD unmatched"')
+
+
+class EventRate(BaseModel):
+    """Events stored within the window (by this replica)."""
+
+    ingested: int
+    per_s: float
+
+
+class CacheState(BaseModel):
+    """The user cache of the model in service."""
+
+    users: int
+    max_users: int
+    context_bytes: int = Field(description="what the cached users' reusable work holds")
+    context_limit_bytes: int
+    hits: int = Field(description="since the model started")
+    misses: int
+
+
+class VariantLive(BaseModel):
+    """One A/B variant since the test started (every replica): lists, hits, 95% interval."""
+
+    variant: Literal["control", "candidate"]
+    version: str
+    lists: int
+    hits: int
+    hit_rate: float | None = Field(description="none: no list yet")
+    ci_low: float | None
+    ci_high: float | None
+    items_served: int
+
+
+class ABLive(BaseModel):
+    """The A/B test: each variant, and the candidate's hit rate minus the control's."""
+
+    share: float = Field(description="share of users the candidate answers")
+    variants: list[VariantLive]
+    diff: float | None
+    diff_low: float | None
+    diff_high: float | None
+
+
+class Live(BaseModel):
+    """What this replica did over the last ``window_s`` seconds, and what it serves now."""
+
+    status: Literal["starting", "loading", "ready"] = Field(
+        description="starting: no model yet; loading: a swap is loading another model"
+    )
+    at: float = Field(description="unix seconds")
+    window_s: float = Field(
+        description="the seconds the rates are over: 60, less just after the start"
+    )
+    total: Traffic
+    routes: list[RouteTraffic]
+    events: EventRate
+    cache: CacheState | None
+    model: ModelStatus | None
+    ab: ABLive | None = Field(description="none: no A/B test")

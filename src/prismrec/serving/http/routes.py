@@ -75,12 +75,15 @@ events = APIRouter(prefix="/v1", tags=["events"])
     response_model=EventsAck,
     responses=errors("write", body=True),
 )
-def post_events(body: EventsBody, service: ServiceDep, holder: HolderDep) -> dict[str, Any]:
+def post_events(
+    body: EventsBody, service: ServiceDep, holder: HolderDep, request: Request
+) -> dict[str, Any]:
     """Store a batch of events; answers once they are durable."""
     limit = service.settings.max_events
     if len(body.events) > limit:
         raise DataError(f"at most {limit} events per request, got {len(body.events)}")
     out = service.ingest([Event(**e.model_dump()) for e in body.events])
+    app_state(request).metrics.ingested(out["accepted"])
     if holder.experiment is not None:  # A/B: lists these events land on are hits
         holder.experiment.events((e.user_id, e.item_id) for e in body.events)
     return out

@@ -1,17 +1,22 @@
-"""Admin routes for the model in service: which one, swap to another, roll back."""
+"""Admin routes: the model in service (which one, swap to another, roll back) and the live
+snapshot the ``/ui`` operations page polls."""
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
+from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from prismrec.errors import ConflictError, PrismError
+from prismrec.serving.http.appstate import AppState, app_state
 from prismrec.serving.http.deps import HolderDep, require
-from prismrec.serving.http.responses import ModelStatus, Swapped, SwapStarted
+from prismrec.serving.http.responses import Live, ModelStatus, Swapped, SwapStarted
 from prismrec.serving.http.schemas import ModelIn, errors, model_body
 from prismrec.serving.lifecycle.hotswap import ServiceHolder
 
@@ -79,3 +84,65 @@ def _swap_quietly(holder: ServiceHolder, path: str) -> None:
 def rollback_model(holder: HolderDep) -> dict[str, Any]:
     """Serve the model that served before the last swap again (on every replica)."""
     return holder.rollback()
+
+
+@admin.get("/live", dependencies=[Admin], response_model=Live, responses=errors("admin"))
+def live(request: Request) -> dict[str, Any]:
+    """This replica over the last minute: requests/s, p50 and p99 latency and errors per route,
+    events/s; and now: cached users, the model in service (swaps, failed loads, a load in
+    progress) and the A/B test's hit rates with their 95% intervals. Answers while the model
+    loads too (``status``). The ``/ui`` operations page polls it."""
+    return live_snapshot(app_state(request))
+
+
+def live_snapshot(state: AppState) -> dict[str, Any]:
+    """The answer of ``GET /v1/admin/live`` (rates from the metrics middleware's records)."""
+    out = state.metrics.recent.snapshot()
+    out |= {"status": "starting", "at": time.time(), "cache": None, "model": None, "ab": None}
+    holder, service = state.holder, state.service
+    if holder is None or service is None:
+        return out
+    status = holder.status()
+    cache, budget = service.cache, service.context_budget
+    out |= {
+        "status": "loading" if status["loading"] else "ready",
+        "model": status,
+        "cache": {
+            "users": len(cache),
+            "max_users": cache.size,
+            "context_bytes": budget.used,
+            "context_limit_bytes": budget.limit,
+            "hits": cache.hits,
+            "misses": cache.misses,
+        },
+    }
+    if holder.experiment is not None and status["candidate"] is not None:
+        try:
+            report = holder.experiment.summary()
+        except Exception as exc:  # noqa: BLE001 (the store's trouble shows as no A/B here)
+            log.warning("A/B counts unavailable: %s", exc)
+            return out
+        versions = {"control": status["version"], "candidate": status["candidate"]["version"]}
+        out["ab"] = _finite(
+            {
+                "share": status["candidate"]["share"],
+                "variants": [
+                    {**asdict(v), "version": versions[v.variant]} for v in report.variants
+                ],
+                "diff": report.diff,
+                "diff_low": report.diff_low,
+                "diff_high": report.diff_high,
+            }
+        )
+    return out
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN (a rate without lists) as ``None``: JSON has no NaN."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj

@@ -9,6 +9,7 @@ from prismrec.serving.lifecycle.ab import (
     VariantReport,
     assign,
     report,
+    summarise,
 )
 from prismrec.serving.lifecycle.follow import FleetFollower
 from prismrec.serving.lifecycle.hotswap import ServiceHolder, Slot, with_watch
@@ -28,5 +29,6 @@ __all__ = [
     "open_ablog",
     "open_fleet",
     "report",
+    "summarise",
     "with_watch",
 ]

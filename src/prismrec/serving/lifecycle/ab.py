@@ -24,7 +24,15 @@ from prismrec.serving.metrics import Metrics
 from prismrec.serving.state._events import redact
 from prismrec.serving.state.store import parse_store_url
 
-__all__ = ["VARIANTS", "ABReport", "Experiment", "VariantReport", "assign", "report"]
+__all__ = [
+    "VARIANTS",
+    "ABReport",
+    "Experiment",
+    "VariantReport",
+    "assign",
+    "report",
+    "summarise",
+]
 
 VARIANTS = ("control", "candidate")
 _SCALE = float(1 << 64)
@@ -58,6 +66,10 @@ class Experiment:
     def events(self, events: Iterable[tuple[str, str]]) -> int:
         """``(user_id, item_id)`` events just stored: mark the lists they hit."""
         return self.log.hits(events)
+
+    def summary(self, alpha: float = 0.05) -> ABReport:
+        """Both variants' lists, hits, hit rates and intervals so far (every replica)."""
+        return summarise(self.log.counts(), alpha)
 
     def export(self, catalogue: Mapping[str, int]) -> None:
         """Set the per-variant gauges from the store's totals; ``catalogue`` is each
@@ -119,6 +131,11 @@ def report(url: str, *, prefix: str = "prismrec:", alpha: float = 0.05) -> ABRep
         raise ConfigError(f"cannot read the store {redact(url)}: {exc}") from None
     finally:
         log.close()
+    return summarise(counts, alpha)
+
+
+def summarise(counts: Mapping[str, ABCounts], alpha: float = 0.05) -> ABReport:
+    """Both variants' hit rates and intervals, and their difference, from the log's counts."""
     rows = []
     for variant in VARIANTS:
         c = counts.get(variant, ABCounts())

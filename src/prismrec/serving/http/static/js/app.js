@@ -1,8 +1,9 @@
-// The page's entry point: the key form, the hash router (#/user/ID, #/item/ID, #/model).
+// The page's entry point: the key form, the hash router (#/user/ID, #/item/ID, #/model, #/ops).
 import { getJSON, getKey, setKey } from "./api.js";
 import { clear, h, showAlert } from "./dom.js";
 import { itemPage } from "./item.js";
 import { modelPage } from "./model.js";
+import { opsPage, stopOps } from "./ops.js";
 import { userPage } from "./user.js";
 
 const main = document.getElementById("main");
@@ -50,20 +51,33 @@ function parse() {
   return { page, id };
 }
 
+let routing = 0; // a newer navigation wins over an older one still waiting for /v1/model
+
 async function route() {
+  const mine = ++routing;
   const { page, id } = parse();
   for (const a of document.querySelectorAll("nav a[data-page]")) {
     if (a.dataset.page === page) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
+  stopOps();
+  if (page === "ops") { // needs no model: it shows the service while it loads, too
+    keyForm.classList.remove("needs-key");
+    showAlert("");
+    opsPage(main);
+    document.title = "prismrec · operations";
+    return;
+  }
   if (!model) {
     try {
       model = await getJSON("/v1/model");
     } catch (err) {
+      if (mine !== routing) return;
       clear(main, h("h1", {}, "prismrec"), h("p", { class: "empty" }, err.message));
       return;
     }
   }
+  if (mine !== routing) return;
   keyForm.classList.remove("needs-key");
   showAlert("");
   if (page === "item") await itemPage(main, model, id);
