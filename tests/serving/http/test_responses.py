@@ -19,6 +19,7 @@ from prismrec.retrieval.pipeline import Request
 from prismrec.serving.engine.browse import Browse
 from prismrec.serving.engine.service import Service
 from prismrec.serving.http import responses as r
+from prismrec.serving.http import responses_model as rm
 from prismrec.serving.http.routes import with_fields
 from prismrec.serving.lifecycle.hotswap import ServiceHolder
 from prismrec.serving.settings import ServeSettings
@@ -77,15 +78,15 @@ def test_browse_answers(service: Service, tmp_path: Path) -> None:
         exact(r.History, shown(service, browse.history("u3", 20), fields))
         exact(r.ItemSearch, shown(service, browse.search("funny", 3), fields))
     exact(r.Item, browse.item("m4"))
-    exact(r.ModelRecord, browse.model())
-    exact(r.ModelRecord, Browse(service).model())  # no report
+    exact(rm.ModelRecord, browse.model())
+    exact(rm.ModelRecord, Browse(service).model())  # no report
 
 
 def test_model_status(service: Service) -> None:
     holder = ServiceHolder(service.settings, service)
     try:
-        exact(r.ModelStatus, holder.status())
+        exact(rm.ModelStatus, holder.status())
         holder.loading = {"path": "/elsewhere", "since": 1.5}
-        exact(r.ModelStatus, holder.status())
+        exact(rm.ModelStatus, holder.status())
     finally:
         holder.close(keep=service)

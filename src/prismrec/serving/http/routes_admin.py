@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from prismrec.errors import ConflictError, PrismError
 from prismrec.serving.http.appstate import AppState, app_state
 from prismrec.serving.http.deps import HolderDep, require
-from prismrec.serving.http.responses import Live, ModelStatus, Swapped, SwapStarted
+from prismrec.serving.http.responses_model import Live, ModelStatus, Swapped, SwapStarted
 from prismrec.serving.http.schemas import ModelIn, errors, model_body
 from prismrec.serving.lifecycle.hotswap import ServiceHolder
 

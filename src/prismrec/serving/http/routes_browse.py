@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse
 
 from prismrec.serving.http.deps import BrowseDep, ServiceDep, require
-from prismrec.serving.http.responses import BINARY, History, Item, ItemSearch, ModelRecord, Users
+from prismrec.serving.http.responses import BINARY, History, Item, ItemSearch, Users
+from prismrec.serving.http.responses_model import ModelRecord
 from prismrec.serving.http.routes import with_fields
 from prismrec.serving.http.schemas import Fields, ItemId, UserId, errors
 
