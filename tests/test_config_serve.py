@@ -84,6 +84,24 @@ def test_serve_precedence_flags_over_env_over_file_over_defaults(
         serve_settings(cfg, max_k=0)
 
 
+def test_index_quantize_is_checked_against_the_index_wherever_each_is_set(
+    tmp_path: Path, no_env: pytest.MonkeyPatch
+) -> None:
+    assert serve_settings(None).index_quantize == "none"
+    with pytest.raises(ConfigError, match="index_quantize: Input should be 'none', 'fp16', 'sq8'"):
+        serve_settings(None, index_quantize="int4")
+    with pytest.raises(ConfigError, match="index_quantize: needs an approximate index"):
+        serve_settings(None, index="exact", index_quantize="sq8")
+    with pytest.raises(ConfigError, match="'pq' needs index 'ivf'"):
+        serve_settings(None, index_quantize="pq")  # auto means HNSW above exact_below
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[serve]\nindex = 'ivf'\n")
+    no_env.setenv("PRISMREC_INDEX_QUANTIZE", "pq")  # the file's index and the env's quantize
+    s = serve_settings(cfg)
+    assert (s.index, s.index_quantize) == ("ivf", "pq")
+    assert serve_settings(cfg, index="hnsw", index_quantize="sq8").index_quantize == "sq8"
+
+
 def test_serve_command_leaves_the_environment_alone_when_a_flag_is_not_given(
     tmp_path: Path, no_env: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,16 @@ from prismrec.retrieval import (
     make_index,
 )
 
-KINDS = ["exact", "flat", "hnsw", "ivf"]
+# every index, quantised ones as "kind+quantize": the same contract for all
+KINDS = ["exact", "flat", "hnsw", "ivf", "hnsw+fp16", "hnsw+sq8", "ivf+sq8", "ivf+pq"]
 # small builds: IVF gets a handful of lists, HNSW a small graph; no automatic rebuilds here
 SMALL = IndexSettings(hnsw_m=16, ef_construction=64, ef_search=64, background_rebuild=False)
+
+
+def _settings(kind: str) -> tuple[str, IndexSettings]:
+    """The index kind and the SMALL settings, quantised as ``kind+quantize`` says."""
+    base, _, quantize = kind.partition("+")
+    return base, dataclasses.replace(SMALL, quantize=quantize or "none", pq_m=8)  # type: ignore[arg-type]
 
 
 def _data(n: int = 600, d: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -29,7 +37,8 @@ def _data(n: int = 600, d: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndar
 
 
 def _build(kind: str, ids: np.ndarray, vecs: np.ndarray) -> ItemIndex:
-    return make_index(vecs, ids, kind, SMALL)  # type: ignore[arg-type]
+    base, settings = _settings(kind)
+    return make_index(vecs, ids, base, settings)  # type: ignore[arg-type]
 
 
 # ----- the exact oracle: hand-checked answers ------------------------------------------------
@@ -122,7 +131,8 @@ def test_exclude_padding_and_empty(kind: str) -> None:
     assert not np.isin(ex[0], top[0, :3]).any() and (ex[1] == top[1]).all()
     many, _ = idx.search(vecs[:1], 150)
     assert (many[0, 100:] == -1).all() and len(set(many[0, :100].tolist())) == 100
-    empty = _build(kind, ids[:0], vecs[:0]) if kind == "exact" else FaissIndex(8, kind, SMALL)
+    base, settings = _settings(kind)
+    empty = _build(kind, ids[:0], vecs[:0]) if kind == "exact" else FaissIndex(8, base, settings)  # type: ignore[arg-type]
     got, scores = empty.search(vecs[:1], 3)
     assert (got == -1).all() and np.isneginf(scores).all()
 
@@ -136,6 +146,7 @@ def test_save_load_round_trip(kind: str, tmp_path: Path) -> None:
     before = idx.search(vecs[:20], 10)
     back = load_index(idx.save(tmp_path / kind))
     assert type(back) is type(idx) and len(back) == len(idx) and back.kind == idx.kind
+    assert getattr(back, "settings", None) == getattr(idx, "settings", None)
     after = back.search(vecs[:20], 10)
     assert (after[0] == before[0]).all()
     np.testing.assert_allclose(after[1], before[1])

@@ -21,6 +21,13 @@ class Quantize(str, Enum):
     int8 = "int8"
 
 
+class IndexQuantize(str, Enum):
+    none = "none"
+    fp16 = "fp16"
+    sq8 = "sq8"
+    pq = "pq"
+
+
 class LogLevel(str, Enum):
     critical = "critical"
     error = "error"
@@ -64,6 +71,13 @@ def serve(
     ] = None,
     index: Annotated[
         IndexKind | None, typer.Option(help="item index (default auto: exact below 20k items)")
+    ] = None,
+    index_quantize: Annotated[
+        IndexQuantize | None,
+        typer.Option(
+            help="how the HNSW/IVF index stores item vectors: fp16, sq8 or pq (ivf only); "
+            "scores stay exact (default none)"
+        ),
     ] = None,
     rate: Annotated[
         float | None, typer.Option(min=0.0, help="requests/s per key, 0: unlimited (default 200)")
@@ -132,6 +146,7 @@ def serve(
             auth=auth,
             quantize=quantize.value if quantize else None,
             index=index.value if index else None,
+            index_quantize=index_quantize.value if index_quantize else None,
             rate_per_s=rate,
             trusted_proxies=trusted_proxies,
             report_dir=report,

@@ -6,7 +6,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from prismrec.config._base import Section
@@ -45,6 +45,12 @@ class ServeConfig(Section):
     )
     index: Literal["auto", "exact", "hnsw", "ivf"] = Field(
         "auto", description="item index (auto: exact below exact_below items, HNSW above)"
+    )
+    index_quantize: Literal["none", "fp16", "sq8", "pq"] = Field(
+        "none",
+        description="how the HNSW/IVF index stores item vectors: none (float32), fp16, sq8 "
+        "(8-bit scalars) or pq (16-byte codes, index ivf only); candidates are re-scored "
+        "exactly either way (docs/benchmarks.md#quantised-indexes gives the trade-offs)",
     )
     exact_below: int = Field(
         EXACT_BELOW,
@@ -157,6 +163,23 @@ class ServeSettings(BaseSettings, ServeConfig):
     model_config = SettingsConfigDict(
         env_prefix="PRISMREC_", frozen=True, extra="forbid", protected_namespaces=()
     )
+
+    @field_validator("index_quantize")
+    @classmethod
+    def _quantize_fits_index(cls, q: str, info: ValidationInfo) -> str:
+        # checked on the merged settings: the file, environment and flags may each set one
+        index = info.data.get("index", "auto")
+        if q != "none" and index == "exact":
+            raise ValueError(
+                "needs an approximate index: the exact index scores the float32 vectors; use "
+                "index 'auto', 'hnsw' or 'ivf', or index_quantize 'none'"
+            )
+        if q == "pq" and index != "ivf":
+            raise ValueError(
+                f"'pq' needs index 'ivf' (index is {index!r}): HNSW over PQ codes recalls "
+                "poorly; with hnsw or auto use 'fp16' or 'sq8'"
+            )
+        return q
 
     @property
     def keys_url(self) -> str:

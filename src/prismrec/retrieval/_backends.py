@@ -16,12 +16,18 @@ import numpy as np
 
 from prismrec.retrieval._store import IndexSettings
 
-__all__ = ["BACKENDS", "Backend", "RWLock", "choose_transform", "ivf_lists"]
+__all__ = ["BACKENDS", "Backend", "RWLock", "choose_transform", "ivf_lists", "pq_bits"]
 
 log = logging.getLogger(__name__)
 _FAISS: Any = faiss  # the bundled stubs lack newer classes such as SearchParametersHNSW
 _FAISS_FILE = "faiss.index"
 _EXTRA_FILE = "faiss_extra.npz"
+_SQ_TYPES: dict[str, Any] = {
+    "fp16": faiss.ScalarQuantizer.QT_fp16,
+    "sq8": faiss.ScalarQuantizer.QT_8bit,
+}
+TRAIN_SAMPLE = 65_536  # vectors a scalar quantiser of HNSW is trained on, at most
+TRAIN_ENOUGH = 10_000  # trained on fewer: later adds count as stale, so a rebuild retrains
 
 
 class RWLock:
@@ -147,7 +153,9 @@ class _Mips(Backend):
     def __init__(self, dim: int, settings: IndexSettings) -> None:
         super().__init__(dim, settings)
         self.l2 = settings.transform == "l2"
-        self.space_dim = dim + 1 if self.l2 else dim
+        # PQ splits the space into pq_m equal parts: zero columns pad it to a multiple
+        step = settings.pq_m if settings.quantize == "pq" else 1
+        self.space_dim = -(-(dim + 1 if self.l2 else dim) // step) * step
         self.metric = faiss.METRIC_L2 if self.l2 else faiss.METRIC_INNER_PRODUCT
         self.phi: float | None = None
         self.over: dict[int, None] = {}  # ids too long for phi, kept out of the structure
@@ -159,7 +167,7 @@ class _Mips(Backend):
     def place(self, ids: np.ndarray, vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The ids that fit under ``phi`` and their vectors in the search space."""
         if not self.l2:
-            return ids, vecs
+            return ids, self.pad(vecs)
         norm2 = np.einsum("nd,nd->n", vecs, vecs, dtype=np.float64)
         if self.phi is None:
             self.phi = float(np.sqrt(norm2.max())) * (1 + 1e-6) if len(vecs) else 0.0
@@ -167,12 +175,17 @@ class _Mips(Backend):
         self.over.update(dict.fromkeys(ids[~fits].tolist()))
         extra = np.sqrt(np.clip(self.phi**2 - norm2[fits], 0.0, None))
         aug = np.hstack([vecs[fits], extra[:, None]])
-        return ids[fits], np.ascontiguousarray(aug, dtype=np.float32)
+        return ids[fits], self.pad(aug)
 
     def queries(self, q: np.ndarray) -> np.ndarray:
-        if not self.l2:
-            return q
-        return np.ascontiguousarray(np.hstack([q, np.zeros((len(q), 1), q.dtype)]))
+        return self.pad(np.hstack([q, np.zeros((len(q), 1), q.dtype)]) if self.l2 else q)
+
+    def pad(self, x: np.ndarray) -> np.ndarray:
+        """``x`` with zero columns up to ``space_dim`` (C-contiguous float32)."""
+        extra = self.space_dim - x.shape[1]
+        if extra:
+            x = np.hstack([x, np.zeros((len(x), extra), np.float32)])
+        return np.ascontiguousarray(x, dtype=np.float32)
 
     def unplace(self, ids: np.ndarray) -> np.ndarray:
         """Drop ids from the side set; returns those that were not in it."""
@@ -207,13 +220,13 @@ class _Ivf(_Mips):
 
     def _train(self, aug: np.ndarray) -> None:
         nlist, self.nprobe = ivf_lists(len(aug), self.settings)
-        quantizer = faiss.IndexFlat(self.space_dim, self.metric)
-        index = faiss.IndexIVFFlat(quantizer, self.space_dim, nlist, self.metric)
-        index.cp.seed = self.settings.seed
         limit = self.settings.train_per_list * nlist
-        index.cp.max_points_per_centroid = max(self.settings.train_per_list, 39)
         rng = np.random.default_rng(self.settings.seed)
         sample = aug if len(aug) <= limit else aug[rng.choice(len(aug), limit, replace=False)]
+        quantizer = faiss.IndexFlat(self.space_dim, self.metric)
+        index = _ivf_structure(quantizer, self.space_dim, nlist, self.settings, len(sample))
+        index.cp.seed = self.settings.seed
+        index.cp.max_points_per_centroid = max(self.settings.train_per_list, 39)
         index.train(np.ascontiguousarray(sample))
         self.quantizer, self.index = quantizer, index  # keep the quantizer alive with the index
         log.info("IVF trained on %d vectors: nlist=%d nprobe=%d", len(sample), nlist, self.nprobe)
@@ -257,8 +270,15 @@ class _Ivf(_Mips):
 class HnswBackend(_Mips):
     def __init__(self, dim: int, settings: IndexSettings) -> None:
         super().__init__(dim, settings)
-        self.index: Any = faiss.IndexHNSWFlat(self.space_dim, settings.hnsw_m, self.metric)
+        q = settings.quantize
+        self.index: Any = (
+            _FAISS.IndexHNSWSQ(self.space_dim, _SQ_TYPES[q], settings.hnsw_m, self.metric)
+            if q in _SQ_TYPES
+            else faiss.IndexHNSWFlat(self.space_dim, settings.hnsw_m, self.metric)
+        )
         self.index.hnsw.efConstruction = settings.ef_construction
+        self.trained_on = 0  # vectors the scalar quantiser (sq8) learnt its ranges from
+        self.drift = 0  # vectors added since, while trained_on < TRAIN_ENOUGH
         self.pos_ids = np.zeros(0, np.int64)  # graph position -> item id (with spare capacity)
         self.alive = np.zeros(0, bool)
         self.n_pos = 0
@@ -272,10 +292,23 @@ class HnswBackend(_Mips):
             self.pos_ids = np.concatenate([self.pos_ids, np.zeros(more, np.int64)])
             self.alive = np.concatenate([self.alive, np.zeros(more, bool)])
 
+    @property
+    def stale(self) -> int:
+        return super().stale + self.drift
+
     def add(self, ids: np.ndarray, vecs: np.ndarray) -> None:
         ids, aug = self.place(ids, vecs)
         if not len(ids):
             return
+        if not self.index.is_trained:
+            sample = aug
+            if len(aug) > TRAIN_SAMPLE:
+                rng = np.random.default_rng(self.settings.seed)
+                sample = aug[np.sort(rng.choice(len(aug), TRAIN_SAMPLE, replace=False))]
+            self.index.train(sample)
+            self.trained_on = len(sample)
+        elif 0 < self.trained_on < TRAIN_ENOUGH:
+            self.drift += len(ids)
         start = self.n_pos
         self.index.add(aug)
         self._grow(len(ids))
@@ -309,16 +342,35 @@ class HnswBackend(_Mips):
         faiss.write_index(self.index, str(path / _FAISS_FILE))
         state: dict[str, Any] = {"pos_ids": self.pos_ids[: self.n_pos]}
         state.update(alive=self.alive[: self.n_pos], **self.extra_state())
-        np.savez(path / _EXTRA_FILE, **state)
+        np.savez(path / _EXTRA_FILE, trained_on=self.trained_on, drift=self.drift, **state)
 
     def read(self, path: Path) -> None:
         self.index = faiss.read_index(str(path / _FAISS_FILE))
         extra = np.load(path / _EXTRA_FILE)
         self.load_extra(extra)
         self.pos_ids, self.alive = extra["pos_ids"].astype(np.int64), extra["alive"].astype(bool)
+        if "trained_on" in extra.files:  # older caches: float32 graphs, nothing trained
+            self.trained_on, self.drift = int(extra["trained_on"]), int(extra["drift"])
         self.n_pos = len(self.pos_ids)
         live = np.flatnonzero(self.alive)
         self.pos = dict(zip(self.pos_ids[live].tolist(), live.tolist(), strict=True))
+
+
+def pq_bits(n: int) -> int:
+    """Bits per PQ code: 8, fewer when fewer than 256 vectors train the codebooks."""
+    return max(1, min(8, int(np.log2(max(n, 2)))))
+
+
+def _ivf_structure(quantizer: Any, d: int, nlist: int, settings: IndexSettings, n: int) -> Any:
+    """The IVF index that ``settings.quantize`` asks for, trained later on ``n`` vectors."""
+    q, metric = settings.quantize, quantizer.metric_type
+    if q in _SQ_TYPES:
+        return faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, _SQ_TYPES[q], metric)
+    if q == "pq":
+        index = faiss.IndexIVFPQ(quantizer, d, nlist, settings.pq_m, pq_bits(n), metric)
+        index.pq.cp.seed = settings.seed
+        return index
+    return faiss.IndexIVFFlat(quantizer, d, nlist, metric)
 
 
 BACKENDS: dict[str, type[Backend]] = {

@@ -13,6 +13,11 @@
 
 Per-query ``exclude`` sets are handled by over-fetching ``k + |exclude ∩ index|`` results and
 dropping the excluded ones, so a query still gets ``k`` items whenever ``k`` remain.
+
+``IndexSettings.quantize`` stores the structure's vectors as fp16 or 8-bit scalars (HNSW, IVF)
+or as PQ codes (IVF), FAISS's own ``IndexHNSWSQ``, ``IndexIVFScalarQuantizer`` and
+``IndexIVFPQ``. The structure then only proposes ``refine_factor`` times the wanted candidates;
+they are re-scored with the float32 vectors of the store, so scores stay exact.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from prismrec.retrieval._store import (
     VectorStore,
     blas_threads,
     check_items,
+    check_quantize,
     check_queries,
     empty_result,
     lookup,
@@ -67,6 +73,7 @@ class FaissIndex(StoreBackedIndex):
             raise ConfigError(f"unknown FAISS index kind {kind!r}; use one of {KINDS}")
         self.kind = kind
         self.settings = settings or IndexSettings(kind=kind)
+        check_quantize(kind, self.settings)
         faiss.omp_set_num_threads(max(1, self.settings.threads))
         self._store = VectorStore(dim)
         self._backend: Backend = BACKENDS[kind](dim, self.settings)
@@ -148,8 +155,9 @@ class FaissIndex(StoreBackedIndex):
                 if ex:
                     rows = self._store.rows(np.fromiter(ex, np.int64, count=len(ex)))
                     extra = max(extra, int((rows >= 0).sum()))
+            fetch = min((k + extra) * self.settings.refine_factor, n)
             with blas_threads(self.settings.threads):
-                found = self._backend.search(q, min(k + extra, n))
+                found = self._backend.search(q, fetch)
                 return _rescore(found, q, self._store, exclude, k)
 
     def set_search_params(self, ef_search: int | None = None, nprobe: int | None = None) -> None:

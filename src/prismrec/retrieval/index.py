@@ -28,6 +28,7 @@ from prismrec.retrieval._store import (
     VectorStore,
     blas_threads,
     check_items,
+    check_quantize,
     check_queries,
     empty_result,
     lookup,
@@ -231,11 +232,13 @@ def make_index(
     ``settings.exact_below`` items and FAISS HNSW from there: below ~20k items a full matmul
     costs well under a millisecond per query, so an approximate index only adds build time and
     recall loss; above, HNSW keeps latency flat as the catalogue grows and (unlike IVF) needs no
-    training and takes new items at once.
+    training and takes new items at once. ``settings.quantize`` applies to HNSW and IVF (an
+    ``auto`` choice of the exact index scores the float32 vectors).
     """
     s = settings or IndexSettings()
     choice = kind or s.kind
     n = len(vectors)
+    check_quantize("hnsw" if choice == "auto" else choice, s)
     if choice == "auto":
         choice = "exact" if n < s.exact_below else "hnsw"
         log.info("index for %d items: %s (exact below %d)", n, choice, s.exact_below)

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from prismrec.cli.main import app as cli
 from prismrec.data.vocab import Vocabulary
 from prismrec.evaluation.beyond import category_bags
+from prismrec.retrieval import FaissIndex
 from prismrec.retrieval.pipeline import Request
 from prismrec.serving.engine import Featurizer, InterestEncoder, concat, quantize_int8
 from prismrec.serving.engine.catalog import LiveCatalog, check_item_fields
@@ -158,6 +159,10 @@ def test_serve_cli_rejects_bad_input_cleanly(tmp_path: Path, served_model: Path)
     assert r.exit_code == 1 and "unsupported store URL" in r.output
     r = runner.invoke(cli, ["serve", "--model", str(served_model), "--quantize", "int4"])
     assert r.exit_code == 2 and "int4" in r.output
+    r = runner.invoke(cli, ["serve", "--model", str(served_model), "--index-quantize", "int4"])
+    assert r.exit_code == 2 and "int4" in r.output
+    r = runner.invoke(cli, ["serve", "--model", str(served_model), "--index-quantize", "pq"])
+    assert r.exit_code == 1 and "'pq' needs index 'ivf'" in r.output
     assert r.exception is None or isinstance(r.exception, SystemExit)
 
 
@@ -195,6 +200,30 @@ def test_a_built_index_is_cached_with_the_model_and_reloaded(served_model: Path,
     finally:
         first.close()
         second.close()
+
+
+def test_a_quantised_index_is_built_cached_and_serves(served_model: Path, tmp_path: Path):
+    def start(db: str, quantize: str) -> Service:
+        settings = ServeSettings(
+            model_dir=served_model,
+            store=f"sqlite:{tmp_path / db}",
+            index="hnsw",
+            index_quantize=quantize,  # type: ignore[arg-type]
+        )
+        return Service(settings).start()
+
+    plain, first, second = start("p.db", "none"), start("a.db", "sq8"), start("b.db", "sq8")
+    try:  # sq8 is another build (not the float32 cache), then cached in its turn
+        assert (first.index_source, second.index_source) == ("built", "cache")
+        assert isinstance(second.index, FaissIndex) and second.index.settings.quantize == "sq8"
+        for user in ("u1", "u7", "u30"):
+            got = first.recommend(user, Request(k=8))
+            assert got == second.recommend(user, Request(k=8))
+            # scores stay exact: the lists match the float32 index's on this small catalogue
+            assert got == plain.recommend(user, Request(k=8))
+    finally:
+        for s in (plain, first, second):
+            s.close()
 
 
 class _RunsCode:

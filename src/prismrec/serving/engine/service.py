@@ -120,7 +120,9 @@ class Service:
         self.item_encoder = ItemEncoder(model, fields) if model.tower_kwargs else None
         if self.item_encoder is not None:
             self.item_encoder.text_encoder()  # load the text model now, not on the first PUT
-        settings = IndexSettings(exact_below=s.exact_below, ef_search=s.ef_search)
+        settings = IndexSettings(
+            exact_below=s.exact_below, ef_search=s.ef_search, quantize=s.index_quantize
+        )
         table = self.encoder.item_vectors()
         self.index, self.index_source = item_index(table, s.index, settings, path)
         # the one scoring path: candidates are scored and merged as ``recommend``/``evaluate``
