@@ -40,6 +40,7 @@ from prismrec.evaluation.significance import bootstrap_cis
 
 __all__ = [
     "HEADLINE_METRICS",
+    "json_safe",
     "ItemMap",
     "Run",
     "load_run",
@@ -87,12 +88,12 @@ def protocol_label(protocol: Mapping[str, Any]) -> str:
     )
 
 
-def _clean(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     """JSON-safe copy: NaN and infinities become ``null``, numpy scalars plain numbers."""
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -111,7 +112,7 @@ def metrics_payload(
     payload = {"model": model, **result.to_dict(), **pooled_long_hit_shares(result.per_user)}
     if cis:
         payload["ci"] = {k: list(v) for k, v in cis.items()}
-    return _clean(payload)
+    return json_safe(payload)
 
 
 # ----- per-user arrays and runs -----------------------------------------------------------------
@@ -198,7 +199,7 @@ def run_record(
     if cold is not None:
         split["n_cold_items"] = len(cold)
     data_cfg = dict(schema.get("config", {}))
-    return _clean(
+    return json_safe(
         {
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "protocol": dict(protocol),
@@ -273,7 +274,7 @@ def write_report(
     save_per_user(files["per_user.npz"], user_ids, result.per_user)
     if run is not None:
         files["run.json"] = out / "run.json"
-        files["run.json"].write_text(json.dumps(_clean(dict(run)), indent=2))
+        files["run.json"].write_text(json.dumps(json_safe(dict(run)), indent=2))
     models = {model: stats}
     for name, other in (baselines or {}).items():
         means = {k: float(np.nanmean(v)) for k, v in other.per_user.items() if len(v)}
@@ -289,7 +290,7 @@ def write_report(
         figures=figures,
         notes=notes,
         interest_figures=interest_figs,
-        run=_clean(dict(run)) if run is not None else None,
+        run=json_safe(dict(run)) if run is not None else None,
         baselines={n: protocol_label(r.protocol) for n, r in (baselines or {}).items()},
     )
     files["report.html"] = out / "report.html"

@@ -4,7 +4,6 @@ snapshot the ``/ui`` operations page polls."""
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from dataclasses import asdict
@@ -14,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from prismrec.errors import ConflictError, PrismError
+from prismrec.evaluation.report import json_safe
 from prismrec.serving.http.appstate import AppState, app_state
 from prismrec.serving.http.deps import HolderDep, require
 from prismrec.serving.http.responses_model import Live, ModelStatus, Swapped, SwapStarted
@@ -123,7 +123,7 @@ def live_snapshot(state: AppState) -> dict[str, Any]:
             log.warning("A/B counts unavailable: %s", exc)
             return out
         versions = {"control": status["version"], "candidate": status["candidate"]["version"]}
-        out["ab"] = _finite(
+        out["ab"] = json_safe(  # NaN (a rate without lists) as null: JSON has no NaN
             {
                 "share": status["candidate"]["share"],
                 "variants": [
@@ -135,14 +135,3 @@ def live_snapshot(state: AppState) -> dict[str, Any]:
             }
         )
     return out
-
-
-def _finite(obj: Any) -> Any:
-    """``obj`` with NaN (a rate without lists) as ``None``: JSON has no NaN."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return obj
