@@ -57,10 +57,8 @@ def open_store(
     Raises:
         ConfigError: bad URL, unwritable file, or unreachable Redis.
     """
-    target: str | Backend = source
-    kind = source.kind if isinstance(source, Backend) else ""
-    if isinstance(source, str):
-        kind, target = parse_store_url(source)
+    # a URL: the store opens (and closes) its own file or client; a backend: it borrows
+    kind, target = (source.kind, source) if isinstance(source, Backend) else parse_store_url(source)
     store: EventStore = (
         RedisStore(target, prefix=prefix, tombstone_secret=tombstone_secret)
         if kind == "redis"
